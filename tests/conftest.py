@@ -1,0 +1,21 @@
+"""Session-wide test settings and the real servers the tests talk to.
+
+Each real part has its own fixture module under tests/fixtures, registered here:
+the sandbox API over HTTP, a private slapd, and a local Prefect server.
+"""
+import os
+import tempfile
+
+# Set before anything imports prefect: no telemetry, no ~/.prefect, quiet task logs.
+_prefect_home = tempfile.mkdtemp(prefix="gg-tests-prefect-")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ["PREFECT_HOME"] = _prefect_home
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# Never talk to a real GitGuardian from tests, whatever the developer's shell exports.
+for _name in ("GITGUARDIAN_API_KEY", "GITGUARDIAN_API_URL"):
+    os.environ.pop(_name, None)
+
+pytest_plugins = [
+    "tests.fixtures.prefect",
+]
