@@ -1,0 +1,50 @@
+"""Where the task layer gets its adapters: API key and LDAP password from Prefect Secret blocks,
+falling back to environment variables. The clients themselves take plain values.
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+logger = logging.getLogger(__name__)
+
+API_KEY_BLOCK = "gitguardian-api-key"
+LDAP_PASSWORD_BLOCK = "ldap-bind-password"
+
+
+def secret_value(block_name: str, env_name: str) -> str | None:
+    """The Secret block's value when the block exists, else the environment variable.
+
+    `Secret.load()` raises ValueError when the block is missing; without a reachable Prefect
+    API it raises other errors: both mean "use the environment".
+    """
+    try:
+        from prefect.blocks.system import Secret
+
+        return Secret.load(block_name, _sync=True).get()
+    except Exception as exc:  # noqa: BLE001 - any failure falls back, and says which kind
+        logger.debug("Secret block %r not used (%s); reading %s", block_name, type(exc).__name__, env_name)
+    return os.environ.get(env_name) or None
+
+
+def gitguardian_client(**overrides):
+    from clients.gitguardian import GitGuardianClient
+
+    api_key = secret_value(API_KEY_BLOCK, "GITGUARDIAN_API_KEY")
+    if not api_key:
+        raise RuntimeError(
+            "No GitGuardian API key: create the Prefect Secret block "
+            f"'{API_KEY_BLOCK}' or set GITGUARDIAN_API_KEY."
+        )
+    base_url = os.environ.get("GITGUARDIAN_API_URL", "https://api.gitguardian.com")
+    options = {}
+    if os.environ.get("GITGUARDIAN_REQUESTS_PER_MINUTE"):
+        options["requests_per_minute"] = int(os.environ["GITGUARDIAN_REQUESTS_PER_MINUTE"])
+    options.update(overrides)
+    return GitGuardianClient(base_url, api_key, **options)
+
+
+def ledger():
+    from clients.ledger import Ledger
+
+    return Ledger(os.environ.get("LEDGER_URL") or None)
