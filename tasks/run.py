@@ -41,10 +41,6 @@ class RunReport:
         )
 
 
-class PlaybookFailed(RuntimeError):
-    """Raised at the end of a run in which some writes failed (the others were made)."""
-
-
 def _artifact_key(playbook: str, what: str) -> str:
     return f"{playbook}-{what}".lower()
 
@@ -166,17 +162,4 @@ def execute_plan(
             )
     publish_outcomes(report)
     logger.info(report.summary())
-    return report
-
-
-def finish(report: RunReport, ledger: Any, run_id: str) -> RunReport:
-    """Close the ledger's run and end the flow Failed when any write failed."""
-    state = "failed" if report.failed else "completed"
-    ledger.end_run(run_id, state, {"counts": report.counts, "planned": len(report.plan)})
-    if report.failed:
-        ids = ", ".join(str(o.decision.incident_id) for o in report.failed[:20])
-        raise PlaybookFailed(
-            f"{len(report.failed)} of {len(report.outcomes)} writes failed (incidents {ids}); "
-            "the others were applied. See the outcomes artifact."
-        )
     return report

@@ -1,0 +1,93 @@
+"""Departed-developer reassignment: open incidents held by people who left go to someone who can act.
+
+fetch (members, assigned incidents) -> enrich (directory: who left, their managers; git: who
+owns the leaking file) -> decide (tasks/decide/departed.py, pure) -> act (the one write path).
+"""
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from prefect import flow, get_run_logger
+
+from tasks import enrich, fetch
+from tasks.decide.departed import DepartedPolicy, decide_departed, render_note
+from tasks.playbook import Playbook
+
+PLAYBOOK = "departed-developer-reassignment"
+SCOPES = ("incidents:read", "incidents:write", "members:read")
+
+
+@flow(name=PLAYBOOK, log_prints=True)
+def departed_developer_reassignment(
+    policy: DepartedPolicy = DepartedPolicy(),
+    dry_run: bool = True,
+    max_actions: int = 50,
+) -> Any:
+    """Reassign open incidents whose assignee left the company (per the directory's leaver rules).
+
+    dry_run: show the plan and write nothing. max_actions: the most writes this run may make;
+    a larger plan pauses for approval when run from a deployment, and fails otherwise.
+    """
+    logger = get_run_logger()
+    with Playbook(PLAYBOOK, scopes=SCOPES, dry_run=dry_run, max_actions=max_actions,
+                  parameters={"policy": policy.model_dump(mode="json")}) as run:
+        client = run.client
+        members = fetch.fetch_members(client)
+        incidents = fetch.fetch_incidents(client, status="ASSIGNED")
+        occurrences: dict[int, list[Any]] = {}
+        if policy.include_unassigned:
+            incidents += fetch.fetch_incidents(client, status="TRIGGERED")
+            occurrences = fetch.fetch_occurrences(client, status="TRIGGERED")
+        logger.info("%d open incidents to look at", len(incidents))
+
+        # A directory that cannot be reached raises here: the run ends before any write.
+        directory = enrich.directory_from_settings()
+        emails = {i.assignee_email for i in incidents if i.assignee_email}
+        emails |= {o.author_info for occ in occurrences.values() for o in occ if o.author_info}
+        lookups = enrich.lookup_people(directory, emails)
+        managers = enrich.manager_chains(directory, lookups, policy.manager_depth)
+
+        # Leaking-file owners are only needed where no manager can take the incident over.
+        owners: dict[int, list[str]] = {}
+        committers: dict[int, list[str]] = {}
+        if policy.use_codeowners or policy.use_recent_committers:
+            first = decide_departed(
+                incidents, directory=lookups, managers=managers, members=members,
+                occurrences_by_incident=occurrences, codeowners={}, recent_committers={},
+                policy=policy.model_copy(update={"use_codeowners": False, "use_recent_committers": False,
+                                                 "fallback_email": None}),
+            )
+            orphans = [s.incident_id for s in first.skips if s.reason == "no_successor"]
+            if orphans:
+                missing = [i for i in orphans if i not in occurrences]
+                occurrences.update(fetch.fetch_occurrences_of(client, missing))
+                owners, committers, problems = enrich.file_owners(
+                    enrich.git_from_settings(), {i: occurrences.get(i, []) for i in orphans}
+                )
+                for problem in problems:
+                    logger.warning("git: %s", problem)
+
+        plan = decide_departed(
+            incidents, directory=lookups, managers=managers, members=members,
+            occurrences_by_incident=occurrences, codeowners=owners, recent_committers=committers,
+            policy=policy,
+        )
+        return run.execute(plan, note=lambda d: render_note(d, policy))
+
+
+def main(argv: list[str] | None = None) -> int:
+    from flows.cli import main as cli_main
+
+    return cli_main(
+        departed_developer_reassignment,
+        DepartedPolicy,
+        prog="python -m flows.departed_developers",
+        description=departed_developer_reassignment.__doc__.splitlines()[0],
+        argv=argv,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

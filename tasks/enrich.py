@@ -1,0 +1,100 @@
+"""Enrich tasks: what the directory and Git say about the people behind incidents.
+
+Directory lookups are batched and cached by the adapter; one task run covers a whole run's
+addresses. A directory that cannot be reached raises, which ends the run before any write.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from prefect import task
+
+from clients.directory import Lookup, Status
+from tasks.decide.identity import is_bot_or_noreply, normalise_email
+from tasks.settings import LDAP_PASSWORD_BLOCK, secret_value
+
+
+def directory_from_settings() -> Any:
+    """The LDAP directory named by LDAP_URL, or the sandbox's offline export (DIRECTORY_JSON)."""
+    from clients.directory import Directory, DirectorySettings
+
+    if os.environ.get("LDAP_URL"):
+        settings = DirectorySettings.from_env()
+        password = secret_value(LDAP_PASSWORD_BLOCK, "LDAP_PASSWORD")
+        if password is not None:
+            settings = settings.model_copy(update={"password": password})
+        return Directory(settings)
+    if os.environ.get("DIRECTORY_JSON"):
+        return Directory.offline(Path(os.environ["DIRECTORY_JSON"]), DirectorySettings.from_env())
+    raise RuntimeError(
+        "No directory configured: set LDAP_URL (with LDAP_BIND_DN, LDAP_PASSWORD, LDAP_BASE_DN) "
+        "or DIRECTORY_JSON for an offline export."
+    )
+
+
+def git_from_settings() -> Any:
+    from clients.git import GitRepositories
+
+    root = os.environ.get("GIT_MIRRORS_ROOT")
+    return GitRepositories(mirrors_root=Path(root) if root else None)
+
+
+@task(name="lookup-people", retries=1, retry_delay_seconds=5)
+def lookup_people(directory: Any, emails: Iterable[str]) -> dict[str, Lookup]:
+    wanted = sorted({normalise_email(e) for e in emails if e and not is_bot_or_noreply(e)})
+    return dict(directory.lookup(wanted)) if wanted else {}
+
+
+@task(name="manager-chains", retries=1, retry_delay_seconds=5)
+def manager_chains(
+    directory: Any, lookups: Mapping[str, Lookup], depth: int
+) -> dict[str, list[Lookup]]:
+    chains: dict[str, list[Lookup]] = {}
+    for email, lookup in lookups.items():
+        if lookup.status is Status.DEPARTED and lookup.person is not None:
+            chains[email] = list(directory.manager_chain(lookup.person, depth=depth))
+    return chains
+
+
+def _leaking_file(occurrences: Sequence[Any]) -> tuple[str, str] | None:
+    """The source and path of the most recent occurrence that has both."""
+    dated = [
+        o for o in occurrences if o.filepath and getattr(o, "source", None) and o.source.full_name
+    ]
+    if not dated:
+        return None
+    latest = max(dated, key=lambda o: (o.date, o.id))
+    return latest.source.full_name, latest.filepath
+
+
+@task(name="file-owners", retries=0)
+def file_owners(
+    git: Any, occurrences_by_incident: Mapping[int, Sequence[Any]]
+) -> tuple[dict[int, list[str]], dict[int, list[str]], list[str]]:
+    """CODEOWNERS owners and recent committers of each incident's leaking file.
+
+    Returns (owners by incident, committers by incident, problems). A missing repository is a
+    problem for that incident only: the others are still answered.
+    """
+    owners: dict[int, list[str]] = {}
+    committers: dict[int, list[str]] = {}
+    problems: list[str] = []
+    for incident_id, occurrences in occurrences_by_incident.items():
+        located = _leaking_file(occurrences)
+        if located is None:
+            continue
+        full_name, path = located
+        try:
+            owners[incident_id] = [
+                normalise_email(o) for o in git.codeowners(full_name, path)
+                if "@" in o and not o.startswith("@")  # e-mail owners; @handles are not members
+            ]
+            committers[incident_id] = [
+                normalise_email(a.email) for a in git.recent_committers(full_name, path)
+            ]
+        except Exception as exc:  # noqa: BLE001 - one repository's problem stays its own
+            problems.append(f"incident {incident_id}: {type(exc).__name__}: {exc}"[:300])
+    return owners, committers, problems

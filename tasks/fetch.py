@@ -1,0 +1,86 @@
+"""Fetch tasks: whole listings, page by page, in one task run each (a task run per incident
+would cost more than the request). Server-side filters are re-checked on the answers, because
+the API silently ignores a filter it does not know.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from prefect import task
+
+# Reads are idempotent: a retried fetch only costs requests. The client already retries 429,
+# 5xx and connection errors with backoff; one task retry covers a longer blip.
+FETCH = dict(retries=1, retry_delay_seconds=5)
+
+
+class MissingScopes(RuntimeError):
+    pass
+
+
+@task(name="check-scopes", **FETCH)
+def check_scopes(client: Any, required: Iterable[str]) -> list[str]:
+    """Fail early, naming each missing scope. `incidents:share` implies write implies read."""
+    token = client.token_info()
+    granted = set(token.scopes or ())
+    implied = set(granted)
+    if "incidents:share" in granted:
+        implied |= {"incidents:write", "incidents:read"}
+    if "incidents:write" in granted:
+        implied.add("incidents:read")
+    missing = sorted(set(required) - implied)
+    if missing:
+        raise MissingScopes(
+            f"The API token lacks the scope(s) {', '.join(missing)} this playbook needs "
+            f"(it has: {', '.join(sorted(granted)) or 'none'})."
+        )
+    return sorted(granted)
+
+
+@task(name="fetch-members", **FETCH)
+def fetch_members(client: Any) -> list[Any]:
+    return [m for page in client.member_pages(per_page=100) for m in page]
+
+
+@task(name="fetch-incidents", **FETCH)
+def fetch_incidents(client: Any, **filters: Any) -> list[Any]:
+    """Every incident matching the filters. A `status` filter is re-checked on the answers."""
+    statuses = _as_set(filters.get("status"))
+    found = []
+    for page in client.incident_pages(per_page=100, **filters):
+        found.extend(i for i in page if not statuses or i.status in statuses)
+    return found
+
+
+@task(name="fetch-occurrences", **FETCH)
+def fetch_occurrences(client: Any, **filters: Any) -> dict[int, list[Any]]:
+    """Occurrences in bulk from /v1/occurrences/secrets, grouped by incident id."""
+    grouped: dict[int, list[Any]] = defaultdict(list)
+    for page in client.occurrence_pages(per_page=100, **filters):
+        for occurrence in page:
+            grouped[occurrence.incident_id].append(occurrence)
+    return dict(grouped)
+
+
+@task(name="fetch-occurrences-of", **FETCH)
+def fetch_occurrences_of(client: Any, incident_ids: Sequence[int]) -> dict[int, list[Any]]:
+    """Occurrences of a few incidents, one filtered listing each (cheaper than a bulk sweep
+    when only a handful of incidents need them)."""
+    grouped: dict[int, list[Any]] = {}
+    for incident_id in incident_ids:
+        grouped[incident_id] = [
+            o
+            for page in client.occurrence_pages(per_page=100, incident_id=incident_id)
+            for o in page
+            if o.incident_id == incident_id
+        ]
+    return grouped
+
+
+def _as_set(value: Any) -> set[str]:
+    if value is None:
+        return set()
+    if isinstance(value, str):
+        return {v for v in value.split(",") if v}
+    return {str(v) for v in value}
