@@ -1,0 +1,478 @@
+"""Departed-developer reassignment: who should take over the open incidents of people who left.
+
+Pure functional core: incidents, directory answers, members and file owners in, a `Plan` out.
+No I/O and no Prefect here; the flow (flows/departed_developers.py) gathers the inputs and the
+one write path (tasks/act.py) applies the plan.
+
+Safety rules (DESIGN.md): only a positive leaver marker (a DEPARTED lookup) makes a departure;
+UNKNOWN, ERROR, a missing answer, a bot or a no-reply address never does. A successor is always
+an active workspace member who is not a known leaver, not a bot and not the person who left.
+
+Choices documented here because the brief left them open:
+- An assigned incident whose assignee is ACTIVE is not in the plan and not skipped: it is the
+  normal case and would bury the skips worth reading.
+- A missing directory answer for a human assignee is skipped as "directory_error": the
+  directory was not asked or did not answer, which is a lookup failure, not an unknown person.
+- Unassigned (TRIGGERED) incidents are only reported as skips once at least one human author
+  departed; an incident whose authors are all active or unknown is simply not a candidate.
+- The Decision's `reason` is the successor's provenance ("manager", "codeowner",
+  "recent_committer", "fallback"); the evidence says who left, with which markers, and why the
+  successor was chosen.
+"""
+from __future__ import annotations
+
+import string
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from clients.directory import Lookup, Status
+from tasks.decide.identity import is_bot_or_noreply, normalise_email
+from tasks.plan import Action, Decision, Plan, Precondition, Skip
+
+PLAYBOOK = "departed-developer-reassignment"
+OPEN_STATUSES = ("TRIGGERED", "ASSIGNED")
+
+# Reason codes, stable: the plan table, the ledger and the sandbox's ground truth use them.
+REASON_MANAGER = "manager"
+REASON_CODEOWNER = "codeowner"
+REASON_RECENT_COMMITTER = "recent_committer"
+REASON_FALLBACK = "fallback"
+SKIP_UNKNOWN = "assignee_unknown"
+SKIP_DIRECTORY_ERROR = "directory_error"
+SKIP_BOT = "assignee_bot"
+SKIP_NO_SUCCESSOR = "no_successor"
+SKIP_AUTHOR_UNKNOWN = "author_unknown"
+SKIP_OCCURRENCES_INCOMPLETE = "occurrences_incomplete"
+
+NOTE_PLACEHOLDERS = frozenset({"old", "new", "reason"})
+DEFAULT_NOTE_TEMPLATE = "Reassigned from {old} to {new} by the departed-developer playbook. {reason}"
+_NOTE_MAX_CHARS = 9_000  # the API takes 10,000; the write path appends its marker
+
+
+class DepartedPolicy(BaseModel):
+    """Which incidents the departed-developer playbook takes over, and who receives them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    include_unassigned: bool = Field(
+        False,
+        description="Also take unassigned (TRIGGERED) incidents whose commit authors all left "
+        "the company (bots and no-reply authors are not counted).",
+    )
+    manager_depth: int = Field(
+        2,
+        ge=1,
+        le=5,
+        description="How far up the management chain to look for a successor: 1 = the manager "
+        "only, 2 = then the manager's manager, and so on.",
+    )
+    use_codeowners: bool = Field(
+        True,
+        description="When no manager can take it, give it to the first CODEOWNERS owner of the "
+        "leaking file who is an active workspace member.",
+    )
+    use_recent_committers: bool = Field(
+        True,
+        description="Then to the most recent committer of the leaking file who is an active "
+        "workspace member and has not left.",
+    )
+    fallback_email: str | None = Field(
+        None,
+        description="Last resort: this workspace member's e-mail (e.g. the security team lead). "
+        "Empty: incidents with no successor are left as they are and reported.",
+    )
+    send_email: bool = Field(
+        True, description="Let GitGuardian e-mail the new assignee about the incident."
+    )
+    note_template: str = Field(
+        DEFAULT_NOTE_TEMPLATE,
+        min_length=1,
+        max_length=_NOTE_MAX_CHARS,
+        description="The note written on each reassigned incident. Placeholders: {old} (previous "
+        "assignee), {new} (new assignee), {reason} (why this successor). Write {{ }} for braces.",
+    )
+
+    @field_validator("fallback_email")
+    @classmethod
+    def _fallback_is_an_address(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if "@" not in value or any(c.isspace() for c in value):
+            raise ValueError("fallback_email must be a single e-mail address")
+        return value
+
+    @field_validator("note_template")
+    @classmethod
+    def _template_uses_known_placeholders(cls, value: str) -> str:
+        try:
+            fields = [f for _, f, _, _ in string.Formatter().parse(value) if f is not None]
+        except ValueError as exc:
+            raise ValueError(f"note_template is not a valid template: {exc}") from None
+        # Exact names only: "{old.__class__}", "{0}" or "{}" would reach into objects or args.
+        unknown = sorted({f or "{}" for f in fields} - NOTE_PLACEHOLDERS)
+        if unknown:
+            raise ValueError(
+                f"note_template has unknown placeholder(s) {', '.join(unknown)}; "
+                f"use only {{old}}, {{new}}, {{reason}}"
+            )
+        try:
+            value.format(old="a", new="b", reason="c")
+        except (ValueError, IndexError, KeyError) as exc:  # e.g. a format spec like {old:>x}
+            raise ValueError(f"note_template cannot be rendered: {exc}") from None
+        return value
+
+
+# --- inputs, normalised once ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _People:
+    """What the run knows about people, keyed by normalised address."""
+
+    directory: Mapping[str, Lookup]
+    managers: Mapping[str, Sequence[Lookup]]
+    active_members: Mapping[str, Any]  # normalised e-mail -> Member
+    departed_addresses: frozenset[str]  # every address (primary, alias) of a known leaver
+
+    def is_departed(self, address: str) -> bool:
+        lookup = self.directory.get(address)
+        return address in self.departed_addresses or (
+            lookup is not None and lookup.status is Status.DEPARTED
+        )
+
+
+def _normalised_keys(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    # Sorted so that two spellings of one address resolve the same way whatever the input order.
+    result: dict[str, Any] = {}
+    for key in sorted(mapping, key=str):
+        result.setdefault(normalise_email(key), mapping[key])
+    return result
+
+
+def _active_members(members: Iterable[Any]) -> dict[str, Any]:
+    """Active members by normalised e-mail; on duplicates the lowest id wins (determinism)."""
+    index: dict[str, Any] = {}
+    for member in sorted(members, key=lambda m: m.id):
+        address = normalise_email(member.email)
+        if member.active and address and not is_bot_or_noreply(address):
+            index.setdefault(address, member)
+    return index
+
+
+def _departed_addresses(directory: Mapping[str, Lookup]) -> frozenset[str]:
+    found: set[str] = set()
+    for address, lookup in directory.items():
+        if lookup.status is Status.DEPARTED:
+            found.add(address)
+            if lookup.person is not None:
+                found.add(normalise_email(lookup.person.email))
+                found.update(normalise_email(a) for a in lookup.person.aliases)
+    found.discard("")
+    return frozenset(found)
+
+
+# --- who left ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Departure:
+    """An incident to take over: who held it, who left, and what the directory said."""
+
+    old_assignee: str | None  # as the API listed it; None for an unassigned incident
+    leavers: tuple[str, ...]  # normalised addresses, most relevant first
+    evidence: str
+
+
+def _markers(lookup: Lookup) -> str:
+    markers = lookup.person.leaver_markers if lookup.person else ()
+    return ", ".join(markers) if markers else "leaver marker"
+
+
+def _assigned_departure(incident: Any, people: _People) -> _Departure | Skip | None:
+    raw = incident.assignee_email
+    address = normalise_email(raw)
+    if not address:
+        return Skip(incident.id, SKIP_UNKNOWN, "The incident is assigned but lists no assignee e-mail.")
+    if is_bot_or_noreply(address):
+        return Skip(incident.id, SKIP_BOT, f"The assignee {address} is a bot or no-reply address.")
+    lookup = people.directory.get(address)
+    if lookup is None:
+        return Skip(
+            incident.id, SKIP_DIRECTORY_ERROR, f"The directory gave no answer for {address}."
+        )
+    if lookup.status is Status.ERROR:
+        return Skip(
+            incident.id,
+            SKIP_DIRECTORY_ERROR,
+            f"The directory lookup of {address} failed; that is never read as a departure.",
+        )
+    if lookup.status is Status.UNKNOWN:
+        return Skip(
+            incident.id,
+            SKIP_UNKNOWN,
+            f"The directory does not know {address}; that is never read as a departure.",
+        )
+    if lookup.status is not Status.DEPARTED:
+        return None  # active: nothing to do, and not worth a line in the skip list
+    return _Departure(
+        old_assignee=raw,
+        leavers=(address,),
+        evidence=f"The assignee {address} left the company ({_markers(lookup)}).",
+    )
+
+
+def _by_recency(occurrences: Iterable[Any]) -> list[Any]:
+    # Tuples compare element by element and stop at the first difference: None dates are safe.
+    return sorted(occurrences, key=lambda o: (o.date is not None, o.date, o.id), reverse=True)
+
+
+def _unassigned_departure(
+    incident: Any, occurrences: Sequence[Any], people: _People
+) -> _Departure | Skip | None:
+    authors: list[str] = []
+    for occurrence in _by_recency(occurrences):
+        address = normalise_email(occurrence.author_info)
+        if is_bot_or_noreply(address, occurrence.author_name) or address in authors:
+            continue
+        authors.append(address)
+    if not authors:
+        return None  # no human author: nobody left, nothing to claim
+    lookups = {a: people.directory.get(a) for a in authors}
+    departed = [a for a in authors if lookups[a] is not None and lookups[a].status is Status.DEPARTED]
+    if not departed:
+        return None
+    if any(lookup is not None and lookup.status is Status.ACTIVE for lookup in lookups.values()):
+        return None  # someone who wrote it is still here: not an orphan
+    failed = [a for a in authors if lookups[a] is None or lookups[a].status is Status.ERROR]
+    if failed:
+        return Skip(
+            incident.id,
+            SKIP_DIRECTORY_ERROR,
+            f"Some authors left, but the directory gave no answer for {', '.join(failed)}.",
+        )
+    unknown = [a for a in authors if lookups[a].status is Status.UNKNOWN]
+    if unknown:
+        return Skip(
+            incident.id,
+            SKIP_AUTHOR_UNKNOWN,
+            f"Some authors left, but the directory does not know {', '.join(unknown)}.",
+        )
+    expected = getattr(incident, "occurrences_count", None)
+    if expected is not None and len(occurrences) < expected:
+        # "All authors left" is a claim about every occurrence: unseen ones could disprove it.
+        return Skip(
+            incident.id,
+            SKIP_OCCURRENCES_INCOMPLETE,
+            f"Only {len(occurrences)} of {expected} occurrences were seen; cannot tell that "
+            "every author left.",
+        )
+    described = ", ".join(f"{a} ({_markers(lookups[a])})" for a in departed)
+    return _Departure(
+        old_assignee=None,
+        leavers=tuple(departed),
+        evidence=f"The incident is unassigned and every commit author left the company: {described}.",
+    )
+
+
+# --- who takes over ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Successor:
+    member: Any
+    reason: str
+    why: str
+
+
+def _eligible(address: str, departure: _Departure, people: _People) -> Any | None:
+    """The active member behind this address, if they may receive the incident."""
+    if not address or address in departure.leavers or is_bot_or_noreply(address):
+        return None
+    if departure.old_assignee is not None and address == normalise_email(departure.old_assignee):
+        return None
+    if people.is_departed(address):
+        return None
+    return people.active_members.get(address)
+
+
+def _manager_successor(departure: _Departure, people: _People, depth: int) -> _Successor | None:
+    for leaver in departure.leavers:
+        for level, lookup in enumerate(people.managers.get(leaver, ())[:depth], start=1):
+            person = lookup.person
+            if lookup.status is not Status.ACTIVE or person is None or person.departed:
+                continue
+            for address in (person.email, *person.aliases):
+                member = _eligible(normalise_email(address), departure, people)
+                if member is not None:
+                    title = "manager" if level == 1 else f"manager at level {level}"
+                    return _Successor(
+                        member,
+                        REASON_MANAGER,
+                        f"{normalise_email(member.email)} is the {title} of {leaver} and an "
+                        "active workspace member.",
+                    )
+    return None
+
+
+def _first_listed(
+    addresses: Sequence[str], departure: _Departure, people: _People, reason: str, role: str
+) -> _Successor | None:
+    for address in addresses:
+        member = _eligible(normalise_email(address), departure, people)
+        if member is not None:
+            return _Successor(
+                member,
+                reason,
+                f"{normalise_email(member.email)} is {role} and an active workspace member.",
+            )
+    return None
+
+
+def _successor(
+    incident_id: int,
+    departure: _Departure,
+    people: _People,
+    codeowners: Mapping[int, Sequence[str]],
+    recent_committers: Mapping[int, Sequence[str]],
+    policy: DepartedPolicy,
+) -> _Successor | None:
+    found = _manager_successor(departure, people, policy.manager_depth)
+    if found is None and policy.use_codeowners:
+        found = _first_listed(
+            codeowners.get(incident_id, ()), departure, people, REASON_CODEOWNER,
+            "a CODEOWNERS owner of the leaking file",
+        )
+    if found is None and policy.use_recent_committers:
+        found = _first_listed(
+            recent_committers.get(incident_id, ()), departure, people, REASON_RECENT_COMMITTER,
+            "the most recent active committer of the leaking file",
+        )
+    if found is None and policy.fallback_email:
+        found = _first_listed(
+            (policy.fallback_email,), departure, people, REASON_FALLBACK,
+            "the policy's fallback assignee",
+        )
+    return found
+
+
+def _tried(
+    incident_id: int,
+    departure: _Departure,
+    people: _People,
+    codeowners: Mapping[int, Sequence[str]],
+    recent_committers: Mapping[int, Sequence[str]],
+    policy: DepartedPolicy,
+) -> str:
+    managers = sum(
+        len(people.managers.get(leaver, ())[: policy.manager_depth]) for leaver in departure.leavers
+    )
+    parts = [f"{managers} manager(s) up to level {policy.manager_depth}"]
+    if policy.use_codeowners:
+        parts.append(f"{len(codeowners.get(incident_id, ()))} CODEOWNERS owner(s)")
+    if policy.use_recent_committers:
+        parts.append(f"{len(recent_committers.get(incident_id, ()))} recent committer(s)")
+    parts.append(f"fallback {policy.fallback_email}" if policy.fallback_email else "no fallback")
+    return (
+        f"{departure.evidence} No active workspace member could take it over "
+        f"(looked at {', '.join(parts)})."
+    )
+
+
+# --- the decision -----------------------------------------------------------------------------
+
+
+def _unique_by_id(incidents: Iterable[Any]) -> list[Any]:
+    """One snapshot per incident id, the same one whatever the input order."""
+    ordered = sorted(
+        incidents, key=lambda i: (i.id, str(i.status), normalise_email(i.assignee_email))
+    )
+    seen: set[int] = set()
+    unique = []
+    for incident in ordered:
+        if incident.id not in seen:
+            seen.add(incident.id)
+            unique.append(incident)
+    return unique
+
+
+def decide_departed(
+    incidents: Iterable[Any],
+    *,
+    directory: Mapping[str, Lookup],
+    managers: Mapping[str, Sequence[Lookup]],
+    members: Sequence[Any],
+    occurrences_by_incident: Mapping[int, Sequence[Any]],
+    codeowners: Mapping[int, Sequence[str]],
+    recent_committers: Mapping[int, Sequence[str]],
+    policy: DepartedPolicy,
+) -> Plan:
+    """The reassignments to make, and the incidents left alone with the reason.
+
+    `directory`: normalised e-mail -> Lookup. `managers`: normalised leaver e-mail -> manager
+    chain, nearest first. `codeowners` / `recent_committers`: incident id -> e-mails for the
+    leaking file, in priority order. Same inputs in any order give the same plan.
+    """
+    normalised_directory = _normalised_keys(directory)
+    people = _People(
+        directory=normalised_directory,
+        managers=_normalised_keys(managers),
+        active_members=_active_members(members),
+        departed_addresses=_departed_addresses(normalised_directory),
+    )
+    decisions: list[Decision] = []
+    skips: list[Skip] = []
+    for incident in _unique_by_id(incidents):
+        if incident.status not in OPEN_STATUSES:
+            continue
+        assigned = incident.status == "ASSIGNED" or bool(normalise_email(incident.assignee_email))
+        if assigned:
+            found = _assigned_departure(incident, people)
+        elif policy.include_unassigned and not getattr(incident, "assignee_id", None):
+            found = _unassigned_departure(
+                incident, occurrences_by_incident.get(incident.id, ()), people
+            )
+        else:
+            found = None
+        if found is None:
+            continue
+        if isinstance(found, Skip):
+            skips.append(found)
+            continue
+        successor = _successor(incident.id, found, people, codeowners, recent_committers, policy)
+        if successor is None:
+            skips.append(
+                Skip(
+                    incident.id,
+                    SKIP_NO_SUCCESSOR,
+                    _tried(incident.id, found, people, codeowners, recent_committers, policy),
+                )
+            )
+            continue
+        decisions.append(
+            Decision(
+                playbook=PLAYBOOK,
+                incident_id=incident.id,
+                action=Action.ASSIGN,
+                arguments={"email": successor.member.email, "send_email": policy.send_email},
+                reason=successor.reason,
+                evidence=f"{found.evidence} {successor.why}",
+                # The write path re-reads the incident: a human reassignment since the plan wins.
+                precondition=Precondition(
+                    statuses=OPEN_STATUSES,
+                    assignee_email=found.old_assignee,
+                    check_assignee=True,
+                ),
+            )
+        )
+    return Plan(PLAYBOOK, tuple(decisions), tuple(skips))
+
+
+def render_note(decision: Decision, policy: DepartedPolicy) -> str:
+    """The note explaining a reassignment; the write path appends its own marker."""
+    old = decision.precondition.assignee_email or "nobody (every commit author left)"
+    new = str(decision.arguments.get("email", ""))
+    return policy.note_template.format(old=old, new=new, reason=decision.evidence).strip()
