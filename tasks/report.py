@@ -1,0 +1,492 @@
+"""Weekly report KPIs: pandas in, a KPI dictionary and a few tables out. No I/O, no Prefect.
+
+Definitions (the README repeats them for readers of the report):
+- opened at: the incident's `date` (its first occurrence). An incident with no date is never
+  counted as opened and has an unknown age.
+- closed at: `resolved_at` when the status is RESOLVED, `ignored_at` when IGNORED, else none.
+  That is what the data shows: an incident closed, reopened and closed again counts once, in
+  the week of its latest closure; an open incident never counts as closed, whatever stale
+  closing date it keeps.
+- open at time T: opened before T (or with no date) and not closed before T. The history of
+  earlier close/reopen cycles is not in the API's data, so past backlogs are reconstructed from
+  the current state and the dates above.
+- age at T: whole days from the opened date to T (0-7, 8-30, 31-90, over 90 days).
+- a week runs Monday 00:00 to the next Monday 00:00 in the report's time zone (ISO weeks), so
+  a week across a DST change lasts 167 or 169 hours.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+OPEN_STATUSES = ("TRIGGERED", "ASSIGNED")
+SEVERITY_ORDER = ("critical", "high", "medium", "low", "info", "unknown")
+AGE_BUCKETS = ("0-7 days", "8-30 days", "31-90 days", "over 90 days", "unknown")
+DEFAULT_SLA_DAYS: dict[str, int | None] = {
+    "critical": 1, "high": 7, "medium": 30, "low": 90, "info": None, "unknown": None,
+}
+PUBLIC_TAGS = ("PUBLICLY_EXPOSED", "PUBLICLY_LEAKED")
+TOP_N = 10
+
+INCIDENT_COLUMNS = (
+    "id", "incident_name", "detector", "severity", "validity", "status", "date", "closed_at",
+    "resolved_at", "ignored_at", "secret_revoked", "ignore_reason", "assignee_id",
+    "assignee_email", "resolver_api_token_id", "ignorer_api_token_id", "publicly_exposed",
+    "occurrences_count", "gitguardian_url",
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Weeks
+
+
+@dataclass(frozen=True)
+class Window:
+    """One ISO week in a time zone; `start`/`end` are UTC timestamps, end exclusive."""
+
+    year: int
+    week: int
+    tz: str = "UTC"
+
+    @property
+    def label(self) -> str:
+        return f"{self.year}-W{self.week:02d}"
+
+    @property
+    def start(self) -> pd.Timestamp:
+        return _local_midnight(date.fromisocalendar(self.year, self.week, 1), self.tz)
+
+    @property
+    def end(self) -> pd.Timestamp:
+        return _local_midnight(date.fromisocalendar(self.year, self.week, 1) + timedelta(days=7), self.tz)
+
+    def shifted(self, weeks: int) -> Window:
+        year, week, _ = (date.fromisocalendar(self.year, self.week, 1) + timedelta(weeks=weeks)).isocalendar()
+        return Window(year, week, self.tz)
+
+    def previous(self) -> Window:
+        return self.shifted(-1)
+
+
+def _local_midnight(day: date, tz: str) -> pd.Timestamp:
+    # Midnight always exists in the zones we know of DST changes at 02:00/03:00; zoneinfo
+    # picks the first of two on a repeated hour, which is what "start of day" means.
+    local = datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(tz))
+    return pd.Timestamp(local).tz_convert("UTC")
+
+
+def parse_week(text: str, tz: str = "UTC") -> Window:
+    """'2026-W43' (or '2026W43') -> Window."""
+    cleaned = text.strip().upper().replace("-W", "W")
+    year_text, _, week_text = cleaned.partition("W")
+    year, week = int(year_text), int(week_text)
+    date.fromisocalendar(year, week, 1)  # raises ValueError for a week the year does not have
+    return Window(year, week, tz)
+
+
+def last_complete_week(now: datetime, tz: str = "UTC") -> Window:
+    """The latest ISO week that ended before `now`, in the time zone `tz`."""
+    local_today = pd.Timestamp(now).tz_convert(tz).date()
+    year, week, _ = (local_today - timedelta(days=7)).isocalendar()
+    return Window(year, week, tz)
+
+
+def trend_windows(window: Window, weeks: int) -> list[Window]:
+    """`weeks` weeks ending with `window`, oldest first."""
+    return [window.shifted(-k) for k in range(max(weeks, 1) - 1, -1, -1)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Frames from API objects (pydantic models or plain dicts with the API's field names)
+
+
+def _get(obj: Any, name: str) -> Any:
+    if isinstance(obj, Mapping):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return str(getattr(value, "value", value))
+
+
+def _is_public(incident: Any) -> bool:
+    tags = {_text(t) for t in (_get(incident, "tags") or ())}
+    if tags & set(PUBLIC_TAGS):
+        return True
+    exposure = _get(incident, "public_exposure")
+    if exposure is None:
+        return False
+    return bool(_get(exposure, "leaked_outside_perimeter") or _get(exposure, "public_incident_linked"))
+
+
+def _times(values: list[Any]) -> pd.Series:
+    return pd.to_datetime(pd.Series(values, dtype=object), utc=True, errors="coerce", format="ISO8601")
+
+
+def incidents_frame(incidents: Iterable[Any]) -> pd.DataFrame:
+    """One row per incident (the last copy of an id wins), with `closed_at` derived."""
+    rows: dict[Any, list[Any]] = {}
+    for incident in incidents:
+        detector = _get(incident, "detector")
+        detector_name = None
+        if detector is not None:
+            detector_name = _get(detector, "display_name") or _get(detector, "name")
+        severity = _text(_get(incident, "severity")) or "unknown"
+        status = _text(_get(incident, "status"))
+        rows[_get(incident, "id")] = [
+            _get(incident, "id"), _get(incident, "incident_name"), detector_name, severity,
+            _text(_get(incident, "validity")) or "unknown", status, _get(incident, "date"),
+            _get(incident, "resolved_at"), _get(incident, "ignored_at"),
+            _get(incident, "secret_revoked"), _text(_get(incident, "ignore_reason")),
+            _get(incident, "assignee_id"), _get(incident, "assignee_email"),
+            _text(_get(incident, "resolver_api_token_id")), _text(_get(incident, "ignorer_api_token_id")),
+            _is_public(incident), _get(incident, "occurrences_count"), _get(incident, "gitguardian_url"),
+        ]
+    columns = [
+        "id", "incident_name", "detector", "severity", "validity", "status", "date", "resolved_at",
+        "ignored_at", "secret_revoked", "ignore_reason", "assignee_id", "assignee_email",
+        "resolver_api_token_id", "ignorer_api_token_id", "publicly_exposed", "occurrences_count",
+        "gitguardian_url",
+    ]
+    frame = pd.DataFrame(list(rows.values()), columns=columns)
+    for name in ("date", "resolved_at", "ignored_at"):
+        frame[name] = _times(frame[name].tolist())
+    frame["detector"] = frame["detector"].fillna("(unknown detector)")
+    resolved = frame["status"] == "RESOLVED"
+    ignored = frame["status"] == "IGNORED"
+    frame["closed_at"] = frame["resolved_at"].where(resolved, frame["ignored_at"].where(ignored))
+    frame["closed_at"] = pd.to_datetime(frame["closed_at"], utc=True)
+    frame["is_closed"] = resolved | ignored
+    return frame[list(INCIDENT_COLUMNS) + ["is_closed"]]
+
+
+def members_frame(members: Iterable[Any]) -> pd.DataFrame:
+    rows = [
+        (_get(m, "id"), _get(m, "email"), _get(m, "name"), _get(m, "active"))
+        for m in members
+    ]
+    return pd.DataFrame(rows, columns=["id", "email", "name", "active"])
+
+
+def occurrences_frame(occurrences: Iterable[Any]) -> pd.DataFrame:
+    """incident id, date, source full name: what "top sources" needs, nothing more."""
+    rows = []
+    for o in occurrences:
+        source = _get(o, "source")
+        name = (_get(source, "full_name") or _get(source, "url")) if source is not None else None
+        rows.append((_get(o, "incident_id"), _get(o, "date"), name or "(unknown source)"))
+    frame = pd.DataFrame(rows, columns=["incident_id", "date", "source"])
+    frame["date"] = _times(frame["date"].tolist())
+    return frame
+
+
+def audit_frame(logs: Iterable[Any]) -> pd.DataFrame:
+    rows = [
+        (_get(a, "date"), _text(_get(a, "event_name")), _text(_get(a, "action_type")),
+         _text(_get(a, "api_token_id")))
+        for a in logs
+    ]
+    frame = pd.DataFrame(rows, columns=["date", "event_name", "action_type", "api_token_id"])
+    frame["date"] = _times(frame["date"].tolist())
+    return frame
+
+
+def ledger_frame(rows: Iterable[Any]) -> pd.DataFrame:
+    """Ledger outcomes (playbook, action, result, incident_id, at)."""
+    data = [
+        (_text(_get(r, "playbook")), _text(_get(r, "action")), _text(_get(r, "result")),
+         _get(r, "incident_id"), _get(r, "at"))
+        for r in rows
+    ]
+    frame = pd.DataFrame(data, columns=["playbook", "action", "result", "incident_id", "at"])
+    frame["at"] = _times(frame["at"].tolist())
+    return frame
+
+
+# ---------------------------------------------------------------------------------------------
+# KPIs
+
+
+@dataclass
+class WeeklyReport:
+    window: Window
+    kpis: dict[str, Any]
+    notes: list[str]
+    trends: pd.DataFrame  # one row per week: opened, closed, backlog, time to close
+    sla_breaches: pd.DataFrame
+    automation: pd.DataFrame
+    backlog_aging: pd.DataFrame  # severity x age bucket
+    incidents: pd.DataFrame  # the incidents the week touched (opened, closed, or open at its end)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+
+def _in(series: pd.Series, window: Window) -> pd.Series:
+    return (series >= window.start) & (series < window.end)
+
+
+def open_at(frame: pd.DataFrame, at: pd.Timestamp) -> pd.Series:
+    """Incidents open at `at`: opened before (or undated) and not closed before it."""
+    opened = frame["date"].isna() | (frame["date"] < at)
+    closed_before = frame["is_closed"] & (frame["closed_at"].isna() | (frame["closed_at"] < at))
+    return opened & ~closed_before
+
+
+def age_days(frame: pd.DataFrame, at: pd.Timestamp) -> pd.Series:
+    """Whole days since opened (NaN when undated)."""
+    return ((at - frame["date"]) / pd.Timedelta(days=1)).apply(lambda d: math.floor(d) if pd.notna(d) else float("nan"))
+
+
+def age_bucket(days: pd.Series) -> pd.Series:
+    buckets = pd.cut(days, bins=[-math.inf, 7, 30, 90, math.inf], labels=list(AGE_BUCKETS[:4]))
+    return buckets.astype(object).where(days.notna(), "unknown")
+
+
+def _quantile(values: pd.Series, q: float) -> float | None:
+    values = values.dropna()
+    return None if values.empty else round(float(values.quantile(q)), 3)
+
+
+def _ordered_severities(values: Iterable[str]) -> list[str]:
+    present = set(values)
+    known = [s for s in SEVERITY_ORDER if s in present or s in ("critical", "high", "medium", "low")]
+    return known + sorted(present - set(SEVERITY_ORDER))
+
+
+def _triple(current: Any, previous: Any) -> dict[str, Any]:
+    change = None
+    if isinstance(current, (int, float)) and isinstance(previous, (int, float)):
+        change = round(current - previous, 3)
+    return {"value": current, "previous": previous, "change": change}
+
+
+def _sla_breaches(frame: pd.DataFrame, window: Window, sla_days: Mapping[str, int | None]) -> pd.DataFrame:
+    """Open at the week's end for longer than the SLA, or closed in the week after it."""
+    columns = ["id", "severity", "kind", "days", "sla_days", "incident_name", "detector",
+               "assignee_email", "gitguardian_url"]
+    limit = frame["severity"].map(lambda s: sla_days.get(s)).astype(float)
+    has_sla = limit.notna()
+    open_days = (window.end - frame["date"]) / pd.Timedelta(days=1)
+    overdue = has_sla & open_at(frame, window.end) & frame["date"].notna() & (open_days > limit)
+    took_days = (frame["closed_at"] - frame["date"]) / pd.Timedelta(days=1)
+    late = has_sla & _in(frame["closed_at"], window) & (took_days > limit)
+    parts = []
+    for mask, kind, days in ((overdue, "open past SLA", open_days), (late, "closed late", took_days)):
+        part = frame[mask].assign(kind=kind, days=days[mask].round(1), sla_days=limit[mask].astype(int))
+        parts.append(part)
+    breaches = pd.concat(parts) if any(len(p) for p in parts) else frame.iloc[0:0].assign(kind=None, days=None, sla_days=None)
+    return breaches[columns].sort_values(["severity", "days"], ascending=[True, False]).reset_index(drop=True)
+
+
+def _week_scalars(frame: pd.DataFrame, window: Window, sla_days: Mapping[str, int | None],
+                  token_id: str | None, severities: list[str]) -> dict[str, Any]:
+    """The week's scalar KPIs (computed again for the previous week to show the change)."""
+    opened = _in(frame["date"], window)
+    closed = _in(frame["closed_at"], window)
+    resolved = closed & (frame["status"] == "RESOLVED")
+    ignored = closed & (frame["status"] == "IGNORED")
+    backlog = frame[open_at(frame, window.end)]
+    buckets = age_bucket(age_days(backlog, window.end))
+    took = (frame.loc[closed, "closed_at"] - frame.loc[closed, "date"]) / pd.Timedelta(days=1)
+    took_severity = frame.loc[closed, "severity"]
+    breaches = _sla_breaches(frame, window, sla_days)
+    ours = pd.Series(False, index=frame.index)
+    if token_id:
+        ours = (resolved & (frame["resolver_api_token_id"] == token_id)) | (
+            ignored & (frame["ignorer_api_token_id"] == token_id))
+    n_closed = int(closed.sum())
+    return {
+        "opened": int(opened.sum()),
+        "closed": n_closed,
+        "resolved": int(resolved.sum()),
+        "resolved_revoked": int((resolved & (frame["secret_revoked"] == True)).sum()),  # noqa: E712
+        "resolved_not_revoked": int((resolved & (frame["secret_revoked"] != True)).sum()),  # noqa: E712
+        "ignored": int(ignored.sum()),
+        "ignored_by_reason": frame.loc[ignored, "ignore_reason"].fillna("(none)").value_counts().to_dict(),
+        "backlog": len(backlog),
+        "backlog_by_severity": {s: int((backlog["severity"] == s).sum()) for s in severities},
+        "backlog_by_age": {b: int((buckets == b).sum()) for b in AGE_BUCKETS},
+        "backlog_by_validity": backlog["validity"].value_counts().to_dict(),
+        "time_to_close_median_days": _quantile(took, 0.5),
+        "time_to_close_p90_days": _quantile(took, 0.9),
+        "time_to_close_by_severity": {
+            s: {"median_days": _quantile(took[took_severity == s], 0.5),
+                "p90_days": _quantile(took[took_severity == s], 0.9)}
+            for s in severities
+        },
+        "sla_breaches": len(breaches),
+        "sla_breaches_by_severity": {
+            s: int((breaches["severity"] == s).sum()) for s in severities if sla_days.get(s) is not None
+        },
+        "publicly_exposed_open": int(backlog["publicly_exposed"].sum()),
+        "automated_closures": int(ours.sum()),
+        "automated_closure_share": round(int(ours.sum()) / n_closed, 3) if n_closed else None,
+    }
+
+
+def _nested_triples(current: Any, previous: Any) -> Any:
+    if isinstance(current, dict) or isinstance(previous, dict):
+        current, previous = current or {}, previous or {}
+        keys = list(current) + [k for k in previous if k not in current]
+        return {k: _nested_triples(current.get(k, 0 if _counts(previous) else None),
+                                   previous.get(k, 0 if _counts(current) else None)) for k in keys}
+    return _triple(current, previous)
+
+
+def _counts(mapping: Any) -> bool:
+    """A mapping of plain counts (a missing key then means zero, not unknown)."""
+    return isinstance(mapping, dict) and all(isinstance(v, int) for v in mapping.values())
+
+
+def _top(series: pd.Series, previous: pd.Series, label: str) -> list[dict[str, Any]]:
+    now, before = series.value_counts(), previous.value_counts()
+    order = sorted(now.items(), key=lambda kv: (-kv[1], str(kv[0])))[:TOP_N]
+    return [{label: name, "incidents": int(n), "previous": int(before.get(name, 0)),
+             "change": int(n) - int(before.get(name, 0))} for name, n in order]
+
+
+def _top_sources(occurrences: pd.DataFrame | None, frame: pd.DataFrame, window: Window) -> list[dict[str, Any]]:
+    if occurrences is None or occurrences.empty:
+        return []
+
+    def sources_of(w: Window) -> pd.Series:
+        opened_ids = set(frame.loc[_in(frame["date"], w), "id"])
+        rows = occurrences[occurrences["incident_id"].isin(opened_ids)]
+        return rows.drop_duplicates(["incident_id", "source"])["source"]
+
+    return _top(sources_of(window), sources_of(window.previous()), "source")
+
+
+def _assignees(frame: pd.DataFrame, members: pd.DataFrame, window: Window) -> pd.DataFrame:
+    """Open incidents at the week's end per assignee, flagging inactive and departed members."""
+    backlog = frame[open_at(frame, window.end)]
+    by_id = {row.id: row for row in members.itertuples()} if not members.empty else {}
+    by_email = {str(row.email).strip().casefold(): row for row in members.itertuples()} if not members.empty else {}
+    rows = []
+    for (assignee_id, email), group in backlog.groupby(
+        [backlog["assignee_id"].fillna(-1), backlog["assignee_email"].fillna("")], sort=False
+    ):
+        if assignee_id == -1 and not email:
+            continue
+        member = by_id.get(assignee_id) or by_email.get(str(email).strip().casefold())
+        status = "active"
+        if member is None:
+            status = "departed"  # no longer a member of the workspace
+        elif member.active is False:
+            status = "inactive"
+        rows.append({"assignee": email or f"member {int(assignee_id)}", "open_incidents": len(group),
+                     "member_status": status})
+    table = pd.DataFrame(rows, columns=["assignee", "open_incidents", "member_status"])
+    return table.sort_values(["open_incidents", "assignee"], ascending=[False, True]).reset_index(drop=True)
+
+
+def _automation(ledger: pd.DataFrame | None, window: Window) -> pd.DataFrame:
+    columns = ["playbook", "action", "result", "count", "previous", "change"]
+    if ledger is None or ledger.empty:
+        return pd.DataFrame(columns=columns)
+    keys = ["playbook", "action", "result"]
+    now = ledger[_in(ledger["at"], window)].groupby(keys).size().rename("count")
+    before = ledger[_in(ledger["at"], window.previous())].groupby(keys).size().rename("previous")
+    table = pd.concat([now, before], axis=1).fillna(0).astype(int).reset_index()
+    table["change"] = table["count"] - table["previous"]
+    return table[columns].sort_values(keys).reset_index(drop=True)
+
+
+def _audit(audit: pd.DataFrame | None, window: Window, token_id: str | None) -> dict[str, Any] | None:
+    if audit is None:
+        return None
+    now = audit[_in(audit["date"], window)]
+    before = audit[_in(audit["date"], window.previous())]
+    return {
+        "events": _triple(len(now), len(before)),
+        "events_by_our_token": _triple(int((now["api_token_id"] == token_id).sum()) if token_id else 0,
+                                       int((before["api_token_id"] == token_id).sum()) if token_id else 0),
+        "by_action_type": _nested_triples(now["action_type"].fillna("(none)").value_counts().to_dict(),
+                                          before["action_type"].fillna("(none)").value_counts().to_dict()),
+        "top_events": _top(now["event_name"].fillna("(none)"), before["event_name"].fillna("(none)"), "event"),
+    }
+
+
+def trends(frame: pd.DataFrame, window: Window, weeks: int) -> pd.DataFrame:
+    rows = []
+    for w in trend_windows(window, weeks):
+        closed = _in(frame["closed_at"], w)
+        took = (frame.loc[closed, "closed_at"] - frame.loc[closed, "date"]) / pd.Timedelta(days=1)
+        rows.append({
+            "week": w.label, "opened": int(_in(frame["date"], w).sum()), "closed": int(closed.sum()),
+            "backlog": int(open_at(frame, w.end).sum()),
+            "time_to_close_median_days": _quantile(took, 0.5),
+            "time_to_close_p90_days": _quantile(took, 0.9),
+        })
+    return pd.DataFrame(rows)
+
+
+def compute(
+    incidents: pd.DataFrame,
+    window: Window,
+    *,
+    members: pd.DataFrame | None = None,
+    occurrences: pd.DataFrame | None = None,
+    audit: pd.DataFrame | None = None,
+    ledger: pd.DataFrame | None = None,
+    sla_days: Mapping[str, int | None] | None = None,
+    trend_weeks: int = 12,
+    token_id: str | None = None,
+    notes: Iterable[str] = (),
+) -> WeeklyReport:
+    """Every KPI of the week, each with the previous week's value and the change.
+
+    `audit` None means "not available" (the token lacks audit_logs:read); `ledger` None or empty
+    means no automation was recorded.
+    """
+    sla = dict(DEFAULT_SLA_DAYS if sla_days is None else sla_days)
+    members = members if members is not None else members_frame([])
+    severities = _ordered_severities(incidents["severity"].unique())
+    previous = window.previous()
+    now = _week_scalars(incidents, window, sla, token_id, severities)
+    before = _week_scalars(incidents, previous, sla, token_id, severities)
+    kpis: dict[str, Any] = {k: _nested_triples(now[k], before[k]) for k in now}
+
+    opened_now = incidents.loc[_in(incidents["date"], window), "detector"]
+    opened_before = incidents.loc[_in(incidents["date"], previous), "detector"]
+    kpis["top_detectors"] = _top(opened_now, opened_before, "detector")
+    kpis["top_sources"] = _top_sources(occurrences, incidents, window)
+
+    assignees = _assignees(incidents, members, window)
+    held = assignees[assignees["member_status"] != "active"]
+    held_before = _assignees(incidents, members, previous)
+    held_before = held_before[held_before["member_status"] != "active"]
+    kpis["open_per_assignee"] = assignees.head(TOP_N).to_dict("records")
+    kpis["held_by_inactive_or_departed"] = _triple(int(held["open_incidents"].sum()),
+                                                   int(held_before["open_incidents"].sum()))
+
+    automation = _automation(ledger, window)
+    kpis["automation_actions"] = automation.to_dict("records")
+    notes = list(notes)
+    if ledger is None or ledger.empty:
+        notes.append("No automation recorded: the ledger holds no playbook action for these weeks.")
+    kpis["audit_log"] = _audit(audit, window, token_id)
+
+    backlog = incidents[open_at(incidents, window.end)]
+    aging = pd.crosstab(backlog["severity"], age_bucket(age_days(backlog, window.end)))
+    aging = aging.reindex(index=severities, columns=list(AGE_BUCKETS), fill_value=0)
+    aging = aging.loc[:, (aging.sum() > 0) | (aging.columns != "unknown")]
+
+    touched = (_in(incidents["date"], window) | _in(incidents["closed_at"], window)
+               | open_at(incidents, window.end))
+    return WeeklyReport(
+        window=window, kpis=kpis, notes=notes, trends=trends(incidents, window, trend_weeks),
+        sla_breaches=_sla_breaches(incidents, window, sla), automation=automation,
+        backlog_aging=aging, incidents=incidents[touched].sort_values("id").reset_index(drop=True),
+        tables={"assignees": assignees, "held_by_inactive_or_departed": held.reset_index(drop=True),
+                "publicly_exposed": backlog[backlog["publicly_exposed"]][
+                    ["id", "severity", "incident_name", "detector", "assignee_email"]].reset_index(drop=True)},
+    )
