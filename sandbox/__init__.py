@@ -1,0 +1,210 @@
+"""An offline GitGuardian: a faithful API server over a seeded workspace, directory and repos.
+
+`running()` serves it on a free loopback port in a background thread:
+
+    with sandbox.running(seed=7, incidents=200) as box:
+        requests.get(box.url + "/v1/incidents/secrets",
+                     headers={"Authorization": f"Token {box.token}"})
+"""
+from __future__ import annotations
+
+import contextlib
+import random
+import secrets
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterator
+
+from sandbox.adversity import Adversity
+from sandbox.store import Store
+from sandbox.workspace import Token, Workspace
+
+# The scopes of a full personal access token, as the real API lists them.
+FULL_SCOPES = [
+    "scan", "incidents:read", "incidents:write", "incidents:share", "members:read",
+    "members:write", "audit_logs:read", "teams:read", "teams:write", "honeytokens:read",
+    "honeytokens:write", "api_tokens:read", "api_tokens:write", "ip_allowlist:read",
+    "ip_allowlist:write", "sources:read", "sources:write", "custom_tags:read",
+    "custom_tags:write", "secrets:read", "secrets:write",
+]
+# Reduced tokens that tests and demos use to meet a 403 on purpose.
+TOKEN_SCOPES = {
+    "full": FULL_SCOPES,
+    "read": ["incidents:read", "members:read"],
+    "no_audit": [s for s in FULL_SCOPES if s != "audit_logs:read"],
+    "writer": ["incidents:write", "incidents:read", "members:read"],
+}
+
+__all__ = ["Sandbox", "Events", "running", "serve_in_thread", "ensure_tokens", "TOKEN_SCOPES"]
+
+
+def ensure_tokens(workspace: Workspace, full_secret: str | None = None) -> dict[str, Token]:
+    """The sandbox's named tokens, added to the workspace when the generator made none.
+
+    Ids are seeded (they appear in answers and audit logs); secrets are invented now and
+    never written anywhere.
+    """
+    by_name = {t.name: t for t in workspace.tokens}
+    ids = random.Random(f"tokens-{workspace.seed}")
+    owner = next(
+        (m["id"] for m in workspace.members
+         if m.get("active", True) and m.get("access_level") in ("owner", "manager")),
+        workspace.members[0]["id"] if workspace.members else 1,
+    )
+    member_id = workspace.tokens[0].member_id if workspace.tokens else owner
+    named: dict[str, Token] = {}
+    for name, scopes in TOKEN_SCOPES.items():
+        token_id = str(uuid.UUID(int=ids.getrandbits(128), version=4))
+        token = by_name.get(name)
+        if token is None:
+            token = Token(id=token_id, name=name, scopes=list(scopes), member_id=member_id)
+            workspace.tokens.append(token)
+        if not token.secret:
+            token.secret = "sandbox-" + secrets.token_hex(16)
+        named[name] = token
+    if full_secret:
+        named["full"].secret = full_secret
+    return named
+
+
+class Events:
+    """Things that happen on the platform without an API call, as the real service does them."""
+
+    def __init__(self, store: Store):
+        self._store = store
+
+    def new_incident(self, **fields: Any) -> dict:
+        return self._store.new_incident(**fields)
+
+    def new_occurrence(self, incident_id: int, **fields: Any) -> dict:
+        return self._store.new_occurrence(incident_id, **fields)
+
+    def set_validity(self, incident_id: int, validity: str) -> dict:
+        return self._store.set_validity(incident_id, validity)
+
+    def deactivate_member(self, member_id: int) -> dict:
+        return self._store.deactivate_member(member_id)
+
+
+@dataclass
+class Sandbox:
+    url: str
+    tokens: dict[str, str]
+    workspace: Workspace
+    store: Store
+    events: Events
+    _app: Any = field(repr=False)
+    _stop: Callable[[], None] = field(repr=False)
+
+    def __repr__(self) -> str:  # never show the token values
+        return f"Sandbox(url={self.url!r}, incidents={len(self.store.incidents)})"
+
+    @property
+    def token(self) -> str:
+        return self.tokens["full"]
+
+    def state(self) -> dict[str, Any]:
+        """A deep copy of the server's current state: incidents, notes, audit logs, ..."""
+        return self.store.snapshot()
+
+    def set_adversity(self, **options: Any) -> Adversity | None:
+        """Change faults at run time: Adversity's fields; no options turns adversity off."""
+        adversity = Adversity(**options) if options else None
+        self._app.state.adversity = adversity
+        return adversity
+
+    def stop(self) -> None:
+        self._stop()
+
+
+def _free_socket(port: int = 0) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))  # loopback only: the sandbox is never exposed
+    return sock
+
+
+def serve_in_thread(app: Any, port: int = 0) -> tuple[str, Callable[[], None]]:
+    """Start uvicorn on a loopback socket in a daemon thread: (base URL, stop function)."""
+    import uvicorn
+
+    sock = _free_socket(port)
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off",
+                                           access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
+                              name="sandbox-server", daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+    return url, stop
+
+
+def _wait_ready(url: str, token: str, timeout: float = 30.0) -> None:
+    """Poll /v1/health until it answers; no fixed sleep."""
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if requests.get(f"{url}/v1/health", headers={"Authorization": f"Token {token}"},
+                            timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"sandbox at {url} did not become ready in {timeout} s")
+        time.sleep(0.02)
+
+
+def build_workspace(seed: int, incidents: int, now: datetime | str | None) -> Workspace:
+    from sandbox.generator import generate
+
+    if isinstance(now, str):
+        now = datetime.fromisoformat(now.replace("Z", "+00:00"))
+    if now is not None and now.tzinfo is None:
+        now = now.replace(tzinfo=timezone.utc)
+    return generate(seed, incidents, now=now)
+
+
+@contextlib.contextmanager
+def running(
+    seed: int = 7,
+    incidents: int = 200,
+    *,
+    token: str | None = None,
+    rate_limit: int | None = None,
+    faults: float = 0.0,
+    latency_ms: int = 0,
+    resets: float = 0.0,
+    now: datetime | str | None = None,
+    workspace: Workspace | None = None,
+    port: int = 0,
+) -> Iterator[Sandbox]:
+    """Serve a seeded sandbox on a free loopback port for the duration of the block."""
+    from sandbox.server import create_app
+
+    workspace = workspace if workspace is not None else build_workspace(seed, incidents, now)
+    named = ensure_tokens(workspace, token)
+    store = Store(workspace)
+    app = create_app(store)
+    url, stop = serve_in_thread(app, port)
+    box = Sandbox(url=url, tokens={n: t.secret for n, t in named.items()},
+                  workspace=workspace, store=store, events=Events(store), _app=app, _stop=stop)
+    try:
+        _wait_ready(url, box.token)
+        # Adversity starts after the readiness poll so the poll spends none of its budget.
+        if rate_limit or faults or resets or latency_ms:
+            box.set_adversity(rate_limit=rate_limit, faults=faults, resets=resets,
+                              latency_ms=latency_ms, seed=seed)
+        yield box
+    finally:
+        stop()

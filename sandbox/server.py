@@ -1,0 +1,301 @@
+"""The sandbox's HTTP face: GitGuardian's public API v1 over a `Store`.
+
+`create_app(store)` returns a FastAPI app. Handlers read raw query parameters on purpose:
+the real API ignores unknown parameters and answers bad values with `{"detail": ...}`
+bodies, which typed FastAPI parameters would turn into 422s.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import struct
+from typing import Any, Awaitable, Callable
+from urllib.parse import parse_qsl, urlencode
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from sandbox.adversity import Adversity
+from sandbox.store import ApiError, Page, Query, Store
+from sandbox.workspace import Token
+
+APP_VERSION = "v2.521.0-sandbox"
+SECRETS_ENGINE_VERSION = "2.140.0"
+_COMMON_HEADERS = {"x-app-version": APP_VERSION, "x-secrets-engine-version": SECRETS_ENGINE_VERSION}
+
+
+def _json(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse(content, status_code=status, headers={**_COMMON_HEADERS, **(headers or {})})
+
+
+def _api_key(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "token" and value.strip() else None
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    """JSON or form-encoded body, as the real API accepts both; empty means `{}`."""
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    content_type = request.headers.get("content-type", "")
+    if "application/x-www-form-urlencoded" in content_type:
+        return dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        if "json" in content_type:
+            raise ApiError(400, "JSON parse error.") from None
+        return dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+    if not isinstance(value, dict):
+        raise ApiError(400, "Invalid data: expected a dictionary.")
+    return value
+
+
+def _as_bool(value: Any, name: str, default: bool | None = None) -> bool | None:
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise ApiError(400, f"{name}: must be a valid boolean.")
+
+
+def _as_int(value: Any, name: str) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ApiError(400, f"{name}: a valid integer is required.")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ApiError(400, f"{name}: a valid integer is required.") from None
+
+
+def _reset_connection(send: Callable[..., Awaitable[None]]) -> bool:
+    """Drop the TCP connection under uvicorn with an RST. False when not under uvicorn."""
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    if transport is None:
+        return False
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+    transport.abort()
+    return True
+
+
+class SandboxApp(FastAPI):
+    """The FastAPI app with `Adversity` applied before anything else runs.
+
+    Applied in `__call__` rather than as Starlette middleware so that `send` is uvicorn's
+    own and a reset can reach the transport.
+    """
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        adversity: Adversity | None = getattr(self.state, "adversity", None)
+        if scope["type"] != "http" or adversity is None or not adversity.active:
+            await super().__call__(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        fate = adversity.decide(headers.get(b"authorization", b"").decode("latin-1"))
+        if fate.delay_seconds:
+            await asyncio.sleep(fate.delay_seconds)
+        if fate.reset and _reset_connection(send):
+            return
+        if fate.status is None and not fate.reset:
+            await super().__call__(scope, receive, send)
+            return
+        status = fate.status or 500
+        extra: dict[str, str] = {}
+        detail = "A server error occurred."
+        if status == 429:
+            extra["retry-after"] = str(fate.retry_after)
+            detail = f"Request was throttled. Expected available in {fate.retry_after} seconds."
+        elif fate.maintenance:
+            extra["x-maintenance"] = "true"
+            detail = "Service under maintenance."
+        elif status == 502:
+            detail = "Bad gateway."
+        await _json({"detail": detail}, status, extra)(scope, receive, send)
+
+
+def create_app(
+    store: Store, *, base_url_hint: str | None = None, adversity: Adversity | None = None
+) -> FastAPI:
+    """The API app. `base_url_hint` fixes the origin written in `Link` headers."""
+    app = SandboxApp(title="GitGuardian sandbox", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.store = store
+    app.state.adversity = adversity
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, error: ApiError) -> Response:
+        return _json({"detail": error.detail}, error.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, error: StarletteHTTPException) -> Response:
+        detail = "Not found." if error.status_code == 404 else str(error.detail)
+        return _json({"detail": detail}, error.status_code)
+
+    def token_for(request: Request, scope: str | None = None) -> Token:
+        token = store.authenticate(_api_key(request))
+        if scope:
+            store.require(token, scope)
+        return token
+
+    def listing(request: Request, page: Page) -> Response:
+        base = (base_url_hint or str(request.base_url)).rstrip("/")
+        params = dict(request.query_params)
+        links = []
+        for cursor, rel in ((page.next_cursor, "next"), (page.prev_cursor, "prev")):
+            if cursor:
+                query = {**params, "cursor": cursor, "per_page": str(page.per_page)}
+                url = f"{base}{request.url.path}?{urlencode(sorted(query.items()))}"
+                links.append(f'<{url}>; rel="{rel}"')
+        return _json(page.items, headers={"link": ", ".join(links),
+                                          "x-per-page": str(page.per_page)})
+
+    def query_of(request: Request) -> Query:
+        return Query(dict(request.query_params))
+
+    @app.get("/v1/health")
+    async def health(request: Request) -> Response:
+        token_for(request)
+        return _json({"detail": "Valid API key."})
+
+    @app.get("/v1/api_tokens/self")
+    async def token_self(request: Request) -> Response:
+        return _json(store.token_info(token_for(request)))
+
+    @app.get("/v1/incidents/secrets")
+    async def incidents(request: Request) -> Response:
+        token_for(request, "incidents:read")
+        return listing(request, store.list_incidents(query_of(request)))
+
+    @app.get("/v1/sources/{source_id:int}/incidents/secrets")
+    async def source_incidents(request: Request, source_id: int) -> Response:
+        token_for(request, "incidents:read")
+        return listing(request, store.list_incidents(query_of(request), source_id=source_id))
+
+    @app.get("/v1/incidents/secrets/{incident_id:int}")
+    async def incident(request: Request, incident_id: int) -> Response:
+        token_for(request, "incidents:read")
+        return _json(store.get_incident(incident_id, query_of(request)))
+
+    @app.post("/v1/incidents/secrets/{incident_id:int}/assign")
+    async def assign(request: Request, incident_id: int) -> Response:
+        token = token_for(request, "incidents:write")
+        body = await _body(request)
+        # send_email is accepted and has nothing to send in the sandbox
+        _as_bool(request.query_params.get("send_email"), "send_email", True)
+        email = body.get("email")
+        if email is not None and not isinstance(email, str):
+            raise ApiError(400, "email: enter a valid email address.")
+        return _json(store.assign(token, incident_id, email=email or None,
+                                  member_id=_as_int(body.get("member_id"), "member_id")))
+
+    @app.post("/v1/incidents/secrets/{incident_id:int}/unassign")
+    async def unassign(request: Request, incident_id: int) -> Response:
+        return _json(store.unassign(token_for(request, "incidents:write"), incident_id))
+
+    @app.post("/v1/incidents/secrets/{incident_id:int}/resolve")
+    async def resolve(request: Request, incident_id: int) -> Response:
+        token = token_for(request, "incidents:write")
+        body = await _body(request)
+        revoked = _as_bool(body.get("secret_revoked"), "secret_revoked")
+        return _json(store.resolve(token, incident_id, revoked))
+
+    @app.post("/v1/incidents/secrets/{incident_id:int}/ignore")
+    async def ignore(request: Request, incident_id: int) -> Response:
+        token = token_for(request, "incidents:write")
+        body = await _body(request)
+        return _json(store.ignore(token, incident_id, body.get("ignore_reason")))
+
+    @app.post("/v1/incidents/secrets/{incident_id:int}/reopen")
+    async def reopen(request: Request, incident_id: int) -> Response:
+        return _json(store.reopen(token_for(request, "incidents:write"), incident_id))
+
+    @app.post("/v1/incidents/secrets/{incident_id:int}/share")
+    async def share(request: Request, incident_id: int) -> Response:
+        token = token_for(request, "incidents:share")
+        body = await _body(request)
+        return _json(store.share(
+            token,
+            incident_id,
+            auto_healing=bool(_as_bool(body.get("auto_healing"), "auto_healing", False)),
+            feedback_collection=bool(
+                _as_bool(body.get("feedback_collection"), "feedback_collection", True)),
+            lifespan=_as_int(body.get("lifespan"), "lifespan") or 0,
+        ))
+
+    @app.post("/v1/incidents/secrets/{incident_id:int}/unshare")
+    async def unshare(request: Request, incident_id: int) -> Response:
+        store.unshare(token_for(request, "incidents:share"), incident_id)
+        return Response(status_code=204, headers=_COMMON_HEADERS)
+
+    @app.get("/v1/incidents/secrets/{incident_id:int}/notes")
+    async def notes(request: Request, incident_id: int) -> Response:
+        token_for(request, "incidents:read")
+        return listing(request, store.list_notes(incident_id, query_of(request)))
+
+    @app.post("/v1/incidents/secrets/{incident_id:int}/notes")
+    async def add_note(request: Request, incident_id: int) -> Response:
+        token = token_for(request, "incidents:write")
+        body = await _body(request)
+        return _json(store.add_note(token, incident_id, body.get("comment")), 201)
+
+    @app.patch("/v1/incidents/secrets/{incident_id:int}/notes/{note_id:int}")
+    async def update_note(request: Request, incident_id: int, note_id: int) -> Response:
+        token = token_for(request, "incidents:write")
+        body = await _body(request)
+        return _json(store.update_note(token, incident_id, note_id, body.get("comment")))
+
+    @app.delete("/v1/incidents/secrets/{incident_id:int}/notes/{note_id:int}")
+    async def delete_note(request: Request, incident_id: int, note_id: int) -> Response:
+        store.delete_note(token_for(request, "incidents:write"), incident_id, note_id)
+        return Response(status_code=204, headers=_COMMON_HEADERS)
+
+    @app.get("/v1/occurrences/secrets")
+    async def occurrences(request: Request) -> Response:
+        token_for(request, "incidents:read")
+        return listing(request, store.list_occurrences(query_of(request)))
+
+    @app.get("/v1/members")
+    async def members(request: Request) -> Response:
+        token_for(request, "members:read")
+        return listing(request, store.list_members(query_of(request)))
+
+    @app.get("/v1/members/{member_id:int}")
+    async def member(request: Request, member_id: int) -> Response:
+        token_for(request, "members:read")
+        return _json(store.get_member(member_id))
+
+    @app.get("/v1/teams")
+    async def teams(request: Request) -> Response:
+        token_for(request, "teams:read")
+        query = query_of(request)
+        query.per_page()  # validates like every list
+        return _json([], headers={"link": "", "x-per-page": str(query.per_page())})
+
+    @app.get("/v1/sources")
+    async def sources(request: Request) -> Response:
+        token_for(request, "sources:read")
+        return listing(request, store.list_sources(query_of(request)))
+
+    @app.get("/v1/sources/{source_id:int}")
+    async def source(request: Request, source_id: int) -> Response:
+        token_for(request, "sources:read")
+        return _json(store.get_source(source_id))
+
+    @app.get("/v1/audit_logs")
+    async def audit_logs(request: Request) -> Response:
+        token_for(request, "audit_logs:read")
+        return listing(request, store.list_audit_logs(query_of(request)))
+
+    return app

@@ -1,0 +1,1037 @@
+"""The sandbox's in-memory GitGuardian workspace: queries, pagination, writes and events.
+
+Plain Python, no HTTP: the server (sandbox/server.py) turns requests into calls here and
+`ApiError`s into `{"detail": ...}` answers. Every API object is kept as the dict the API
+returns, so an answer is a copy of what is stored. One lock guards every mutation; reads take
+it too so a page is never built from a half-applied write.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import json
+import secrets
+import threading
+import time
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Iterable, Mapping
+
+from sandbox.workspace import Token, Workspace
+
+OPEN_STATUSES = ("TRIGGERED", "ASSIGNED")
+CLOSED_STATUSES = ("RESOLVED", "IGNORED")
+IGNORE_REASONS = ("test_credential", "false_positive", "low_risk", "invalid")
+VALIDITIES = ("valid", "invalid", "failed_to_check", "no_checker", "unknown")
+CONFLICT = "Request conflicts with existing data."
+NOT_FOUND = "Not found."
+PERMISSION_DENIED = "Permission denied."
+INVALID_KEY = "Invalid API key."
+DEFAULT_SHARE_LIFESPAN_HOURS = 720  # the workspace default when a share asks for 0
+MAX_PER_PAGE = 100
+DEFAULT_PER_PAGE = 20
+
+# A scope implies others: share includes write includes read.
+_IMPLIED_SCOPES = {
+    "incidents:share": ("incidents:write", "incidents:read"),
+    "incidents:write": ("incidents:read",),
+    "members:write": ("members:read",),
+    "teams:write": ("teams:read",),
+    "sources:write": ("sources:read",),
+}
+
+
+class ApiError(Exception):
+    """An answer other than success: HTTP status and the `detail` text of the body."""
+
+    def __init__(self, status: int, detail: str):
+        super().__init__(f"{status}: {detail}")
+        self.status = status
+        self.detail = detail
+
+
+def iso(moment: datetime) -> str:
+    """The API's time format: UTC, microseconds, `Z`."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: str, name: str) -> datetime:
+    """A filter's date or datetime value; a bare date means its midnight UTC."""
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(400, f"{name}: enter a valid date/time.") from None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def token_has_scope(token: Token, scope: str) -> bool:
+    granted = set(token.scopes)
+    for held in token.scopes:
+        granted.update(_IMPLIED_SCOPES.get(held, ()))
+    return scope in granted
+
+
+# ---------------------------------------------------------------- query parameters
+
+
+class Query:
+    """Query parameters of one request, with typed accessors that answer 400 on bad values.
+
+    Unknown names are simply never read: the real API ignores them too.
+    """
+
+    def __init__(self, params: Mapping[str, str]):
+        self.params = {k: v for k, v in params.items() if v is not None}
+
+    def text(self, name: str) -> str | None:
+        value = self.params.get(name)
+        return value if value not in (None, "") else None
+
+    def many(self, name: str) -> list[str] | None:
+        value = self.text(name)
+        return None if value is None else [p.strip() for p in value.split(",") if p.strip()]
+
+    def integers(self, name: str) -> list[int] | None:
+        values = self.many(name)
+        if values is None:
+            return None
+        try:
+            return [int(v) for v in values]
+        except ValueError:
+            raise ApiError(400, f"{name}: a valid integer is required.") from None
+
+    def integer(self, name: str) -> int | None:
+        values = self.integers(name)
+        return None if values is None else values[0]
+
+    def boolean(self, name: str) -> bool | None:
+        value = self.text(name)
+        if value is None:
+            return None
+        lowered = value.lower()
+        if lowered in ("true", "1", "yes"):
+            return True
+        if lowered in ("false", "0", "no"):
+            return False
+        raise ApiError(400, f"{name}: must be a valid boolean.")
+
+    def time(self, name: str) -> datetime | None:
+        value = self.text(name)
+        return None if value is None else parse_time(value, name)
+
+    def time_text(self, name: str) -> str | None:
+        """The time in the stored text format, which compares in time order."""
+        value = self.time(name)
+        return None if value is None else iso(value)
+
+    def at_least(self, name: str, length: int) -> str | None:
+        value = self.text(name)
+        if value is not None and len(value) < length:
+            raise ApiError(400, f"{name}: ensure this field has at least {length} characters.")
+        return value
+
+    def per_page(self) -> int:
+        value = self.text("per_page")
+        if value is None:
+            return DEFAULT_PER_PAGE
+        try:
+            number = int(value)
+        except ValueError:
+            raise ApiError(400, "per_page: a valid integer is required.") from None
+        if not 1 <= number <= MAX_PER_PAGE:
+            raise ApiError(400, f"per_page: must be between 1 and {MAX_PER_PAGE}.")
+        return number
+
+
+# ---------------------------------------------------------------- pagination
+
+SortKey = Callable[[dict[str, Any]], Any]
+
+
+@dataclass
+class Page:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+    prev_cursor: str | None
+    per_page: int
+
+
+def _encode_cursor(position: Any, reverse: bool) -> str:
+    text = ("r=1&" if reverse else "") + "p=" + json.dumps(position, separators=(",", ":"))
+    return base64.b64encode(text.encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[Any, bool]:
+    try:
+        text = base64.b64decode(cursor.encode(), validate=True).decode()
+        reverse = text.startswith("r=1&")
+        if reverse:
+            text = text[4:]
+        if not text.startswith("p="):
+            raise ValueError(text)
+        position = json.loads(text[2:])
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ApiError(400, "Invalid cursor.") from None
+    return (tuple(position) if isinstance(position, list) else position), reverse
+
+
+def paginate(items: list[dict], key: SortKey, descending: bool, query: Query) -> Page:
+    """Keyset pagination: a cursor holds the sort key of the page's edge item.
+
+    Keyset rather than offsets so that a caller who changes incidents while it pages through
+    a filtered list (assigning TRIGGERED ones, say) never skips any. `items` are sorted in
+    ascending `key` order; `descending` serves them reversed.
+    """
+    per_page = query.per_page()
+    keys = [key(item) for item in items]
+    cursor = query.text("cursor")
+    position, reverse = _decode_cursor(cursor) if cursor else (None, False)
+    total = len(items)
+    if position is None:
+        if descending:
+            start, stop = max(0, total - per_page), total
+        else:
+            start, stop = 0, min(per_page, total)
+    else:
+        try:
+            # forward on ascending, or backward on descending: items after the key
+            after = (not descending) != reverse
+            if after:
+                start = bisect_right(keys, position)
+                stop = min(total, start + per_page)
+            else:
+                stop = bisect_left(keys, position)
+                start = max(0, stop - per_page)
+        except TypeError:
+            raise ApiError(400, "Invalid cursor.") from None
+    chunk = items[start:stop]
+    chunk_keys = keys[start:stop]
+    has_before, has_after = start > 0, stop < total  # in ascending terms
+    if descending:
+        chunk, chunk_keys = chunk[::-1], chunk_keys[::-1]
+        has_next, has_prev = has_before, has_after
+    else:
+        has_next, has_prev = has_after, has_before
+    next_cursor = _encode_cursor(chunk_keys[-1], False) if chunk and has_next else None
+    prev_cursor = _encode_cursor(chunk_keys[0], True) if chunk and has_prev else None
+    return Page([copy.deepcopy(i) for i in chunk], next_cursor, prev_cursor, per_page)
+
+
+def _ordering(
+    query: Query, allowed: Iterable[str], default: str = "id"
+) -> tuple[SortKey, bool]:
+    """Sort key and direction from `ordering`; unknown orderings fall back to the default."""
+    value = query.text("ordering") or default
+    descending = value.startswith("-")
+    field_name = value.lstrip("-+")
+    if field_name not in allowed:
+        field_name, descending = default.lstrip("-"), default.startswith("-")
+    if field_name == "id":
+        return (lambda item: item["id"]), descending
+
+    def key(item: dict[str, Any]) -> tuple:
+        value = item.get(field_name)
+        # nulls sort after values; the id breaks ties so every key is unique
+        if value is None:
+            return (True, 0 if field_name == "risk_score" else "", item["id"])
+        return (False, value, item["id"])
+
+    return key, descending
+
+
+def _sorted(items: Iterable[dict], key: SortKey) -> list[dict]:
+    return sorted(items, key=key)
+
+
+# ---------------------------------------------------------------- the store
+
+
+class Store:
+    """A workspace's state behind the API. Thread-safe; times come from `clock`."""
+
+    def __init__(self, workspace: Workspace, *, clock: Callable[[], datetime] | None = None):
+        self.workspace = workspace
+        self.workspace_id = workspace.workspace_id
+        self.lock = threading.RLock()
+        started = time.monotonic()
+        # The sandbox's time runs from the workspace's reference time, so that writes are
+        # dated consistently with generated data even when `now` was fixed in the past.
+        self.clock = clock or (
+            lambda: workspace.now + timedelta(seconds=time.monotonic() - started)
+        )
+        self.members: dict[int, dict] = {m["id"]: copy.deepcopy(m) for m in workspace.members}
+        self.sources: dict[int, dict] = {s["id"]: copy.deepcopy(s) for s in workspace.sources}
+        self.incidents: dict[int, dict] = {}
+        for incident in sorted(workspace.incidents, key=lambda i: i["id"]):
+            self.incidents[incident["id"]] = copy.deepcopy(incident)
+        self.occurrences: dict[int, dict] = {}
+        self.occurrences_by_incident: dict[int, list[dict]] = {}
+        self.sources_by_incident: dict[int, set[int]] = {}
+        for occurrence in sorted(workspace.occurrences, key=lambda o: o["id"]):
+            self._index_occurrence(copy.deepcopy(occurrence))
+        self.notes: dict[int, list[dict]] = {}
+        for note in workspace.notes:
+            self.notes.setdefault(note["incident_id"], []).append(copy.deepcopy(note))
+        self.note_ids: dict[int, int] = {}  # note id -> incident id
+        for incident_id, notes in self.notes.items():
+            for note in notes:
+                self.note_ids[note["id"]] = incident_id
+        self.audit_logs: list[dict] = sorted(
+            (copy.deepcopy(a) for a in workspace.audit_logs), key=lambda a: a["id"]
+        )
+        self.shares: dict[int, dict] = {}
+        self.tokens: dict[str, Token] = {}
+        for token in workspace.tokens:
+            self.add_token(token)
+        self._next_ids = {
+            "incident": max(self.incidents, default=0) + 1,
+            "occurrence": max(self.occurrences, default=0) + 1,
+            "note": max(self.note_ids, default=0) + 1,
+            "audit": max((a["id"] for a in self.audit_logs), default=0) + 1,
+            "secret": max((i.get("secret_id") or 0 for i in self.incidents.values()), default=0)
+            + 1,
+        }
+
+    # ------------------------------------------------------------ helpers
+
+    def _index_occurrence(self, occurrence: dict) -> None:
+        self.occurrences[occurrence["id"]] = occurrence
+        self.occurrences_by_incident.setdefault(occurrence["incident_id"], []).append(occurrence)
+        source = occurrence.get("source") or {}
+        if "id" in source:
+            self.sources_by_incident.setdefault(occurrence["incident_id"], set()).add(source["id"])
+
+    def _next(self, kind: str) -> int:
+        value = self._next_ids[kind]
+        self._next_ids[kind] = value + 1
+        return value
+
+    def now(self) -> str:
+        return iso(self.clock())
+
+    def add_token(self, token: Token) -> None:
+        if not token.secret:
+            token.secret = "sandbox-" + secrets.token_hex(16)
+        self.tokens[token.secret] = token
+
+    def authenticate(self, secret: str | None) -> Token:
+        token = self.tokens.get(secret or "")
+        if token is None:
+            raise ApiError(401, INVALID_KEY)
+        return token
+
+    @staticmethod
+    def require(token: Token, scope: str) -> None:
+        if not token_has_scope(token, scope):
+            raise ApiError(403, PERMISSION_DENIED)
+
+    def _incident(self, incident_id: int) -> dict:
+        incident = self.incidents.get(incident_id)
+        if incident is None:
+            raise ApiError(404, NOT_FOUND)
+        return incident
+
+    def _audit(
+        self,
+        token: Token,
+        event_name: str,
+        action_type: str,
+        target_ids: Iterable[Any],
+        data: dict | None = None,
+        ip_address: str = "127.0.0.1",
+    ) -> None:
+        member = self.members.get(token.member_id) or {}
+        self.audit_logs.append(
+            {
+                "id": self._next("audit"),
+                "api_token_id": token.id,
+                "member_id": token.member_id,
+                "member_email": member.get("email"),
+                "member_name": member.get("name"),
+                "date": self.now(),
+                "data": data,
+                "event_name": event_name,
+                "action_type": action_type,
+                "target_ids": [str(t) for t in target_ids],
+                "ip_address": ip_address,
+            }
+        )
+
+    def token_info(self, token: Token) -> dict:
+        return {
+            "id": token.id,
+            "name": token.name,
+            "type": token.type,
+            "scopes": list(token.scopes),
+            "member_id": token.member_id,
+            "workspace_id": self.workspace_id,
+            "created_at": iso(self.workspace.now - timedelta(days=90)),
+            "last_used_at": self.now(),
+            "expire_at": None,
+            "revoked_at": None,
+            "status": "active",
+            "creator_id": token.member_id,
+        }
+
+    # ------------------------------------------------------------ incidents: reads
+
+    def _incident_filter(self, query: Query) -> Callable[[dict], bool]:
+        tests: list[Callable[[dict], bool]] = []
+        for name in ("status", "severity", "validity"):
+            values = query.many(name)
+            if values is not None:
+                allowed = set(values)
+                tests.append(lambda i, n=name, a=allowed: i.get(n) in a)
+        email = query.text("assignee_email")
+        if email is not None:
+            wanted = email.strip().casefold()
+            tests.append(lambda i: (i.get("assignee_email") or "").casefold() == wanted)
+        for name in (
+            "assignee_id",
+            "ignorer_id",
+            "resolver_id",
+        ):
+            ids = query.integers(name)
+            if ids is not None:
+                tests.append(lambda i, n=name, a=set(ids): i.get(n) in a)
+        for name in ("ignorer_api_token_id", "resolver_api_token_id"):
+            values = query.many(name)
+            if values is not None:
+                tests.append(lambda i, n=name, a=set(values): i.get(n) in a)
+        for field_name in ("date", "triggered_at"):
+            before = query.time_text(f"{field_name}_before")
+            after = query.time_text(f"{field_name}_after")
+            if before is not None:
+                tests.append(lambda i, f=field_name, b=before: _before(i.get(f), b))
+            if after is not None:
+                tests.append(lambda i, f=field_name, a=after: _after(i.get(f), a))
+        tags, excluded = query.many("tags"), query.many("exclude_tags")
+        if tags is not None:
+            tests.append(lambda i: _has_any_tag(i.get("tags") or [], tags))
+        if excluded is not None:
+            tests.append(lambda i: not _has_any_tag(i.get("tags") or [], excluded))
+        groups = query.many("detector_group_name")
+        if groups is not None:
+            tests.append(lambda i, g=set(groups): (i.get("detector") or {}).get(
+                "detector_group_name") in g)
+        feedback = query.boolean("feedback")
+        if feedback is not None:
+            tests.append(lambda i: bool(i.get("feedback_list")) == feedback)
+        low, high = query.integer("risk_score_min"), query.integer("risk_score_max")
+        if low is not None:
+            tests.append(lambda i: (i.get("risk_score") or 0) >= low)
+        if high is not None:
+            tests.append(lambda i: (i.get("risk_score") or 0) <= high)
+        return lambda incident: all(test(incident) for test in tests)
+
+    def list_incidents(self, query: Query, *, source_id: int | None = None) -> Page:
+        with self.lock:
+            if source_id is not None and source_id not in self.sources:
+                raise ApiError(404, NOT_FOUND)
+            key, descending = _ordering(
+                query, ("id", "date", "resolved_at", "ignored_at", "risk_score")
+            )
+            keep = self._incident_filter(query)
+            chosen = [
+                i
+                for i in self.incidents.values()
+                if keep(i)
+                and (source_id is None or source_id in self.sources_by_incident.get(i["id"], ()))
+            ]
+            if query.text("ordering"):
+                chosen = _sorted(chosen, key)  # the dict is kept in id order already
+            return paginate(chosen, key, descending, query)
+
+    def get_incident(self, incident_id: int, query: Query) -> dict:
+        count = query.integer("with_occurrences")
+        count = 20 if count is None else count
+        if not 0 <= count <= 100:
+            raise ApiError(400, "with_occurrences: must be between 0 and 100.")
+        with self.lock:
+            incident = copy.deepcopy(self._incident(incident_id))
+            if count:
+                incident["occurrences"] = copy.deepcopy(
+                    self.occurrences_by_incident.get(incident_id, [])[:count]
+                )
+            return incident
+
+    def _answer(self, incident: dict) -> dict:
+        answer = copy.deepcopy(incident)
+        answer["occurrences"] = None
+        return answer
+
+    # ------------------------------------------------------------ incidents: writes
+
+    def assign(
+        self,
+        token: Token,
+        incident_id: int,
+        *,
+        email: str | None = None,
+        member_id: int | None = None,
+    ) -> dict:
+        if (email is None) == (member_id is None):
+            raise ApiError(400, "Exactly one of email and member_id must be given.")
+        with self.lock:
+            incident = self._incident(incident_id)
+            member = self._find_member(email=email, member_id=member_id)
+            if incident["status"] not in OPEN_STATUSES:
+                raise ApiError(409, CONFLICT)
+            if incident["status"] == "ASSIGNED" and incident.get("assignee_id") == member["id"]:
+                raise ApiError(409, CONFLICT)
+            incident.update(
+                status="ASSIGNED", assignee_id=member["id"], assignee_email=member["email"]
+            )
+            self._audit(token, "incident.assign", "UPDATE", [incident_id],
+                        {"assignee_id": member["id"]})
+            return self._answer(incident)
+
+    def _find_member(self, *, email: str | None, member_id: int | None) -> dict:
+        if member_id is not None:
+            member = self.members.get(member_id)
+        else:
+            wanted = (email or "").strip().casefold()
+            member = next(
+                (m for m in self.members.values() if m["email"].casefold() == wanted), None
+            )
+        if member is None or not member.get("active", True):
+            raise ApiError(404, NOT_FOUND)
+        return member
+
+    def unassign(self, token: Token, incident_id: int) -> dict:
+        with self.lock:
+            incident = self._incident(incident_id)
+            if incident["status"] != "ASSIGNED":
+                raise ApiError(409, CONFLICT)
+            incident.update(status="TRIGGERED", assignee_id=None, assignee_email=None)
+            self._audit(token, "incident.unassign", "UPDATE", [incident_id])
+            return self._answer(incident)
+
+    def resolve(self, token: Token, incident_id: int, secret_revoked: Any) -> dict:
+        if not isinstance(secret_revoked, bool):
+            raise ApiError(400, "secret_revoked: this field is required (a boolean).")
+        with self.lock:
+            incident = self._incident(incident_id)
+            if incident["status"] not in OPEN_STATUSES:
+                raise ApiError(409, CONFLICT)
+            incident.update(
+                status="RESOLVED",
+                resolved_at=self.now(),
+                resolver_id=token.member_id,
+                resolver_api_token_id=token.id,
+                secret_revoked=secret_revoked,
+            )
+            self._audit(token, "incident.resolve", "UPDATE", [incident_id],
+                        {"secret_revoked": secret_revoked})
+            return self._answer(incident)
+
+    def ignore(self, token: Token, incident_id: int, ignore_reason: Any) -> dict:
+        if ignore_reason not in IGNORE_REASONS:
+            raise ApiError(400, "ignore_reason: a valid choice is required: "
+                           + ", ".join(IGNORE_REASONS) + ".")
+        with self.lock:
+            incident = self._incident(incident_id)
+            if incident["status"] not in OPEN_STATUSES:
+                raise ApiError(409, CONFLICT)
+            incident.update(
+                status="IGNORED",
+                ignored_at=self.now(),
+                ignorer_id=token.member_id,
+                ignorer_api_token_id=token.id,
+                ignore_reason=ignore_reason,
+            )
+            self._audit(token, "incident.ignore", "UPDATE", [incident_id],
+                        {"ignore_reason": ignore_reason})
+            return self._answer(incident)
+
+    def reopen(self, token: Token, incident_id: int) -> dict:
+        with self.lock:
+            incident = self._incident(incident_id)
+            if incident["status"] not in CLOSED_STATUSES:
+                raise ApiError(409, CONFLICT)
+            self._reopen(incident)
+            self._audit(token, "incident.reopen", "UPDATE", [incident_id])
+            return self._answer(incident)
+
+    @staticmethod
+    def _reopen(incident: dict) -> None:
+        assigned = incident.get("assignee_id") is not None or incident.get("assignee_email")
+        incident.update(
+            status="ASSIGNED" if assigned else "TRIGGERED",
+            ignored_at=None,
+            ignorer_id=None,
+            ignorer_api_token_id=None,
+            ignore_reason=None,
+            resolved_at=None,
+            resolver_id=None,
+            resolver_api_token_id=None,
+            secret_revoked=False,
+        )
+
+    def share(
+        self,
+        token: Token,
+        incident_id: int,
+        *,
+        auto_healing: bool = False,
+        feedback_collection: bool = True,
+        lifespan: int = 0,
+    ) -> dict:
+        if lifespan < 0:
+            raise ApiError(400, "lifespan: must be 0 or more hours.")
+        with self.lock:
+            incident = self._incident(incident_id)
+            if incident_id in self.shares:
+                raise ApiError(409, CONFLICT)
+            share_token = secrets.token_urlsafe(24)  # a share link is a secret: never seeded
+            hours = lifespan or DEFAULT_SHARE_LIFESPAN_HOURS
+            share = {
+                "share_url": f"https://dashboard.gitguardian.com/share/incidents/{share_token}",
+                "incident_id": incident_id,
+                "feedback_collection": bool(feedback_collection),
+                "auto_healing": bool(auto_healing),
+                "token": share_token,
+                "expire_at": iso(self.clock() + timedelta(hours=hours)),
+                "revoked_at": None,
+            }
+            self.shares[incident_id] = share
+            incident["share_url"] = share["share_url"]
+            self._audit(token, "incident.share", "CREATE", [incident_id],
+                        {"lifespan_hours": hours})
+            return copy.deepcopy(share)
+
+    def unshare(self, token: Token, incident_id: int) -> None:
+        with self.lock:
+            incident = self._incident(incident_id)
+            if incident_id not in self.shares:
+                raise ApiError(409, CONFLICT)
+            del self.shares[incident_id]
+            incident["share_url"] = None
+            self._audit(token, "incident.unshare", "DELETE", [incident_id])
+
+    # ------------------------------------------------------------ notes
+
+    def list_notes(self, incident_id: int, query: Query) -> Page:
+        with self.lock:
+            self._incident(incident_id)
+            notes = list(self.notes.get(incident_id, []))
+            member_ids = query.integers("member_id")
+            if member_ids is not None:
+                notes = [n for n in notes if n.get("member_id") in set(member_ids)]
+            search = query.text("search")
+            if search is not None:
+                notes = [n for n in notes if search.casefold() in n["comment"].casefold()]
+            key, descending = _ordering(query, ("id", "created_at", "updated_at"))
+            return paginate(_sorted(notes, key), key, descending, query)
+
+    @staticmethod
+    def _check_comment(comment: Any) -> str:
+        if not isinstance(comment, str) or not 1 <= len(comment) <= 10_000:
+            raise ApiError(400, "comment: must hold 1 to 10000 characters.")
+        return comment
+
+    def add_note(self, token: Token, incident_id: int, comment: Any) -> dict:
+        comment = self._check_comment(comment)
+        with self.lock:
+            self._incident(incident_id)
+            note = {
+                "id": self._next("note"),
+                "member_id": token.member_id,
+                "api_token_id": token.id,
+                "created_at": self.now(),
+                "updated_at": None,
+                "comment": comment,
+                "issue_id": incident_id,
+                "incident_id": incident_id,
+                "user_id": token.member_id,
+                "api_token": token.name,
+            }
+            self.notes.setdefault(incident_id, []).append(note)
+            self.note_ids[note["id"]] = incident_id
+            self._audit(token, "incident_note.create", "CREATE", [note["id"]],
+                        {"incident_id": incident_id})
+            return copy.deepcopy(note)
+
+    def _note(self, token: Token, incident_id: int, note_id: int) -> dict:
+        self._incident(incident_id)
+        note = next((n for n in self.notes.get(incident_id, []) if n["id"] == note_id), None)
+        if note is None:
+            raise ApiError(404, NOT_FOUND)
+        if note.get("api_token_id") != token.id:
+            raise ApiError(403, PERMISSION_DENIED)  # only the key that wrote it may change it
+        return note
+
+    def update_note(self, token: Token, incident_id: int, note_id: int, comment: Any) -> dict:
+        comment = self._check_comment(comment)
+        with self.lock:
+            note = self._note(token, incident_id, note_id)
+            note.update(comment=comment, updated_at=self.now())
+            self._audit(token, "incident_note.update", "UPDATE", [note_id],
+                        {"incident_id": incident_id})
+            return copy.deepcopy(note)
+
+    def delete_note(self, token: Token, incident_id: int, note_id: int) -> None:
+        with self.lock:
+            note = self._note(token, incident_id, note_id)
+            self.notes[incident_id].remove(note)
+            del self.note_ids[note_id]
+            self._audit(token, "incident_note.delete", "DELETE", [note_id],
+                        {"incident_id": incident_id})
+
+    # ------------------------------------------------------------ occurrences
+
+    def list_occurrences(self, query: Query) -> Page:
+        tests: list[Callable[[dict], bool]] = []
+        incident_ids = query.integers("incident_id")
+        source_ids = query.integers("source_id")
+        if source_ids is not None:
+            tests.append(lambda o: (o.get("source") or {}).get("id") in set(source_ids))
+        source_names = query.many("source_name")
+        if source_names is not None:
+            tests.append(lambda o: (o.get("source") or {}).get("full_name") in set(source_names))
+        source_types = query.many("source_type")
+        if source_types is not None:
+            tests.append(lambda o: (o.get("source") or {}).get("type") in set(source_types))
+        presence = query.many("presence")
+        if presence is not None:
+            tests.append(lambda o: o.get("presence") in set(presence))
+        author_name = query.text("author_name")
+        if author_name is not None:
+            tests.append(lambda o: author_name.casefold() in (o.get("author_name") or "").casefold())
+        author_info = query.at_least("author_info", 3)
+        if author_info is not None:
+            tests.append(lambda o: author_info.casefold() in (o.get("author_info") or "").casefold())
+        sha = query.at_least("sha", 3)
+        if sha is not None:
+            tests.append(lambda o: (o.get("sha") or "").startswith(sha))
+        filepath = query.at_least("filepath", 3)
+        if filepath is not None:
+            tests.append(lambda o: filepath in (o.get("filepath") or ""))
+        tags, excluded = query.many("tags"), query.many("exclude_tags")
+        if tags is not None:
+            tests.append(lambda o: _has_any_tag(o.get("tags") or [], tags))
+        if excluded is not None:
+            tests.append(lambda o: not _has_any_tag(o.get("tags") or [], excluded))
+        before, after = query.time_text("date_before"), query.time_text("date_after")
+        if before is not None:
+            tests.append(lambda o: _before(o.get("date"), before))
+        if after is not None:
+            tests.append(lambda o: _after(o.get("date"), after))
+        incident_tests: list[Callable[[dict], bool]] = []
+        for name in ("severity", "status", "validity"):
+            values = query.many(name)
+            if values is not None:
+                incident_tests.append(lambda i, n=name, a=set(values): i.get(n) in a)
+        key, descending = _ordering(query, ("id", "date"))
+        with self.lock:
+            if incident_ids is not None:
+                pool: Iterable[dict] = (
+                    o for i in sorted(set(incident_ids))
+                    for o in self.occurrences_by_incident.get(i, [])
+                )
+            else:
+                pool = self.occurrences.values()
+
+            def keep(occurrence: dict) -> bool:
+                if not all(test(occurrence) for test in tests):
+                    return False
+                if not incident_tests:
+                    return True
+                incident = self.incidents.get(occurrence["incident_id"]) or {}
+                return all(test(incident) for test in incident_tests)
+
+            chosen = _sorted((o for o in pool if keep(o)), key)
+            return paginate(chosen, key, descending, query)
+
+    # ------------------------------------------------------------ members, sources, logs
+
+    def list_members(self, query: Query) -> Page:
+        with self.lock:
+            members = list(self.members.values())
+            levels = query.many("access_level")
+            if levels is not None:
+                members = [m for m in members if m.get("access_level") in set(levels)]
+            active = query.boolean("active")
+            if active is not None:
+                members = [m for m in members if bool(m.get("active")) == active]
+            search = query.text("search")
+            if search is not None:
+                needle = search.casefold()
+                members = [
+                    m for m in members
+                    if needle in (m.get("email") or "").casefold()
+                    or needle in (m.get("name") or "").casefold()
+                ]
+            key, descending = _ordering(
+                query, ("id", "created_at", "last_login", "email", "name", "access_level")
+            )
+            return paginate(_sorted(members, key), key, descending, query)
+
+    def get_member(self, member_id: int) -> dict:
+        with self.lock:
+            member = self.members.get(member_id)
+            if member is None:
+                raise ApiError(404, NOT_FOUND)
+            return copy.deepcopy(member)
+
+    def list_sources(self, query: Query) -> Page:
+        with self.lock:
+            sources = list(self.sources.values())
+            for name in ("type", "visibility", "health", "source_criticality", "external_id"):
+                values = query.many(name)
+                if values is not None:
+                    sources = [s for s in sources if s.get(name) in set(values)]
+            monitored = query.boolean("monitored")
+            if monitored is not None:
+                sources = [s for s in sources if bool(s.get("monitored")) == monitored]
+            scan_status = query.many("last_scan_status")
+            if scan_status is not None:
+                sources = [s for s in sources
+                           if (s.get("last_scan") or {}).get("status") in set(scan_status)]
+            search = query.text("search")
+            if search is not None:
+                sources = [s for s in sources
+                           if search.casefold() in (s.get("full_name") or "").casefold()]
+            ordering = (query.text("ordering") or "").lstrip("-")
+            if ordering == "last_scan_date":
+                descending = (query.text("ordering") or "").startswith("-")
+
+                def key(s: dict) -> tuple:
+                    return ((s.get("last_scan") or {}).get("date") or "", s["id"])
+            else:
+                key, descending = _ordering(query, ("id",))
+            return paginate(_sorted(sources, key), key, descending, query)
+
+    def get_source(self, source_id: int) -> dict:
+        with self.lock:
+            source = self.sources.get(source_id)
+            if source is None:
+                raise ApiError(404, NOT_FOUND)
+            return copy.deepcopy(source)
+
+    def list_audit_logs(self, query: Query) -> Page:
+        tests: list[Callable[[dict], bool]] = []
+        before, after = query.time_text("date_before"), query.time_text("date_after")
+        if before is not None:
+            tests.append(lambda a: _before(a.get("date"), before))
+        if after is not None:
+            tests.append(lambda a: _after(a.get("date"), after))
+        for name in ("event_name", "member_email", "member_name", "api_token_id", "ip_address"):
+            values = query.many(name)
+            if values is not None:
+                tests.append(lambda a, n=name, v=set(values): a.get(n) in v)
+        member_ids = query.integers("member_id")
+        if member_ids is not None:
+            tests.append(lambda a: a.get("member_id") in set(member_ids))
+        # newest first, as the real endpoint answers
+        key, descending = _ordering(query, ("id", "date"), default="-id")
+        with self.lock:
+            chosen = [a for a in self.audit_logs if all(t(a) for t in tests)]
+            if query.text("ordering"):
+                chosen = _sorted(chosen, key)
+            return paginate(chosen, key, descending, query)
+
+    # ------------------------------------------------------------ state
+
+    def snapshot(self) -> dict[str, Any]:
+        """A deep copy of what can change: for tests and `--state-file`."""
+        with self.lock:
+            return copy.deepcopy(
+                {
+                    "incidents": self.incidents,
+                    "occurrences": self.occurrences_by_incident,
+                    "notes": self.notes,
+                    "audit_logs": self.audit_logs,
+                    "shares": self.shares,
+                    "members": self.members,
+                }
+            )
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Load a snapshot written by `snapshot()` (JSON keys are strings)."""
+        with self.lock:
+            self.incidents = {int(k): v for k, v in sorted(
+                state["incidents"].items(), key=lambda kv: int(kv[0]))}
+            self.members = {int(k): v for k, v in state["members"].items()}
+            self.shares = {int(k): v for k, v in state.get("shares", {}).items()}
+            self.notes = {int(k): v for k, v in state.get("notes", {}).items()}
+            self.note_ids = {n["id"]: i for i, notes in self.notes.items() for n in notes}
+            self.audit_logs = list(state.get("audit_logs", []))
+            self.occurrences, self.occurrences_by_incident, self.sources_by_incident = {}, {}, {}
+            for occurrences in state.get("occurrences", {}).values():
+                for occurrence in occurrences:
+                    self._index_occurrence(occurrence)
+            self._next_ids.update(
+                incident=max(self.incidents, default=0) + 1,
+                occurrence=max(self.occurrences, default=0) + 1,
+                note=max(self.note_ids, default=0) + 1,
+                audit=max((a["id"] for a in self.audit_logs), default=0) + 1,
+            )
+
+    # ------------------------------------------------------------ events
+
+    def new_occurrence(
+        self,
+        incident_id: int,
+        *,
+        filepath: str | None = "config/settings.py",
+        author_email: str = "someone@corp.example",
+        author_name: str = "Someone",
+        sha: str | None = None,
+        source_id: int | None = None,
+        tags: list[str] | None = None,
+    ) -> dict:
+        """A new sighting of an incident's secret, as the real scanner would report it.
+
+        A resolved incident reopens as a regression; an ignored one stays ignored.
+        """
+        with self.lock:
+            incident = self._incident(incident_id)
+            siblings = self.occurrences_by_incident.get(incident_id, [])
+            if source_id is not None:
+                source = self.sources.get(source_id)
+                if source is None:
+                    raise ApiError(404, NOT_FOUND)
+            elif siblings and siblings[-1].get("source"):
+                source = siblings[-1]["source"]
+            else:
+                source = next(iter(self.sources.values()), {})
+            occurrence_id = self._next("occurrence")
+            sha = sha or f"{occurrence_id:040x}"
+            occurrence = {
+                "id": occurrence_id,
+                "incident_id": incident_id,
+                "date": self.now(),
+                "filepath": filepath,
+                "kind": "realtime",
+                "presence": "present",
+                "matches": [
+                    {"name": "apikey", "indice_start": 10, "indice_end": 42,
+                     "pre_line_start": 1, "pre_line_end": 1,
+                     "post_line_start": None, "post_line_end": None}
+                ],
+                "tags": list(tags or []),
+                "url": f"{source.get('url', 'https://example.invalid')}/commit/{sha}",
+                "author_info": author_email,
+                "author_name": author_name,
+                "sha": sha,
+                "change_type": "addition",
+                "source": copy.deepcopy(source),
+            }
+            self._index_occurrence(occurrence)
+            incident["occurrences_count"] = len(self.occurrences_by_incident[incident_id])
+            presence = incident.get("secret_presence")
+            if isinstance(presence, dict) and "in_vcs" in presence:
+                presence["in_vcs"] = presence.get("in_vcs", 0) + 1
+            if incident["status"] == "RESOLVED":
+                self._reopen(incident)
+                incident["regression"] = True
+            return copy.deepcopy(occurrence)
+
+    def new_incident(
+        self,
+        *,
+        filepath: str | None = "config/settings.py",
+        author_email: str = "someone@corp.example",
+        author_name: str = "Someone",
+        source_id: int | None = None,
+        **fields: Any,
+    ) -> dict:
+        """A new TRIGGERED incident with one occurrence; `fields` override incident fields."""
+        with self.lock:
+            template = next(iter(self.incidents.values()), None)
+            incident_id = self._next("incident")
+            secret_id = self._next("secret")
+            detector = copy.deepcopy(template["detector"]) if template else {
+                "name": "generic_high_entropy_secret",
+                "display_name": "Generic High Entropy Secret",
+                "nature": "generic", "family": "credentials", "category": "others",
+                "detector_group_name": "generic_high_entropy_secret",
+                "detector_group_display_name": "Generic High Entropy Secret",
+            }
+            now = self.now()
+            incident = {
+                "id": incident_id,
+                "detector": detector,
+                "date": now,
+                "secret_id": secret_id,
+                "secret_hash": f"sandbox-hash-{secret_id:08d}",
+                "hmsl_hash": f"{secret_id:064x}",
+                "occurrences_count": 0,
+                "status": "TRIGGERED",
+                "triggered_at": now,
+                "ignored_at": None,
+                "ignorer_id": None,
+                "ignorer_api_token_id": None,
+                "resolved_at": None,
+                "resolver_id": None,
+                "resolver_api_token_id": None,
+                "secret_revoked": False,
+                "validity": "valid",
+                "severity": "high",
+                "assignee_id": None,
+                "assignee_email": None,
+                "share_url": None,
+                "feedback_list": [],
+                "risk_score": 70,
+                "severity_rule_id": None,
+                "is_vaulted": False,
+                "ignore_reason": None,
+                "occurrences": None,
+                "secret_presence": {
+                    "files_requiring_code_fix": 0, "files_pending_merge": 0, "files_fixed": 0,
+                    "outside_vcs": 0, "removed_outside_vcs": 0, "in_vcs": 0, "removed_in_vcs": 0,
+                },
+                "regression": False,
+                "gitguardian_url": "https://dashboard.gitguardian.com/workspace/"
+                f"{self.workspace_id}/incidents/{incident_id}",
+                "tags": [],
+                "incident_name": detector.get("display_name", ""),
+                "public_exposure": {
+                    "source_publicly_visible": False,
+                    "public_incident_linked": False,
+                    "leaked_outside_perimeter": False,
+                },
+                "destination_tickets": [],
+                "custom_tags": [],
+            }
+            incident.update(fields)
+            self.incidents[incident_id] = incident
+            self.new_occurrence(incident_id, filepath=filepath, author_email=author_email,
+                                author_name=author_name, source_id=source_id)
+            return copy.deepcopy(incident)
+
+    def set_validity(self, incident_id: int, validity: str) -> dict:
+        if validity not in VALIDITIES:
+            raise ValueError(f"unknown validity {validity!r}")
+        with self.lock:
+            incident = self._incident(incident_id)
+            incident["validity"] = validity
+            return copy.deepcopy(incident)
+
+    def deactivate_member(self, member_id: int) -> dict:
+        """The member leaves the workspace; incidents keep their assignee, as on the platform."""
+        with self.lock:
+            member = self.members.get(member_id)
+            if member is None:
+                raise ApiError(404, NOT_FOUND)
+            member["active"] = False
+            return copy.deepcopy(member)
+
+
+def _has_any_tag(present: list[str], wanted: list[str]) -> bool:
+    if "NONE" in wanted and not present:
+        return True
+    return any(tag in present for tag in wanted)
+
+
+def _before(stored: str | None, limit: str) -> bool:
+    # Stored times all share iso()'s fixed-width format, so text order is time order:
+    # comparing text keeps a 100k-incident filter fast.
+    return stored is not None and stored < limit
+
+
+def _after(stored: str | None, limit: str) -> bool:
+    return stored is not None and stored >= limit
