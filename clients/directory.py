@@ -4,8 +4,23 @@ The outcome types below are shared with the decide layer: keep their names and f
 """
 from __future__ import annotations
 
+import json
+import os
+import re
+import ssl
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ldap3 import (AUTO_BIND_NO_TLS, AUTO_BIND_TLS_BEFORE_BIND, BASE, MOCK_SYNC, NONE, SUBTREE,
+                   Connection, Server, Tls)
+from ldap3.core.exceptions import LDAPException
+from ldap3.utils.conv import escape_filter_chars
+from ldap3.utils.dn import parse_dn
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 
 class Status(str, Enum):
@@ -31,3 +46,478 @@ class Lookup:
     status: Status
     person: Person | None = None
     detail: str = ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Settings
+
+_PAGED_RESULTS_OID = "1.2.840.113556.1.4.319"
+# Active Directory's bitwise AND matching rule (OpenLDAP calls it integerBitAndMatch).
+BIT_AND_RULE = "1.2.840.113556.1.4.803"
+DISABLED_FLAG = 2  # userAccountControl ACCOUNTDISABLE
+SIZE_LIMIT_EXCEEDED = 4
+NO_SUCH_OBJECT = 32
+# A plausible address: one @, no whitespace or control characters, a dotted domain.
+_PLAUSIBLE_EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f.]+$")
+_MAX_EMAIL_LENGTH = 254
+
+
+class DirectoryAttributes(BaseModel):
+    """Which LDAP attributes hold what. Aliases absent from the server's schema are harmless."""
+
+    model_config = ConfigDict(frozen=True)
+
+    mail: str = "mail"
+    aliases: tuple[str, ...] = ("mailAlternateAddress", "proxyAddresses")
+    # Alias attributes whose values carry an address type prefix, AD style ("SMTP:a@b",
+    # "smtp:a@b", "x500:..."): only smtp values count, without the prefix.
+    typed_aliases: tuple[str, ...] = ("proxyAddresses",)
+    manager: str = "manager"
+    display_name: str = "displayName"
+    account_control: str = "userAccountControl"
+
+
+class DirectorySettings(BaseModel):
+    """Where the directory is and how to read leavers from it. The password never prints."""
+
+    model_config = ConfigDict(frozen=True)
+
+    url: str = ""  # ldap://host[:port] or ldaps://host[:port]
+    start_tls: bool = False
+    ca_file: str | None = None  # CA bundle for ldaps/StartTLS; system default when None
+    bind_dn: str = ""
+    password: SecretStr = Field(default=SecretStr(""), repr=False)
+    base_dn: str = ""
+    person_filter: str = "(objectClass=person)"
+    attributes: DirectoryAttributes = DirectoryAttributes()
+    # Leaver rules: any one that matches marks the person as departed.
+    disabled_bit: bool = True
+    leavers_ou: str | None = None
+    leaver_attribute: tuple[str, str] | None = ("employeeType", "former")
+    lock_attribute: str | None = "pwdAccountLockedTime"
+    page_size: int = Field(default=500, ge=1)
+    batch_size: int = Field(default=100, ge=1, le=100)
+    # Whole seconds: ldap3 packs the receive timeout into a socket option as an integer.
+    connect_timeout: int = Field(default=5, ge=1)
+    receive_timeout: int = Field(default=30, ge=1)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> DirectorySettings:
+        """LDAP_URL, LDAP_BIND_DN, LDAP_PASSWORD, LDAP_BASE_DN, LDAP_LEAVERS_OU, LDAP_START_TLS."""
+        env = os.environ if environ is None else environ
+        return cls(
+            url=env.get("LDAP_URL", ""),
+            bind_dn=env.get("LDAP_BIND_DN", ""),
+            password=SecretStr(env.get("LDAP_PASSWORD", "")),
+            base_dn=env.get("LDAP_BASE_DN", ""),
+            leavers_ou=env.get("LDAP_LEAVERS_OU") or None,
+            start_tls=env.get("LDAP_START_TLS", "").strip().lower() in ("1", "true", "yes"),
+        )
+
+    def password_value(self) -> str:
+        # Tolerates a plain str put in by model_copy(update=...), which skips validation.
+        value = self.password
+        return value.get_secret_value() if isinstance(value, SecretStr) else str(value or "")
+
+    def host_label(self) -> str:
+        """Scheme, host and port only: safe for messages."""
+        parts = urlsplit(self.url)
+        return f"{parts.scheme}://{parts.hostname}:{parts.port}" if parts.port else (
+            f"{parts.scheme}://{parts.hostname}" if parts.hostname else "(no LDAP_URL)"
+        )
+
+
+class DirectoryUnavailable(RuntimeError):
+    """The directory cannot be reached or refused our bind: no answer can be trusted."""
+
+
+def is_plausible_email(address: str) -> bool:
+    return len(address) <= _MAX_EMAIL_LENGTH and bool(_PLAUSIBLE_EMAIL.match(address))
+
+
+def disabled_filter(attribute: str = "userAccountControl") -> str:
+    """Server-side form of the disabled-bit rule (AD and OpenLDAP both support the rule)."""
+    return f"({attribute}:{BIT_AND_RULE}:={DISABLED_FLAG})"
+
+
+def leaver_filter(settings: DirectorySettings) -> str:
+    """Server-side filter for the attribute-based leaver rules (the leavers OU is a search base,
+    not a filter). The adapter itself decides in Python from the entry; this is for operators."""
+    parts = []
+    if settings.disabled_bit:
+        parts.append(disabled_filter(settings.attributes.account_control))
+    if settings.leaver_attribute:
+        name, value = settings.leaver_attribute
+        parts.append(f"({name}={escape_filter_chars(value)})")
+    if settings.lock_attribute:
+        parts.append(f"({settings.lock_attribute}=*)")
+    if not parts:
+        return "(!(objectClass=*))"
+    return parts[0] if len(parts) == 1 else "(|" + "".join(parts) + ")"
+
+
+def address_filter(settings: DirectorySettings, addresses: Sequence[str]) -> str:
+    """One OR filter over the mail and alias attributes; every value is escaped, so no address
+    can add a filter component or a wildcard."""
+    attrs = settings.attributes
+    terms: list[str] = []
+    for address in addresses:
+        value = escape_filter_chars(address)
+        terms.append(f"({attrs.mail}={value})")
+        for alias in attrs.aliases:
+            prefix = "smtp:" if alias in attrs.typed_aliases else ""
+            terms.append(f"({alias}={prefix}{value})")
+    return f"(&{settings.person_filter}(|{''.join(terms)}))"
+
+
+def _normalise_dn(dn: str) -> str:
+    try:
+        return ",".join(f"{name.strip().lower()}={value.strip().lower()}"
+                        for name, value, _ in parse_dn(dn))
+    except Exception:  # an unparsable DN compares as itself
+        return dn.strip().lower()
+
+
+def _dn_within(dn: str, ancestor: str) -> bool:
+    child, parent = _normalise_dn(dn), _normalise_dn(ancestor)
+    return child.endswith("," + parent)
+
+
+def _normalise(value: str) -> str:
+    return value.strip().casefold()
+
+
+# ---------------------------------------------------------------------------------------------
+# The adapter
+
+ConnectionFactory = Callable[[DirectorySettings], Connection]
+
+
+def _ldap_connection(settings: DirectorySettings) -> Connection:
+    parts = urlsplit(settings.url)
+    if parts.scheme not in ("ldap", "ldaps") or not parts.hostname:
+        raise DirectoryUnavailable(f"LDAP_URL must be ldap://host or ldaps://host, got "
+                                   f"{settings.host_label()}")
+    tls = None
+    if parts.scheme == "ldaps" or settings.start_tls:
+        tls = Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=settings.ca_file)
+    server = Server(parts.hostname, port=parts.port, use_ssl=parts.scheme == "ldaps", tls=tls,
+                    get_info=NONE, connect_timeout=settings.connect_timeout)
+    return Connection(
+        server,
+        user=settings.bind_dn or None,
+        password=settings.password_value() or None,
+        auto_bind=AUTO_BIND_TLS_BEFORE_BIND if settings.start_tls else AUTO_BIND_NO_TLS,
+        read_only=True,
+        raise_exceptions=False,
+        receive_timeout=settings.receive_timeout,
+        check_names=False,
+    )
+
+
+@dataclass
+class _Answer:
+    entries: list[tuple[str, dict[str, list[str]]]]
+    problem: str | None = None  # set when the answer is incomplete
+    missing: bool = False  # the searched base does not exist
+
+
+class Directory:
+    """Answers "who is this address, and have they left?" for batches of addresses.
+
+    Not thread-safe (one ldap3 connection). Results are cached for the instance's life;
+    errors are not cached, so a later call may retry them.
+    """
+
+    def __init__(self, settings: DirectorySettings, *,
+                 connection_factory: ConnectionFactory | None = None) -> None:
+        self.settings = settings
+        self._factory = connection_factory or _ldap_connection
+        self._connection: Connection | None = None
+        self._by_email: dict[str, Lookup] = {}
+        self._by_dn: dict[str, Lookup] = {}
+        self.search_count = 0  # LDAP search operations sent (each page counts): benchmarks
+
+    def __repr__(self) -> str:
+        return f"Directory({self.settings.host_label()}, base={self.settings.base_dn!r})"
+
+    @classmethod
+    def offline(cls, json_path: Path | str, settings: DirectorySettings | None = None) -> Directory:
+        """A directory served by ldap3's mock from an export (ldap3 JSON: entries with dn, raw).
+
+        For demos without a server. The mock's filters are case-insensitive equality, which is
+        all the adapter sends; leaver rules are evaluated in Python as with a real server.
+        """
+        path = Path(json_path)
+        settings = settings or DirectorySettings()
+        if not settings.base_dn:
+            settings = settings.model_copy(update={"base_dn": _common_suffix(path)})
+        server = Server("offline-directory", get_info=NONE)
+
+        def factory(_: DirectorySettings) -> Connection:
+            connection = Connection(server, client_strategy=MOCK_SYNC, read_only=True,
+                                    raise_exceptions=False)
+            connection.strategy.entries_from_json(str(path))
+            connection.bind()
+            return connection
+
+        return cls(settings, connection_factory=factory)
+
+    # -- connection ------------------------------------------------------------------------
+
+    def _connect(self) -> Connection:
+        if self._connection is not None:
+            return self._connection
+        try:
+            connection = self._factory(self.settings)
+            if not connection.bound and not connection.bind():
+                raise DirectoryUnavailable(
+                    f"directory at {self.settings.host_label()} refused the bind as "
+                    f"{self.settings.bind_dn!r}: {connection.result.get('description')}"
+                )
+        except DirectoryUnavailable:
+            raise
+        except Exception as exc:  # ldap3 raises its own errors, OSError and more on connect
+            raise DirectoryUnavailable(
+                f"directory at {self.settings.host_label()} unavailable: "
+                f"{self._scrub(f'{type(exc).__name__}: {exc}')}"
+            ) from None  # the chained exception could carry connection details
+        self._connection = connection
+        return connection
+
+    def _drop_connection(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                connection.unbind()
+            except Exception:  # already broken: nothing to release
+                pass
+
+    def close(self) -> None:
+        self._drop_connection()
+
+    def __enter__(self) -> Directory:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _scrub(self, text: str) -> str:
+        password = self.settings.password_value()
+        return text.replace(password, "***") if password else text
+
+    # -- searching -------------------------------------------------------------------------
+
+    def _attribute_names(self) -> list[str]:
+        s, attrs = self.settings, self.settings.attributes
+        names = [attrs.mail, *attrs.aliases, attrs.manager, attrs.display_name]
+        if s.disabled_bit:
+            names.append(attrs.account_control)
+        if s.leaver_attribute:
+            names.append(s.leaver_attribute[0])
+        if s.lock_attribute:
+            names.append(s.lock_attribute)  # operational in ppolicy: must be asked for by name
+        return list(dict.fromkeys(names))
+
+    def _search(self, base: str, search_filter: str, scope: str) -> _Answer:
+        """All pages of one search. Never raises for LDAP result codes; connection trouble
+        becomes a problem on the answer (and the connection is dropped for a fresh one)."""
+        try:
+            connection = self._connect()
+        except DirectoryUnavailable as exc:
+            return _Answer([], problem=str(exc))
+        entries: list[tuple[str, dict[str, list[str]]]] = []
+        cookie: bytes | None = None
+        try:
+            while True:
+                self.search_count += 1
+                connection.search(base, search_filter, scope, attributes=self._attribute_names(),
+                                  paged_size=self.settings.page_size, paged_cookie=cookie)
+                result = connection.result or {}
+                for item in connection.response or []:
+                    if item.get("type", "searchResEntry") == "searchResEntry" and "dn" in item:
+                        entries.append((item["dn"], _values(item.get("attributes") or {})))
+                code = result.get("result")
+                if code == NO_SUCH_OBJECT and scope == BASE:
+                    return _Answer([], missing=True)
+                if code == SIZE_LIMIT_EXCEEDED:
+                    # Partial results arrive without an exception: never read them as complete.
+                    return _Answer(entries, problem="directory size limit exceeded: answer truncated")
+                if code != 0:
+                    return _Answer(entries, problem=f"search failed: {result.get('description')} "
+                                                    f"(code {code})")
+                control = (result.get("controls") or {}).get(_PAGED_RESULTS_OID) or {}
+                cookie = (control.get("value") or {}).get("cookie")
+                if not cookie:
+                    return _Answer(entries)
+        except (LDAPException, OSError) as exc:
+            self._drop_connection()
+            return _Answer(entries, problem=self._scrub(f"search failed: {type(exc).__name__}"))
+
+    # -- entries ---------------------------------------------------------------------------
+
+    def _person(self, dn: str, values: Mapping[str, list[str]]) -> Person:
+        s, attrs = self.settings, self.settings.attributes
+
+        def get(name: str) -> list[str]:
+            return values.get(name.casefold(), [])
+
+        mail_values = [_normalise(v) for v in get(attrs.mail) if v.strip()]
+        aliases: list[str] = mail_values[1:]
+        for name in attrs.aliases:
+            for raw in get(name):
+                if name in attrs.typed_aliases:
+                    kind, sep, address = raw.partition(":")
+                    if not sep or kind.strip().casefold() != "smtp":
+                        continue  # x500:, sip:, ... are not e-mail addresses
+                    raw = address
+                if raw.strip():
+                    aliases.append(_normalise(raw))
+        email = mail_values[0] if mail_values else ""
+        aliases = [a for a in dict.fromkeys(aliases) if a != email]
+
+        markers: list[str] = []
+        if s.leavers_ou and _dn_within(dn, s.leavers_ou):
+            markers.append("leavers_ou")
+        if s.leaver_attribute:
+            name, wanted = s.leaver_attribute
+            if any(_normalise(v) == _normalise(wanted) for v in get(name)):
+                markers.append("employee_type")
+        if s.disabled_bit and any(_has_disabled_flag(v) for v in get(attrs.account_control)):
+            markers.append("disabled_bit")
+        if s.lock_attribute and any(v.strip() for v in get(s.lock_attribute)):
+            markers.append("locked")
+        managers = [v for v in get(attrs.manager) if v.strip()]
+        names = get(attrs.display_name)
+        return Person(
+            dn=dn, email=email, aliases=tuple(aliases),
+            display_name=names[0] if names else "",
+            manager_dn=managers[0] if managers else None,
+            departed=bool(markers), leaver_markers=tuple(markers),
+        )
+
+    def _lookup_of(self, person: Person) -> Lookup:
+        return Lookup(Status.DEPARTED if person.departed else Status.ACTIVE, person)
+
+    # -- public ----------------------------------------------------------------------------
+
+    def lookup(self, emails: Iterable[str]) -> dict[str, Lookup]:
+        """One outcome per normalised address: ACTIVE, DEPARTED, UNKNOWN or ERROR.
+
+        Raises DirectoryUnavailable when the directory cannot be reached at the start, so a
+        caller stops before acting on anything. Later failures make the affected batch ERROR.
+        """
+        wanted = list(dict.fromkeys(_normalise(e) for e in emails))
+        answers: dict[str, Lookup] = {}
+        to_search: list[str] = []
+        for address in wanted:
+            if address in self._by_email:
+                answers[address] = self._by_email[address]
+            elif not is_plausible_email(address):
+                answers[address] = Lookup(Status.UNKNOWN, detail="not a plausible e-mail address")
+            else:
+                to_search.append(address)
+        if to_search:
+            self._connect()  # raises DirectoryUnavailable: nothing is answered from an outage
+        size = self.settings.batch_size
+        for start in range(0, len(to_search), size):
+            answers.update(self._lookup_batch(to_search[start:start + size]))
+        return {address: answers[address] for address in wanted}
+
+    def _lookup_batch(self, batch: list[str]) -> dict[str, Lookup]:
+        answer = self._search(self.settings.base_dn, address_filter(self.settings, batch), SUBTREE)
+        if answer.problem:
+            return {a: Lookup(Status.ERROR, detail=answer.problem) for a in batch}
+        found: dict[str, list[Person]] = {}
+        for dn, values in answer.entries:
+            person = self._person(dn, values)
+            self._by_dn[_normalise_dn(dn)] = self._lookup_of(person)
+            for address in {person.email, *person.aliases}:
+                found.setdefault(address, []).append(person)
+        results: dict[str, Lookup] = {}
+        for address in batch:
+            people = found.get(address, [])
+            if not people:
+                results[address] = Lookup(Status.UNKNOWN, detail="no directory entry")
+            elif len({p.dn for p in people}) > 1:
+                # Two entries claim the address: choosing one could act on the wrong person.
+                results[address] = Lookup(
+                    Status.ERROR, detail=f"ambiguous: {len(people)} directory entries")
+                continue
+            else:
+                results[address] = self._lookup_of(people[0])
+            self._by_email[address] = results[address]
+        return results
+
+    def person_at(self, dn: str) -> Lookup:
+        """The entry at a DN (a manager reference): UNKNOWN if it does not exist."""
+        key = _normalise_dn(dn)
+        if key in self._by_dn:
+            return self._by_dn[key]
+        answer = self._search(dn, "(objectClass=*)", BASE)
+        if answer.problem:
+            return Lookup(Status.ERROR, detail=answer.problem)
+        if answer.missing or not answer.entries:
+            lookup = Lookup(Status.UNKNOWN, detail="no entry at this DN")
+        else:
+            lookup = self._lookup_of(self._person(*answer.entries[0]))
+        self._by_dn[key] = lookup
+        return lookup
+
+    def manager_chain(self, person: Person, depth: int = 2) -> list[Lookup]:
+        """The person's manager, then that manager's manager, ... at most `depth` long.
+
+        Stops early when an entry has no manager or the manager's entry does not exist (that
+        step is left out); an ERROR step is included and ends the chain. Cycles end the chain.
+        """
+        chain: list[Lookup] = []
+        seen = {_normalise_dn(person.dn)}
+        current = person
+        while len(chain) < depth and current.manager_dn:
+            key = _normalise_dn(current.manager_dn)
+            if key in seen:
+                break
+            seen.add(key)
+            step = self.person_at(current.manager_dn)
+            if step.status is Status.UNKNOWN:
+                break
+            chain.append(step)
+            if step.person is None:
+                break
+            current = step.person
+        return chain
+
+
+def _values(attributes: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Attribute values as lists of str keyed by case-folded name (servers vary in case)."""
+    out: dict[str, list[str]] = {}
+    for name, value in attributes.items():
+        items = value if isinstance(value, (list, tuple)) else [value]
+        texts = []
+        for item in items:
+            if isinstance(item, bytes):
+                item = item.decode("utf-8", "replace")
+            texts.append(str(item))
+        out[name.casefold()] = texts
+    return out
+
+
+def _has_disabled_flag(value: str) -> bool:
+    try:
+        return bool(int(value.strip()) & DISABLED_FLAG)
+    except ValueError:  # not a number: not a marker
+        return False
+
+
+def _common_suffix(json_path: Path) -> str:
+    """The deepest DN suffix shared by all entries of an ldap3 JSON export."""
+    entries = json.loads(json_path.read_text()).get("entries", [])
+    split = [[part.strip() for part in e["dn"].split(",")] for e in entries if e.get("dn")]
+    if not split:
+        return ""
+    suffix: list[str] = []
+    for parts in zip(*(list(reversed(p)) for p in split)):
+        if len({p.lower() for p in parts}) != 1:
+            break
+        suffix.insert(0, parts[0])
+    return ",".join(suffix)
