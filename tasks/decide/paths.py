@@ -12,6 +12,7 @@ other spelling in the policy's globs when a repository needs it.
 """
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Sequence
 from fnmatch import fnmatchcase
 from functools import lru_cache
@@ -98,3 +99,19 @@ def matching_glob(path: str | None, globs: Iterable[str] = DEFAULT_TEST_GLOBS) -
 
 def is_test_path(path: str | None, globs: Sequence[str] = DEFAULT_TEST_GLOBS) -> bool:
     return matching_glob(path, globs) is not None
+
+
+def printable(value: str | None, limit: int = 200) -> str:
+    """Untrusted text (paths, commit e-mails) made safe for evidence and notes: control and
+    format characters escaped (no terminal tricks, no hidden right-to-left marks), length capped.
+    """
+    if value is None:
+        return "(none)"
+    out = []
+    for char in value[:limit]:
+        if unicodedata.category(char)[0] == "C":
+            code = ord(char)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+        else:
+            out.append(char)
+    return "".join(out) + ("…" if len(value) > limit else "")
