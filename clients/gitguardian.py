@@ -435,6 +435,20 @@ def check_api_key(api_key: Any) -> str:
 
 # --------------------------------------------------------------------------- client
 
+class _Key:
+    """Holds the API key so that repr(), vars() and tracebacks show '***', not the key."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+    __str__ = __repr__
+
+
 _ID_SEGMENT = re.compile(
     r"^(\d+|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
 )
@@ -470,7 +484,7 @@ class GitGuardianClient:
         rate_limiter: RateLimiter | None = None,
     ) -> None:
         self.base_url = check_base_url(base_url)
-        self.__api_key = check_api_key(api_key)
+        self._api_key = _Key(check_api_key(api_key))
         if timeout is None or timeout <= 0:
             raise ValueError("timeout must be a positive number of seconds")
         if max_retries < 0:
@@ -523,7 +537,7 @@ class GitGuardianClient:
         target = url or f"{self.base_url}{path}"
         key = f"{method} {path_template(path)}"
         headers = {
-            "Authorization": f"Token {self.__api_key}",
+            "Authorization": f"Token {self._api_key.value}",
             "User-Agent": USER_AGENT,
             "Accept": "application/json",
         }
@@ -597,7 +611,7 @@ class GitGuardianClient:
         else:
             detail = text
         detail = _readable(detail) or response.reason or f"HTTP {response.status_code}"
-        return detail.replace(self.__api_key, "[REDACTED]")
+        return detail.replace(self._api_key.value, "[REDACTED]")
 
     def _json(self, response: requests.Response, method: str, path: str) -> Any:
         try:
