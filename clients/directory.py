@@ -237,6 +237,7 @@ class Directory:
         self._by_email: dict[str, Lookup] = {}
         self._by_dn: dict[str, Lookup] = {}
         self.search_count = 0  # LDAP search operations sent (each page counts): benchmarks
+        self.entries_read = 0  # entries the server returned: a widened search shows here
 
     def __repr__(self) -> str:
         return f"Directory({self.settings.host_label()}, base={self.settings.base_dn!r})"
@@ -336,6 +337,7 @@ class Directory:
                 result = connection.result or {}
                 for item in connection.response or []:
                     if item.get("type", "searchResEntry") == "searchResEntry" and "dn" in item:
+                        self.entries_read += 1
                         entries.append((item["dn"], _values(item.get("attributes") or {})))
                 code = result.get("result")
                 if code == NO_SUCH_OBJECT and scope == BASE:
