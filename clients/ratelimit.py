@@ -31,8 +31,9 @@ class RateLimiter:
             raise ValueError("burst must be between 1 and requests_per_minute")
         self.requests_per_minute = requests_per_minute
         self.burst = burst
-        # Any 60 s window then holds at most burst + (rpm - burst) = rpm slots.
-        self.interval = 60.0 / (requests_per_minute - burst + 1)
+        # Any 60 s window then holds at most burst + (rpm - burst) = rpm slots. The tiny
+        # margin keeps float rounding from squeezing one slot too many into a minute.
+        self.interval = 60.0 / (requests_per_minute - burst + 1) * (1 + 1e-6)
         self._tolerance = (burst - 1) * self.interval
         self._clock = clock
         self._sleep = sleep
