@@ -50,7 +50,7 @@ from clients.models import (
     Validity,
 )
 from clients.ratelimit import RateLimiter
-from clients.retry import RetryPolicy
+from clients.retry import RetryPolicy, parse_retry_after
 
 __all__ = [
     "GitGuardianClient",
@@ -588,8 +588,6 @@ class GitGuardianClient:
             return ServerError(detail, status=status, method=method, path=path)
         error_type = _STATUS_ERRORS.get(status, BadRequest)
         if error_type is RateLimited:
-            from clients.retry import parse_retry_after
-
             return RateLimited(
                 detail, status=status, method=method, path=path,
                 retry_after=parse_retry_after(response.headers.get("Retry-After")),
@@ -713,7 +711,9 @@ class GitGuardianClient:
     def member(self, member_id: int) -> Member:
         return self._get_one(Member, f"/v1/members/{_object_id('member_id', member_id)}")
 
-    def incident_pages(self, *, per_page: int = MAX_PER_PAGE, **filters: Any) -> Iterator[list[Incident]]:
+    def incident_pages(
+        self, *, per_page: int = MAX_PER_PAGE, **filters: Any
+    ) -> Iterator[list[Incident]]:
         query = build_query("incidents", _INCIDENT_FILTERS, filters, per_page)
         return self._pages(Incident, "/v1/incidents/secrets", query)
 
@@ -724,19 +724,27 @@ class GitGuardianClient:
         query = build_query("source incidents", _INCIDENT_FILTERS, filters, per_page)
         return self._pages(Incident, f"/v1/sources/{source_id}/incidents/secrets", query)
 
-    def occurrence_pages(self, *, per_page: int = MAX_PER_PAGE, **filters: Any) -> Iterator[list[Occurrence]]:
+    def occurrence_pages(
+        self, *, per_page: int = MAX_PER_PAGE, **filters: Any
+    ) -> Iterator[list[Occurrence]]:
         query = build_query("occurrences", _OCCURRENCE_FILTERS, filters, per_page)
         return self._pages(Occurrence, "/v1/occurrences/secrets", query)
 
-    def member_pages(self, *, per_page: int = MAX_PER_PAGE, **filters: Any) -> Iterator[list[Member]]:
+    def member_pages(
+        self, *, per_page: int = MAX_PER_PAGE, **filters: Any
+    ) -> Iterator[list[Member]]:
         query = build_query("members", _MEMBER_FILTERS, filters, per_page)
         return self._pages(Member, "/v1/members", query)
 
-    def audit_log_pages(self, *, per_page: int = MAX_PER_PAGE, **filters: Any) -> Iterator[list[AuditLog]]:
+    def audit_log_pages(
+        self, *, per_page: int = MAX_PER_PAGE, **filters: Any
+    ) -> Iterator[list[AuditLog]]:
         query = build_query("audit logs", _AUDIT_LOG_FILTERS, filters, per_page)
         return self._pages(AuditLog, "/v1/audit_logs", query)
 
-    def source_pages(self, *, per_page: int = MAX_PER_PAGE, **filters: Any) -> Iterator[list[Source]]:
+    def source_pages(
+        self, *, per_page: int = MAX_PER_PAGE, **filters: Any
+    ) -> Iterator[list[Source]]:
         query = build_query("sources", _SOURCE_FILTERS, filters, per_page)
         return self._pages(Source, "/v1/sources", query)
 
@@ -828,7 +836,7 @@ class GitGuardianClient:
         lifespan_hours: int = 0,
     ) -> Share:
         """Create a share link (a secret). Not retried after 5xx: a repeat mints a new URL."""
-        if isinstance(lifespan_hours, bool) or not isinstance(lifespan_hours, int) or lifespan_hours < 0:
+        if type(lifespan_hours) is not int or lifespan_hours < 0:
             raise ValueError("lifespan_hours must be 0 (workspace default) or more")
         body = {
             "auto_healing": bool(auto_healing),

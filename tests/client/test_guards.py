@@ -35,7 +35,8 @@ def test_base_url_refused(url):
 
 
 @pytest.mark.parametrize(
-    "url", ["http://127.0.0.1:8123", "http://localhost:9000/", "http://[::1]:80", "https://api.gg.test/"]
+    "url",
+    ["http://127.0.0.1:8123", "http://localhost:9000/", "http://[::1]:80", "https://api.gg.test/"],
 )
 def test_base_url_accepted(url):
     client = GitGuardianClient(url, "k", requests_per_minute=None)

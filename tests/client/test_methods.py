@@ -400,3 +400,9 @@ def test_base_url_with_path_prefix(make_client):
     responses.get(url, match=[q(cursor="c", per_page="100")], json=[])
     assert [m.id for m in client.members()] == [1]
     assert client.request_counts == {"GET /v1/members": 2}
+
+
+@pytest.mark.parametrize("lifespan", [-1, 1.5, True, "24"])
+def test_share_lifespan_must_be_whole_hours(client, lifespan):
+    with pytest.raises(ValueError):
+        client.share(5, lifespan_hours=lifespan)
