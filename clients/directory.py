@@ -8,6 +8,7 @@ import json
 import os
 import re
 import ssl
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -225,8 +226,8 @@ class _Answer:
 class Directory:
     """Answers "who is this address, and have they left?" for batches of addresses.
 
-    Not thread-safe (one ldap3 connection). Results are cached for the instance's life;
-    errors are not cached, so a later call may retry them.
+    Calls are serialised (one ldap3 connection, guarded by a lock). Results are cached for the
+    instance's life; errors are not cached, so a later call may retry them.
     """
 
     def __init__(self, settings: DirectorySettings, *,
@@ -234,6 +235,7 @@ class Directory:
         self.settings = settings
         self._factory = connection_factory or _ldap_connection
         self._connection: Connection | None = None
+        self._lock = threading.RLock()  # one ldap3 connection: one operation at a time
         self._by_email: dict[str, Lookup] = {}
         self._by_dn: dict[str, Lookup] = {}
         self.search_count = 0  # LDAP search operations sent (each page counts): benchmarks
@@ -241,6 +243,17 @@ class Directory:
 
     def __repr__(self) -> str:
         return f"Directory({self.settings.host_label()}, base={self.settings.base_dn!r})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Task runners may pickle or hash their inputs: a socket cannot travel, the cache can.
+        state = self.__dict__.copy()
+        state["_connection"] = None
+        state.pop("_lock", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
 
     @classmethod
     def offline(cls, json_path: Path | str, settings: DirectorySettings | None = None) -> Directory:
@@ -344,7 +357,8 @@ class Directory:
                     return _Answer([], missing=True)
                 if code == SIZE_LIMIT_EXCEEDED:
                     # Partial results arrive without an exception: never read them as complete.
-                    return _Answer(entries, problem="directory size limit exceeded: answer truncated")
+                    return _Answer(entries,
+                                   problem="directory size limit exceeded: answer truncated")
                 if code != 0:
                     return _Answer(entries, problem=f"search failed: {result.get('description')} "
                                                     f"(code {code})")
@@ -409,6 +423,10 @@ class Directory:
         Raises DirectoryUnavailable when the directory cannot be reached at the start, so a
         caller stops before acting on anything. Later failures make the affected batch ERROR.
         """
+        with self._lock:
+            return self._lookup(emails)
+
+    def _lookup(self, emails: Iterable[str]) -> dict[str, Lookup]:
         wanted = list(dict.fromkeys(_normalise(e) for e in emails))
         answers: dict[str, Lookup] = {}
         to_search: list[str] = []
@@ -453,6 +471,10 @@ class Directory:
 
     def person_at(self, dn: str) -> Lookup:
         """The entry at a DN (a manager reference): UNKNOWN if it does not exist."""
+        with self._lock:
+            return self._person_at(dn)
+
+    def _person_at(self, dn: str) -> Lookup:
         key = _normalise_dn(dn)
         if key in self._by_dn:
             return self._by_dn[key]

@@ -22,7 +22,8 @@ ADDRESSES = [
 
 
 def export_from_ldif(path: Path) -> Path:
-    entries = [{"dn": dn, "raw": attrs, "attributes": attrs} for dn, attrs in parse_ldif(PEOPLE_LDIF)]
+    entries = [{"dn": dn, "raw": attrs, "attributes": attrs}
+               for dn, attrs in parse_ldif(PEOPLE_LDIF)]
     path.write_text(json.dumps({"entries": entries}))
     return path
 

@@ -6,7 +6,7 @@ import logging
 import pytest
 from pydantic import SecretStr
 
-from clients.directory import (Directory, DirectorySettings, DirectoryUnavailable, Status,
+from clients.directory import (Directory, DirectorySettings, DirectoryUnavailable, Lookup, Status,
                                disabled_filter, leaver_filter)
 from tests.directory.conftest import PEOPLE_LDIF
 from tests.directory.test_lookup import settings_for
@@ -29,7 +29,8 @@ def test_from_env_reads_the_documented_names() -> None:
     assert settings.leavers_ou == "ou=leavers,dc=corp,dc=example"
     assert settings.start_tls is False
     assert settings.batch_size == 100
-    assert "test-password-value" not in repr(settings) and "test-password-value" not in str(settings)
+    assert "test-password-value" not in repr(settings)
+    assert "test-password-value" not in str(settings)
     assert "test-password-value" not in settings.model_dump_json()
 
 
@@ -102,3 +103,26 @@ def test_server_stopped_mid_run_gives_errors_then_unavailable(slapd_factory) -> 
         Directory(settings_for(server)).lookup(["bob.boss@corp.example"])
     with pytest.raises(DirectoryUnavailable):
         directory.lookup(["bob.boss@corp.example"])
+
+
+def test_a_directory_pickles_without_its_connection() -> None:
+    import pickle
+
+    directory = Directory(DirectorySettings(url="ldap://127.0.0.1:1"))
+    directory._by_email["x@corp.example"] = Lookup(Status.ACTIVE, detail="cached")
+    copy = pickle.loads(pickle.dumps(directory))
+    assert copy._connection is None
+    # Answered from the carried cache: no connection to the closed port is attempted.
+    assert copy.lookup(["x@corp.example"])["x@corp.example"].detail == "cached"
+
+
+def test_missing_slapd_fails_under_ci_and_skips_elsewhere(monkeypatch) -> None:
+    from tests.fixtures import slapd as fixture
+
+    monkeypatch.setattr(fixture, "SLAPD", "/nonexistent/slapd")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="required under CI"):
+        fixture.require_slapd()
+    monkeypatch.setenv("CI", "")
+    with pytest.raises(pytest.skip.Exception, match="slapd not available"):
+        fixture.require_slapd()
