@@ -125,7 +125,9 @@ def _is_public(incident: Any) -> bool:
     exposure = _get(incident, "public_exposure")
     if exposure is None:
         return False
-    return bool(_get(exposure, "leaked_outside_perimeter") or _get(exposure, "public_incident_linked"))
+    # A public repository exposes the secret as much as a leak outside the perimeter does.
+    return any(bool(_get(exposure, flag)) for flag in (
+        "source_publicly_visible", "public_incident_linked", "leaked_outside_perimeter"))
 
 
 def _times(values: list[Any]) -> pd.Series:
@@ -161,6 +163,7 @@ def incidents_frame(incidents: Iterable[Any]) -> pd.DataFrame:
     for name in ("date", "resolved_at", "ignored_at"):
         frame[name] = _times(frame[name].tolist())
     frame["detector"] = frame["detector"].fillna("(unknown detector)")
+    frame["publicly_exposed"] = frame["publicly_exposed"].astype(bool)
     resolved = frame["status"] == "RESOLVED"
     ignored = frame["status"] == "IGNORED"
     frame["closed_at"] = frame["resolved_at"].where(resolved, frame["ignored_at"].where(ignored))
@@ -487,6 +490,6 @@ def compute(
         sla_breaches=_sla_breaches(incidents, window, sla), automation=automation,
         backlog_aging=aging, incidents=incidents[touched].sort_values("id").reset_index(drop=True),
         tables={"assignees": assignees, "held_by_inactive_or_departed": held.reset_index(drop=True),
-                "publicly_exposed": backlog[backlog["publicly_exposed"]][
+                "publicly_exposed": backlog.loc[backlog["publicly_exposed"].astype(bool)][
                     ["id", "severity", "incident_name", "detector", "assignee_email"]].reset_index(drop=True)},
     )

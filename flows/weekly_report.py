@@ -1,0 +1,235 @@
+"""Weekly report: what came in, what was fixed, how fast, what is late, who holds what, and what
+the automation did, as files under `reports/<YYYY>-W<WW>/` and Prefect artifacts.
+
+fetch (incidents in a few disjoint passes, members, occurrences of two weeks, audit log,
+ledger) -> compute (tasks/report.py, pandas) -> render (tasks/report_render.py) -> artifacts.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from tasks import report, report_render, settings
+
+FLOW = "weekly-report"
+FETCH = dict(retries=1, retry_delay_seconds=5)  # the client already retries 429, 5xx, resets
+# Hashing 100k incidents (and a client holding locks) into a cache key costs more than it saves.
+NO_CACHING = dict(cache_policy=NO_CACHE)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fetching, with as few requests as the API allows.
+#
+# The report needs every incident that is open now, opened since the trend range began, or
+# closed since then (older closed incidents change no KPI). A single unfiltered sweep would
+# read the whole history; instead four disjoint sets are read, each page holding 100 incidents:
+#   1. date_after=trend start (any status): everything opened in the trend range;
+#   2. status=TRIGGERED, then ASSIGNED, date_before=trend start: the older open backlog (one
+#      call per status because comma lists are unconfirmed on this endpoint);
+#   3. status=RESOLVED ordered by -resolved_at, date_before=trend start: older incidents closed
+#      in the range; the listing is read lazily and stops at the first page that reaches closures
+#      older than the range (IGNORED likewise with -ignored_at).
+# The sets do not overlap (bar incidents dated exactly at the boundary, de-duplicated by id),
+# so the cost is the lower bound ceil(n/100) plus at most one partial page per pass.
+
+
+def _closed_since(pages: Iterator[list[Any]], field: str, since: datetime) -> Iterator[Any]:
+    """Incidents from a listing ordered by `-field`, until the closures get older than `since`.
+
+    Stops early only while the answers really come in descending order: a server that ignored
+    `ordering` would otherwise make us stop too soon, so then the whole listing is read.
+    """
+    ordered, last = True, None
+    for page in pages:
+        stamps = [getattr(i, field, None) for i in page]
+        for incident, stamp in zip(page, stamps):
+            if stamp is not None and last is not None and stamp > last:
+                ordered = False
+            last = stamp if stamp is not None else last
+            if stamp is not None and stamp >= since:
+                yield incident
+        if ordered and last is not None and last < since:
+            return
+
+
+@task(name="fetch-report-incidents", **FETCH, **NO_CACHING)
+def fetch_report_incidents(client: Any, trend_start: datetime) -> list[Any]:
+    boundary = trend_start + timedelta(seconds=1)  # overlap a second rather than miss an edge
+    found: dict[int, Any] = {}
+    for page in client.incident_pages(per_page=100, date_after=trend_start):
+        found.update((i.id, i) for i in page)
+    for status in report.OPEN_STATUSES:
+        for page in client.incident_pages(per_page=100, status=status, date_before=boundary):
+            found.update((i.id, i) for i in page if i.status == status)
+    for status, field in (("RESOLVED", "resolved_at"), ("IGNORED", "ignored_at")):
+        pages = client.incident_pages(per_page=100, status=status, date_before=boundary,
+                                      ordering=f"-{field}")
+        found.update((i.id, i) for i in _closed_since(pages, field, trend_start) if i.status == status)
+    return list(found.values())
+
+
+@task(name="fetch-report-members", **FETCH, **NO_CACHING)
+def fetch_report_members(client: Any) -> list[Any]:
+    """Every member, once: who is inactive, and who is no longer a member at all."""
+    return [m for page in client.member_pages(per_page=100) for m in page]
+
+
+@task(name="fetch-report-occurrences", **FETCH, **NO_CACHING)
+def fetch_report_occurrences(client: Any, since: datetime, until: datetime) -> list[Any]:
+    """Occurrences of the week and the one before: they name the sources ("top sources")."""
+    return [o for page in client.occurrence_pages(per_page=100, date_after=since, date_before=until)
+            for o in page]
+
+
+@task(name="fetch-report-audit-log", **FETCH, **NO_CACHING)
+def fetch_audit_log(client: Any, since: datetime, until: datetime) -> list[Any] | None:
+    """The audit log of the week and the one before; None when the token may not read it."""
+    from clients.gitguardian import PermissionDenied
+
+    try:
+        return [a for page in client.audit_log_pages(per_page=100, date_after=since, date_before=until)
+                for a in page]
+    except PermissionDenied:
+        return None
+
+
+@task(name="fetch-report-ledger", **NO_CACHING)
+def fetch_ledger(since: datetime, until: datetime) -> list[Any] | None:
+    """Playbook outcomes from our ledger; None when there is no ledger to read."""
+    logger = get_run_logger()
+    try:
+        return list(settings.ledger().outcomes(since, until))
+    except Exception as exc:  # noqa: BLE001 - a missing ledger must not stop the report
+        logger.warning("ledger not read (%s): the report shows no automation", type(exc).__name__)
+        return None
+
+
+@task(name="compute-report", **NO_CACHING)
+def compute_report(incidents: list[Any], members: list[Any], occurrences: list[Any],
+                   audit: list[Any] | None, ledger: list[Any] | None, window: report.Window,
+                   sla_days: dict[str, int | None], trend_weeks: int, token_id: str | None) -> report.WeeklyReport:
+    notes = []
+    if audit is None:
+        notes.append("Audit log not available: the API token lacks the audit_logs:read scope.")
+    return report.compute(
+        report.incidents_frame(incidents), window,
+        members=report.members_frame(members), occurrences=report.occurrences_frame(occurrences),
+        audit=None if audit is None else report.audit_frame(audit),
+        ledger=None if ledger is None else report.ledger_frame(ledger),
+        sla_days=sla_days, trend_weeks=trend_weeks, token_id=token_id, notes=notes,
+    )
+
+
+@task(name="write-report", **NO_CACHING)
+def write_report(weekly: report.WeeklyReport, output_dir: str) -> dict[str, str]:
+    return {name: str(path) for name, path in report_render.write_report(weekly, output_dir).items()}
+
+
+def publish_artifacts(weekly: report.WeeklyReport, html_path: str) -> None:
+    week = weekly.window.label.lower()
+    create_markdown_artifact(key=f"weekly-report-summary-{week}", markdown=report_render.summary_markdown(weekly),
+                             description=f"Weekly report {weekly.window.label}")
+    breaches = report_render._records(weekly.sla_breaches) or [{"result": "no SLA breach"}]
+    create_table_artifact(key=f"weekly-report-sla-breaches-{week}", table=breaches,
+                          description="Incidents past their SLA at the week's end, or closed late in it")
+    automation = weekly.automation.to_dict("records") or [{"result": "no automation recorded"}]
+    create_table_artifact(key=f"weekly-report-automation-{week}", table=automation,
+                          description="Playbook actions by playbook, action and outcome (with last week's)")
+    create_link_artifact(key=f"weekly-report-html-{week}", link=Path(html_path).resolve().as_uri(),
+                         link_text=f"Weekly report {weekly.window.label} (HTML)")
+
+
+def _window(week: str | None, tz: str, now: datetime | None = None) -> report.Window:
+    if week:
+        return report.parse_week(week, tz)
+    return report.last_complete_week(now or datetime.now(timezone.utc), tz)
+
+
+@flow(name=FLOW, log_prints=True)
+def weekly_report(
+    week: str | None = None,
+    timezone_name: str = "UTC",
+    sla_days: dict[str, int | None] | None = None,
+    output_dir: str = "reports",
+    trend_weeks: int = 12,
+) -> dict[str, Any]:
+    """Write the weekly remediation report (Markdown, HTML with charts, CSV, JSON) and artifacts.
+
+    week: ISO week like 2026-W43 (default: the last complete week). timezone_name: where weeks
+    start on Monday 00:00. sla_days: days allowed per severity (null: no SLA).
+    """
+    logger = get_run_logger()
+    window = _window(week, timezone_name)
+    sla = dict(report.DEFAULT_SLA_DAYS if sla_days is None else sla_days)
+    # The previous week is always read: every KPI shows its change from it.
+    trend_start = report.trend_windows(window, max(trend_weeks, 2))[0].start.to_pydatetime()
+    previous_start = window.previous().start.to_pydatetime()
+    end = window.end.to_pydatetime()
+
+    client = settings.gitguardian_client()
+    token_id = str(client.token_info().id)
+    incidents = fetch_report_incidents(client, trend_start)
+    members = fetch_report_members(client)
+    occurrences = fetch_report_occurrences(client, previous_start, end)
+    audit = fetch_audit_log(client, previous_start, end)
+    ledger = fetch_ledger(previous_start, end)
+    logger.info("%d incidents, %d members, %d occurrences read in %d requests", len(incidents),
+                len(members), len(occurrences), sum(client.request_counts.values()))
+
+    weekly = compute_report(incidents, members, occurrences, audit, ledger, window, sla,
+                            trend_weeks, token_id)
+    files = write_report(weekly, output_dir)
+    publish_artifacts(weekly, files["report.html"])
+    return {"week": window.label, "files": files, "requests": dict(client.request_counts),
+            "notes": weekly.notes}
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+
+
+def _sla_option(text: str) -> dict[str, int | None]:
+    """'critical=1,high=7,info=none' or a JSON object."""
+    if text.strip().startswith("{"):
+        return json.loads(text)
+    sla: dict[str, int | None] = dict(report.DEFAULT_SLA_DAYS)
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, days = part.partition("=")
+        sla[name.strip()] = None if days.strip().lower() in ("", "none", "null") else int(days)
+    return sla
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m flows.weekly_report",
+                                     description=weekly_report.__doc__.splitlines()[0])
+    parser.add_argument("--week", help="ISO week, e.g. 2026-W43 (default: the last complete week)")
+    parser.add_argument("--timezone", default="UTC", help="time zone where weeks start (default: UTC)")
+    parser.add_argument("--sla-days", type=_sla_option, default=None, metavar="SEV=DAYS,...",
+                        help="days allowed per severity, e.g. critical=1,high=7,medium=30,low=90,info=none "
+                             "(default: critical 1, high 7, medium 30, low 90, info and unknown none)")
+    parser.add_argument("--output-dir", default="reports", help="folder for <YYYY>-W<WW>/ (default: reports)")
+    parser.add_argument("--trend-weeks", type=int, default=12, help="weeks the trends show (default: 12)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result = weekly_report(week=args.week, timezone_name=args.timezone, sla_days=args.sla_days,
+                           output_dir=args.output_dir, trend_weeks=args.trend_weeks)
+    print(f"Weekly report {result['week']}: {result['files']['report.html']}")
+    for note in result["notes"]:
+        print(f"note: {note}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
