@@ -21,7 +21,7 @@ from ldap3 import (AUTO_BIND_NO_TLS, AUTO_BIND_TLS_BEFORE_BIND, BASE, MOCK_SYNC,
 from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import parse_dn
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_serializer
 
 
 class Status(str, Enum):
@@ -115,6 +115,11 @@ class DirectorySettings(BaseModel):
             start_tls=env.get("LDAP_START_TLS", "").strip().lower() in ("1", "true", "yes"),
         )
 
+    @field_serializer("password", when_used="always")
+    def _mask_password(self, value: object) -> str:
+        # Even a plain str copied in by model_copy(update=...) never leaves in a dump.
+        return "**********" if value else ""
+
     def password_value(self) -> str:
         # Tolerates a plain str put in by model_copy(update=...), which skips validation.
         value = self.password
@@ -123,9 +128,13 @@ class DirectorySettings(BaseModel):
     def host_label(self) -> str:
         """Scheme, host and port only: safe for messages."""
         parts = urlsplit(self.url)
-        return f"{parts.scheme}://{parts.hostname}:{parts.port}" if parts.port else (
-            f"{parts.scheme}://{parts.hostname}" if parts.hostname else "(no LDAP_URL)"
-        )
+        if not parts.hostname:
+            return "(no LDAP_URL)"
+        try:
+            port = parts.port
+        except ValueError:  # a malformed port: name the host only
+            port = None
+        return f"{parts.scheme}://{parts.hostname}" + (f":{port}" if port else "")
 
 
 class DirectoryUnavailable(RuntimeError):
@@ -216,6 +225,21 @@ def _ldap_connection(settings: DirectorySettings) -> Connection:
     )
 
 
+@dataclass(frozen=True)
+class _OfflineConnection:
+    """Connection factory for ldap3's mock loaded from a JSON export (a class: picklable)."""
+
+    json_path: Path
+
+    def __call__(self, _: DirectorySettings) -> Connection:
+        server = Server("offline-directory", get_info=NONE)
+        connection = Connection(server, client_strategy=MOCK_SYNC, read_only=True,
+                                raise_exceptions=False)
+        connection.strategy.entries_from_json(str(self.json_path))
+        connection.bind()
+        return connection
+
+
 @dataclass
 class _Answer:
     entries: list[tuple[str, dict[str, list[str]]]]
@@ -266,16 +290,7 @@ class Directory:
         settings = settings or DirectorySettings()
         if not settings.base_dn:
             settings = settings.model_copy(update={"base_dn": _common_suffix(path)})
-        server = Server("offline-directory", get_info=NONE)
-
-        def factory(_: DirectorySettings) -> Connection:
-            connection = Connection(server, client_strategy=MOCK_SYNC, read_only=True,
-                                    raise_exceptions=False)
-            connection.strategy.entries_from_json(str(path))
-            connection.bind()
-            return connection
-
-        return cls(settings, connection_factory=factory)
+        return cls(settings, connection_factory=_OfflineConnection(path))
 
     # -- connection ------------------------------------------------------------------------
 

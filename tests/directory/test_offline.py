@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 
 import pytest
 from ldap3 import SUBTREE
 
-from clients.directory import Directory, DirectorySettings, Status
+from clients.directory import Directory, DirectorySettings, DirectoryUnavailable, Status
 from tests.directory.conftest import PEOPLE_LDIF
 from tests.directory.test_lookup import settings_for
 from tests.fixtures.slapd import LEAVERS_OU, Slapd, parse_ldif
@@ -53,6 +54,16 @@ def test_offline_rules_aliases_and_chains(tmp_path: Path) -> None:
             "derek.departed@corp.example", "erin.exec@corp.example"]
         gus = directory.lookup(["gus.ghosted@corp.example"])["gus.ghosted@corp.example"].person
         assert directory.manager_chain(gus) == []
+        # Task runners may pickle it: the copy reconnects to the same export.
+        copy = pickle.loads(pickle.dumps(directory))
+        assert copy.lookup(["eve.former@corp.example"])["eve.former@corp.example"].status \
+            is Status.DEPARTED
+
+
+def test_offline_missing_export_is_unavailable(tmp_path: Path) -> None:
+    with pytest.raises(DirectoryUnavailable, match="offline-directory|unavailable"):
+        Directory.offline(tmp_path / "missing.json", DirectorySettings(base_dn="dc=corp,dc=example")
+                          ).lookup(["ada.active@corp.example"])
 
 
 @pytest.mark.slapd

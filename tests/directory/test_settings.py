@@ -44,6 +44,8 @@ def test_a_plain_string_password_copied_in_still_does_not_print() -> None:
     assert settings.password_value() == "plain-pw-value"
     assert "plain-pw-value" not in repr(settings)
     assert "plain-pw-value" not in repr(Directory(settings))
+    assert "plain-pw-value" not in str(settings.model_dump())
+    assert "plain-pw-value" not in settings.model_dump_json()
 
 
 def test_batches_cannot_exceed_100() -> None:
