@@ -1,0 +1,406 @@
+"""The audit ledger: what each playbook run planned, meant to write, and what came of it.
+
+Append-only. A run is a `runs` row, its end a `run_ends` row; a plan is `decisions` rows; each
+write is an `intents` row written before the API call and a `results` row after it. Nothing is
+ever updated or deleted (SQLite refuses it with triggers), so a crash between the two leaves an
+intent without a result: `interrupted()` finds it.
+
+Plain Python and SQLAlchemy Core, no Prefect. Default a SQLite file under the project's `data/`
+folder; any SQLAlchemy URL by argument or `LEDGER_URL` (Postgres needs a sync driver such as
+psycopg: `postgresql+psycopg://user@host/db`). Safe to share between threads: one engine,
+one short transaction per write.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.pool import StaticPool
+
+# Where the default SQLite file lives: `<project>/data/ledger.sqlite` (git-ignored).
+DEFAULT_DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+DEFAULT_FILE = "ledger.sqlite"
+
+# Results that mean "the incident is as decided" (used to know what a playbook did earlier).
+DONE_RESULTS = ("applied", "already_done")
+
+metadata = sa.MetaData()
+
+runs_table = sa.Table(
+    "runs", metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("playbook", sa.String(200), nullable=False, index=True),
+    sa.Column("flow_run_id", sa.String(64)),
+    sa.Column("dry_run", sa.Boolean, nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("parameters", sa.Text, nullable=False),
+)
+run_ends_table = sa.Table(
+    "run_ends", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(36), sa.ForeignKey("runs.id"), nullable=False, index=True),
+    sa.Column("ended_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("state", sa.String(32), nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+)
+decisions_table = sa.Table(
+    "decisions", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(36), sa.ForeignKey("runs.id"), nullable=False, index=True),
+    sa.Column("decision_id", sa.String(64), nullable=False),
+    sa.Column("incident_id", sa.BigInteger, nullable=False, index=True),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("arguments", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("evidence", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+intents_table = sa.Table(
+    "intents", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(36), sa.ForeignKey("runs.id"), nullable=False, index=True),
+    sa.Column("decision_id", sa.String(64), nullable=False),
+    sa.Column("incident_id", sa.BigInteger, nullable=False, index=True),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("arguments", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+results_table = sa.Table(
+    "results", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("intent_id", sa.Integer, sa.ForeignKey("intents.id"), nullable=False, index=True),
+    sa.Column("result", sa.String(32), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, index=True),
+)
+
+# A share link gives anyone the secret: never stored, whatever a caller passes.
+_SHARE_URL = re.compile(r"https?://[^\s\"'<>]*/share/[^\s\"'<>]*", re.IGNORECASE)
+_TOKEN_PARAM = re.compile(r"(\btoken=)[^&\s\"'<>]+", re.IGNORECASE)
+
+
+def scrub(text: str) -> str:
+    """The text without anything that looks like a share URL or a `token=` value."""
+    text = _SHARE_URL.sub("[share link removed]", text)
+    return _TOKEN_PARAM.sub(r"\1[removed]", text)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    playbook: str
+    flow_run_id: str | None
+    dry_run: bool
+    started_at: datetime
+    parameters: dict[str, Any]
+    ended_at: datetime | None = None  # None: still running, or crashed
+    state: str | None = None
+    summary: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Intent:
+    id: int
+    run_id: str
+    decision_id: str
+    incident_id: int
+    action: str
+    arguments: dict[str, Any]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class AppliedAction:
+    incident_id: int
+    action: str
+    arguments: dict[str, Any]
+    decision_id: str
+    at: datetime  # when the result was recorded
+
+
+@dataclass(frozen=True)
+class OutcomeRecord:
+    playbook: str
+    action: str
+    result: str
+    incident_id: int
+    at: datetime
+
+
+def default_url() -> str:
+    """`LEDGER_URL` when set, else the SQLite file under the project's data folder."""
+    return os.environ.get("LEDGER_URL") or f"sqlite:///{DEFAULT_DATA_DIR / DEFAULT_FILE}"
+
+
+class Ledger:
+    """The audit ledger at a SQLAlchemy URL. The engine and schema are made on first use."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        engine_options: dict[str, Any] | None = None,
+    ):
+        self.url: URL = make_url(url or default_url())  # a malformed URL fails here, clearly
+        self._clock = clock or (lambda: datetime.now(timezone.utc))
+        self._engine_options = dict(engine_options or {})
+        self._engine: Engine | None = None
+        self._setup_lock = threading.Lock()
+        # SQLite allows one writer at a time: writers in this process queue here rather than
+        # bounce off "database is locked".
+        self._write_lock = threading.Lock() if self.is_sqlite else None
+
+    def __repr__(self) -> str:
+        return f"Ledger({self.url.render_as_string(hide_password=True)!r})"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.get_backend_name() == "sqlite"
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            with self._setup_lock:
+                if self._engine is None:
+                    engine = self._make_engine()
+                    metadata.create_all(engine)
+                    if self.is_sqlite:
+                        _append_only_triggers(engine)
+                    self._engine = engine
+        return self._engine
+
+    def _make_engine(self) -> Engine:
+        options = dict(self._engine_options)
+        if not self.is_sqlite:
+            try:
+                return sa.create_engine(self.url, pool_pre_ping=True, **options)
+            except ModuleNotFoundError as exc:
+                raise RuntimeError(
+                    f"The ledger URL needs the database driver {exc.name!r}, not installed here "
+                    "(for Postgres: pip install psycopg, URL postgresql+psycopg://...)."
+                ) from None
+        database = self.url.database or ""
+        in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
+        if not in_memory:
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        options.setdefault("connect_args", {})["check_same_thread"] = False
+        if in_memory:
+            options["poolclass"] = StaticPool  # one shared connection, or each sees its own db
+        engine = sa.create_engine(self.url, **options)
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection, _record):  # noqa: ANN001 - DBAPI objects
+            cursor = dbapi_connection.cursor()
+            if not in_memory:
+                cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+            cursor.execute("PRAGMA busy_timeout=10000")  # other processes: wait, don't fail
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+
+    def _write(self, statement: Any, rows: Any = None) -> sa.CursorResult:
+        engine = self.engine
+        if self._write_lock is None:
+            with engine.begin() as connection:
+                return connection.execute(statement, rows) if rows is not None else connection.execute(statement)
+        with self._write_lock, engine.begin() as connection:
+            return connection.execute(statement, rows) if rows is not None else connection.execute(statement)
+
+    def _now(self) -> datetime:
+        return _utc(self._clock())
+
+    # -- writes ------------------------------------------------------------------------------------
+
+    def start_run(
+        self,
+        playbook: str,
+        *,
+        dry_run: bool,
+        parameters: dict[str, Any],
+        flow_run_id: str | None = None,
+    ) -> str:
+        run_id = str(uuid.uuid4())
+        self._write(runs_table.insert().values(
+            id=run_id, playbook=playbook, flow_run_id=flow_run_id, dry_run=bool(dry_run),
+            started_at=self._now(), parameters=_json(parameters),
+        ))
+        return run_id
+
+    def end_run(self, run_id: str, state: str, summary: dict[str, Any]) -> None:
+        self._write(run_ends_table.insert().values(
+            run_id=run_id, ended_at=self._now(), state=_value(state), summary=_json(summary),
+        ))
+
+    def record_plan(self, run_id: str, decisions: Iterable[Any]) -> int:
+        """All of a plan's decisions in one bulk insert. Returns how many were recorded."""
+        now = self._now()
+        rows = [
+            {
+                "run_id": run_id, "decision_id": d.decision_id, "incident_id": int(d.incident_id),
+                "action": _value(d.action), "arguments": _json(d.arguments),
+                "reason": scrub(str(d.reason)), "evidence": scrub(str(d.evidence)), "created_at": now,
+            }
+            for d in decisions
+        ]
+        if rows:
+            self._write(decisions_table.insert(), rows)
+        return len(rows)
+
+    def record_intent(self, run_id: str, decision: Any) -> int:
+        """Written before the API call: the id to give `record_result` after it."""
+        result = self._write(intents_table.insert().values(
+            run_id=run_id, decision_id=decision.decision_id, incident_id=int(decision.incident_id),
+            action=_value(decision.action), arguments=_json(decision.arguments),
+            created_at=self._now(),
+        ))
+        return int(result.inserted_primary_key[0])
+
+    def record_result(self, intent_id: int, result: Any, detail: str = "") -> None:
+        self._write(results_table.insert().values(
+            intent_id=int(intent_id), result=_value(result), detail=scrub(detail or ""),
+            created_at=self._now(),
+        ))
+
+    # -- reads -------------------------------------------------------------------------------------
+
+    def applied(self, playbook: str, action: Any = None) -> list[AppliedAction]:
+        """What this playbook's real runs made true (result applied or already_done), oldest first."""
+        r, i, run = results_table, intents_table, runs_table
+        query = (
+            sa.select(i.c.incident_id, i.c.action, i.c.arguments, i.c.decision_id, r.c.created_at)
+            .select_from(r.join(i, r.c.intent_id == i.c.id).join(run, i.c.run_id == run.c.id))
+            .where(run.c.playbook == playbook, run.c.dry_run.is_(False), r.c.result.in_(DONE_RESULTS))
+            .order_by(r.c.created_at, r.c.id)
+        )
+        if action is not None:
+            query = query.where(i.c.action == _value(action))
+        with self.engine.connect() as connection:
+            return [
+                AppliedAction(int(row.incident_id), row.action, json.loads(row.arguments),
+                              row.decision_id, _utc(row.created_at))
+                for row in connection.execute(query)
+            ]
+
+    def interrupted(self, run_id: str | None = None) -> list[Intent]:
+        """Intents without a result: the process stopped between the intent and the answer."""
+        i, r = intents_table, results_table
+        query = (
+            sa.select(i)
+            .select_from(i.outerjoin(r, r.c.intent_id == i.c.id))
+            .where(r.c.id.is_(None))
+            .order_by(i.c.id)
+        )
+        if run_id is not None:
+            query = query.where(i.c.run_id == run_id)
+        with self.engine.connect() as connection:
+            return [_intent(row) for row in connection.execute(query)]
+
+    def intents(self, run_id: str) -> list[Intent]:
+        with self.engine.connect() as connection:
+            query = sa.select(intents_table).where(intents_table.c.run_id == run_id)
+            return [_intent(row) for row in connection.execute(query.order_by(intents_table.c.id))]
+
+    def decisions(self, run_id: str) -> list[dict[str, Any]]:
+        """A run's recorded plan, as rows (decision_id, incident_id, action, arguments, ...)."""
+        d = decisions_table
+        with self.engine.connect() as connection:
+            rows = connection.execute(sa.select(d).where(d.c.run_id == run_id).order_by(d.c.id))
+            return [
+                {**row._asdict(), "arguments": json.loads(row.arguments), "created_at": _utc(row.created_at)}
+                for row in rows
+            ]
+
+    def runs(self, playbook: str | None = None, since: datetime | None = None) -> list[RunRecord]:
+        """Runs, oldest first, each with its last recorded end (None while running or crashed)."""
+        run, end = runs_table, run_ends_table
+        query = sa.select(run).order_by(run.c.started_at, run.c.id)
+        if playbook is not None:
+            query = query.where(run.c.playbook == playbook)
+        if since is not None:
+            query = query.where(run.c.started_at >= _utc(since))
+        with self.engine.connect() as connection:
+            rows = list(connection.execute(query))
+            ends: dict[str, Any] = {}
+            ids = [row.id for row in rows]
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                for e in connection.execute(
+                    sa.select(end).where(end.c.run_id.in_(chunk)).order_by(end.c.id)
+                ):
+                    ends[e.run_id] = e  # the later row wins
+        records = []
+        for row in rows:
+            e = ends.get(row.id)
+            records.append(RunRecord(
+                id=row.id, playbook=row.playbook, flow_run_id=row.flow_run_id,
+                dry_run=bool(row.dry_run), started_at=_utc(row.started_at),
+                parameters=json.loads(row.parameters),
+                ended_at=_utc(e.ended_at) if e else None, state=e.state if e else None,
+                summary=json.loads(e.summary) if e else None,
+            ))
+        return records
+
+    def outcomes(self, since: datetime, until: datetime) -> list[OutcomeRecord]:
+        """Results recorded in [since, until), for the weekly report."""
+        r, i, run = results_table, intents_table, runs_table
+        query = (
+            sa.select(run.c.playbook, i.c.action, r.c.result, i.c.incident_id, r.c.created_at)
+            .select_from(r.join(i, r.c.intent_id == i.c.id).join(run, i.c.run_id == run.c.id))
+            .where(r.c.created_at >= _utc(since), r.c.created_at < _utc(until))
+            .order_by(r.c.created_at, r.c.id)
+        )
+        with self.engine.connect() as connection:
+            return [
+                OutcomeRecord(row.playbook, row.action, row.result, int(row.incident_id),
+                              _utc(row.created_at))
+                for row in connection.execute(query)
+            ]
+
+    def dispose(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+def _append_only_triggers(engine: Engine) -> None:
+    """SQLite refuses UPDATE and DELETE on every ledger table: the trail cannot be rewritten."""
+    with engine.begin() as connection:
+        for table in metadata.sorted_tables:
+            for verb in ("UPDATE", "DELETE"):
+                connection.exec_driver_sql(
+                    f"CREATE TRIGGER IF NOT EXISTS {table.name}_no_{verb.lower()} "
+                    f"BEFORE {verb} ON {table.name} "
+                    "BEGIN SELECT RAISE(ABORT, 'the audit ledger is append-only'); END"
+                )
+
+
+def _intent(row: Any) -> Intent:
+    return Intent(int(row.id), row.run_id, row.decision_id, int(row.incident_id), row.action,
+                  json.loads(row.arguments), _utc(row.created_at))
+
+
+def _value(item: Any) -> str:
+    """An enum's value (Action, Result), or the string itself."""
+    return str(getattr(item, "value", item))
+
+
+def _json(value: Any) -> str:
+    return scrub(json.dumps(value, sort_keys=True, default=str))
+
+
+def _utc(moment: datetime) -> datetime:
+    """Aware UTC. SQLite hands datetimes back naive; they were written as UTC."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
