@@ -52,6 +52,7 @@ class Repository:
     commits: list[Commit] = field(default_factory=list)  # oldest first
     codeowners: str = ""  # CODEOWNERS text (owners as e-mails)
     mailmap: str = ""  # .mailmap text
+    codeowners_path: str = "CODEOWNERS"  # or ".github/CODEOWNERS"
 
 
 @dataclass
