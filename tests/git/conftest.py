@@ -20,6 +20,8 @@ class RepoBuilder:
             "GIT_CONFIG_NOSYSTEM": "1",
             "GIT_COMMITTER_NAME": "Committer",
             "GIT_COMMITTER_EMAIL": "committer@corp.example",
+            "GIT_AUTHOR_NAME": "Merger",  # merges made with `git()` need an author too
+            "GIT_AUTHOR_EMAIL": "merger@corp.example",
         }
         path.mkdir(parents=True)
         self.git("init", "-q", "-b", "main")

@@ -306,3 +306,15 @@ def test_a_missing_git_binary_is_a_git_error(make_repo, mirrors):
     repos = GitRepositories(mirrors, git=str(Path("/nonexistent/git")))
     with pytest.raises(GitError, match="could not start"):
         repos.recent_committers("acme/payments-api", "a.py")
+
+
+def test_merge_commits_in_history_do_not_confuse_the_parser(make_repo, mirrors):
+    repo = make_repo("acme/payments-api")
+    repo.commit({"a.py": "1", "b.py": "1"}, date=_at(1))
+    repo.git("checkout", "-q", "-b", "feature")
+    on_branch = repo.commit({"a.py": "2"}, name=GRACE[0], email=GRACE[1], date=_at(2))
+    repo.git("checkout", "-q", "main")
+    on_main = repo.commit({"b.py": "2"}, name=LINUS[0], email=LINUS[1], date=_at(3))
+    repo.git("merge", "-q", "--no-ff", "feature", "-m", "merge feature")
+    last = GitRepositories(mirrors).last_commits("acme/payments-api", ["a.py", "b.py"])
+    assert (last["a.py"].sha, last["b.py"].sha) == (on_branch, on_main)
