@@ -21,6 +21,7 @@ from prefect.cache_policies import NO_CACHE
 from tasks import report, report_render, settings
 
 FLOW = "weekly-report"
+DESCRIPTION = "Write the weekly remediation report (Markdown, HTML with charts, CSV, JSON) and artifacts."
 FETCH = dict(retries=1, retry_delay_seconds=5)  # the client already retries 429, 5xx, resets
 # Hashing 100k incidents (and a client holding locks) into a cache key costs more than it saves.
 NO_CACHING = dict(cache_policy=NO_CACHE)
@@ -210,7 +211,7 @@ def _sla_option(text: str) -> dict[str, int | None]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m flows.weekly_report",
-                                     description=weekly_report.__doc__.splitlines()[0])
+                                     description=DESCRIPTION)
     parser.add_argument("--week", help="ISO week, e.g. 2026-W43 (default: the last complete week)")
     parser.add_argument("--timezone", default="UTC", help="time zone where weeks start (default: UTC)")
     parser.add_argument("--sla-days", type=_sla_option, default=None, metavar="SEV=DAYS,...",
