@@ -86,6 +86,8 @@ def serve(args: argparse.Namespace) -> int:
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     try:
         server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises the interrupt after a clean shutdown
+        pass
     finally:
         if args.state_file:
             snapshot = json.dumps(store.snapshot(), ensure_ascii=False)

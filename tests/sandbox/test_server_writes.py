@@ -206,10 +206,16 @@ def test_events_make_things_happen(box):
     assert act(box, TRIGGERED, "assign", json={"member_id": 3}).status_code == 404
 
 
-def test_state_is_a_deep_copy(box):
+def test_state_is_a_deep_copy_and_the_workspace_keeps_its_generated_values(box):
     state = box.state()
     state["incidents"][TRIGGERED]["status"] = "IGNORED"
     assert status_of(box, TRIGGERED) == "TRIGGERED"
+    act(box, TRIGGERED, "ignore", json={"ignore_reason": "low_risk"})
+    box.events.deactivate_member(3)
+    assert status_of(box, TRIGGERED) == "IGNORED"
+    made = {i["id"]: i for i in box.workspace.incidents}
+    assert made[TRIGGERED]["status"] == "TRIGGERED"
+    assert [m["active"] for m in box.workspace.members if m["id"] == 3] == [True]
 
 
 # ---------------------------------------------------------------- adversity
