@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from prefect import task
+from pydantic import SecretStr
 
 from clients.directory import Lookup, Status
 from tasks.decide.identity import is_bot_or_noreply, normalise_email
@@ -25,7 +26,7 @@ def directory_from_settings() -> Any:
         settings = DirectorySettings.from_env()
         password = secret_value(LDAP_PASSWORD_BLOCK, "LDAP_PASSWORD")
         if password is not None:
-            settings = settings.model_copy(update={"password": password})
+            settings = settings.model_copy(update={"password": SecretStr(password)})
         return Directory(settings)
     if os.environ.get("DIRECTORY_JSON"):
         return Directory.offline(Path(os.environ["DIRECTORY_JSON"]), DirectorySettings.from_env())

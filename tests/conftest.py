@@ -18,4 +18,6 @@ for _name in ("GITGUARDIAN_API_KEY", "GITGUARDIAN_API_URL"):
 
 pytest_plugins = [
     "tests.fixtures.prefect",
+    "tests.fixtures.slapd",
+    "tests.fixtures.sandbox",
 ]
