@@ -1,0 +1,138 @@
+"""Ad-hoc bulk remediation: one action, with one reason, on a filtered set of incidents.
+
+check the request (before any request is sent) -> select (API filters, then client-side
+conditions; the count is logged and shown first) -> decide (tasks/decide/bulk.py, pure) ->
+act (the one write path: dry run by default, blast radius, approval pause from a deployment).
+"""
+from __future__ import annotations
+
+import os
+import sys
+from datetime import datetime, timezone
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+
+from clients.directory import Status
+from tasks import enrich, fetch
+from tasks.decide.bulk import (
+    PLAYBOOK,
+    BulkRequest,
+    check_request,
+    decide_bulk,
+    render_note,
+    select,
+)
+from tasks.playbook import Playbook
+
+
+@task(name="select-incidents", retries=1, retry_delay_seconds=5)
+def fetch_selection(client: Any, request: BulkRequest) -> list[Any]:
+    """Every incident the API filters select: one listing per assignee e-mail, else one."""
+    seen: dict[int, Any] = {}
+    for query in request.selection.api_queries():
+        for page in client.incident_pages(per_page=100, **query):
+            for incident in page:
+                seen.setdefault(incident.id, incident)
+    return list(seen.values())
+
+
+def _occurrences(client: Any, incidents: list[Any]) -> dict[int, list[Any]]:
+    # A few incidents: one filtered listing each; many: one bulk sweep costs fewer requests.
+    if len(incidents) <= 10:
+        return fetch.fetch_occurrences_of(client, [i.id for i in incidents])
+    wanted = {i.id for i in incidents}
+    statuses = {i.status for i in incidents}
+    grouped = fetch.fetch_occurrences(client, status=sorted(statuses))
+    return {k: v for k, v in grouped.items() if k in wanted}
+
+
+@task(name="manager-of", retries=1, retry_delay_seconds=5)
+def managers_of(directory: Any, emails: list[str]) -> dict[str, str]:
+    """Assignee e-mail -> the e-mail of their manager, when the directory names an active one."""
+    found: dict[str, str] = {}
+    for email, lookup in enrich.lookup_people.fn(directory, emails).items():
+        if lookup.person is None or lookup.status not in (Status.ACTIVE, Status.DEPARTED):
+            continue
+        chain = directory.manager_chain(lookup.person, depth=1)
+        if chain and chain[0].status is Status.ACTIVE and chain[0].person is not None:
+            found[email] = chain[0].person.email
+    return found
+
+
+def _directory_configured() -> bool:
+    return bool(os.environ.get("LDAP_URL") or os.environ.get("DIRECTORY_JSON"))
+
+
+def _publish_selection(request: BulkRequest, api_count: int, selected: int, unknown: int) -> str:
+    text = (
+        f"{api_count} incidents match the API filters; {selected} meet every condition"
+        + (f"; {unknown} could not be checked (no occurrences)" if unknown else "")
+    )
+    create_markdown_artifact(
+        key=f"{PLAYBOOK}-selection",
+        markdown=(
+            f"# Bulk remediation: selection\n\n{text}.\n\n"
+            f"Action: **{request.action.kind}**\n\n"
+            f"Selection:\n\n```json\n{request.selection.model_dump_json(indent=2, exclude_defaults=True)}\n```\n"
+        ),
+        description=text,
+    )
+    return text
+
+
+@flow(name=PLAYBOOK, log_prints=True)
+def bulk_remediation(policy: BulkRequest, dry_run: bool = True, max_actions: int = 50) -> Any:
+    """Apply one action, with its reason as a note, to every incident a selection matches.
+
+    policy: the selection, the action and the reason. dry_run (default true): show the plan,
+    write nothing. max_actions: the most writes a run may make; a larger plan pauses for
+    approval when run from a deployment, and fails otherwise.
+    """
+    logger = get_run_logger()
+    # Refused here, before the client is built or any request is sent.
+    check_request(policy)
+    with Playbook(PLAYBOOK, scopes=policy.action.scopes, dry_run=dry_run, max_actions=max_actions,
+                  parameters={"policy": policy.model_dump(mode="json")}) as run:
+        client = run.client
+        now = datetime.now(timezone.utc)
+        incidents = fetch_selection(client, policy)
+        logger.info("%d incidents match the API filters", len(incidents))
+        occurrences: dict[int, list[Any]] = {}
+        if policy.selection.needs_occurrences and incidents:
+            occurrences = _occurrences(client, incidents)
+        selected, unknown = select(incidents, occurrences, policy.selection, now=now)
+        logger.info(_publish_selection(policy, len(incidents), len(selected), len(unknown)))
+
+        managers: dict[str, str] = {}
+        members: list[str] | None = None
+        if policy.action.kind == "assign" and selected:
+            members = [m.email for m in fetch.fetch_members(client) if m.active is not False]
+            if policy.action.to_manager:
+                if _directory_configured():
+                    # An unreachable directory raises here: the run ends before any write.
+                    emails = sorted({i.assignee_email for i in selected if i.assignee_email})
+                    managers = managers_of(enrich.directory_from_settings(), emails)
+                else:
+                    logger.warning("no directory configured: incidents go to the named successor")
+
+        plan = decide_bulk(selected, occurrences, policy, now=now, managers=managers,
+                           active_members=members)
+        return run.execute(plan, note=lambda d: render_note(d, policy))
+
+
+def main(argv: list[str] | None = None) -> int:
+    from flows.cli import main as cli_main
+
+    return cli_main(
+        bulk_remediation,
+        BulkRequest,
+        prog="python -m flows.bulk_remediation",
+        description=bulk_remediation.__doc__.splitlines()[0],
+        argv=argv,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

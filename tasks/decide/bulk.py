@@ -1,0 +1,522 @@
+"""Ad-hoc bulk remediation: one action, with one reason, on a filtered set of incidents. Pure.
+
+The request is one pydantic model (`BulkRequest`) so the Prefect UI shows a typed form: a
+selection (the API's incident filters plus client-side conditions the API lacks), an action with
+its arguments, and a mandatory reason that becomes the note on every incident.
+
+Choices documented here because the issue left them open:
+- API filters are validated by the client's own validation (`clients.gitguardian.build_query`)
+  before any request: an unknown filter is an error, never an empty filter. The checkable ones
+  (status, severity, validity, assignee, detector group, risk score) are re-checked on the
+  answers, because a server that ignored a filter would otherwise select everything.
+- Occurrence conditions (path globs, author e-mails, source names): with `path_mode="all"`
+  (the default) every occurrence's path must match a glob, so a bulk write never touches an
+  incident that also leaks outside the paths named; author and source match when any occurrence
+  matches. An incident whose occurrences were not fetched is skipped, never guessed.
+- An incident already as the action wants it (resolve a resolved one, reopen an open one) is
+  skipped as `already_done`, so a re-run plans nothing new. Writes check, at write time, that
+  the incident is still in the status and with the assignee the plan saw.
+- "Unfiltered" means no condition at all, or only status/severity/validity filters that list
+  every value: such a selection needs `confirm_all`.
+- Offboarding ("assign" with `to_manager`): the incident goes to the current assignee's manager
+  when the directory names one who is an active member, else to `assignee_email` (the named
+  successor), else it is skipped as `no_successor`.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from clients.models import IncidentStatus, Severity, Validity
+from tasks.decide.identity import is_bot_or_noreply, normalise_email
+from tasks.decide.paths import matching_glob, path_segments, printable, validate_glob
+from tasks.plan import Action, Decision, Plan, Precondition, Skip
+
+PLAYBOOK = "bulk-remediation"
+OPEN_STATUSES = ("TRIGGERED", "ASSIGNED")
+CLOSED_STATUSES = ("RESOLVED", "IGNORED")
+
+# Skip reasons, stable: the plan table and the ledger use them.
+SKIP_ALREADY_DONE = "already_done"
+SKIP_NOT_APPLICABLE = "status_not_applicable"
+SKIP_NO_OCCURRENCES = "occurrences_missing"
+SKIP_NO_SUCCESSOR = "no_successor"
+SKIP_SAME_ASSIGNEE = "successor_is_assignee"
+
+_NOTE_MAX_CHARS = 9_000  # the API takes 10,000; the write path appends its marker
+_REASON_MAX_CHARS = 4_000
+
+StatusName = Literal["TRIGGERED", "ASSIGNED", "RESOLVED", "IGNORED"]
+SeverityName = Literal["critical", "high", "medium", "low", "info", "unknown"]
+ValidityName = Literal["valid", "invalid", "failed_to_check", "no_checker", "unknown"]
+IgnoreReasonName = Literal["test_credential", "false_positive", "low_risk", "invalid"]
+
+
+class BulkSelection(BaseModel):
+    """Which incidents the bulk action applies to: API filters, then client-side conditions."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    status: list[StatusName] = Field(
+        default_factory=list,
+        description="Incident statuses to select (API filter), e.g. TRIGGERED, ASSIGNED. "
+        "Empty: any status.",
+    )
+    severity: list[SeverityName] = Field(
+        default_factory=list, description="Severities to select (API filter). Empty: any."
+    )
+    validity: list[ValidityName] = Field(
+        default_factory=list,
+        description="Secret validity to select (API filter), e.g. invalid. Empty: any.",
+    )
+    detector_group_name: str | None = Field(
+        None, description="Detector group, e.g. generic_password (API filter)."
+    )
+    assignee_emails: list[str] = Field(
+        default_factory=list,
+        description="Incidents assigned to any of these e-mails (API filter, one listing per "
+        "address; compared case-insensitively).",
+    )
+    risk_score_min: int | None = Field(None, ge=0, le=100, description="Lowest risk score (API filter).")
+    risk_score_max: int | None = Field(None, ge=0, le=100, description="Highest risk score (API filter).")
+    api_filters: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Any other incident filter of the GitGuardian API by its name, e.g. "
+        '{"tags": ["TEST_FILE"], "date_after": "2026-01-01"}. An unknown name is an error.',
+    )
+    path_globs: list[str] = Field(
+        default_factory=list,
+        description="Occurrence paths to match, by path segments: '**/tests/**', "
+        "'config/*.env'. See path_mode.",
+    )
+    path_mode: Literal["all", "any"] = Field(
+        "all",
+        description="all: every occurrence's path must match a glob (safe default); "
+        "any: one matching occurrence is enough.",
+    )
+    author_emails: list[str] = Field(
+        default_factory=list,
+        description="Commit author e-mails: an incident matches when one of its occurrences "
+        "has one of them (compared case-insensitively, never by substring).",
+    )
+    source_names: list[str] = Field(
+        default_factory=list,
+        description="Source full names, e.g. acme/payments-api: an incident matches when one of "
+        "its occurrences is in one of them (case-insensitive).",
+    )
+    min_age_days: int | None = Field(
+        None, ge=0, description="Only incidents first seen at least this many days ago."
+    )
+    max_age_days: int | None = Field(
+        None, ge=0, description="Only incidents first seen at most this many days ago."
+    )
+
+    @field_validator("path_globs")
+    @classmethod
+    def _globs(cls, value: list[str]) -> list[str]:
+        return [validate_glob(g) for g in value]
+
+    @field_validator("assignee_emails", "author_emails")
+    @classmethod
+    def _emails(cls, value: list[str]) -> list[str]:
+        emails = [normalise_email(v) for v in value if normalise_email(v)]
+        for email in emails:
+            if "@" not in email:
+                raise ValueError(f"{email!r} is not an e-mail address")
+        return sorted(set(emails))
+
+    @field_validator("source_names")
+    @classmethod
+    def _sources(cls, value: list[str]) -> list[str]:
+        return sorted({v.strip().casefold() for v in value if v.strip()})
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "BulkSelection":
+        overlap = set(self.api_filters) & {
+            "status", "severity", "validity", "detector_group_name", "assignee_email",
+            "risk_score_min", "risk_score_max", "per_page",
+        }
+        if overlap:
+            raise ValueError(f"set {', '.join(sorted(overlap))} with its own field, not in api_filters")
+        if self.min_age_days is not None and self.max_age_days is not None:
+            if self.min_age_days > self.max_age_days:
+                raise ValueError("min_age_days is above max_age_days: nothing could match")
+        return self
+
+    def api_queries(self) -> list[dict[str, Any]]:
+        """The incident listings to make: one per assignee e-mail, else one."""
+        base: dict[str, Any] = dict(self.api_filters)
+        for name in ("status", "severity", "validity"):
+            if getattr(self, name):
+                base[name] = list(getattr(self, name))
+        for name in ("detector_group_name", "risk_score_min", "risk_score_max"):
+            if getattr(self, name) is not None:
+                base[name] = getattr(self, name)
+        if not self.assignee_emails:
+            return [base]
+        return [{**base, "assignee_email": email} for email in self.assignee_emails]
+
+    def validate_api_filters(self) -> None:
+        """ValueError, naming the filter, before any request (the client's own validation)."""
+        from clients.gitguardian import _INCIDENT_FILTERS, build_query
+
+        for query in self.api_queries():
+            build_query("incidents", _INCIDENT_FILTERS, query, 100)
+
+    @property
+    def needs_occurrences(self) -> bool:
+        return bool(self.path_globs or self.author_emails or self.source_names)
+
+    def is_unfiltered(self) -> bool:
+        """True when the selection would match every incident of the workspace."""
+        every = {
+            "status": set(IncidentStatus), "severity": set(Severity), "validity": set(Validity)
+        }
+        narrowing_lists = [
+            name for name, values in every.items()
+            if getattr(self, name) and not values <= set(getattr(self, name))
+        ]
+        others = (
+            self.detector_group_name, self.risk_score_min, self.risk_score_max,
+            self.min_age_days, self.max_age_days,
+        )
+        return not (
+            narrowing_lists
+            or any(v is not None for v in others)
+            or self.assignee_emails or self.api_filters or self.needs_occurrences
+        )
+
+
+ActionName = Literal["assign", "unassign", "resolve", "ignore", "reopen", "share", "note"]
+
+
+class BulkAction(BaseModel):
+    """What to do to every selected incident, and the action's arguments."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: ActionName = Field(
+        description="assign, unassign, resolve, ignore, reopen, share, or note (only the note)."
+    )
+    assignee_email: str | None = Field(
+        None,
+        description="assign: the member who receives the incidents (with to_manager: the named "
+        "successor used when the directory names no manager).",
+    )
+    to_manager: bool = Field(
+        False,
+        description="assign: give each incident to its current assignee's manager per the "
+        "directory (LDAP_URL or DIRECTORY_JSON); falls back to assignee_email.",
+    )
+    send_email: bool = Field(False, description="assign: let GitGuardian e-mail the new assignee.")
+    secret_revoked: bool = Field(
+        False, description="resolve: the secret was revoked (true) or not (false)."
+    )
+    ignore_reason: IgnoreReasonName | None = Field(
+        None, description="ignore: test_credential, false_positive, low_risk or invalid."
+    )
+    auto_healing: bool = Field(False, description="share: let the developer resolve it.")
+    feedback_collection: bool = Field(True, description="share: ask the developer for feedback.")
+    lifespan_hours: int = Field(
+        0, ge=0, le=8760, description="share: hours the link lives; 0 = the workspace default."
+    )
+
+    @field_validator("assignee_email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        email = normalise_email(value)
+        if not email:
+            return None
+        if "@" not in email:
+            raise ValueError(f"{email!r} is not an e-mail address")
+        return email
+
+    @model_validator(mode="after")
+    def _arguments(self) -> "BulkAction":
+        if self.kind == "assign" and not (self.assignee_email or self.to_manager):
+            raise ValueError("assign needs assignee_email, to_manager, or both")
+        if self.kind != "assign" and (self.assignee_email or self.to_manager):
+            raise ValueError("assignee_email and to_manager only go with assign")
+        if self.kind == "ignore" and not self.ignore_reason:
+            raise ValueError("ignore needs an ignore_reason")
+        if self.kind != "ignore" and self.ignore_reason:
+            raise ValueError("ignore_reason only goes with ignore")
+        return self
+
+    @property
+    def action(self) -> Action:
+        return Action(self.kind)
+
+    def arguments(self) -> dict[str, Any]:
+        """The write path's arguments for this action (tasks/act.py `_perform`)."""
+        match self.kind:
+            case "assign":
+                return {"email": self.assignee_email, "send_email": self.send_email}
+            case "resolve":
+                return {"secret_revoked": self.secret_revoked}
+            case "ignore":
+                return {"ignore_reason": self.ignore_reason}
+            case "share":
+                return {
+                    "auto_healing": self.auto_healing,
+                    "feedback_collection": self.feedback_collection,
+                    "lifespan_hours": self.lifespan_hours,
+                }
+        return {}
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        if self.kind == "share":
+            return ("incidents:read", "incidents:share")
+        if self.kind == "assign":
+            return ("incidents:read", "incidents:write", "members:read")
+        return ("incidents:read", "incidents:write")
+
+
+class BulkRequest(BaseModel):
+    """A one-off bulk action: the selection, the action, and the reason written on every incident."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    selection: BulkSelection = Field(
+        default_factory=BulkSelection,
+        description="Which incidents: API filters and client-side conditions. An empty "
+        "selection matches every incident and needs confirm_all.",
+    )
+    action: BulkAction = Field(description="What to do to each selected incident.")
+    reason: str = Field(
+        min_length=1,
+        max_length=_REASON_MAX_CHARS,
+        description="Why: written as the note on every incident acted on. Mandatory.",
+    )
+    confirm_all: bool = Field(
+        False, description="Allow a selection that matches every incident of the workspace."
+    )
+
+    @field_validator("reason")
+    @classmethod
+    def _reason(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the reason must not be blank: it becomes the note on every incident")
+        return value.strip()
+
+
+class RefusedRequest(ValueError):
+    """A bulk request that must not run as given; the message says what to change."""
+
+
+def check_request(request: BulkRequest) -> None:
+    """Everything that can be refused before any request: RefusedRequest or ValueError."""
+    if not request.reason.strip():  # also covers model_construct, which skips validation
+        raise RefusedRequest("the reason must not be blank: it becomes the note on every incident")
+    if request.selection.is_unfiltered() and not request.confirm_all:
+        raise RefusedRequest(
+            "the selection has no filter and would match every incident: add a filter, or set "
+            "confirm_all to act on the whole workspace"
+        )
+    request.selection.validate_api_filters()
+
+
+# --------------------------------------------------------------------------- selection
+
+
+def _age_days(incident: Any, now: datetime) -> float:
+    return (now - incident.date) / timedelta(days=1)
+
+
+def _api_conditions_hold(incident: Any, selection: BulkSelection) -> bool:
+    """The checkable API filters, re-checked: a server that ignores one must not widen the set."""
+    if selection.status and incident.status not in selection.status:
+        return False
+    if selection.severity and incident.severity not in selection.severity:
+        return False
+    if selection.validity and incident.validity not in selection.validity:
+        return False
+    if selection.detector_group_name is not None:
+        group = getattr(incident.detector, "detector_group_name", None)
+        if group != selection.detector_group_name:
+            return False
+    if selection.assignee_emails:
+        if normalise_email(incident.assignee_email) not in selection.assignee_emails:
+            return False
+    risk = incident.risk_score
+    if selection.risk_score_min is not None and (risk is None or risk < selection.risk_score_min):
+        return False
+    if selection.risk_score_max is not None and (risk is None or risk > selection.risk_score_max):
+        return False
+    return True
+
+
+def _occurrence_conditions_hold(occurrences: Sequence[Any], selection: BulkSelection) -> bool:
+    if selection.path_globs:
+        matches = [
+            bool(path_segments(o.filepath)) and matching_glob(o.filepath, selection.path_globs) is not None
+            for o in occurrences
+        ]
+        combine = all if selection.path_mode == "all" else any
+        if not matches or not combine(matches):
+            return False
+    if selection.author_emails:
+        if not any(normalise_email(o.author_info) in selection.author_emails for o in occurrences):
+            return False
+    if selection.source_names:
+        names = {
+            (o.source.full_name or "").casefold() for o in occurrences if getattr(o, "source", None)
+        }
+        if not names & set(selection.source_names):
+            return False
+    return True
+
+
+def select(
+    incidents: Sequence[Any],
+    occurrences_by_incident: Mapping[int, Sequence[Any]],
+    selection: BulkSelection,
+    *,
+    now: datetime,
+) -> tuple[list[Any], list[Skip]]:
+    """The incidents that meet every condition (deduplicated, by id), and those left unknown.
+
+    An incident without fetched occurrences, when a condition needs them, is returned as a
+    Skip: it was selected by the API but cannot be checked.
+    """
+    chosen: dict[int, Any] = {}
+    unknown: list[Skip] = []
+    for incident in incidents:
+        if incident.id in chosen or not _api_conditions_hold(incident, selection):
+            continue
+        age = _age_days(incident, now)
+        if selection.min_age_days is not None and age < selection.min_age_days:
+            continue
+        if selection.max_age_days is not None and age > selection.max_age_days:
+            continue
+        if selection.needs_occurrences:
+            occurrences = occurrences_by_incident.get(incident.id)
+            if not occurrences:
+                unknown.append(Skip(incident.id, SKIP_NO_OCCURRENCES, "no occurrence to check"))
+                continue
+            if not _occurrence_conditions_hold(occurrences, selection):
+                continue
+        chosen[incident.id] = incident
+    return sorted(chosen.values(), key=lambda i: i.id), unknown
+
+
+# --------------------------------------------------------------------------- decide
+
+
+def _not_applicable(incident: Any, action: BulkAction) -> Skip | None:
+    status = incident.status
+    kind = action.kind
+    if (kind, status) in (("resolve", "RESOLVED"), ("ignore", "IGNORED")):
+        return Skip(incident.id, SKIP_ALREADY_DONE, f"already {status}")
+    if kind == "reopen" and status in OPEN_STATUSES:
+        return Skip(incident.id, SKIP_ALREADY_DONE, f"already open ({status})")
+    if kind == "unassign" and status == "TRIGGERED" and not incident.assignee_email:
+        return Skip(incident.id, SKIP_ALREADY_DONE, "already unassigned")
+    if kind in ("assign", "unassign", "resolve", "ignore") and status not in OPEN_STATUSES:
+        return Skip(incident.id, SKIP_NOT_APPLICABLE, f"{kind} needs an open incident, it is {status}")
+    if kind == "reopen" and status not in CLOSED_STATUSES:
+        return Skip(incident.id, SKIP_NOT_APPLICABLE, f"reopen needs a closed incident, it is {status}")
+    return None
+
+
+def _successor(
+    incident: Any,
+    action: BulkAction,
+    managers: Mapping[str, str],
+    active_members: set[str] | None,
+) -> tuple[str | None, str]:
+    """(e-mail, provenance) of who receives the incident; (None, why) when nobody can."""
+
+    def usable(email: str | None) -> bool:
+        return bool(email) and not is_bot_or_noreply(email) and (
+            active_members is None or email in active_members
+        )
+
+    current = normalise_email(incident.assignee_email)
+    if action.to_manager:
+        manager = normalise_email(managers.get(current))
+        if usable(manager) and manager != current:
+            return manager, "manager"
+    if action.assignee_email and usable(action.assignee_email):
+        return action.assignee_email, "successor"
+    if action.assignee_email:
+        return None, f"{action.assignee_email} is not an active workspace member"
+    return None, f"the directory names no active manager for {current or 'the assignee'}"
+
+
+def decide_bulk(
+    incidents: Sequence[Any],
+    occurrences_by_incident: Mapping[int, Sequence[Any]],
+    request: BulkRequest,
+    *,
+    now: datetime | None = None,
+    managers: Mapping[str, str] | None = None,
+    active_members: Sequence[str] | None = None,
+) -> Plan:
+    """The plan: one decision per selected incident the action still applies to.
+
+    `managers`: normalised assignee e-mail -> manager e-mail (offboarding with to_manager).
+    `active_members`: e-mails of active workspace members; when given, an assignee must be one.
+    """
+    now = now or datetime.now(timezone.utc)
+    managers = {normalise_email(k): v for k, v in (managers or {}).items()}
+    members = {normalise_email(m) for m in active_members} if active_members is not None else None
+    action = request.action
+    selected, skips = select(incidents, occurrences_by_incident, request.selection, now=now)
+    decisions: list[Decision] = []
+    for incident in selected:
+        skip = _not_applicable(incident, action)
+        if skip is not None:
+            skips.append(skip)
+            continue
+        arguments = action.arguments()
+        reason = "bulk_" + action.kind
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(arguments.items()))
+        evidence = f"{action.kind}{f' ({shown})' if shown else ''} on {incident.status} incident"
+        if action.kind == "assign":
+            email, provenance = _successor(incident, action, managers, members)
+            if email is None:
+                skips.append(Skip(incident.id, SKIP_NO_SUCCESSOR, provenance))
+                continue
+            if email == normalise_email(incident.assignee_email) and incident.status == "ASSIGNED":
+                skips.append(Skip(incident.id, SKIP_SAME_ASSIGNEE, f"already assigned to {email}"))
+                continue
+            arguments = {**arguments, "email": email}
+            reason = f"bulk_assign_{provenance}"
+            evidence = (
+                f"assigned to {email} ({provenance}), was "
+                f"{printable(incident.assignee_email) if incident.assignee_email else 'unassigned'}"
+            )
+        elif action.kind == "note":
+            # The reason is part of the id: the same note is never written twice, a new one is.
+            arguments = {"note_digest": hashlib.sha256(request.reason.encode()).hexdigest()[:12]}
+        decisions.append(
+            Decision(
+                playbook=PLAYBOOK,
+                incident_id=incident.id,
+                action=action.action,
+                arguments=arguments,
+                reason=reason,
+                evidence=evidence,
+                # Written only if nobody changed the incident since the plan was made.
+                precondition=Precondition(
+                    statuses=(incident.status,),
+                    assignee_email=incident.assignee_email,
+                    check_assignee=True,
+                ),
+            )
+        )
+    return Plan(PLAYBOOK, tuple(decisions), tuple(skips))
+
+
+def render_note(decision: Decision, request: BulkRequest) -> str:
+    """The note written on each incident: the operator's reason, then what was done."""
+    done = f"Bulk remediation: {decision.evidence}."
+    if decision.action is Action.NOTE:
+        done = "Bulk remediation note."
+    return f"{request.reason[:_NOTE_MAX_CHARS - 200]}\n\n{done}"

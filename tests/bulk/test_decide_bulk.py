@@ -1,0 +1,348 @@
+"""The bulk request models and the pure selection and decision (tasks/decide/bulk.py)."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from tasks.decide.bulk import (
+    PLAYBOOK,
+    SKIP_ALREADY_DONE,
+    SKIP_NO_OCCURRENCES,
+    SKIP_NO_SUCCESSOR,
+    SKIP_NOT_APPLICABLE,
+    BulkAction,
+    BulkRequest,
+    BulkSelection,
+    RefusedRequest,
+    check_request,
+    decide_bulk,
+    render_note,
+    select,
+)
+from tasks.plan import Action
+from tests.decide.factories import EPOCH, by_incident, incident, occurrence
+
+NOW = EPOCH + timedelta(days=100)
+
+
+def request(action: dict | None = None, reason: str = "rotation INC-42 done", **selection) -> BulkRequest:
+    return BulkRequest(
+        selection=BulkSelection(**selection),
+        action=BulkAction(**(action or {"kind": "note"})),
+        reason=reason,
+    )
+
+
+def aged(inc, days: float, **update):
+    return inc.model_copy(update={"date": NOW - timedelta(days=days), **update})
+
+
+def ids(items) -> list[int]:
+    return [i.id for i in items]
+
+
+# --------------------------------------------------------------------------- models
+
+
+def test_reason_is_mandatory_and_never_blank():
+    with pytest.raises(ValidationError, match="reason"):
+        BulkRequest(action={"kind": "note"})
+    with pytest.raises(ValidationError, match="blank"):
+        BulkRequest(action={"kind": "note"}, reason="   \n ")
+    assert BulkRequest(action={"kind": "note"}, reason="  why  ").reason == "why"
+
+
+def test_a_blank_reason_that_skipped_validation_is_still_refused():
+    forged = BulkRequest.model_construct(
+        selection=BulkSelection(status=["TRIGGERED"]), action=BulkAction(kind="note"), reason=" "
+    )
+    with pytest.raises(RefusedRequest, match="blank"):
+        check_request(forged)
+
+
+@pytest.mark.parametrize(
+    "action, message",
+    [
+        ({"kind": "assign"}, "assign needs"),
+        ({"kind": "ignore"}, "ignore_reason"),
+        ({"kind": "resolve", "ignore_reason": "low_risk"}, "only goes with ignore"),
+        ({"kind": "note", "assignee_email": "a@corp.example"}, "only go with assign"),
+        ({"kind": "assign", "assignee_email": "not-an-address"}, "not an e-mail"),
+        ({"kind": "delete"}, "kind"),
+        ({"kind": "ignore", "ignore_reason": "because"}, "ignore_reason"),
+        ({"kind": "note", "colour": "red"}, "colour"),
+    ],
+)
+def test_an_action_without_its_arguments_is_refused(action, message):
+    with pytest.raises(ValidationError, match=message):
+        BulkAction(**action)
+
+
+def test_selection_rejects_unknown_fields_and_useless_globs():
+    with pytest.raises(ValidationError, match="detector_name"):
+        BulkSelection(detector_name="aws_iam")
+    with pytest.raises(ValidationError, match="every path"):
+        BulkSelection(path_globs=["**"])
+    with pytest.raises(ValidationError, match="own field"):
+        BulkSelection(api_filters={"status": "TRIGGERED"})
+    with pytest.raises(ValidationError, match="nothing could match"):
+        BulkSelection(min_age_days=10, max_age_days=5)
+
+
+@pytest.mark.parametrize(
+    "selection, unfiltered",
+    [
+        ({}, True),
+        ({"status": ["TRIGGERED", "ASSIGNED", "RESOLVED", "IGNORED"]}, True),
+        ({"validity": ["valid", "invalid", "failed_to_check", "no_checker", "unknown"]}, True),
+        ({"status": ["TRIGGERED"]}, False),
+        ({"detector_group_name": "aws_iam"}, False),
+        ({"api_filters": {"tags": ["TEST_FILE"]}}, False),
+        ({"path_globs": ["**/tests/**"]}, False),
+        ({"author_emails": ["a@corp.example"]}, False),
+        ({"source_names": ["acme/x"]}, False),
+        ({"min_age_days": 0}, False),
+    ],
+)
+def test_an_unfiltered_selection_needs_confirm_all(selection, unfiltered):
+    bulk = request(**selection)
+    assert bulk.selection.is_unfiltered() is unfiltered
+    if unfiltered:
+        with pytest.raises(RefusedRequest, match="confirm_all"):
+            check_request(bulk)
+        check_request(bulk.model_copy(update={"confirm_all": True}))
+    else:
+        check_request(bulk)
+
+
+@pytest.mark.parametrize(
+    "api_filters, message",
+    [
+        ({"detector_name": "aws_iam"}, "unknown filter.*detector_name"),
+        ({"tags": ["NOT_A_TAG"]}, "NOT_A_TAG"),
+        ({"date_after": "yesterday"}, "ISO-8601"),
+        ({"assignee_id": "seven"}, "integer"),
+    ],
+)
+def test_api_filters_are_validated_by_the_client(api_filters, message):
+    with pytest.raises(ValueError, match=message):
+        check_request(request(api_filters=api_filters))
+
+
+def test_one_listing_per_assignee_email():
+    selection = BulkSelection(status=["ASSIGNED"], assignee_emails=["B@corp.example ", "a@corp.example"])
+    assert selection.api_queries() == [
+        {"status": ["ASSIGNED"], "assignee_email": "a@corp.example"},
+        {"status": ["ASSIGNED"], "assignee_email": "b@corp.example"},
+    ]
+
+
+# --------------------------------------------------------------------------- selection
+
+
+def test_api_conditions_are_rechecked_on_the_answers():
+    incidents = [
+        aged(incident(1, status="TRIGGERED", severity="high", validity="invalid", detector="aws_iam"), 1, risk_score=50),
+        aged(incident(2, status="RESOLVED", severity="high", validity="invalid", detector="aws_iam"), 1, risk_score=50),
+        aged(incident(3, status="TRIGGERED", severity="low", validity="invalid", detector="aws_iam"), 1, risk_score=50),
+        aged(incident(4, status="TRIGGERED", severity="high", validity="valid", detector="aws_iam"), 1, risk_score=50),
+        aged(incident(5, status="TRIGGERED", severity="high", validity="invalid", detector="slack"), 1, risk_score=50),
+        aged(incident(6, status="TRIGGERED", severity="high", validity="invalid", detector="aws_iam"), 1, risk_score=90),
+        aged(incident(7, status="TRIGGERED", severity="high", validity="invalid", detector="aws_iam"), 1, risk_score=None),
+    ]
+    selection = BulkSelection(status=["TRIGGERED"], severity=["high"], validity=["invalid"],
+                              detector_group_name="aws_iam", risk_score_max=60)
+    chosen, unknown = select(incidents, {}, selection, now=NOW)
+    assert ids(chosen) == [1] and unknown == []
+
+
+def test_assignee_emails_compare_normalised():
+    incidents = [
+        incident(1, status="ASSIGNED", assignee_email="Leaver@Corp.Example"),
+        incident(2, status="ASSIGNED", assignee_email="other@corp.example"),
+        incident(3, status="ASSIGNED", assignee_email="leaver@corp.example.evil"),
+    ]
+    chosen, _ = select(incidents, {}, BulkSelection(assignee_emails=["leaver@corp.example"]), now=NOW)
+    assert ids(chosen) == [1]
+
+
+def test_age_bounds_in_days():
+    incidents = [aged(incident(i), days) for i, days in ((1, 2), (2, 10), (3, 40))]
+    assert ids(select(incidents, {}, BulkSelection(min_age_days=10), now=NOW)[0]) == [2, 3]
+    assert ids(select(incidents, {}, BulkSelection(max_age_days=10), now=NOW)[0]) == [1, 2]
+    assert ids(select(incidents, {}, BulkSelection(min_age_days=5, max_age_days=30), now=NOW)[0]) == [2]
+
+
+def test_path_globs_all_by_default_any_on_request():
+    incidents = [incident(1), incident(2), incident(3)]
+    occurrences = by_incident(
+        occurrence(10, 1, filepath="src/tests/conftest.py"),
+        occurrence(11, 1, filepath="tests/unit/a.py"),
+        occurrence(20, 2, filepath="tests/a.py"),
+        occurrence(21, 2, filepath="src/app.py"),
+        occurrence(30, 3, filepath="src/testsuite/a.py"),  # a segment, not a substring
+    )
+    every = BulkSelection(path_globs=["**/tests/**"])
+    assert ids(select(incidents, occurrences, every, now=NOW)[0]) == [1]
+    some = BulkSelection(path_globs=["**/tests/**"], path_mode="any")
+    assert ids(select(incidents, occurrences, some, now=NOW)[0]) == [1, 2]
+
+
+def test_author_email_is_equality_not_substring():
+    incidents = [incident(1), incident(2), incident(3)]
+    occurrences = by_incident(
+        occurrence(10, 1, author="bot@x.example"),
+        occurrence(11, 1, author=" Jane.Doe@Corp.Example "),
+        occurrence(20, 2, author="jane.doe@corp.example.org"),
+        occurrence(30, 3, author=None),
+    )
+    selection = BulkSelection(author_emails=["jane.doe@corp.example"])
+    assert ids(select(incidents, occurrences, selection, now=NOW)[0]) == [1]
+
+
+def test_source_name_case_insensitive_equality():
+    incidents = [incident(1), incident(2), incident(3)]
+    occurrences = by_incident(
+        occurrence(10, 1, source="acme/Payments-API"),
+        occurrence(20, 2, source="acme/payments-api-legacy"),
+        occurrence(30, 3, source=None),
+    )
+    selection = BulkSelection(source_names=["acme/payments-api"])
+    assert ids(select(incidents, occurrences, selection, now=NOW)[0]) == [1]
+
+
+def test_an_incident_without_occurrences_is_skipped_not_guessed():
+    chosen, unknown = select([incident(1)], {}, BulkSelection(path_globs=["**/tests/**"]), now=NOW)
+    assert chosen == [] and [s.reason for s in unknown] == [SKIP_NO_OCCURRENCES]
+    # Without an occurrence condition nothing is needed.
+    assert ids(select([incident(1)], {}, BulkSelection(status=["TRIGGERED"]), now=NOW)[0]) == [1]
+
+
+def test_duplicates_from_several_listings_count_once():
+    inc = incident(1, status="ASSIGNED", assignee_email="a@corp.example")
+    chosen, _ = select([inc, inc], {}, BulkSelection(status=["ASSIGNED"]), now=NOW)
+    assert ids(chosen) == [1]
+
+
+# --------------------------------------------------------------------------- decide
+
+
+@pytest.mark.parametrize(
+    "action, status, arguments",
+    [
+        ({"kind": "resolve", "secret_revoked": True}, "TRIGGERED", {"secret_revoked": True}),
+        ({"kind": "ignore", "ignore_reason": "false_positive"}, "ASSIGNED", {"ignore_reason": "false_positive"}),
+        ({"kind": "unassign"}, "ASSIGNED", {}),
+        ({"kind": "reopen"}, "RESOLVED", {}),
+        ({"kind": "share", "lifespan_hours": 24}, "IGNORED",
+         {"auto_healing": False, "feedback_collection": True, "lifespan_hours": 24}),
+        ({"kind": "assign", "assignee_email": "Next@corp.example"}, "TRIGGERED",
+         {"email": "next@corp.example", "send_email": False}),
+    ],
+)
+def test_each_action_becomes_a_decision_with_its_arguments(action, status, arguments):
+    inc = incident(1, status=status, assignee_email="old@corp.example" if status == "ASSIGNED" else None)
+    plan = decide_bulk([inc], {}, request(action, status=[status]), now=NOW)
+    (decision,) = plan.decisions
+    assert decision.playbook == PLAYBOOK == plan.playbook
+    assert decision.action is Action(action["kind"])
+    assert decision.arguments == arguments
+    # Written only if the incident still looks as the plan saw it.
+    assert decision.precondition.statuses == (status,)
+    assert decision.precondition.check_assignee
+
+
+@pytest.mark.parametrize(
+    "action, status, reason",
+    [
+        ({"kind": "resolve"}, "RESOLVED", SKIP_ALREADY_DONE),
+        ({"kind": "ignore", "ignore_reason": "low_risk"}, "IGNORED", SKIP_ALREADY_DONE),
+        ({"kind": "reopen"}, "TRIGGERED", SKIP_ALREADY_DONE),
+        ({"kind": "unassign"}, "TRIGGERED", SKIP_ALREADY_DONE),
+        ({"kind": "resolve"}, "IGNORED", SKIP_NOT_APPLICABLE),
+        ({"kind": "assign", "assignee_email": "n@corp.example"}, "RESOLVED", SKIP_NOT_APPLICABLE),
+    ],
+)
+def test_an_action_that_does_not_apply_is_a_skip(action, status, reason):
+    plan = decide_bulk([incident(1, status=status)], {}, request(action, status=[status]), now=NOW)
+    assert plan.decisions == () and [s.reason for s in plan.skips] == [reason]
+
+
+def test_note_only_decision_id_follows_the_reason():
+    inc = incident(1)
+    first = decide_bulk([inc], {}, request(reason="first", status=["TRIGGERED"]), now=NOW)
+    again = decide_bulk([inc], {}, request(reason="first", status=["TRIGGERED"]), now=NOW)
+    other = decide_bulk([inc], {}, request(reason="second", status=["TRIGGERED"]), now=NOW)
+    assert first.decisions[0].action is Action.NOTE
+    assert first.decisions[0].decision_id == again.decisions[0].decision_id
+    assert first.decisions[0].decision_id != other.decisions[0].decision_id
+
+
+OFFBOARD = {"kind": "assign", "to_manager": True, "assignee_email": "successor@corp.example"}
+
+
+def test_offboarding_prefers_the_manager_then_the_successor():
+    incidents = [
+        incident(1, status="ASSIGNED", assignee_email="Leaver@corp.example"),
+        incident(2, status="ASSIGNED", assignee_email="other.leaver@corp.example"),
+    ]
+    bulk = request(OFFBOARD, assignee_emails=["leaver@corp.example", "other.leaver@corp.example"])
+    plan = decide_bulk(
+        incidents, {}, bulk, now=NOW,
+        managers={"leaver@corp.example": "Boss@corp.example"},
+        active_members=["boss@corp.example", "successor@corp.example"],
+    )
+    assert [(d.incident_id, d.arguments["email"], d.reason) for d in plan.decisions] == [
+        (1, "boss@corp.example", "bulk_assign_manager"),
+        (2, "successor@corp.example", "bulk_assign_successor"),
+    ]
+    assert plan.decisions[0].precondition.assignee_email == "Leaver@corp.example"
+
+
+def test_offboarding_never_assigns_to_an_inactive_member_or_a_bot():
+    inc = incident(1, status="ASSIGNED", assignee_email="leaver@corp.example")
+    bulk = request(OFFBOARD, assignee_emails=["leaver@corp.example"])
+    plan = decide_bulk([inc], {}, bulk, now=NOW, managers={"leaver@corp.example": "ci-bot@corp.example"},
+                       active_members=["ci-bot@corp.example", "someone@corp.example"])
+    assert plan.decisions == () and [s.reason for s in plan.skips] == [SKIP_NO_SUCCESSOR]
+    assert "successor@corp.example" in plan.skips[0].evidence
+
+
+def test_manager_only_without_a_manager_is_a_skip():
+    inc = incident(1, status="ASSIGNED", assignee_email="leaver@corp.example")
+    bulk = request({"kind": "assign", "to_manager": True}, assignee_emails=["leaver@corp.example"])
+    plan = decide_bulk([inc], {}, bulk, now=NOW, managers={})
+    assert [s.reason for s in plan.skips] == [SKIP_NO_SUCCESSOR]
+
+
+def test_the_note_carries_the_reason_and_what_was_done():
+    inc = incident(1, status="TRIGGERED")
+    bulk = request({"kind": "resolve", "secret_revoked": True}, reason="Rotated by INC-42", status=["TRIGGERED"])
+    (decision,) = decide_bulk([inc], {}, bulk, now=NOW).decisions
+    text = render_note(decision, bulk)
+    assert text.startswith("Rotated by INC-42")
+    assert "resolve" in text and "secret_revoked=True" in text
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    statuses=st.lists(st.sampled_from(["TRIGGERED", "ASSIGNED", "RESOLVED", "IGNORED"]), min_size=1, max_size=8),
+    wanted=st.sets(st.sampled_from(["TRIGGERED", "ASSIGNED", "RESOLVED", "IGNORED"]), min_size=1),
+    paths=st.lists(st.sampled_from(["tests/a.py", "src/a.py", "a/tests/b.py", "", "testsX/a.py"]), min_size=1, max_size=3),
+)
+def test_property_never_decides_outside_the_selection(statuses, wanted, paths):
+    incidents = [incident(i + 1, status=s) for i, s in enumerate(statuses)]
+    occurrences = {
+        i.id: [occurrence(i.id * 10 + k, i.id, filepath=p or None) for k, p in enumerate(paths)]
+        for i in incidents
+    }
+    bulk = request({"kind": "note"}, status=sorted(wanted), path_globs=["**/tests/**", "tests/**"])
+    plan = decide_bulk(incidents, occurrences, bulk, now=NOW)
+    every_path_is_a_test = all(p in ("tests/a.py", "a/tests/b.py") for p in paths)
+    for decision in plan.decisions:
+        assert statuses[decision.incident_id - 1] in wanted
+        assert every_path_is_a_test
