@@ -24,7 +24,8 @@ from __future__ import annotations
 import string
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -48,7 +49,9 @@ SKIP_AUTHOR_UNKNOWN = "author_unknown"
 SKIP_OCCURRENCES_INCOMPLETE = "occurrences_incomplete"
 
 NOTE_PLACEHOLDERS = frozenset({"old", "new", "reason"})
-DEFAULT_NOTE_TEMPLATE = "Reassigned from {old} to {new} by the departed-developer playbook. {reason}"
+DEFAULT_NOTE_TEMPLATE = (
+    "Reassigned from {old} to {new} by the departed-developer playbook. {reason}"
+)
 _NOTE_MAX_CHARS = 9_000  # the API takes 10,000; the write path appends its marker
 
 
@@ -126,6 +129,30 @@ class DepartedPolicy(BaseModel):
         return value
 
 
+# --- what the decide reads of the API models (clients/models.py); test stand-ins fit too ---
+
+
+class IncidentView(Protocol):
+    id: int
+    status: str
+    assignee_email: str | None
+    assignee_id: int | None
+    occurrences_count: int | None
+
+
+class OccurrenceView(Protocol):
+    id: int
+    date: datetime | None
+    author_info: str | None
+    author_name: str | None
+
+
+class MemberView(Protocol):
+    id: int
+    email: str
+    active: bool | None
+
+
 # --- inputs, normalised once ------------------------------------------------------------------
 
 
@@ -135,7 +162,7 @@ class _People:
 
     directory: Mapping[str, Lookup]
     managers: Mapping[str, Sequence[Lookup]]
-    active_members: Mapping[str, Any]  # normalised e-mail -> Member
+    active_members: Mapping[str, MemberView]  # normalised e-mail -> Member
     departed_addresses: frozenset[str]  # every address (primary, alias) of a known leaver
 
     def is_departed(self, address: str) -> bool:
@@ -153,9 +180,9 @@ def _normalised_keys(mapping: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _active_members(members: Iterable[Any]) -> dict[str, Any]:
+def _active_members(members: Iterable[MemberView]) -> dict[str, MemberView]:
     """Active members by normalised e-mail; on duplicates the lowest id wins (determinism)."""
-    index: dict[str, Any] = {}
+    index: dict[str, MemberView] = {}
     for member in sorted(members, key=lambda m: m.id):
         address = normalise_email(member.email)
         if member.active and address and not is_bot_or_noreply(address):
@@ -192,11 +219,13 @@ def _markers(lookup: Lookup) -> str:
     return ", ".join(markers) if markers else "leaver marker"
 
 
-def _assigned_departure(incident: Any, people: _People) -> _Departure | Skip | None:
+def _assigned_departure(incident: IncidentView, people: _People) -> _Departure | Skip | None:
     raw = incident.assignee_email
     address = normalise_email(raw)
     if not address:
-        return Skip(incident.id, SKIP_UNKNOWN, "The incident is assigned but lists no assignee e-mail.")
+        return Skip(
+            incident.id, SKIP_UNKNOWN, "The incident is assigned but lists no assignee e-mail."
+        )
     if is_bot_or_noreply(address):
         return Skip(incident.id, SKIP_BOT, f"The assignee {address} is a bot or no-reply address.")
     lookup = people.directory.get(address)
@@ -225,13 +254,13 @@ def _assigned_departure(incident: Any, people: _People) -> _Departure | Skip | N
     )
 
 
-def _by_recency(occurrences: Iterable[Any]) -> list[Any]:
+def _by_recency(occurrences: Iterable[OccurrenceView]) -> list[OccurrenceView]:
     # Tuples compare element by element and stop at the first difference: None dates are safe.
     return sorted(occurrences, key=lambda o: (o.date is not None, o.date, o.id), reverse=True)
 
 
 def _unassigned_departure(
-    incident: Any, occurrences: Sequence[Any], people: _People
+    incident: IncidentView, occurrences: Sequence[OccurrenceView], people: _People
 ) -> _Departure | Skip | None:
     authors: list[str] = []
     for occurrence in _by_recency(occurrences):
@@ -242,7 +271,9 @@ def _unassigned_departure(
     if not authors:
         return None  # no human author: nobody left, nothing to claim
     lookups = {a: people.directory.get(a) for a in authors}
-    departed = [a for a in authors if lookups[a] is not None and lookups[a].status is Status.DEPARTED]
+    departed = [
+        a for a in authors if lookups[a] is not None and lookups[a].status is Status.DEPARTED
+    ]
     if not departed:
         return None
     if any(lookup is not None and lookup.status is Status.ACTIVE for lookup in lookups.values()):
@@ -274,7 +305,8 @@ def _unassigned_departure(
     return _Departure(
         old_assignee=None,
         leavers=tuple(departed),
-        evidence=f"The incident is unassigned and every commit author left the company: {described}.",
+        evidence="The incident is unassigned and every commit author left the company: "
+        f"{described}.",
     )
 
 
@@ -283,12 +315,12 @@ def _unassigned_departure(
 
 @dataclass(frozen=True)
 class _Successor:
-    member: Any
+    member: MemberView
     reason: str
     why: str
 
 
-def _eligible(address: str, departure: _Departure, people: _People) -> Any | None:
+def _eligible(address: str, departure: _Departure, people: _People) -> MemberView | None:
     """The active member behind this address, if they may receive the incident."""
     if not address or address in departure.leavers or is_bot_or_noreply(address):
         return None
@@ -385,7 +417,7 @@ def _tried(
 # --- the decision -----------------------------------------------------------------------------
 
 
-def _unique_by_id(incidents: Iterable[Any]) -> list[Any]:
+def _unique_by_id(incidents: Iterable[IncidentView]) -> list[IncidentView]:
     """One snapshot per incident id, the same one whatever the input order."""
     ordered = sorted(
         incidents, key=lambda i: (i.id, str(i.status), normalise_email(i.assignee_email))
@@ -400,12 +432,12 @@ def _unique_by_id(incidents: Iterable[Any]) -> list[Any]:
 
 
 def decide_departed(
-    incidents: Iterable[Any],
+    incidents: Iterable[IncidentView],
     *,
     directory: Mapping[str, Lookup],
     managers: Mapping[str, Sequence[Lookup]],
-    members: Sequence[Any],
-    occurrences_by_incident: Mapping[int, Sequence[Any]],
+    members: Sequence[MemberView],
+    occurrences_by_incident: Mapping[int, Sequence[OccurrenceView]],
     codeowners: Mapping[int, Sequence[str]],
     recent_committers: Mapping[int, Sequence[str]],
     policy: DepartedPolicy,

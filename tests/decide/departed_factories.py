@@ -80,7 +80,10 @@ def error() -> Lookup:
 
 
 def assigned(incident_id: int, name: str, **kwargs) -> Incident:
-    return Incident(incident_id, "ASSIGNED", assignee_email=email(name), assignee_id=1000 + incident_id, **kwargs)
+    return Incident(
+        incident_id, "ASSIGNED", assignee_email=email(name), assignee_id=1000 + incident_id,
+        **kwargs,
+    )
 
 
 def triggered(incident_id: int, **kwargs) -> Incident:

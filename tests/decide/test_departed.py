@@ -183,7 +183,9 @@ def test_the_fallback_is_used_last_and_only_when_an_active_member():
         managers={email(ALICE): [active(BOB)]},
         members=members_of(ERIN, inactive=(BOB, FRANK)),
     )
-    decision = only_decision(decide([assigned(1, ALICE)], **world, fallback_email=" Erin.Evans@corp.example "))
+    decision = only_decision(
+        decide([assigned(1, ALICE)], **world, fallback_email=" Erin.Evans@corp.example ")
+    )
     assert decision.reason == "fallback"
     assert decision.arguments["email"] == email(ERIN)
     skip = only_skip(decide([assigned(1, ALICE)], **world, fallback_email=email(FRANK)))
@@ -382,6 +384,20 @@ def test_the_plan_is_sorted_by_incident_and_holds_each_incident_once():
     assert decide(list(reversed(incidents)), **world) == plan
 
 
+def test_a_member_listed_twice_resolves_the_same_whatever_the_member_order():
+    members = [Member(9, "Bob.Brown@Corp.Example"), Member(4, email(BOB)),
+               Member(2, email(BOB).upper(), active=False)]
+    world = dict(
+        directory={email(ALICE): departed(ALICE)},
+        managers={email(ALICE): [active(BOB)]},
+    )
+    forward = decide([assigned(1, ALICE)], members=members, **world)
+    backward = decide([assigned(1, ALICE)], members=list(reversed(members)), **world)
+    # The lowest id among the active listings wins.
+    assert only_decision(forward).arguments["email"] == email(BOB)
+    assert backward == forward
+
+
 def test_it_works_on_the_client_models_too():
     models = pytest.importorskip("clients.models")
     incident = models.Incident.model_validate({
@@ -393,7 +409,8 @@ def test_it_works_on_the_client_models_too():
                                              "assignee_id": None, "assignee_email": None})
     found = models.Occurrence.model_validate({
         "id": 9, "incident_id": 43, "date": "2026-01-02T00:00:00Z", "filepath": "a.py",
-        "author_info": email(ALICE), "author_name": "Alice", "source": {"id": 1, "full_name": "acme/x"},
+        "author_info": email(ALICE), "author_name": "Alice",
+        "source": {"id": 1, "full_name": "acme/x"},
     })
     member = models.Member.model_validate({"id": 8, "email": email(BOB), "active": True,
                                            "access_level": "member"})
@@ -445,7 +462,9 @@ def test_render_note_fills_old_new_and_reason():
     first, second = plan.decisions
     assert render_note(first, policy) == (
         f"{email(ALICE)} -> {email(BOB)} {{because}} {first.evidence}")
-    assert render_note(second, policy).startswith(f"nobody (every commit author left) -> {email(BOB)}")
+    assert render_note(second, policy).startswith(
+        f"nobody (every commit author left) -> {email(BOB)}"
+    )
     default = render_note(first, DepartedPolicy())
     assert email(ALICE) in default and email(BOB) in default and "[gg-remediation" not in default
 
@@ -484,6 +503,10 @@ def worlds(draw):
         if kind != "absent":
             spelled = listed.upper() if draw(st.booleans()) else listed
             members.append(Member(member_id, spelled, active=kind == "active"))
+    # The same person listed twice, spelled differently: which one is picked must not depend on
+    # the order of the member list.
+    for extra_id, listed in enumerate(draw(st.lists(st.sampled_from(ADDRESSES), max_size=3))):
+        members.append(Member(100 + extra_id, listed.title(), active=draw(st.booleans())))
     ids = draw(st.lists(st.integers(1, 40), min_size=1, max_size=12, unique=True))
     incidents, occurrences, owners, committers = [], {}, {}, {}
     for incident_id in ids:
@@ -560,5 +583,6 @@ def test_property_the_plan_does_not_depend_on_input_order(world, random):
     shuffled["occurrences_by_incident"] = {
         k: random.sample(v, len(v)) for k, v in reversed(world["occurrences_by_incident"].items())
     }
-    shuffled["directory"] = dict(random.sample(list(world["directory"].items()), len(world["directory"])))
+    entries = list(world["directory"].items())
+    shuffled["directory"] = dict(random.sample(entries, len(entries)))
     assert _plan(shuffled) == _plan(world)
