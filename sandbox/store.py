@@ -722,10 +722,12 @@ class Store:
             tests.append(lambda o: o.get("presence") in set(presence))
         author_name = query.text("author_name")
         if author_name is not None:
-            tests.append(lambda o: author_name.casefold() in (o.get("author_name") or "").casefold())
+            name_part = author_name.casefold()
+            tests.append(lambda o: name_part in (o.get("author_name") or "").casefold())
         author_info = query.at_least("author_info", 3)
         if author_info is not None:
-            tests.append(lambda o: author_info.casefold() in (o.get("author_info") or "").casefold())
+            email_part = author_info.casefold()
+            tests.append(lambda o: email_part in (o.get("author_info") or "").casefold())
         sha = query.at_least("sha", 3)
         if sha is not None:
             tests.append(lambda o: (o.get("sha") or "").startswith(sha))
