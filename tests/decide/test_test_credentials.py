@@ -303,25 +303,26 @@ TAGS = st.lists(
 )
 
 
+STATUSES = st.sampled_from(["TRIGGERED", "ASSIGNED", "RESOLVED", "IGNORED", "NEW_STATUS"])
+VALIDITIES = st.sampled_from(["valid", "invalid", "no_checker", "failed_to_check", "unknown", None])
+SOME_PATHS = st.lists(PATHS, max_size=5)
+
+
 @st.composite
 def workspaces(draw):
     """Incidents with occurrences: some complete, some with occurrences missing."""
     incidents, grouped = [], {}
     next_occurrence = 1
     for incident_id in range(1, draw(st.integers(1, 6)) + 1):
-        paths = draw(st.lists(PATHS, max_size=5))
         occs = []
-        for path in paths:
+        for path in draw(SOME_PATHS):
             occs.append(occurrence(next_occurrence, incident_id, filepath=path, tags=draw(TAGS)))
             next_occurrence += 1
         shown = draw(st.integers(0, len(occs)))  # a listing may have missed some
         grouped[incident_id] = occs[:shown]
-        count = draw(st.one_of(st.just(len(occs)), st.none(), st.integers(0, 7)))
+        count = draw(st.sampled_from([len(occs), None, draw(st.integers(0, 7))]))
         incidents.append(incident(
-            incident_id,
-            status=draw(st.sampled_from(["TRIGGERED", "ASSIGNED", "RESOLVED", "IGNORED", "NEW_STATUS"])),
-            validity=draw(st.sampled_from(["valid", "invalid", "no_checker", "failed_to_check", "unknown", None])),
-            tags=draw(TAGS),
+            incident_id, status=draw(STATUSES), validity=draw(VALIDITIES), tags=draw(TAGS),
             occurrences_count=count,
         ))
     return incidents, grouped

@@ -289,47 +289,52 @@ ADDRESSES = [
     "sec.a@corp.example", "sec.b@corp.example", "laptop@local", "",
 ]
 PEOPLE = ADDRESSES[:-1]
+# Strategies built once: building them inside the draw costs more than the draws themselves.
+A_PERSON = st.sampled_from(PEOPLE)
+AN_AUTHOR = st.sampled_from(ADDRESSES)
+SOME_PEOPLE = st.lists(A_PERSON, max_size=8)
+LOOKUP_KIND = st.sampled_from(["active", "departed", "unknown", "error"])
+ALIASES = st.lists(A_PERSON, max_size=2)
+MEMBER_NAME = st.sampled_from([None, "Someone", "x[bot]"])
+STATUS = st.sampled_from(["TRIGGERED", "TRIGGERED", "ASSIGNED", "RESOLVED"])
+POLICIES = st.builds(
+    TriagePolicy,
+    no_member_author=st.sampled_from(["leave", "codeowners", "least_loaded"]),
+    group_emails=st.lists(A_PERSON, min_size=1, max_size=3),
+    share_with_non_member_author=st.booleans(),
+)
 
 
-@st.composite
-def lookups(draw):
-    primary = draw(st.sampled_from(PEOPLE))
-    aliases = tuple(draw(st.lists(st.sampled_from(PEOPLE), max_size=2)))
-    kind = draw(st.sampled_from(["active", "departed", "unknown", "error"]))
-    return {"active": active, "departed": departed}[kind](primary, *aliases) if kind in (
-        "active", "departed") else (unknown() if kind == "unknown" else error())
+def draw_lookup(draw):
+    kind = draw(LOOKUP_KIND)
+    if kind == "unknown":
+        return unknown()
+    if kind == "error":
+        return error()
+    return (active if kind == "active" else departed)(draw(A_PERSON), *draw(ALIASES))
 
 
 @st.composite
 def worlds(draw):
     members = [
-        member(i, email, active=draw(st.booleans()), name=draw(st.sampled_from([None, "Someone", "x[bot]"])))
-        for i, email in enumerate(draw(st.lists(st.sampled_from(PEOPLE), max_size=8)), start=1)
+        member(i, email, active=draw(st.booleans()), name=draw(MEMBER_NAME))
+        for i, email in enumerate(draw(SOME_PEOPLE), start=1)
     ]
-    directory = {normalise_email(a): draw(lookups()) for a in draw(st.lists(st.sampled_from(PEOPLE), max_size=8))}
-    mailmap = {normalise_email(a): draw(st.sampled_from(PEOPLE)) for a in draw(st.lists(st.sampled_from(PEOPLE), max_size=3))}
+    directory = {normalise_email(a): draw_lookup(draw) for a in draw(SOME_PEOPLE)}
+    mailmap = {normalise_email(a): draw(A_PERSON) for a in draw(st.lists(A_PERSON, max_size=3))}
     incidents, grouped, next_id = [], {}, 1
     for incident_id in range(1, draw(st.integers(1, 5)) + 1):
         occs = []
         for _ in range(draw(st.integers(0, 4))):
-            occs.append(occurrence(next_id, incident_id, author=draw(st.sampled_from(ADDRESSES)),
-                                   days=draw(st.integers(0, 3))))
+            occs.append(occurrence(next_id, incident_id, author=draw(AN_AUTHOR), days=draw(st.integers(0, 3))))
             next_id += 1
         grouped[incident_id] = occs
         incidents.append(incident(
-            incident_id,
-            status=draw(st.sampled_from(["TRIGGERED", "TRIGGERED", "ASSIGNED", "RESOLVED"])),
-            occurrences_count=draw(st.sampled_from([len(occs), len(occs) + 1])),
+            incident_id, status=draw(STATUS), occurrences_count=len(occs) + draw(st.integers(0, 1)),
         ))
-    codeowners = {i.id: draw(st.lists(st.sampled_from(PEOPLE), max_size=3)) for i in incidents}
-    policy = draw(st.builds(
-        TriagePolicy,
-        no_member_author=st.sampled_from(["leave", "codeowners", "least_loaded"]),
-        group_emails=st.lists(st.sampled_from(PEOPLE), min_size=1, max_size=3),
-        share_with_non_member_author=st.booleans(),
-    ))
+    codeowners = {i.id: draw(st.lists(A_PERSON, max_size=3)) for i in incidents}
     open_counts = {m.id: draw(st.integers(0, 3)) for m in members}
-    return incidents, grouped, members, directory, mailmap, policy, codeowners, open_counts
+    return incidents, grouped, members, directory, mailmap, draw(POLICIES), codeowners, open_counts
 
 
 def departed_addresses(directory):
