@@ -223,6 +223,44 @@ def paginate(items: list[dict], key: SortKey, descending: bool, query: Query) ->
     return Page([_clone(i) for i in chunk], next_cursor, prev_cursor, per_page)
 
 
+def scan_page(
+    ids: list[int], items: Mapping[int, dict], keep: Callable[[dict], bool], query: Query
+) -> Page:
+    """Keyset pagination in ascending id order that filters only as far as the page needs.
+
+    The common call (a filtered list, default order, per_page=100) then costs one page of
+    work instead of a pass over every incident.
+    """
+    per_page = query.per_page()
+    cursor = query.text("cursor")
+    position, reverse = _decode_cursor(cursor) if cursor else (None, False)
+    if position is not None and (isinstance(position, bool) or not isinstance(position, int)):
+        raise ApiError(400, "Invalid cursor.")
+    found: list[dict] = []
+    if not reverse:
+        index = 0 if position is None else bisect_right(ids, position)
+        for item_id in ids[index:]:
+            if keep(items[item_id]):
+                found.append(items[item_id])
+                if len(found) > per_page:
+                    break
+        page, has_next = found[:per_page], len(found) > per_page
+        has_prev = position is not None and any(
+            keep(items[i]) for i in reversed(ids[:index]))
+    else:
+        index = bisect_left(ids, position)
+        for item_id in reversed(ids[:index]):
+            if keep(items[item_id]):
+                found.append(items[item_id])
+                if len(found) > per_page:
+                    break
+        page, has_prev = found[:per_page][::-1], len(found) > per_page
+        has_next = any(keep(items[i]) for i in ids[index:])
+    next_cursor = _encode_cursor(page[-1]["id"], False) if page and has_next else None
+    prev_cursor = _encode_cursor(page[0]["id"], True) if page and has_prev else None
+    return Page([_clone(i) for i in page], next_cursor, prev_cursor, per_page)
+
+
 def _ordering(
     query: Query, allowed: Iterable[str], default: str = "id"
 ) -> tuple[SortKey, bool]:
@@ -274,6 +312,7 @@ class Store:
         self.incidents: dict[int, dict] = {}
         for incident in sorted(workspace.incidents, key=lambda i: i["id"]):
             self.incidents[incident["id"]] = incident
+        self._incident_ids: list[int] = list(self.incidents)  # ascending, for scan_page
         self.occurrences: dict[int, dict] = {}
         self.occurrences_by_incident: dict[int, list[dict]] = {}
         self.sources_by_incident: dict[int, set[int]] = {}
@@ -456,13 +495,16 @@ class Store:
             key, descending = _ordering(
                 query, ("id", "date", "resolved_at", "ignored_at", "risk_score")
             )
-            keep = self._incident_filter(query)
-            chosen = [
-                i
-                for i in self.incidents.values()
-                if keep(i)
-                and (source_id is None or source_id in self.sources_by_incident.get(i["id"], ()))
-            ]
+            matches = self._incident_filter(query)
+            if source_id is None:
+                keep = matches
+            else:
+                def keep(incident: dict) -> bool:
+                    sources = self.sources_by_incident.get(incident["id"], ())
+                    return source_id in sources and matches(incident)
+            if not descending and (query.text("ordering") or "id").lstrip("+") == "id":
+                return scan_page(self._incident_ids, self.incidents, keep, query)
+            chosen = [i for i in self.incidents.values() if keep(i)]
             if query.text("ordering"):
                 chosen = _sorted(chosen, key)  # the dict is kept in id order already
             return paginate(chosen, key, descending, query)
@@ -879,6 +921,7 @@ class Store:
             self._owned |= {("member", int(k)) for k in state["members"]}
             self.incidents = {int(k): v for k, v in sorted(
                 state["incidents"].items(), key=lambda kv: int(kv[0]))}
+            self._incident_ids = list(self.incidents)
             self.members = {int(k): v for k, v in state["members"].items()}
             self.shares = {int(k): v for k, v in state.get("shares", {}).items()}
             self.notes = {int(k): v for k, v in state.get("notes", {}).items()}
@@ -1024,6 +1067,7 @@ class Store:
             }
             incident.update(fields)
             self.incidents[incident_id] = incident
+            self._incident_ids.append(incident_id)  # the largest id so far: order holds
             self._owned.add(("incident", incident_id))
             self.new_occurrence(incident_id, filepath=filepath, author_email=author_email,
                                 author_name=author_name, source_id=source_id)

@@ -280,3 +280,21 @@ def test_latency_is_part_of_each_fate_and_answers_still_come():
 def test_latency_still_answers(box):
     box.set_adversity(latency_ms=20)
     assert call(box, "GET", "/v1/health").status_code == 200
+
+
+def test_paging_a_filter_while_changing_its_items_skips_none(box):
+    """Keyset cursors: assigning TRIGGERED incidents while paging through them loses none."""
+    triggered = sorted(i["id"] for i in box.workspace.incidents if i["status"] == "TRIGGERED")
+    seen: list[int] = []
+    response = call(box, "GET", "/v1/incidents/secrets",
+                    params={"status": "TRIGGERED", "per_page": 1})
+    while True:
+        for incident in response.json():
+            seen.append(incident["id"])
+            act(box, incident["id"], "assign", json={"member_id": 3})
+        next_url = response.links.get("next", {}).get("url")
+        if not next_url:
+            break
+        response = requests.get(next_url, headers={"Authorization": f"Token {box.token}"},
+                                timeout=10)
+    assert seen == triggered and len(seen) >= 3
