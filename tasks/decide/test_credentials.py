@@ -88,7 +88,9 @@ class TestCredentialPolicy(BaseModel):
         tags = tuple(dict.fromkeys(str(v).strip().upper() for v in values if str(v).strip()))
         missing = [t for t in ALWAYS_VETO if t not in tags]
         if missing:
-            raise ValueError(f"{', '.join(missing)} must stay in veto_tags: public leaks are never ignored")
+            raise ValueError(
+                f"{', '.join(missing)} must stay in veto_tags: public leaks are never ignored"
+            )
         return tags
 
     @field_validator("test_globs", mode="before")
@@ -171,7 +173,9 @@ def decide_recheck(
 
 
 def _judge(
-    incident: Any, occurrences_by_incident: Mapping[int, Sequence[Any]], policy: TestCredentialPolicy
+    incident: Any,
+    occurrences_by_incident: Mapping[int, Sequence[Any]],
+    policy: TestCredentialPolicy,
 ) -> Decision | Skip:
     incident_id = incident.id
     status = _text(incident.status)
@@ -201,23 +205,30 @@ def _judge(
     if tagged:
         return Skip(incident_id, "veto_tag", f"occurrence tagged {', '.join(tagged)}")
     if policy.sources:
-        foreign = sorted({_source_name(o) or "(unknown source)" for o in occurrences} - set(policy.sources))
+        names = {_source_name(o) or "(unknown source)" for o in occurrences}
+        foreign = sorted(names - set(policy.sources))
         if foreign:
-            return Skip(incident_id, "filtered_out", f"occurrence in source {printable(foreign[0])}")
+            return Skip(
+                incident_id, "filtered_out", f"occurrence in source {printable(foreign[0])}"
+            )
     null = next((o for o in occurrences if not o.filepath), None)
     if null is not None:
         return Skip(incident_id, "null_path", f"occurrence {null.id} has no file path")
     offending = _first_non_test(occurrences, policy)
     if offending is not None:
-        return Skip(incident_id, "production_path", f"{_quoted(offending.filepath)} is not a test path")
+        return Skip(
+            incident_id, "production_path", f"{_quoted(offending.filepath)} is not a test path"
+        )
 
     globs = sorted({g for o in occurrences if (g := matching_glob(o.filepath, policy.test_globs))})
     by_tag = sum(1 for o in occurrences if matching_glob(o.filepath, policy.test_globs) is None)
     rule = f"every path matches a test-path glob ({', '.join(globs)})" if globs else ""
     if by_tag:
-        rule += (" or " if rule else "") + f"carries GitGuardian's {TEST_FILE_TAG} tag ({by_tag} occurrence(s))"
+        tagged_rule = f"carries GitGuardian's {TEST_FILE_TAG} tag ({by_tag} occurrence(s))"
+        rule = f"{rule} or {tagged_rule}" if rule else tagged_rule
     shown = ", ".join(_quoted(o.filepath) for o in occurrences[:EVIDENCE_PATHS])
-    more = f" and {len(occurrences) - EVIDENCE_PATHS} more" if len(occurrences) > EVIDENCE_PATHS else ""
+    extra = len(occurrences) - EVIDENCE_PATHS
+    more = f" and {extra} more" if extra > 0 else ""
     return Decision(
         PLAYBOOK, incident_id, Action.IGNORE, {"ignore_reason": IGNORE_REASON},
         "all_occurrences_in_test_paths",
@@ -256,10 +267,13 @@ def _outside_filters(incident: Any, policy: TestCredentialPolicy) -> str:
     return ""
 
 
-def _own_occurrences(incident_id: int, occurrences_by_incident: Mapping[int, Sequence[Any]]) -> list[Any]:
+def _own_occurrences(
+    incident_id: int, occurrences_by_incident: Mapping[int, Sequence[Any]]
+) -> list[Any]:
     """This incident's occurrences, each once, in id order (a bulk listing read page by page
     can repeat an occurrence, and the grouping is re-checked rather than trusted)."""
-    unique = {o.id: o for o in occurrences_by_incident.get(incident_id, ()) if o.incident_id == incident_id}
+    listed = occurrences_by_incident.get(incident_id, ())
+    unique = {o.id: o for o in listed if o.incident_id == incident_id}
     return [unique[k] for k in sorted(unique)]
 
 

@@ -71,14 +71,17 @@ class TriagePolicy(BaseModel):
         True, description="Shared page: ask the author for feedback on the leak."
     )
     share_lifespan_hours: int = Field(
-        0, ge=0, le=24 * 365, description="Hours the share link stays valid (0: the workspace's default)."
+        0,
+        ge=0,
+        le=24 * 365,
+        description="Hours the share link stays valid (0: the workspace's default).",
     )
 
     @field_validator("group_emails", mode="before")
     @classmethod
     def _addresses(cls, value: Any) -> Any:
         values = (value,) if isinstance(value, str) else tuple(value or ())
-        addresses = tuple(dict.fromkeys(normalise_email(str(v)) for v in values if normalise_email(str(v))))
+        addresses = tuple(dict.fromkeys(a for a in (normalise_email(str(v)) for v in values) if a))
         bad = [a for a in addresses if "@" not in a]
         if bad:
             raise ValueError(f"not e-mail addresses: {', '.join(bad)}")
@@ -111,7 +114,9 @@ class _Author:
 class _People:
     """Members, directory and mailmap of the run, keyed by normalised address."""
 
-    def __init__(self, members: Iterable[Any], directory: Mapping[str, Lookup], mailmap: Mapping[str, str]):
+    def __init__(
+        self, members: Iterable[Any], directory: Mapping[str, Lookup], mailmap: Mapping[str, str]
+    ):
         self.directory = _normalised_keys(directory)
         self.mailmap = {k: normalise_email(v) for k, v in _normalised_keys(mailmap).items()}
         self.departed_addresses = _departed_addresses(self.directory)
@@ -121,7 +126,9 @@ class _People:
             if member.active is True and address and not is_bot_or_noreply(address, member.name):
                 self.members.setdefault(address, member)
 
-    def resolve(self, raw: str | None, name: str | None = None, *, use_mailmap: bool = True) -> _Author:
+    def resolve(
+        self, raw: str | None, name: str | None = None, *, use_mailmap: bool = True
+    ) -> _Author:
         address = normalise_email(raw)
         if is_bot_or_noreply(address, name):
             return _Author(raw, address, None, False, False, True, "")
@@ -141,7 +148,8 @@ class _People:
                 lookups.append(self.directory[primary])
         addresses = list(dict.fromkeys((primary, canonical, address)))
         departed = any(
-            lk.status is Status.DEPARTED or (lk.person is not None and lk.person.departed) for lk in lookups
+            lk.status is Status.DEPARTED or (lk.person is not None and lk.person.departed)
+            for lk in lookups
         ) or any(a in self.departed_addresses for a in addresses)
         member = None
         if not departed:
@@ -176,7 +184,9 @@ def decide_triage(
             skips.append(Skip(incident.id, "not_triggered", f"status is {status}"))
             continue
         if incident.assignee_email or incident.assignee_id:
-            skips.append(Skip(incident.id, "already_assigned", "the incident already has an assignee"))
+            skips.append(
+                Skip(incident.id, "already_assigned", "the incident already has an assignee")
+            )
             continue
         occurrences = _by_recency(_own_occurrences(incident.id, occurrences_by_incident))
         authors = [(o, people.resolve(o.author_info, o.author_name)) for o in occurrences]
@@ -186,7 +196,9 @@ def decide_triage(
             load[people.members[normalise_email(outcome.arguments["email"])].id] += 1
         else:
             skips.append(outcome)
-        share = _share(incident, authors, policy)
+        # An incident left to the departed-developer playbook is wholly theirs: no share either.
+        left_to_departed = getattr(outcome, "reason", "") == "author_departed"
+        share = None if left_to_departed else _share(incident, authors, policy)
         if share is not None:
             decisions.append(share)
     return Plan(PLAYBOOK, tuple(decisions), tuple(skips))
@@ -220,7 +232,8 @@ def _choose(
     expected = incident.occurrences_count
     if expected is None or len(occurrences) < expected:
         return Skip(incident.id, "occurrences_unseen",
-                    f"{len(occurrences)} of {expected if expected is not None else 'an unknown number of'} "
+                    f"{len(occurrences)} of "
+                    f"{expected if expected is not None else 'an unknown number of'} "
                     "occurrences seen: an unseen one could name a member author")
     if policy.no_member_author == "codeowners":
         for owner in codeowners.get(incident.id, ()):
@@ -249,7 +262,9 @@ def _choose(
     )
 
 
-def _assign(incident: Any, member: Any, reason: str, policy: TriagePolicy, evidence: str) -> Decision:
+def _assign(
+    incident: Any, member: Any, reason: str, policy: TriagePolicy, evidence: str
+) -> Decision:
     return Decision(
         PLAYBOOK, incident.id, Action.ASSIGN,
         {"email": member.email, "send_email": policy.send_email},
@@ -257,7 +272,9 @@ def _assign(incident: Any, member: Any, reason: str, policy: TriagePolicy, evide
     )
 
 
-def _share(incident: Any, authors: Sequence[tuple[Any, _Author]], policy: TriagePolicy) -> Decision | None:
+def _share(
+    incident: Any, authors: Sequence[tuple[Any, _Author]], policy: TriagePolicy
+) -> Decision | None:
     if not policy.share_with_non_member_author or getattr(incident, "share_url", None):
         return None
     latest = next((a for _, a in authors if a.human), None)
@@ -312,8 +329,11 @@ def _by_recency(occurrences: Iterable[Any]) -> list[Any]:
     return sorted(occurrences, key=lambda o: (_when(o), o.id), reverse=True)
 
 
-def _own_occurrences(incident_id: int, occurrences_by_incident: Mapping[int, Sequence[Any]]) -> list[Any]:
-    unique = {o.id: o for o in occurrences_by_incident.get(incident_id, ()) if o.incident_id == incident_id}
+def _own_occurrences(
+    incident_id: int, occurrences_by_incident: Mapping[int, Sequence[Any]]
+) -> list[Any]:
+    listed = occurrences_by_incident.get(incident_id, ())
+    unique = {o.id: o for o in listed if o.incident_id == incident_id}
     return list(unique.values())
 
 

@@ -389,3 +389,10 @@ def test_triage_is_deterministic_and_order_free(world, seed):
 def test_a_bot_committing_with_a_member_address_is_still_a_bot():
     plan = triage([incident(1)], by_incident(occurrence(1, author=DEV.email, author_name="release[bot]")))
     assert only_skip(plan).reason == "no_member_author"
+
+
+def test_no_share_for_an_incident_left_to_the_departed_playbook():
+    occ = by_incident(occurrence(1, author="ext.dev@partner.example", days=2), occurrence(2, author=GONE.email))
+    plan = triage([incident(1, occurrences_count=2)], occ, SHARE)
+    assert plan.decisions == ()
+    assert [s.reason for s in plan.skips] == ["author_departed"]
