@@ -1,0 +1,62 @@
+"""Run every deployment of prefect.yaml, with its schedule, in this one process (no worker).
+
+    python -m deployments.serve            # from the checkout; Ctrl-C stops it
+    python -m deployments.serve --list     # show what would be served, and exit
+
+For a single small machine: a Prefect server (or Prefect Cloud) still records the runs and
+shows the UI, but no work pool or worker is needed. Schedules, parameters, tags, descriptions
+and concurrency limits are read from prefect.yaml, so both ways of running stay the same.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from deployments import config
+
+
+def build(path: Path = config.PREFECT_YAML) -> list[Any]:
+    """A RunnerDeployment for each prefect.yaml deployment (nothing is sent to the server)."""
+    from prefect.schedules import Cron
+
+    built = []
+    for spec in config.load(path):
+        flow = spec.load_flow()
+        built.append(flow.to_deployment(
+            name=spec.name,
+            description=spec.description or None,
+            tags=list(spec.tags),
+            parameters=dict(spec.parameters),
+            schedules=[Cron(s.cron, timezone=s.timezone, active=s.active) for s in spec.schedules],
+            concurrency_limit=spec.concurrency_limit,
+        ))
+    return built
+
+
+def describe(deployment: Any) -> str:
+    schedules = ", ".join(
+        f"{s.schedule.cron} {s.schedule.timezone}" for s in deployment.schedules or []
+    ) or "no schedule (ad hoc)"
+    return f"{deployment.flow_name}/{deployment.name}: {schedules}; parameters {deployment.parameters}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deployments.serve", description=__doc__.splitlines()[0])
+    parser.add_argument("--list", action="store_true", help="print the deployments and exit")
+    args = parser.parse_args(argv)
+    deployments = build()
+    for deployment in deployments:
+        print(describe(deployment), flush=True)
+    if args.list:
+        return 0
+    from prefect import serve
+
+    serve(*deployments)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

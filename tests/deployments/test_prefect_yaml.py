@@ -1,0 +1,117 @@
+"""prefect.yaml as written: every deployment loads, and its values are what its flow accepts."""
+from __future__ import annotations
+
+import itertools
+from datetime import datetime, timezone
+
+import pytest
+import yaml
+from prefect import Flow
+from prefect.client.schemas.schedules import CronSchedule
+from prefect.server.schemas.schedules import CronSchedule as ServerCron
+
+from deployments import config
+
+SPECS = config.load()
+IDS = [f"{s.entrypoint.split(':')[1]}/{s.name}" for s in SPECS]
+# The schedules the issue asks for, by flow name (cron, time zone).
+EXPECTED_SCHEDULES = {
+    "departed-developer-reassignment": [("0 6 * * *", "UTC")],
+    "test-directory-auto-ignore": [("0 * * * *", "UTC")],
+    "commit-author-triage": [("*/15 * * * *", "UTC")],
+    "weekly-report": [("0 7 * * 1", "UTC")],
+    "bulk-remediation": [],
+}
+# Values a run needs that no deployment default can give (typed in the UI each time).
+RUN_TIME_VALUES = {
+    "bulk-remediation": {"policy": {
+        "selection": {"status": ["TRIGGERED"], "severity": ["low"]},
+        "action": {"kind": "ignore", "ignore_reason": "test_credential"},
+        "reason": "Bulk clean-up of low-severity test credentials",
+    }},
+}
+
+
+def test_every_existing_flow_file_has_a_deployment_and_no_other() -> None:
+    root = config.ROOT
+    listed = {spec.entrypoint.split(":")[0] for spec in SPECS}
+    assert all((root / path).is_file() for path in listed), "a listed entrypoint has no file"
+    known = {"flows/departed_developers.py", "flows/weekly_report.py", "flows/bulk_remediation.py",
+             "flows/test_credentials.py", "flows/commit_author_triage.py"}
+    present = {str(p.relative_to(root)) for p in (root / "flows").glob("*.py")} & known
+    assert present == listed
+
+
+def test_names_are_unique_and_file_parses_as_prefect_expects() -> None:
+    raw = yaml.safe_load(config.PREFECT_YAML.read_text())
+    assert raw["prefect-version"].startswith("3.")
+    names = [(spec.entrypoint, spec.name) for spec in SPECS]
+    assert len(names) == len(set(names))
+
+
+def test_pull_step_sets_the_working_directory_from_the_environment() -> None:
+    steps = config.pull_steps()
+    assert steps == [{"prefect.deployments.steps.set_working_directory": {"directory": "{{ $PWD }}"}}]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+def test_entrypoint_is_a_flow_with_the_expected_name(spec: config.DeploymentSpec) -> None:
+    flow = spec.load_flow()
+    assert isinstance(flow, Flow)
+    assert flow.name in EXPECTED_SCHEDULES
+    # The file path form that `prefect deploy` and the worker use loads the same flow.
+    from prefect.flows import load_flow_from_entrypoint
+
+    loaded = load_flow_from_entrypoint(str(config.ROOT / spec.entrypoint))
+    assert loaded.name == flow.name
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+def test_parameters_are_accepted_by_the_flow(spec: config.DeploymentSpec) -> None:
+    flow = spec.load_flow()
+    parameters = {**RUN_TIME_VALUES.get(flow.name, {}), **spec.parameters}
+    validated = flow.validate_parameters(parameters)
+    for name, value in spec.parameters.items():
+        assert validated[name] == value
+    # Every name is a real parameter: a typo would otherwise be dropped silently by the UI.
+    schema_names = set(flow.parameters.properties)
+    assert set(spec.parameters) <= schema_names
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+def test_a_misspelt_parameter_is_refused(spec: config.DeploymentSpec) -> None:
+    flow = spec.load_flow()
+    with pytest.raises(Exception):
+        flow.validate_parameters({**RUN_TIME_VALUES.get(flow.name, {}), **spec.parameters,
+                                  "max_actionz": 3})
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+def test_schedules_concurrency_pool_and_labels(spec: config.DeploymentSpec) -> None:
+    flow = spec.load_flow()
+    assert [(s.cron, s.timezone) for s in spec.schedules] == EXPECTED_SCHEDULES[flow.name]
+    for schedule in spec.schedules:
+        CronSchedule(cron=schedule.cron, timezone=schedule.timezone)  # what `prefect deploy` builds
+        # The server's own schedule model gives the next dates: they fall where the issue says.
+        server_cron = ServerCron(cron=schedule.cron, timezone=schedule.timezone)
+        start = datetime(2026, 11, 2, 0, 30, tzinfo=timezone.utc)  # a Monday
+        dates = list(itertools.islice(server_cron._get_dates_generator(n=2, start=start), 2))
+        assert len(dates) == 2 and dates[0] > start
+        if flow.name == "departed-developer-reassignment":
+            assert (dates[0].hour, dates[0].minute, (dates[1] - dates[0]).days) == (6, 0, 1)
+        if flow.name == "weekly-report":
+            assert (dates[0].weekday(), dates[0].hour, (dates[1] - dates[0]).days) == (0, 7, 7)
+    assert spec.concurrency_limit == 1
+    assert spec.work_pool == config.WORK_POOL
+    assert spec.description and spec.tags
+
+
+def test_writes_are_on_only_where_the_policy_is_conservative() -> None:
+    by_flow = {spec.load_flow().name: spec for spec in SPECS}
+    for name, spec in by_flow.items():
+        if "dry_run" not in spec.parameters:
+            continue  # no write at all (the weekly report)
+        writes = spec.parameters["dry_run"] is False
+        assert writes == (name == "departed-developer-reassignment"), name
+        if writes:
+            assert 0 < spec.parameters["max_actions"] <= 50
