@@ -23,6 +23,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 
 OPEN_STATUSES = ("TRIGGERED", "ASSIGNED")
@@ -245,7 +246,7 @@ def open_at(frame: pd.DataFrame, at: pd.Timestamp) -> pd.Series:
 
 def age_days(frame: pd.DataFrame, at: pd.Timestamp) -> pd.Series:
     """Whole days since opened (NaN when undated)."""
-    return ((at - frame["date"]) / pd.Timedelta(days=1)).apply(lambda d: math.floor(d) if pd.notna(d) else float("nan"))
+    return np.floor((at - frame["date"]) / pd.Timedelta(days=1))
 
 
 def age_bucket(days: pd.Series) -> pd.Series:
@@ -275,7 +276,7 @@ def _sla_breaches(frame: pd.DataFrame, window: Window, sla_days: Mapping[str, in
     """Open at the week's end for longer than the SLA, or closed in the week after it."""
     columns = ["id", "severity", "kind", "days", "sla_days", "incident_name", "detector",
                "assignee_email", "gitguardian_url"]
-    limit = frame["severity"].map(lambda s: sla_days.get(s)).astype(float)
+    limit = frame["severity"].map({k: v for k, v in sla_days.items() if v is not None}).astype(float)
     has_sla = limit.notna()
     open_days = (window.end - frame["date"]) / pd.Timedelta(days=1)
     overdue = has_sla & open_at(frame, window.end) & frame["date"].notna() & (open_days > limit)
@@ -369,25 +370,25 @@ def _top_sources(occurrences: pd.DataFrame | None, frame: pd.DataFrame, window: 
 
 
 def _assignees(frame: pd.DataFrame, members: pd.DataFrame, window: Window) -> pd.DataFrame:
-    """Open incidents at the week's end per assignee, flagging inactive and departed members."""
-    backlog = frame[open_at(frame, window.end)]
-    by_id = {row.id: row for row in members.itertuples()} if not members.empty else {}
-    by_email = {str(row.email).strip().casefold(): row for row in members.itertuples()} if not members.empty else {}
-    rows = []
-    for (assignee_id, email), group in backlog.groupby(
-        [backlog["assignee_id"].fillna(-1), backlog["assignee_email"].fillna("")], sort=False
-    ):
-        if assignee_id == -1 and not email:
-            continue
-        member = by_id.get(assignee_id) or by_email.get(str(email).strip().casefold())
-        status = "active"
-        if member is None:
-            status = "departed"  # no longer a member of the workspace
-        elif member.active is False:
-            status = "inactive"
-        rows.append({"assignee": email or f"member {int(assignee_id)}", "open_incidents": len(group),
-                     "member_status": status})
-    table = pd.DataFrame(rows, columns=["assignee", "open_incidents", "member_status"])
+    """Open incidents at the week's end per assignee, flagging inactive and departed members.
+
+    Matched on the member id, else on the normalised e-mail; an assignee found neither way is
+    no longer a member of the workspace: "departed".
+    """
+    backlog = frame.loc[open_at(frame, window.end), ["assignee_id", "assignee_email"]]
+    backlog = backlog[backlog["assignee_id"].notna() | backlog["assignee_email"].notna()]
+    keys = pd.DataFrame({"assignee_id": backlog["assignee_id"].fillna(-1),
+                         "email": backlog["assignee_email"].fillna("").astype(str)})
+    counts = keys.groupby(["assignee_id", "email"], sort=False).size().rename("open_incidents").reset_index()
+    member_status = members["active"].map(lambda a: "inactive" if a is False else "active")
+    by_id = dict(zip(members["id"], member_status))
+    by_email = dict(zip(members["email"].astype(str).str.strip().str.casefold(), member_status))
+    status = counts["assignee_id"].map(by_id).astype(object)
+    status = status.fillna(counts["email"].str.strip().str.casefold().map(by_email)).fillna("departed")
+    assignee = counts["email"].where(counts["email"] != "",
+                                     "member " + counts["assignee_id"].astype("int64").astype(str))
+    table = pd.DataFrame({"assignee": assignee, "open_incidents": counts["open_incidents"].astype(int),
+                          "member_status": status})
     return table.sort_values(["open_incidents", "assignee"], ascending=[False, True]).reset_index(drop=True)
 
 

@@ -22,6 +22,10 @@ from tasks.report import WeeklyReport
 TITLE = "GitGuardian weekly remediation report"
 _MD_SPECIALS = {c: "\\" + c for c in "\\`*_[]|#"}
 _MD_SPECIALS.update({"<": "&lt;", ">": "&gt;", "&": "&amp;", "\r": " ", "\n": " "})
+_MD_TABLE = str.maketrans(_MD_SPECIALS)
+# Pages list the first breaches (worst first within each severity); incidents.csv has them all.
+LISTED = 100
+LISTED_JSON = 1000
 _CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -43,7 +47,7 @@ def _plain(value: Any) -> str:
 
 def md(value: Any) -> str:
     """Markdown-safe text for a table cell or a line: no markup, no HTML, no line breaks."""
-    return "".join(_MD_SPECIALS.get(c, c) for c in _plain(value))
+    return _plain(value).translate(_MD_TABLE)
 
 
 def h(value: Any) -> str:
@@ -95,6 +99,12 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return frame.astype(object).where(frame.notna(), None).to_dict("records")
 
 
+def _more(total: int) -> list[str]:
+    if total <= LISTED:
+        return []
+    return [f"{total - LISTED} more: every breach is marked in incidents.csv (column sla_breach).", ""]
+
+
 def summary_markdown(report: WeeklyReport) -> str:
     """The headline numbers (used as the Prefect markdown artifact and the report's top)."""
     k = report.kpis
@@ -125,7 +135,8 @@ def markdown(report: WeeklyReport) -> str:
     lines += _md_table([{"KPI": n, "this week": v["value"], "previous week": v["previous"], "change": _change(v)}
                         for n, v in _flat_kpis(k)], ["KPI", "this week", "previous week", "change"])
     lines += ["## SLA breaches", ""]
-    lines += _md_table(_records(report.sla_breaches), list(report.sla_breaches.columns))
+    lines += _md_table(_records(report.sla_breaches.head(LISTED)), list(report.sla_breaches.columns))
+    lines += _more(len(report.sla_breaches))
     lines += ["## Top detectors of the week", ""]
     lines += _md_table(k["top_detectors"], ["detector", "incidents", "previous", "change"])
     lines += ["## Top sources of the week", ""]
@@ -160,7 +171,7 @@ def _label(value: Any) -> str:
 
 def _png(fig: Any) -> str:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=80)
     import matplotlib.pyplot as plt
 
     plt.close(fig)
@@ -176,13 +187,13 @@ def charts(report: WeeklyReport) -> dict[str, str]:
 
     out: dict[str, str] = {}
     backlog = {s: v["value"] for s, v in report.kpis["backlog_by_severity"].items()}
-    fig, ax = plt.subplots(figsize=(6, 3))
+    fig, ax = plt.subplots(figsize=(6, 3), layout="constrained")
     ax.bar([_label(s) for s in backlog], list(backlog.values()), color="#c0392b")
     ax.set_ylabel("open incidents")
     out["Backlog by severity"] = _png(fig)
 
     t = report.trends
-    fig, ax = plt.subplots(figsize=(8, 3))
+    fig, ax = plt.subplots(figsize=(8, 3), layout="constrained")
     x = range(len(t))
     ax.bar([i - 0.2 for i in x], t["opened"], width=0.4, label="opened")
     ax.bar([i + 0.2 for i in x], t["closed"], width=0.4, label="closed")
@@ -190,7 +201,7 @@ def charts(report: WeeklyReport) -> dict[str, str]:
     ax.legend()
     out["Opened vs closed per week"] = _png(fig)
 
-    fig, ax = plt.subplots(figsize=(8, 3))
+    fig, ax = plt.subplots(figsize=(8, 3), layout="constrained")
     ax.plot(list(x), t["time_to_close_median_days"].astype(float), marker="o", label="median")
     ax.plot(list(x), t["time_to_close_p90_days"].astype(float), marker="o", label="90th percentile")
     ax.set_xticks(list(x), [_label(w) for w in t["week"]], rotation=45, fontsize=7)
@@ -199,7 +210,7 @@ def charts(report: WeeklyReport) -> dict[str, str]:
     out["Time to close per week"] = _png(fig)
 
     aging = report.backlog_aging
-    fig, ax = plt.subplots(figsize=(6, 3))
+    fig, ax = plt.subplots(figsize=(6, 3), layout="constrained")
     bottom = [0] * len(aging.index)
     for bucket in aging.columns:
         values = aging[bucket].tolist()
@@ -251,7 +262,7 @@ def html_page(report: WeeklyReport, chart_images: Mapping[str, str] | None = Non
     for name, png in images.items():
         parts.append(f'<figure><img alt="{h(name)}" src="data:image/png;base64,{png}"><figcaption>{h(name)}</figcaption></figure>')
     sections = [
-        ("SLA breaches", _records(report.sla_breaches), list(report.sla_breaches.columns)),
+        ("SLA breaches", _records(report.sla_breaches.head(LISTED)), list(report.sla_breaches.columns)),
         ("Top detectors of the week", k["top_detectors"], ["detector", "incidents", "previous", "change"]),
         ("Top sources of the week", k["top_sources"], ["source", "incidents", "previous", "change"]),
         ("Open incidents per assignee", k["open_per_assignee"], ["assignee", "open_incidents", "member_status"]),
@@ -263,6 +274,8 @@ def html_page(report: WeeklyReport, chart_images: Mapping[str, str] | None = Non
     ]
     for heading, rows, columns in sections:
         parts += [f"<h2>{h(heading)}</h2>", _html_table(rows, columns)]
+        if heading == "SLA breaches":
+            parts += [f"<p><em>{h(line)}</em></p>" for line in _more(len(report.sla_breaches)) if line]
     parts.append("<h2>Audit log</h2>")
     audit = k.get("audit_log")
     if audit is None:
@@ -280,6 +293,8 @@ def html_page(report: WeeklyReport, chart_images: Mapping[str, str] | None = Non
 
 def incidents_csv(report: WeeklyReport) -> str:
     frame = report.incidents.drop(columns=["is_closed"]).copy()
+    kinds = dict(zip(report.sla_breaches["id"], report.sla_breaches["kind"]))
+    frame["sla_breach"] = frame["id"].map(kinds)
     for column in frame.columns:
         if frame[column].dtype == object or str(frame[column].dtype) in ("str", "string"):
             # A cell starting with = + - @ is a formula to a spreadsheet: keep it text.
@@ -319,7 +334,8 @@ def kpis_json(report: WeeklyReport, generated_at: datetime | None = None) -> str
         "notes": report.notes,
         "kpis": report.kpis,
         "trends": _records(report.trends),
-        "sla_breaches": _records(report.sla_breaches),
+        "sla_breaches_total": len(report.sla_breaches),
+        "sla_breaches": _records(report.sla_breaches.head(LISTED_JSON)),
     }
     return json.dumps(_clean(document), indent=2, default=_json_default, allow_nan=False)
 
