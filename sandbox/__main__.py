@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -72,6 +73,8 @@ def serve(args: argparse.Namespace) -> int:
         adversity = Adversity(rate_limit=args.rate_limit, faults=args.faults,
                               resets=args.resets, latency_ms=args.latency_ms, seed=args.seed)
     app = create_app(store, adversity=adversity)
+    # The workspace lives as long as the server: keep the collector from walking it again.
+    gc.freeze()
     sock = _free_socket(args.port)
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     print(f"GitGuardian sandbox: {url}  ({len(store.incidents)} incidents, seed {args.seed}, "

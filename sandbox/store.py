@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import gc
 import json
 import secrets
 import threading
@@ -294,6 +295,17 @@ class Store:
     """A workspace's state behind the API. Thread-safe; times come from `clock`."""
 
     def __init__(self, workspace: Workspace, *, clock: Callable[[], datetime] | None = None):
+        # Indexing allocates many small containers; with a big workspace alive, each
+        # automatic collection walks all of it (measured: 9 s instead of 1 s at 100k).
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            self._load(workspace, clock)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _load(self, workspace: Workspace, clock: Callable[[], datetime] | None) -> None:
         self.workspace = workspace
         self.workspace_id = workspace.workspace_id
         self.lock = threading.RLock()
@@ -314,6 +326,7 @@ class Store:
             self.incidents[incident["id"]] = incident
         self._incident_ids: list[int] = list(self.incidents)  # ascending, for scan_page
         self.occurrences: dict[int, dict] = {}
+        self._occurrence_ids: list[int] = []
         self.occurrences_by_incident: dict[int, list[dict]] = {}
         self.sources_by_incident: dict[int, set[int]] = {}
         for occurrence in sorted(workspace.occurrences, key=lambda o: o["id"]):
@@ -345,6 +358,7 @@ class Store:
 
     def _index_occurrence(self, occurrence: dict) -> None:
         self.occurrences[occurrence["id"]] = occurrence
+        self._occurrence_ids.append(occurrence["id"])  # callers keep it ascending
         self.occurrences_by_incident.setdefault(occurrence["incident_id"], []).append(occurrence)
         source = occurrence.get("source") or {}
         if "id" in source:
@@ -809,6 +823,8 @@ class Store:
                 incident = self.incidents.get(occurrence["incident_id"]) or {}
                 return all(test(incident) for test in incident_tests)
 
+            if incident_ids is None and not query.text("ordering"):
+                return scan_page(self._occurrence_ids, self.occurrences, keep, query)
             chosen = _sorted((o for o in pool if keep(o)), key)
             return paginate(chosen, key, descending, query)
 
@@ -928,9 +944,11 @@ class Store:
             self.note_ids = {n["id"]: i for i, notes in self.notes.items() for n in notes}
             self.audit_logs = list(state.get("audit_logs", []))
             self.occurrences, self.occurrences_by_incident, self.sources_by_incident = {}, {}, {}
+            self._occurrence_ids = []
             for occurrences in state.get("occurrences", {}).values():
                 for occurrence in occurrences:
                     self._index_occurrence(occurrence)
+            self._occurrence_ids.sort()
             self._next_ids.update(
                 incident=max(self.incidents, default=0) + 1,
                 occurrence=max(self.occurrences, default=0) + 1,
