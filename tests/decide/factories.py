@@ -67,8 +67,16 @@ def occurrence(
     )
 
 
-def member(id: int, email: str, *, active: bool = True, name: str | None = None, access_level: str = "member") -> Member:
-    return Member(id=id, email=email, name=name or email.split("@")[0], active=active, access_level=access_level)
+def member(
+    id: int,
+    email: str,
+    *,
+    active: bool = True,
+    name: str | None = None,
+    access_level: str = "member",
+) -> Member:
+    name = name or email.split("@")[0]
+    return Member(id=id, email=email, name=name, active=active, access_level=access_level)
 
 
 def person(email: str, *, aliases: tuple[str, ...] = (), departed: bool = False) -> Person:

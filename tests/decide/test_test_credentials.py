@@ -1,4 +1,4 @@
-"""Test-directory auto-ignore: each skip reason, the decision, the recheck, and safety properties."""
+"""Test-directory auto-ignore: each skip reason, the decision, the recheck, safety properties."""
 from __future__ import annotations
 
 import random
@@ -19,6 +19,10 @@ from tasks.plan import Action, Precondition
 from tests.decide.factories import by_incident, incident, occurrence
 
 POLICY = TestCredentialPolicy()
+
+
+def decide(incidents, occurrences, policy=POLICY):
+    return decide_test_credentials(incidents, occurrences, policy)
 
 
 def only_skip(plan):
@@ -55,7 +59,9 @@ def test_policy_keeps_the_public_vetoes(tags):
 
 
 def test_policy_adds_veto_tags_normalised():
-    policy = TestCredentialPolicy(veto_tags=["publicly_exposed", "PUBLICLY_LEAKED", " sensitive_file "])
+    policy = TestCredentialPolicy(
+        veto_tags=["publicly_exposed", "PUBLICLY_LEAKED", " sensitive_file "]
+    )
     assert policy.veto_tags == ("PUBLICLY_EXPOSED", "PUBLICLY_LEAKED", "SENSITIVE_FILE")
 
 
@@ -79,9 +85,10 @@ def test_policy_is_a_documented_form():
 def test_ignores_when_every_occurrence_is_in_a_test_path():
     inc = incident(7, status="ASSIGNED", occurrences_count=2)
     occ = by_incident(
-        occurrence(70, 7, filepath="svc/tests/test_db.py"), occurrence(71, 7, filepath="pkg/db_test.go")
+        occurrence(70, 7, filepath="svc/tests/test_db.py"),
+        occurrence(71, 7, filepath="pkg/db_test.go"),
     )
-    plan = decide_test_credentials([inc], occ, POLICY)
+    plan = decide([inc], occ)
     assert plan.playbook == PLAYBOOK == "test-directory-auto-ignore"
     assert plan.skips == ()
     (decision,) = plan.decisions
@@ -99,28 +106,32 @@ def test_ignores_when_every_occurrence_is_in_a_test_path():
 def test_evidence_lists_five_paths_and_the_count():
     inc = incident(1, occurrences_count=8)
     occ = by_incident(*(occurrence(i, 1, filepath=f"tests/file{i}.py") for i in range(8)))
-    (decision,) = decide_test_credentials([inc], occ, POLICY).decisions
+    (decision,) = decide([inc], occ).decisions
     assert decision.evidence.count("'tests/file") == 5
     assert "All 8 occurrence(s)" in decision.evidence and "and 3 more" in decision.evidence
 
 
 def test_not_open():
     for status in ("RESOLVED", "IGNORED"):
-        skip = only_skip(decide_test_credentials([incident(1, status=status)], by_incident(occurrence(1)), POLICY))
+        skip = only_skip(decide([incident(1, status=status)], by_incident(occurrence(1))))
         assert (skip.reason, skip.evidence) == ("not_open", f"status is {status}")
 
 
 @pytest.mark.parametrize("validity", ["valid", "no_checker", "failed_to_check", "unknown", None])
 def test_validity_not_allowed_by_default(validity):
-    plan = decide_test_credentials([incident(1, validity=validity)], by_incident(occurrence(1)), POLICY)
+    plan = decide([incident(1, validity=validity)], by_incident(occurrence(1)))
     assert only_skip(plan).reason == "validity_not_allowed"
 
 
 def test_listed_validities_are_allowed_but_valid_never():
     policy = TestCredentialPolicy(validities=["invalid", "no_checker", "unknown"])
     occ = by_incident(occurrence(1, 1), occurrence(2, 2), occurrence(3, 3))
-    plan = decide_test_credentials(
-        [incident(1, validity="no_checker"), incident(2, validity="unknown"), incident(3, validity="valid")],
+    plan = decide(
+        [
+            incident(1, validity="no_checker"),
+            incident(2, validity="unknown"),
+            incident(3, validity="valid"),
+        ],
         occ, policy,
     )
     assert [d.incident_id for d in plan.decisions] == [1, 2]
@@ -129,16 +140,16 @@ def test_listed_validities_are_allowed_but_valid_never():
 
 @pytest.mark.parametrize("tag", ["PUBLICLY_EXPOSED", "PUBLICLY_LEAKED"])
 def test_veto_tag_on_incident(tag):
-    plan = decide_test_credentials([incident(1, tags=["TEST_FILE", tag])], by_incident(occurrence(1)), POLICY)
+    plan = decide([incident(1, tags=["TEST_FILE", tag])], by_incident(occurrence(1)))
     skip = only_skip(plan)
     assert skip.reason == "veto_tag" and tag in skip.evidence
 
 
 def test_extra_veto_tag_and_veto_on_an_occurrence():
     policy = TestCredentialPolicy(veto_tags=[*POLICY.veto_tags, "SENSITIVE_FILE"])
-    plan = decide_test_credentials([incident(1, tags=["SENSITIVE_FILE"])], by_incident(occurrence(1)), policy)
+    plan = decide([incident(1, tags=["SENSITIVE_FILE"])], by_incident(occurrence(1)), policy)
     assert only_skip(plan).reason == "veto_tag"
-    plan = decide_test_credentials(
+    plan = decide(
         [incident(1)], by_incident(occurrence(1, tags=["PUBLICLY_EXPOSED"])), POLICY
     )
     assert only_skip(plan).reason == "veto_tag"
@@ -146,24 +157,26 @@ def test_extra_veto_tag_and_veto_on_an_occurrence():
 
 def test_filtered_out_by_severity_detector_and_source():
     occ = by_incident(occurrence(1))
-    assert only_skip(decide_test_credentials(
+    assert only_skip(decide(
         [incident(1, severity="low")], occ, TestCredentialPolicy(severities=["high", "critical"])
     )).reason == "filtered_out"
-    assert only_skip(decide_test_credentials(
+    assert only_skip(decide(
         [incident(1, detector="aws_iam")], occ, TestCredentialPolicy(detectors=["slack_bot_token"])
     )).reason == "filtered_out"
-    assert only_skip(decide_test_credentials(
+    assert only_skip(decide(
         [incident(1)], occ, TestCredentialPolicy(sources=["acme/other"])
     )).reason == "filtered_out"
     # And matching filters let it through; detectors match by name or by group name.
-    policy = TestCredentialPolicy(severities=["high"], detectors=["generic"], sources=["acme/payments-api"])
-    plan = decide_test_credentials([incident(1, detector="generic_password", detector_group="generic")], occ, policy)
+    policy = TestCredentialPolicy(
+        severities=["high"], detectors=["generic"], sources=["acme/payments-api"]
+    )
+    plan = decide([incident(1, detector="generic_password", detector_group="generic")], occ, policy)
     assert [d.incident_id for d in plan.decisions] == [1]
 
 
 def test_source_filter_needs_every_occurrence_in_a_listed_source():
     occ = by_incident(occurrence(1, source="acme/payments-api"), occurrence(2, source="acme/web"))
-    plan = decide_test_credentials(
+    plan = decide(
         [incident(1, occurrences_count=2)], occ, TestCredentialPolicy(sources=["acme/payments-api"])
     )
     skip = only_skip(plan)
@@ -172,30 +185,33 @@ def test_source_filter_needs_every_occurrence_in_a_listed_source():
 
 def test_occurrences_unseen():
     occ = by_incident(occurrence(1), occurrence(2))
-    skip = only_skip(decide_test_credentials([incident(1, occurrences_count=3)], occ, POLICY))
+    skip = only_skip(decide([incident(1, occurrences_count=3)], occ))
     assert (skip.reason, skip.evidence) == ("occurrences_unseen", "2 of 3 occurrences seen")
     # None seen of some, and an unknown count, are unseen too.
-    assert only_skip(decide_test_credentials([incident(1, occurrences_count=3)], {}, POLICY)).reason == "occurrences_unseen"
-    assert only_skip(decide_test_credentials([incident(1, occurrences_count=None)], occ, POLICY)).reason == "occurrences_unseen"
+    assert only_skip(decide([incident(1, occurrences_count=3)], {})).reason == "occurrences_unseen"
+    skip = only_skip(decide([incident(1, occurrences_count=None)], occ))
+    assert skip.reason == "occurrences_unseen"
 
 
 def test_duplicated_or_misfiled_occurrences_do_not_count_as_seen():
     dup = occurrence(1)
     misfiled = occurrence(9, incident_id=2)
-    skip = only_skip(decide_test_credentials([incident(1, occurrences_count=3)], {1: [dup, dup, misfiled]}, POLICY))
+    skip = only_skip(decide([incident(1, occurrences_count=3)], {1: [dup, dup, misfiled]}))
     assert (skip.reason, skip.evidence) == ("occurrences_unseen", "1 of 3 occurrences seen")
 
 
 def test_no_occurrences():
-    skip = only_skip(decide_test_credentials([incident(1, occurrences_count=0)], {}, POLICY))
+    skip = only_skip(decide([incident(1, occurrences_count=0)], {}))
     assert skip.reason == "no_occurrences"
 
 
 @pytest.mark.parametrize("path", [None, ""])
 def test_null_path(path):
-    occ = by_incident(occurrence(1, filepath="tests/a.py"), occurrence(2, filepath=path, tags=["TEST_FILE"]))
+    occ = by_incident(
+        occurrence(1, filepath="tests/a.py"), occurrence(2, filepath=path, tags=["TEST_FILE"])
+    )
     policy = TestCredentialPolicy(trust_test_file_tag=True)
-    skip = only_skip(decide_test_credentials([incident(1, occurrences_count=2)], occ, policy))
+    skip = only_skip(decide([incident(1, occurrences_count=2)], occ, policy))
     assert skip.reason == "null_path" and "occurrence 2" in skip.evidence
 
 
@@ -205,7 +221,7 @@ def test_production_path_names_the_first_offending_path_escaped():
         occurrence(2, filepath="latest/\x1b[31mconfig\u202e.py"),
         occurrence(3, filepath="contest/app.py"),
     )
-    skip = only_skip(decide_test_credentials([incident(1, occurrences_count=3)], occ, POLICY))
+    skip = only_skip(decide([incident(1, occurrences_count=3)], occ))
     assert skip.reason == "production_path"
     assert skip.evidence == "'latest/\\x1b[31mconfig\\u202e.py' is not a test path"
     assert "\x1b" not in skip.evidence and "\u202e" not in skip.evidence
@@ -213,28 +229,28 @@ def test_production_path_names_the_first_offending_path_escaped():
 
 def test_long_paths_are_cut_in_evidence():
     occ = by_incident(occurrence(1, filepath="src/" + "a" * 5000))
-    skip = only_skip(decide_test_credentials([incident(1)], occ, POLICY))
+    skip = only_skip(decide([incident(1)], occ))
     assert skip.reason == "production_path" and len(skip.evidence) < 300
 
 
 def test_test_file_tag_counts_only_when_trusted():
     occ = by_incident(occurrence(1, filepath="conf/dev_settings.py", tags=["TEST_FILE"]))
-    assert only_skip(decide_test_credentials([incident(1)], occ, POLICY)).reason == "production_path"
-    plan = decide_test_credentials([incident(1)], occ, TestCredentialPolicy(trust_test_file_tag=True))
+    assert only_skip(decide([incident(1)], occ)).reason == "production_path"
+    plan = decide([incident(1)], occ, TestCredentialPolicy(trust_test_file_tag=True))
     (decision,) = plan.decisions
     assert "TEST_FILE" in decision.evidence
 
 
 def test_custom_globs():
     occ = by_incident(occurrence(1, filepath="e2e/login.ts"))
-    assert only_skip(decide_test_credentials([incident(1)], occ, POLICY)).reason == "production_path"
-    plan = decide_test_credentials([incident(1)], occ, TestCredentialPolicy(test_globs=["e2e/**"]))
+    assert only_skip(decide([incident(1)], occ)).reason == "production_path"
+    plan = decide([incident(1)], occ, TestCredentialPolicy(test_globs=["e2e/**"]))
     assert len(plan.decisions) == 1
 
 
 def test_each_incident_once_in_id_order():
     occ = by_incident(occurrence(1, 1), occurrence(2, 2), occurrence(3, 3, filepath="src/app.py"))
-    plan = decide_test_credentials([incident(3), incident(1), incident(2), incident(1)], occ, POLICY)
+    plan = decide([incident(3), incident(1), incident(2), incident(1)], occ)
     assert [d.incident_id for d in plan.decisions] == [1, 2]
     assert [s.incident_id for s in plan.skips] == [3]
 
@@ -242,9 +258,10 @@ def test_each_incident_once_in_id_order():
 # -- recheck -----------------------------------------------------------------------------------
 def test_recheck_reopens_a_secret_that_became_valid():
     incidents = {5: incident(5, status="IGNORED", validity="valid")}
-    plan = decide_recheck([5], incidents, by_incident(occurrence(1, 5)), POLICY)
+    plan = decide_recheck([5], incidents, by_incident(occurrence(1, 5)))
     (decision,) = plan.decisions
-    assert (decision.action, decision.reason, decision.arguments) == (Action.REOPEN, "secret_became_valid", {})
+    assert (decision.action, decision.reason) == (Action.REOPEN, "secret_became_valid")
+    assert decision.arguments == {}
     assert decision.precondition == Precondition(statuses=("IGNORED",))
     assert decision.playbook == PLAYBOOK
 
@@ -252,7 +269,7 @@ def test_recheck_reopens_a_secret_that_became_valid():
 def test_recheck_reopens_on_an_occurrence_outside_test_paths():
     incidents = {5: incident(5, status="IGNORED", occurrences_count=2)}
     occ = by_incident(occurrence(1, 5), occurrence(2, 5, filepath="deploy/prod.env"))
-    (decision,) = decide_recheck([5], incidents, occ, POLICY).decisions
+    (decision,) = decide_recheck([5], incidents, occ).decisions
     assert decision.reason == "occurrence_outside_test_paths"
     assert "'deploy/prod.env'" in decision.evidence
 
@@ -260,7 +277,7 @@ def test_recheck_reopens_on_an_occurrence_outside_test_paths():
 def test_recheck_reopens_on_a_null_path():
     incidents = {5: incident(5, status="IGNORED", occurrences_count=2)}
     occ = by_incident(occurrence(1, 5), occurrence(2, 5, filepath=None))
-    (decision,) = decide_recheck([5], incidents, occ, POLICY).decisions
+    (decision,) = decide_recheck([5], incidents, occ).decisions
     assert decision.reason == "occurrence_outside_test_paths"
 
 
@@ -271,18 +288,23 @@ def test_recheck_leaves_the_rest():
         3: incident(3, status="RESOLVED"),
     }
     occ = by_incident(occurrence(1, 1), occurrence(2, 2, filepath="src/app.py"))
-    plan = decide_recheck([3, 1, 2, 4, 1], incidents, occ, POLICY)
+    plan = decide_recheck([3, 1, 2, 4, 1], incidents, occ)
     assert plan.decisions == ()
     assert [(s.incident_id, s.reason) for s in plan.skips] == [
-        (1, "still_test_credential"), (2, "not_ignored"), (3, "not_ignored"), (4, "incident_unseen"),
+        (1, "still_test_credential"),
+        (2, "not_ignored"),
+        (3, "not_ignored"),
+        (4, "incident_unseen"),
     ]
 
 
 def test_recheck_honours_the_policy_globs_and_tag_trust():
     incidents = {1: incident(1, status="IGNORED")}
     occ = by_incident(occurrence(1, 1, filepath="qa/x.py", tags=["TEST_FILE"]))
-    assert decide_recheck([1], incidents, occ, POLICY).decisions[0].reason == "occurrence_outside_test_paths"
-    assert decide_recheck([1], incidents, occ, TestCredentialPolicy(trust_test_file_tag=True)).decisions == ()
+    (decision,) = decide_recheck([1], incidents, occ).decisions
+    assert decision.reason == "occurrence_outside_test_paths"
+    trusting = TestCredentialPolicy(trust_test_file_tag=True)
+    assert decide_recheck([1], incidents, occ, trusting).decisions == ()
 
 
 # -- properties --------------------------------------------------------------------------------
@@ -298,7 +320,9 @@ PATHS = st.one_of(
     st.text(max_size=20),
 )
 TAGS = st.lists(
-    st.sampled_from(["PUBLICLY_EXPOSED", "PUBLICLY_LEAKED", "TEST_FILE", "DEFAULT_BRANCH", "SENSITIVE_FILE"]),
+    st.sampled_from(
+        ["PUBLICLY_EXPOSED", "PUBLICLY_LEAKED", "TEST_FILE", "DEFAULT_BRANCH", "SENSITIVE_FILE"]
+    ),
     max_size=3, unique=True,
 )
 
@@ -330,7 +354,9 @@ def workspaces(draw):
 
 policies = st.builds(
     TestCredentialPolicy,
-    validities=st.lists(st.sampled_from(["invalid", "no_checker", "failed_to_check", "unknown"]), unique=True),
+    validities=st.lists(
+        st.sampled_from(["invalid", "no_checker", "failed_to_check", "unknown"]), unique=True
+    ),
     trust_test_file_tag=st.booleans(),
 )
 
@@ -342,7 +368,7 @@ def test_never_ignores_what_must_not_be_ignored(workspace, policy):
 
     incidents, grouped = workspace
     by_id = {i.id: i for i in incidents}
-    plan = decide_test_credentials(incidents, grouped, policy)
+    plan = decide(incidents, grouped, policy)
     looked_at = {d.incident_id for d in plan.decisions} | {s.incident_id for s in plan.skips}
     assert looked_at == set(by_id)  # every incident is decided or skipped, with a reason
     for decision in plan.decisions:
@@ -364,12 +390,13 @@ def test_never_ignores_what_must_not_be_ignored(workspace, policy):
 @given(workspace=workspaces(), policy=policies, seed=st.integers(0, 2**16))
 def test_decisions_are_deterministic_and_order_free(workspace, policy, seed):
     incidents, grouped = workspace
-    first = decide_test_credentials(incidents, grouped, policy)
-    assert decide_test_credentials(incidents, grouped, policy) == first
+    first = decide(incidents, grouped, policy)
+    assert decide(incidents, grouped, policy) == first
     rng = random.Random(seed)
     shuffled_incidents = rng.sample(incidents, len(incidents))
-    shuffled = {k: rng.sample(v, len(v)) for k, v in rng.sample(sorted(grouped.items()), len(grouped))}
-    again = decide_test_credentials(shuffled_incidents, shuffled, policy)
+    groups = rng.sample(sorted(grouped.items()), len(grouped))
+    shuffled = {k: rng.sample(v, len(v)) for k, v in groups}
+    again = decide(shuffled_incidents, shuffled, policy)
     assert again == first  # same decisions, same skips, same evidence
 
 

@@ -32,18 +32,26 @@ BOT = member(5, "ci-bot@corp.example", name="ci-bot")
 SEC_A = member(6, "sec.a@corp.example")
 SEC_B = member(7, "sec.b@corp.example")
 MEMBERS = [DEV, DEV2, GONE, IDLE, BOT, SEC_A, SEC_B]
+EXT = "ext.dev@partner.example"  # a human the directory does not know, not a member
 DIRECTORY = {
     "dev.one@corp.example": active("dev.one@corp.example", "d.one@corp.example"),
     "d.one@corp.example": active("dev.one@corp.example", "d.one@corp.example"),
     "gone.person@corp.example": departed("gone.person@corp.example"),
     "sec.a@corp.example": active("sec.a@corp.example"),
-    "ext.dev@partner.example": unknown(),
+    EXT: unknown(),
 }
+
+
+def written_by(author, **fields):
+    """Incident 1's occurrences: one, by this author."""
+    return by_incident(occurrence(1, author=author, **fields))
 
 
 def triage(incidents, occurrences, policy=TriagePolicy(), *, members=MEMBERS, directory=DIRECTORY,
            mailmap=None, **kwargs):
-    return decide_triage(incidents, occurrences, members, directory, mailmap or {}, policy, **kwargs)
+    return decide_triage(
+        incidents, occurrences, members, directory, mailmap or {}, policy, **kwargs
+    )
 
 
 def only_assign(plan):
@@ -66,9 +74,9 @@ def test_policy_defaults():
     assert policy.group_emails == ()
     assert policy.send_email is True
     assert policy.share_with_non_member_author is False
-    assert (policy.share_auto_healing, policy.share_feedback_collection, policy.share_lifespan_hours) == (
-        False, True, 0,
-    )
+    assert policy.share_auto_healing is False
+    assert policy.share_feedback_collection is True
+    assert policy.share_lifespan_hours == 0
 
 
 def test_policy_validation():
@@ -80,7 +88,9 @@ def test_policy_validation():
         TriagePolicy(group_emails=["security-team"])
     with pytest.raises(ValidationError):
         TriagePolicy(share_lifespan_hours=-1)
-    policy = TriagePolicy(no_member_author="least_loaded", group_emails=[" Sec.A@corp.example ", "sec.a@corp.example"])
+    policy = TriagePolicy(
+        no_member_author="least_loaded", group_emails=[" Sec.A@corp.example ", "sec.a@corp.example"]
+    )
     assert policy.group_emails == ("sec.a@corp.example",)
     schema = TriagePolicy.model_json_schema()
     assert all(field.get("description") for field in schema["properties"].values())
@@ -103,15 +113,15 @@ def test_send_email_comes_from_the_policy():
 
 
 def test_substring_is_not_a_match():
-    plan = triage([incident(1)], by_incident(occurrence(1, author="ev.one@corp.example")))
+    plan = triage([incident(1)], written_by("ev.one@corp.example"))
     assert only_skip(plan).reason == "no_member_author"
-    plan = triage([incident(1)], by_incident(occurrence(1, author="dev.one@corp.example.evil")))
+    plan = triage([incident(1)], written_by("dev.one@corp.example.evil"))
     assert only_skip(plan).reason == "no_member_author"
 
 
 def test_mailmap_then_directory_alias():
     mailmap = {"Dev@Laptop.local": "D.One@corp.example"}
-    plan = triage([incident(1)], by_incident(occurrence(1, author="dev@laptop.local")), mailmap=mailmap)
+    plan = triage([incident(1)], written_by("dev@laptop.local"), mailmap=mailmap)
     decision = only_assign(plan)
     assert decision.arguments["email"] == DEV.email
     assert ".mailmap" in decision.evidence and "directory alias" in decision.evidence
@@ -121,11 +131,15 @@ def test_most_recent_member_author_wins_ties_by_occurrence_id():
     occ = by_incident(
         occurrence(1, author=DEV.email, days=1),
         occurrence(2, author=DEV2.email, days=5),
-        occurrence(3, author="ext.dev@partner.example", days=9),  # newest, but not a member
+        occurrence(3, author=EXT, days=9),  # newest, but not a member
     )
-    assert only_assign(triage([incident(1, occurrences_count=3)], occ)).arguments["email"] == DEV2.email
-    occ = by_incident(occurrence(8, author=DEV.email, days=5), occurrence(9, author=DEV2.email, days=5))
-    assert only_assign(triage([incident(1, occurrences_count=2)], occ)).arguments["email"] == DEV2.email
+    decision = only_assign(triage([incident(1, occurrences_count=3)], occ))
+    assert decision.arguments["email"] == DEV2.email
+    occ = by_incident(
+        occurrence(8, author=DEV.email, days=5), occurrence(9, author=DEV2.email, days=5)
+    )
+    decision = only_assign(triage([incident(1, occurrences_count=2)], occ))
+    assert decision.arguments["email"] == DEV2.email
 
 
 def test_never_an_inactive_member_a_bot_or_a_departed_person():
@@ -142,24 +156,25 @@ def test_never_an_inactive_member_a_bot_or_a_departed_person():
 
 def test_departed_author_is_left_to_the_departed_playbook_whatever_the_fallback():
     policy = TriagePolicy(no_member_author="least_loaded", group_emails=[SEC_A.email])
-    plan = triage([incident(1)], by_incident(occurrence(1, author=GONE.email)), policy)
+    plan = triage([incident(1)], written_by(GONE.email), policy)
     assert only_skip(plan).reason == "author_departed"
 
 
 def test_departed_by_alias_or_through_the_mailmap():
-    directory = {**DIRECTORY, "old.name@corp.example": departed("old.name@corp.example", DEV2.email)}
-    plan = triage([incident(1)], by_incident(occurrence(1, author=DEV2.email)), directory=directory)
+    old_name = "old.name@corp.example"
+    directory = {**DIRECTORY, old_name: departed(old_name, DEV2.email)}
+    plan = triage([incident(1)], written_by(DEV2.email), directory=directory)
     assert only_skip(plan).reason == "author_departed"
     # The commit address is a leaver's, even if the mailmap maps it to an active member.
     plan = triage(
-        [incident(1)], by_incident(occurrence(1, author=GONE.email)), mailmap={GONE.email: DEV.email}
+        [incident(1)], written_by(GONE.email), mailmap={GONE.email: DEV.email}
     )
     assert plan.decisions == ()
 
 
 def test_unknown_or_failed_lookups_are_not_departures():
     directory = {**DIRECTORY, DEV2.email: error()}
-    plan = triage([incident(1)], by_incident(occurrence(1, author=DEV2.email)), directory=directory)
+    plan = triage([incident(1)], written_by(DEV2.email), directory=directory)
     assert only_assign(plan).arguments["email"] == DEV2.email
 
 
@@ -176,14 +191,14 @@ def test_already_assigned():
 
 
 def test_no_member_author_left_by_default():
-    skip = only_skip(triage([incident(1)], by_incident(occurrence(1, author="ext.dev@partner.example"))))
-    assert skip.reason == "no_member_author" and "ext.dev@partner.example" in skip.evidence
+    skip = only_skip(triage([incident(1)], written_by(EXT)))
+    assert skip.reason == "no_member_author" and EXT in skip.evidence
     skip = only_skip(triage([incident(1)], {}))
     assert skip.reason == "no_member_author" and "No occurrence seen" in skip.evidence
 
 
 def test_untrusted_author_text_is_escaped_in_evidence():
-    skip = only_skip(triage([incident(1)], by_incident(occurrence(1, author="x\x1b[2J@evil.example"))))
+    skip = only_skip(triage([incident(1)], written_by("x\x1b[2J@evil.example")))
     assert "\x1b" not in skip.evidence and "\\x1b" in skip.evidence
 
 
@@ -192,37 +207,39 @@ CODEOWNERS_POLICY = TriagePolicy(no_member_author="codeowners")
 
 
 def test_codeowners_first_eligible_owner():
-    owners = {1: ["nobody@corp.example", GONE.email, IDLE.email, BOT.email, " DEV.TWO@corp.example", DEV.email]}
-    plan = triage([incident(1)], by_incident(occurrence(1, author="ext.dev@partner.example")),
+    ineligible = ["nobody@corp.example", GONE.email, IDLE.email, BOT.email]
+    owners = {1: [*ineligible, " DEV.TWO@corp.example", DEV.email]}
+    plan = triage([incident(1)], written_by(EXT),
                   CODEOWNERS_POLICY, codeowners=owners)
     decision = only_assign(plan)
     assert (decision.reason, decision.arguments["email"]) == ("codeowner", DEV2.email)
 
 
 def test_codeowners_none_eligible():
-    plan = triage([incident(1)], by_incident(occurrence(1, author="ext.dev@partner.example")),
+    plan = triage([incident(1)], written_by(EXT),
                   CODEOWNERS_POLICY, codeowners={1: [GONE.email]})
     assert only_skip(plan).reason == "no_eligible_codeowner"
-    plan = triage([incident(1)], by_incident(occurrence(1, author="ext.dev@partner.example")), CODEOWNERS_POLICY)
+    plan = triage([incident(1)], written_by(EXT), CODEOWNERS_POLICY)
     assert only_skip(plan).reason == "no_eligible_codeowner"
 
 
 def test_fallbacks_need_every_occurrence_seen():
-    plan = triage([incident(1, occurrences_count=2)], by_incident(occurrence(1, author="ext.dev@partner.example")),
+    plan = triage([incident(1, occurrences_count=2)], written_by(EXT),
                   CODEOWNERS_POLICY, codeowners={1: [DEV.email]})
     assert only_skip(plan).reason == "occurrences_unseen"
 
 
 def test_a_member_author_beats_the_fallback():
-    plan = triage([incident(1)], by_incident(occurrence(1)), CODEOWNERS_POLICY, codeowners={1: [DEV2.email]})
+    occ = by_incident(occurrence(1))
+    plan = triage([incident(1)], occ, CODEOWNERS_POLICY, codeowners={1: [DEV2.email]})
     assert only_assign(plan).reason == "commit_author"
 
 
 def test_least_loaded_spreads_the_work_and_breaks_ties_by_email():
-    policy = TriagePolicy(no_member_author="least_loaded",
-                          group_emails=[SEC_B.email, SEC_A.email, IDLE.email, GONE.email, "x@corp.example"])
+    group = [SEC_B.email, SEC_A.email, IDLE.email, GONE.email, "x@corp.example"]
+    policy = TriagePolicy(no_member_author="least_loaded", group_emails=group)
     incidents = [incident(i) for i in (1, 2, 3, 4)]
-    occ = by_incident(*(occurrence(i, i, author="ext.dev@partner.example") for i in (1, 2, 3, 4)))
+    occ = by_incident(*(occurrence(i, i, author=EXT) for i in (1, 2, 3, 4)))
     plan = triage(incidents, occ, policy, open_counts={SEC_A.id: 1, SEC_B.id: 0, IDLE.id: 0})
     assert [(d.incident_id, d.arguments["email"], d.reason) for d in plan.decisions] == [
         (1, SEC_B.email, "least_loaded"),  # 0 vs 1
@@ -234,26 +251,30 @@ def test_least_loaded_spreads_the_work_and_breaks_ties_by_email():
 
 def test_least_loaded_counts_commit_author_assignments_of_this_run():
     policy = TriagePolicy(no_member_author="least_loaded", group_emails=[SEC_A.email, SEC_B.email])
-    occ = by_incident(occurrence(1, 1, author=SEC_A.email), occurrence(2, 2, author="ext.dev@partner.example"))
+    occ = by_incident(occurrence(1, 1, author=SEC_A.email), occurrence(2, 2, author=EXT))
     plan = triage([incident(1), incident(2)], occ, policy)
     assert [d.arguments["email"] for d in plan.decisions] == [SEC_A.email, SEC_B.email]
 
 
 def test_least_loaded_without_eligible_group_member():
     policy = TriagePolicy(no_member_author="least_loaded", group_emails=[IDLE.email, GONE.email])
-    plan = triage([incident(1)], by_incident(occurrence(1, author="ext.dev@partner.example")), policy)
+    plan = triage([incident(1)], written_by(EXT), policy)
     assert only_skip(plan).reason == "no_eligible_group_member"
 
 
 # -- share -------------------------------------------------------------------------------------
-SHARE = TriagePolicy(share_with_non_member_author=True, share_auto_healing=True, share_lifespan_hours=72)
+SHARE = TriagePolicy(
+    share_with_non_member_author=True, share_auto_healing=True, share_lifespan_hours=72
+)
 
 
 def test_share_with_a_non_member_author():
-    plan = triage([incident(1)], by_incident(occurrence(1, author="ext.dev@partner.example")), SHARE)
+    plan = triage([incident(1)], written_by(EXT), SHARE)
     (share,) = plan.decisions
     assert share.action is Action.SHARE
-    assert share.arguments == {"auto_healing": True, "feedback_collection": True, "lifespan_hours": 72}
+    assert share.arguments == {
+        "auto_healing": True, "feedback_collection": True, "lifespan_hours": 72
+    }
     assert share.reason == "non_member_author"
     assert "http" not in share.evidence.lower() and "://" not in share.evidence
     assert [s.reason for s in plan.skips] == ["no_member_author"]  # the assignment is still left
@@ -261,21 +282,23 @@ def test_share_with_a_non_member_author():
 
 def test_share_goes_with_a_fallback_assignment():
     policy = SHARE.model_copy(update={"no_member_author": "codeowners"})
-    plan = triage([incident(1)], by_incident(occurrence(1, author="ext.dev@partner.example")), policy,
+    plan = triage([incident(1)], written_by(EXT), policy,
                   codeowners={1: [DEV.email]})
     assert [(d.action, d.reason) for d in plan.decisions] == [
         (Action.ASSIGN, "codeowner"), (Action.SHARE, "non_member_author")
     ]
 
 
-@pytest.mark.parametrize("author", [DEV.email, GONE.email, "dependabot[bot]@users.noreply.github.com"])
+@pytest.mark.parametrize(
+    "author", [DEV.email, GONE.email, "dependabot[bot]@users.noreply.github.com"]
+)
 def test_no_share_with_a_member_a_leaver_or_a_bot(author):
-    plan = triage([incident(1)], by_incident(occurrence(1, author=author)), SHARE)
+    plan = triage([incident(1)], written_by(author), SHARE)
     assert all(d.action is not Action.SHARE for d in plan.decisions)
 
 
 def test_no_share_by_default_or_when_already_shared():
-    occ = by_incident(occurrence(1, author="ext.dev@partner.example"))
+    occ = written_by(EXT)
     assert triage([incident(1)], occ).decisions == ()
     shared = incident(1).model_copy(update={"share_url": "https://share.invalid/placeholder"})
     assert triage([shared], occ, SHARE).decisions == ()
@@ -326,7 +349,8 @@ def worlds(draw):
     for incident_id in range(1, draw(st.integers(1, 5)) + 1):
         occs = []
         for _ in range(draw(st.integers(0, 4))):
-            occs.append(occurrence(next_id, incident_id, author=draw(AN_AUTHOR), days=draw(st.integers(0, 3))))
+            author, days = draw(AN_AUTHOR), draw(st.integers(0, 3))
+            occs.append(occurrence(next_id, incident_id, author=author, days=days))
             next_id += 1
         grouped[incident_id] = occs
         incidents.append(incident(
@@ -355,14 +379,18 @@ def test_never_assigns_a_non_member_an_inactive_member_a_bot_or_a_departed_perso
     statuses = {i.id: i.status for i in incidents}
     for decision in plan.decisions:
         if decision.action is Action.SHARE:
-            assert set(decision.arguments) == {"auto_healing", "feedback_collection", "lifespan_hours"}
+            assert set(decision.arguments) == {
+                "auto_healing", "feedback_collection", "lifespan_hours"
+            }
             continue
         assert decision.action is Action.ASSIGN
         assert statuses[decision.incident_id] == "TRIGGERED"
         email = decision.arguments["email"]
         chosen = [m for m in members if m.email == email]
         assert chosen and any(m.active is True for m in chosen)  # listed, as the API lists it
-        eligible = [m for m in chosen if m.active is True and not is_bot_or_noreply(m.email, m.name)]
+        eligible = [
+            m for m in chosen if m.active is True and not is_bot_or_noreply(m.email, m.name)
+        ]
         assert eligible, "a bot or inactive member was chosen"
         assert normalise_email(email) not in gone
 
@@ -387,12 +415,12 @@ def test_triage_is_deterministic_and_order_free(world, seed):
 
 
 def test_a_bot_committing_with_a_member_address_is_still_a_bot():
-    plan = triage([incident(1)], by_incident(occurrence(1, author=DEV.email, author_name="release[bot]")))
+    plan = triage([incident(1)], written_by(DEV.email, author_name="release[bot]"))
     assert only_skip(plan).reason == "no_member_author"
 
 
 def test_no_share_for_an_incident_left_to_the_departed_playbook():
-    occ = by_incident(occurrence(1, author="ext.dev@partner.example", days=2), occurrence(2, author=GONE.email))
+    occ = by_incident(occurrence(1, author=EXT, days=2), occurrence(2, author=GONE.email))
     plan = triage([incident(1, occurrences_count=2)], occ, SHARE)
     assert plan.decisions == ()
     assert [s.reason for s in plan.skips] == ["author_departed"]
