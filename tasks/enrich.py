@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 from pydantic import SecretStr
 
 from clients.directory import Lookup, Status
@@ -43,13 +44,13 @@ def git_from_settings() -> Any:
     return GitRepositories(mirrors_root=Path(root) if root else None)
 
 
-@task(name="lookup-people", retries=1, retry_delay_seconds=5)
+@task(name="lookup-people", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def lookup_people(directory: Any, emails: Iterable[str]) -> dict[str, Lookup]:
     wanted = sorted({normalise_email(e) for e in emails if e and not is_bot_or_noreply(e)})
     return dict(directory.lookup(wanted)) if wanted else {}
 
 
-@task(name="manager-chains", retries=1, retry_delay_seconds=5)
+@task(name="manager-chains", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def manager_chains(
     directory: Any, lookups: Mapping[str, Lookup], depth: int
 ) -> dict[str, list[Lookup]]:
@@ -71,7 +72,7 @@ def _leaking_file(occurrences: Sequence[Any]) -> tuple[str, str] | None:
     return latest.source.full_name, latest.filepath
 
 
-@task(name="file-owners", retries=0)
+@task(name="file-owners", retries=0, cache_policy=NO_CACHE)
 def file_owners(
     git: Any, occurrences_by_incident: Mapping[int, Sequence[Any]]
 ) -> tuple[dict[int, list[str]], dict[int, list[str]], list[str]]:

@@ -9,10 +9,12 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 # Reads are idempotent: a retried fetch only costs requests. The client already retries 429,
 # 5xx and connection errors with backoff; one task retry covers a longer blip.
-FETCH = dict(retries=1, retry_delay_seconds=5)
+# Inputs hold clients (sockets, locks): never hashed for caching, and results are fresh data.
+FETCH = dict(retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
 
 
 class MissingScopes(RuntimeError):

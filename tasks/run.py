@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from tasks import act
@@ -85,7 +86,7 @@ def _md(text: str) -> str:
     return " ".join(out.split())
 
 
-@task(name="apply-chunk", retries=0)
+@task(name="apply-chunk", retries=0, cache_policy=NO_CACHE)
 def apply_chunk(
     decisions: list[Decision],
     *,

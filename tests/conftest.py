@@ -20,4 +20,5 @@ pytest_plugins = [
     "tests.fixtures.prefect",
     "tests.fixtures.slapd",
     "tests.fixtures.sandbox",
+    "tests.fixtures.world",
 ]

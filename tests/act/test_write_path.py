@@ -1,0 +1,126 @@
+"""The one write path against the live sandbox: re-check, already done, notes never twice,
+a human change wins, one failure does not stop the others, the ledger's trail."""
+from __future__ import annotations
+
+import pytest
+
+from clients.ledger import Ledger
+from tasks.act import apply_decisions, marker
+from tasks.plan import Action, Decision, Precondition, Result
+
+
+@pytest.fixture
+def world(fresh_sandbox, tmp_path):
+    from clients.gitguardian import GitGuardianClient
+
+    client = GitGuardianClient(fresh_sandbox.url, fresh_sandbox.token, requests_per_minute=None)
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    run_id = ledger.start_run("test", dry_run=False, parameters={})
+    return fresh_sandbox, client, ledger, run_id
+
+
+def _incident(box, status):
+    return next(i for i in box.state()["incidents"].values() if i["status"] == status)
+
+
+def _two_members(client):
+    active = [m for m in client.members() if m.active and m.access_level != "restricted"]
+    return active[0], active[1]
+
+
+def _assign(incident, email, old=None):
+    return Decision("test", incident["id"], Action.ASSIGN, {"email": email, "send_email": False}, "r",
+                    "Reassigned for the test.",
+                    Precondition(statuses=("TRIGGERED", "ASSIGNED"), assignee_email=old, check_assignee=True))
+
+
+def _ours(box, incident_id, decision):
+    return [n for n in box.state()["notes"].get(incident_id, []) if marker(decision) in n["comment"]]
+
+
+def apply(world, decisions, dry_run=False):
+    box, client, ledger, run_id = world
+    return apply_decisions(decisions, client=client, ledger=ledger, run_id=run_id, dry_run=dry_run)
+
+
+def test_dry_run_writes_nothing(world):
+    box, client, *_ = world
+    incident = _incident(box, "TRIGGERED")
+    a, _ = _two_members(client)
+    before = box.state()
+    [outcome] = apply(world, [_assign(incident, a.email)], dry_run=True)
+    assert outcome.result is Result.WOULD_APPLY
+    assert box.state()["audit_logs"] == before["audit_logs"]
+
+
+def test_applies_once_with_one_note_and_a_rerun_is_already_done(world):
+    box, client, ledger, run_id = world
+    incident = _incident(box, "TRIGGERED")
+    a, _ = _two_members(client)
+    decision = _assign(incident, a.email)
+    [first] = apply(world, [decision])
+    assert first.result is Result.APPLIED
+    assert box.state()["incidents"][incident["id"]]["assignee_email"] == a.email
+    [second] = apply(world, [decision])
+    assert second.result is Result.ALREADY_DONE
+    assert len(_ours(box, incident["id"], decision)) == 1
+    assert len(ledger.intents(run_id)) == 2  # an intent per attempt, each with its result
+    assert not ledger.interrupted()
+
+
+def test_crash_between_the_write_and_its_note_is_completed_on_rerun(world):
+    box, client, *_ = world
+    incident = _incident(box, "TRIGGERED")
+    a, _ = _two_members(client)
+    decision = _assign(incident, a.email)
+    client.assign(incident["id"], email=a.email)  # the write landed, the process died before the note
+    [outcome] = apply(world, [decision])
+    assert outcome.result is Result.ALREADY_DONE
+    assert len(_ours(box, incident["id"], decision)) == 1
+    apply(world, [decision])
+    assert len(_ours(box, incident["id"], decision)) == 1
+
+
+def test_a_human_change_since_the_plan_wins(world):
+    box, client, *_ = world
+    incident = _incident(box, "ASSIGNED")
+    a, b = _two_members(client)
+    target = a if a.email != incident["assignee_email"] else b
+    human = next(m for m in (a, b) if m.email not in (target.email, incident["assignee_email"])) \
+        if len({a.email, b.email} - {incident["assignee_email"]}) > 1 else None
+    decision = _assign(incident, target.email, old=incident["assignee_email"])
+    if human is None:
+        client.unassign(incident["id"])  # the human unassigned it instead
+    else:
+        client.assign(incident["id"], email=human.email)
+    before = box.state()
+    [outcome] = apply(world, [decision])
+    assert outcome.result is Result.STATE_CHANGED
+    assert box.state()["incidents"] == before["incidents"]
+    assert not _ours(box, incident["id"], decision)
+
+
+def test_one_failure_does_not_stop_the_others(world):
+    box, client, ledger, run_id = world
+    first, *_ = [i for i in box.state()["incidents"].values() if i["status"] == "TRIGGERED"]
+    a, _ = _two_members(client)
+    missing = dict(first, id=999_999_999)
+    outcomes = apply(world, [_assign(missing, a.email), _assign(first, a.email)])
+    assert [o.result for o in outcomes] == [Result.FAILED, Result.APPLIED]
+    assert "404" in outcomes[0].detail or "Not found" in outcomes[0].detail
+    assert box.token not in outcomes[0].detail
+    assert not ledger.interrupted()
+
+
+def test_ignore_and_reopen_round_trip(world):
+    box, client, *_ = world
+    incident = _incident(box, "TRIGGERED")
+    ignore = Decision("test", incident["id"], Action.IGNORE, {"ignore_reason": "test_credential"}, "r", "e",
+                      Precondition(statuses=("TRIGGERED", "ASSIGNED")))
+    reopen = Decision("test", incident["id"], Action.REOPEN, {}, "r", "e", Precondition(statuses=("IGNORED",)))
+    assert [o.result for o in apply(world, [ignore])] == [Result.APPLIED]
+    assert box.state()["incidents"][incident["id"]]["ignore_reason"] == "test_credential"
+    assert [o.result for o in apply(world, [reopen])] == [Result.APPLIED]
+    assert box.state()["incidents"][incident["id"]]["status"] in ("TRIGGERED", "ASSIGNED")
+    # the ignore decision's precondition (open) holds again, but it is a new decision to apply
+    assert [o.result for o in apply(world, [reopen])] == [Result.ALREADY_DONE]
