@@ -298,3 +298,15 @@ def _text(value: Any) -> str:
 
 def _quoted(path: str | None) -> str:
     return f"'{printable(path)}'"
+
+
+_NOTE_MAX_CHARS = 9_000  # the API takes 10,000; the write path appends its marker
+
+
+def render_note(decision: Decision) -> str:
+    """The note that explains an ignore or a reopen; the write path appends its own marker."""
+    if decision.action is Action.IGNORE:
+        text = f"Ignored as a test credential by the {PLAYBOOK} playbook. {decision.evidence}"
+    else:
+        text = f"{decision.evidence} (recheck of the {PLAYBOOK} playbook)"
+    return text[:_NOTE_MAX_CHARS]

@@ -365,3 +365,16 @@ def _departed_addresses(directory: Mapping[str, Lookup]) -> frozenset[str]:
 
 def _text(value: Any) -> str:
     return str(value.value) if isinstance(value, Enum) else str(value)
+
+
+_NOTE_MAX_CHARS = 9_000  # the API takes 10,000; the write path appends its marker
+
+
+def render_note(decision: Decision) -> str:
+    """The note that explains an assignment or a share; the write path appends its marker.
+    A share's note never holds the link: the link gives access to the secret."""
+    if decision.action is Action.ASSIGN:
+        text = f"Assigned to {decision.arguments['email']} by the {PLAYBOOK} playbook. "
+    else:
+        text = f"Shared with its commit author by the {PLAYBOOK} playbook. "
+    return (text + decision.evidence)[:_NOTE_MAX_CHARS]

@@ -411,3 +411,14 @@ def test_recheck_reopens_only_our_ignored_incidents(workspace, policy):
         assert decision.incident_id in ours
         assert decision.action is Action.REOPEN
         assert by_id[decision.incident_id].status == "IGNORED"
+
+
+def test_notes_explain_the_ignore_and_the_reopen():
+    from tasks.decide.test_credentials import render_note
+
+    (ignore,) = decide([incident(1)], by_incident(occurrence(1))).decisions
+    note = render_note(ignore)
+    assert note.startswith("Ignored as a test credential") and "'tests/test_settings.py'" in note
+    incidents = {1: incident(1, status="IGNORED", validity="valid")}
+    (reopen,) = decide_recheck([1], incidents, {}).decisions
+    assert render_note(reopen).startswith("Reopened:")

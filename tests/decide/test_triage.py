@@ -424,3 +424,14 @@ def test_no_share_for_an_incident_left_to_the_departed_playbook():
     plan = triage([incident(1, occurrences_count=2)], occ, SHARE)
     assert plan.decisions == ()
     assert [s.reason for s in plan.skips] == ["author_departed"]
+
+
+def test_notes_name_the_assignee_and_never_hold_a_link():
+    from tasks.decide.triage import render_note
+
+    assign, share = triage(
+        [incident(1)], written_by(EXT), SHARE.model_copy(update={"no_member_author": "codeowners"}),
+        codeowners={1: [DEV.email]},
+    ).decisions
+    assert render_note(assign).startswith(f"Assigned to {DEV.email}")
+    assert "://" not in render_note(share) and EXT in render_note(share)
