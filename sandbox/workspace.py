@@ -18,7 +18,8 @@ class Token:
     scopes: list[str]
     member_id: int
     type: str = "personal_access_token"
-    secret: str = ""  # the API key value; invented at run time, never written to exports
+    # the API key value; invented at run time, never written to exports nor shown in reprs
+    secret: str = field(default="", repr=False)
 
 
 @dataclass

@@ -298,3 +298,9 @@ def test_paging_a_filter_while_changing_its_items_skips_none(box):
         response = requests.get(next_url, headers={"Authorization": f"Token {box.token}"},
                                 timeout=10)
     assert seen == triggered and len(seen) >= 3
+
+
+def test_api_keys_never_show_in_reprs(box):
+    for name, secret in box.tokens.items():
+        assert secret not in repr(box)
+        assert secret not in repr(box.store.authenticate(secret)), name
