@@ -173,6 +173,17 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="microseconds")[:26] + "Z"
 
 
+class _Random(random.Random):
+    """Mersenne Twister seeded as usual, with randint and choice built on one random() call:
+    the standard ones cost several Python calls each, and they run millions of times."""
+
+    def randint(self, a: int, b: int) -> int:
+        return a + int(self.random() * (b - a + 1))
+
+    def choice(self, seq: Any) -> Any:
+        return seq[int(self.random() * len(seq))]
+
+
 class _Weighted:
     """A weighted choice with its cumulative weights computed once (rng.choices recomputes)."""
 
@@ -204,16 +215,27 @@ def _git_sha(kind: bytes, payload: bytes) -> bytes:
 class _Tree:
     """A directory of the repository snapshot whose tree hash is recomputed only when dirty."""
 
-    __slots__ = ("entries", "order", "children", "pending", "sha", "dirty")
+    __slots__ = ("slots", "serialized", "children", "pending", "sha", "dirty")
 
     def __init__(self) -> None:
         # git orders tree entries by name, with a directory compared as "name/"
-        self.entries: dict[bytes, bytes] = {}  # sort key -> serialized entry
-        self.order: list[bytes] | None = None  # sorted keys, None after a new name
+        self.slots: dict[bytes, int] = {}  # sort key -> position in serialized
+        self.serialized: list[bytes] = []  # entries in git's order
         self.children: dict[bytes, _Tree] = {}
         self.pending: list[bytes] = []  # children changed since the last hash
         self.sha = b""
         self.dirty = False
+
+    def _set(self, key: bytes, entry: bytes) -> None:
+        slot = self.slots.get(key)
+        if slot is not None:
+            self.serialized[slot] = entry
+            return
+        entries = dict(zip(self.slots, self.serialized))
+        entries[key] = entry
+        order = sorted(entries)
+        self.slots = {k: i for i, k in enumerate(order)}
+        self.serialized = [entries[k] for k in order]
 
     def put(self, parts: list[bytes], blob_sha: bytes) -> None:
         tree = self
@@ -227,22 +249,14 @@ class _Tree:
             tree = child
         tree.dirty = True
         name = parts[-1]
-        if name not in tree.entries:
-            tree.order = None
-        tree.entries[name] = b"100644 " + name + b"\0" + blob_sha
+        tree._set(name, b"100644 " + name + b"\0" + blob_sha)
 
     def hash(self) -> bytes:
         if self.dirty:
-            entries = self.entries
             for name in self.pending:
-                key = name + b"/"
-                if key not in entries:
-                    self.order = None
-                entries[key] = b"40000 " + name + b"\0" + self.children[name].hash()
+                self._set(name + b"/", b"40000 " + name + b"\0" + self.children[name].hash())
             self.pending.clear()
-            if self.order is None:
-                self.order = sorted(entries)
-            self.sha = _git_sha(b"tree", b"".join([entries[key] for key in self.order]))
+            self.sha = _git_sha(b"tree", b"".join(self.serialized))
             self.dirty = False
         return self.sha
 
@@ -387,7 +401,7 @@ def _build_members(world: _World) -> None:
             is_member, active = rng.random() < 0.8, rng.random() < 0.6
         else:
             is_member, active = rng.random() < 0.85, rng.random() > 0.04
-        if index in (0, 1, 2):  # the owner and first VPs always have accounts
+        if index in (0, 1, 2, 5):  # the owner, first VPs and the markup name have accounts
             is_member, active = True, True
         if not is_member:
             continue
@@ -411,10 +425,12 @@ def _build_members(world: _World) -> None:
         world.members.append(member)
         world.member_of_person[index] = member
     world.members[1]["access_level"] = world.members[1]["role"] = "owner"
-    for name, email in [("Contractor One", "contractor.one@partner.example"),
-                        ("Auditor", "external.auditor@audit.example")]:
+    # accounts with no directory entry: a contractor, an auditor, and a bot given a seat
+    for name, email, level in [("Contractor One", "contractor.one@partner.example", "member"),
+                               ("Auditor", "external.auditor@audit.example", "restricted"),
+                               ("CI Bot", "ci-bot@corp.example", "member")]:
         member_id += rng.randint(1, 40)
-        world.members.append(_member(world, member_id, email, name, "restricted", True))
+        world.members.append(_member(world, member_id, email, name, level, True))
 
 
 def _build_authors(world: _World) -> None:
@@ -611,7 +627,7 @@ def generate(seed: int, incidents: int, now: datetime | None = None) -> Workspac
     """A whole workspace from a seed; `incidents` incidents spread over the last 12 months."""
     now = now or start_of_today()
     now = (now if now.tzinfo else now.replace(tzinfo=timezone.utc)).replace(microsecond=0)
-    rng = random.Random(seed)
+    rng = _Random(seed)
     world = _World(rng=rng, now=now)
     workspace_id = rng.randint(2, 999)
 
@@ -833,11 +849,10 @@ def _fill_occurrence(world: _World, plan: _Plan) -> None:
     matches = [{"name": rng.choice(MATCH_NAMES), "indice_start": 10, "indice_end": 50,
                 "pre_line_start": None, "pre_line_end": None,
                 "post_line_start": line, "post_line_end": line}]
-    tags = []
-    if plan.source["visibility"] == "public":
-        tags += ["PUBLIC", "PUBLICLY_EXPOSED"]
-    if "TEST_FILE" in plan.incident["tags"]:
-        tags.append("TEST_FILE")
+    tags = ["PUBLIC"] if plan.source["visibility"] == "public" else []
+    # occurrence tags never contradict the incident's: a veto on one is a veto on both
+    tags += [t for t in ("PUBLICLY_EXPOSED", "PUBLICLY_LEAKED", "TEST_FILE")
+             if t in plan.incident["tags"]]
     if rng.random() < 0.3:
         tags.append("DEFAULT_BRANCH")
     plan.occurrence.update({
