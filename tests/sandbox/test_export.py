@@ -192,3 +192,31 @@ def test_ground_truth_and_workspace_files(workspace: Workspace, exported: Path) 
     assert len(api["occurrences"]) == len(workspace.occurrences)
     assert api["occurrences"][0]["source"]["full_name"]
     assert "tokens" not in api  # token secrets are invented by the server, never exported
+
+
+@pytest.mark.slapd
+def test_ldif_loads_into_a_real_slapd(workspace: Workspace, exported: Path,
+                                      slapd_factory) -> None:
+    server = slapd_factory()  # a private server: the shared one stays as other tests left it
+    added = server.load_ldif((exported / "directory.ldif").read_text(encoding="utf-8"))
+    assert added == len(workspace.people)
+    with server.connection() as conn:
+        conn.search("dc=corp,dc=example", "(userAccountControl:1.2.840.113556.1.4.803:=2)",
+                    attributes=["uid"], paged_size=1000)
+        disabled = {e["attributes"]["uid"][0] for e in conn.response
+                    if e.get("type") == "searchResEntry"}
+        conn.search("ou=leavers,dc=corp,dc=example", "(objectClass=inetOrgPerson)",
+                    attributes=["uid"], paged_size=1000)
+        leavers = {e["attributes"]["uid"][0] for e in conn.response
+                   if e.get("type") == "searchResEntry"}
+        conn.search("dc=corp,dc=example", "(pwdAccountLockedTime=*)", attributes=["uid"],
+                    paged_size=1000)
+        locked = {e["attributes"]["uid"][0] for e in conn.response
+                  if e.get("type") == "searchResEntry"}
+        bobby = next(p for p in workspace.people if p.display_name.startswith("<"))
+        conn.search("dc=corp,dc=example", f"(mail={bobby.email})", attributes=["displayName"])
+        assert conn.entries[0].displayName.value == bobby.display_name
+    marked = {m: {p.uid for p in workspace.people if m in p.leaver_markers}
+              for m in ("disabled_bit", "leavers_ou", "locked")}
+    assert (disabled, leavers, locked) == (marked["disabled_bit"], marked["leavers_ou"],
+                                           marked["locked"])
