@@ -215,27 +215,25 @@ def _git_sha(kind: bytes, payload: bytes) -> bytes:
 class _Tree:
     """A directory of the repository snapshot whose tree hash is recomputed only when dirty."""
 
-    __slots__ = ("slots", "serialized", "children", "pending", "sha", "dirty")
+    __slots__ = ("keys", "serialized", "children", "pending", "sha", "dirty")
 
     def __init__(self) -> None:
         # git orders tree entries by name, with a directory compared as "name/"
-        self.slots: dict[bytes, int] = {}  # sort key -> position in serialized
-        self.serialized: list[bytes] = []  # entries in git's order
+        self.keys: list[bytes] = []  # sort keys, sorted
+        self.serialized: list[bytes] = []  # the entries, in the same order
         self.children: dict[bytes, _Tree] = {}
         self.pending: list[bytes] = []  # children changed since the last hash
         self.sha = b""
         self.dirty = False
 
     def _set(self, key: bytes, entry: bytes) -> None:
-        slot = self.slots.get(key)
-        if slot is not None:
+        keys = self.keys
+        slot = bisect.bisect_left(keys, key)
+        if slot < len(keys) and keys[slot] == key:
             self.serialized[slot] = entry
-            return
-        entries = dict(zip(self.slots, self.serialized))
-        entries[key] = entry
-        order = sorted(entries)
-        self.slots = {k: i for i, k in enumerate(order)}
-        self.serialized = [entries[k] for k in order]
+        else:
+            keys.insert(slot, key)
+            self.serialized.insert(slot, entry)
 
     def put(self, parts: list[bytes], blob_sha: bytes) -> None:
         tree = self
@@ -621,6 +619,7 @@ class _Plan:
     when: datetime
     occurrence: dict[str, Any]
     commit_group: int  # occurrences of one group are files of one commit
+    second: int  # the commit's time, in seconds since the epoch
 
 
 def generate(seed: int, incidents: int, now: datetime | None = None) -> Workspace:
@@ -673,6 +672,7 @@ def generate(seed: int, incidents: int, now: datetime | None = None) -> Workspac
             groups.append(paths[position:position + size])
             position += size
         first = now - timedelta(seconds=rng.randint(3600, year))
+        first_second = int(first.timestamp())
         span = int((now - first).total_seconds())
         offsets = sorted(rng.sample(range(0, span - 60), len(groups))) if len(groups) > 1 \
             else [0]
@@ -707,7 +707,7 @@ def generate(seed: int, incidents: int, now: datetime | None = None) -> Workspac
                 micro += rng.randint(1, 100_000 // len(group))
                 plans.append(_Plan(incident, source, path, author,
                                    when + timedelta(microseconds=micro), {"id": occurrence_id},
-                                   commit_group))
+                                   commit_group, first_second + offset))
 
     repositories = _commit_all(world, sources, plans)
     occurrences = [plan.occurrence for plan in plans]
@@ -812,9 +812,9 @@ def _commit_all(world: _World, sources: list[dict[str, Any]],
         repo.commits.append(Commit(sha=sha, author_name=COMMITTER_NAME,
                                    author_email=COMMITTER_EMAIL, date=start, files=files,
                                    message="Initial commit\n"))
-        # a group's occurrences share one second (its commit's time): they stay together
-        pending = sorted(by_source[source["id"]], key=lambda p: (
-            p.when.replace(microsecond=0), p.commit_group, p.when))
+        # a group's occurrences share one second (its commit's time): they stay together, in
+        # the order they were planned (a stable sort)
+        pending = sorted(by_source[source["id"]], key=lambda p: (p.second, p.commit_group))
         separator = "/-/commit/" if source["type"] == "gitlab" else "/commit/"
         for _, members in itertools.groupby(pending, key=lambda p: p.commit_group):
             group = list(members)
