@@ -1,0 +1,133 @@
+"""Real Prefect processes for the deployment tests: a server and a worker, each a subprocess
+stopped by its PID (its own process group), never by name.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+PREFECT = [sys.executable, "-m", "prefect"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(check, *, timeout: float, what: str, interval: float = 0.25):
+    """Poll `check()` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def stop(process: subprocess.Popen, *, times: int = 1, timeout: float = 15.0) -> None:
+    """SIGTERM the process group (`times` times: a worker shuts down on the second), then kill."""
+    for _ in range(times):
+        if process.poll() is not None:
+            return
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=timeout / times)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(timeout=10)
+
+
+def tail(path: Path, chars: int = 4000) -> str:
+    return path.read_text(errors="replace")[-chars:] if path.exists() else ""
+
+
+@dataclass
+class PrefectServer:
+    url: str  # the API URL, ending in /api
+    env: dict[str, str]  # the environment for CLI/worker subprocesses that talk to it
+    home: Path
+    log: Path
+
+    def run_cli(self, *args: str, env: Mapping[str, str] | None = None, timeout: float = 120) -> str:
+        """Run `prefect ...` (or `python -m <module>` when args[0] is '-m') from the checkout."""
+        command = [sys.executable, *args] if args[0] == "-m" else [*PREFECT, *args]
+        # PWD as a shell in the checkout would set it: prefect.yaml's pull step reads it.
+        done = subprocess.run(command, cwd=ROOT, env={**self.env, "PWD": str(ROOT), **(env or {})},
+                              capture_output=True,
+                              text=True, timeout=timeout)
+        assert done.returncode == 0, f"{args} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        return done.stdout + done.stderr
+
+    def start_worker(self, pool: str, env: Mapping[str, str], log: Path) -> subprocess.Popen:
+        worker_env = {**self.env, **env, "PREFECT_WORKER_QUERY_SECONDS": "1", "PWD": str(ROOT)}
+        with open(log, "wb") as out:
+            return subprocess.Popen([*PREFECT, "worker", "start", "--pool", pool], cwd=ROOT,
+                                    env=worker_env, stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+
+
+def _base_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    for name in ("GITGUARDIAN_API_KEY", "GITGUARDIAN_API_URL", "LDAP_URL", "LDAP_PASSWORD",
+                 "DIRECTORY_JSON", "GIT_MIRRORS_ROOT", "LEDGER_URL"):
+        env.pop(name, None)
+    env.update(
+        DO_NOT_TRACK="1",
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_HOME=str(home),
+        PREFECT_UI_ENABLED="false",
+        PREFECT_LOGGING_LEVEL="INFO",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+@pytest.fixture
+def prefect_server_process(tmp_path: Path) -> Iterator[PrefectServer]:
+    """`prefect server start` on a free loopback port with its own PREFECT_HOME (and SQLite)."""
+    home = tmp_path / "prefect-home"
+    home.mkdir()
+    port = free_port()
+    env = _base_env(home)
+    log = tmp_path / "server.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen([*PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                                   cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    url = f"http://127.0.0.1:{port}/api"
+
+    def healthy() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"prefect server exited early:\n{tail(log)}")
+        try:
+            return requests.get(f"{url}/health", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    try:
+        wait_until(healthy, timeout=90, what="the Prefect server's /api/health")
+        yield PrefectServer(url=url, env={**env, "PREFECT_API_URL": url}, home=home, log=log)
+    finally:
+        stop(process)
