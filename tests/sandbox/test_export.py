@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import subprocess
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -220,3 +221,53 @@ def test_ldif_loads_into_a_real_slapd(workspace: Workspace, exported: Path,
               for m in ("disabled_bit", "leavers_ou", "locked")}
     assert (disabled, leavers, locked) == (marked["disabled_bit"], marked["leavers_ou"],
                                            marked["locked"])
+
+
+def test_departed_successors_agree_with_git_and_codeowners(workspace: Workspace,
+                                                           exported: Path) -> None:
+    """The CODEOWNERS and committer steps of the ground truth, re-derived from the real repos."""
+    from codeowners import CodeOwners
+
+    from sandbox.ground_truth import DEPARTED, normalise
+
+    people = {normalise(a): p for p in workspace.people for a in [p.email, *p.aliases]}
+    by_dn = {p.dn: p for p in workspace.people}
+    members = {normalise(m["email"]): m for m in workspace.members}
+
+    def eligible(address: str) -> bool:
+        person = people.get(normalise(address))
+        member = members.get(normalise(person.email)) if person else None
+        return bool(person and not person.departed and member and member["active"])
+
+    incidents = {str(i["id"]): i for i in workspace.incidents}
+    latest: dict[int, dict] = {}
+    for occurrence in workspace.occurrences:
+        current = latest.get(occurrence["incident_id"])
+        if current is None or occurrence["date"] > current["date"]:
+            latest[occurrence["incident_id"]] = occurrence
+    repositories = {r.full_name: r for r in workspace.repositories}
+    checked = Counter()
+    for key, action in workspace.ground_truth[DEPARTED]["actions"].items():
+        if action["reason"] not in ("codeowner", "recent_committer"):
+            continue
+        departed = people[normalise(incidents[key]["assignee_email"])]
+        manager = by_dn.get(departed.manager_dn)
+        assert manager is None or not eligible(manager.email)
+        grand = by_dn.get(manager.manager_dn) if manager and manager.manager_dn else None
+        assert grand is None or not eligible(grand.email)
+        occurrence = latest[int(key)]
+        repo = exported / "repos" / occurrence["source"]["full_name"]
+        text = (repo / repositories[occurrence["source"]["full_name"]].codeowners_path).read_text()
+        owners = [o for kind, o in CodeOwners(text).of(occurrence["filepath"]) if kind == "EMAIL"]
+        chosen = normalise(action["arguments"]["email"])
+        if action["reason"] == "codeowner":
+            first = next(o for o in owners if eligible(o))
+            assert normalise(people[normalise(first)].email) == chosen
+        else:
+            assert not any(eligible(o) for o in owners)
+            authors = _git(repo, "log", "--use-mailmap", "--format=%aE", "--",
+                           f":(literal){occurrence['filepath']}").split()
+            first = next(a for a in authors if eligible(a))
+            assert normalise(people[normalise(first)].email) == chosen
+        checked[action["reason"]] += 1
+    assert checked["codeowner"] and checked["recent_committer"]
