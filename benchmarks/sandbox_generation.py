@@ -28,8 +28,9 @@ def main() -> None:
         commits = sum(len(r.commits) for r in workspace.repositories)
         truth = {name: len(part["actions"]) for name, part in workspace.ground_truth.items()}
         # CPU time too: on a shared machine the wall time also measures the neighbours
-        print(f"{size:>7} incidents: {elapsed:6.1f} s wall, {cpu:6.1f} s CPU  ({len(workspace.occurrences)} occurrences, "
-              f"{commits} commits, {len(workspace.people)} people, "
+        print(f"{size:>7} incidents: {elapsed:6.1f} s wall, {cpu:6.1f} s CPU  "
+              f"({len(workspace.occurrences)} occurrences, {commits} commits, "
+              f"{len(workspace.people)} people, "
               f"{len(workspace.members)} members, {len(workspace.sources)} sources; "
               f"ground truth actions {truth})", flush=True)
 

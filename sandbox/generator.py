@@ -43,10 +43,12 @@ DETECTORS: list[dict[str, str]] = [
      "detector_group_name": g, "detector_group_display_name": d}
     for n, d, f, c, g in [
         ("aws_iam", "AWS IAM Keys", "credentials", "cloud_provider", "aws_iam"),
-        ("private_key_rsa", "RSA Private Key", "cryptographic_key", "private_key", "private_key_rsa"),
+        ("private_key_rsa", "RSA Private Key", "cryptographic_key", "private_key",
+         "private_key_rsa"),
         ("private_key_openssh", "OpenSSH Private Key", "cryptographic_key", "private_key",
          "private_key_openssh"),
-        ("private_key_dsa", "DSA Private Key", "cryptographic_key", "private_key", "private_key_dsa"),
+        ("private_key_dsa", "DSA Private Key", "cryptographic_key", "private_key",
+         "private_key_dsa"),
         ("slackusertoken", "Slack User Token", "token", "messaging_system", "slack_user_token"),
         ("slack_bot_token", "Slack Bot Token", "token", "messaging_system", "slack_bot_token"),
         ("github_access_token", "GitHub Access Token", "token", "version_control_platform",
