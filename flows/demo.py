@@ -62,7 +62,8 @@ def _run(title: str, flow_fn: Any, **parameters: Any) -> dict[str, Any]:
     if isinstance(data, BaseException):
         say(f"  {title}: FAILED after {elapsed:.1f}s: {data}")
         return {}
-    say(f"  {title} ({elapsed:.1f}s): {data.get('summary', '')}")
+    summary = data.get("summary") or f"week {data.get('week')}, {len(data.get('files', {}))} files"
+    say(f"  {title} ({elapsed:.1f}s): {summary}")
     return data
 
 
@@ -128,17 +129,17 @@ def main(argv: list[str] | None = None) -> int:
             from flows.weekly_report import weekly_report
         except ImportError:
             weekly_report = None
-        report_dir = None
+        report_file = None
         if weekly_report is not None:
             say("4. Writing the weekly report...")
             data = _run("weekly report", weekly_report, output_dir=str(args.out / "reports"))
-            report_dir = data.get("directory") if isinstance(data, dict) else None
+            report_file = (data.get("files") or {}).get("report.html") if data else None
 
     say()
     say("Done. Where to look next:")
     say(f"  - the audit ledger of every decision and write: {args.out / 'ledger.sqlite'}")
-    if report_dir:
-        say(f"  - the weekly report: {report_dir}/report.html")
+    if report_file:
+        say(f"  - the weekly report: {report_file}")
     say("  - the flow runs and their plan/outcome artifacts: `.venv/bin/prefect server start`, then")
     say("    http://127.0.0.1:4200 (this demo used Prefect's local mode with PREFECT_HOME=.prefect)")
     say("  - each playbook's options: python -m flows.departed_developers --help")

@@ -573,7 +573,7 @@ class Store:
         else:
             wanted = (email or "").strip().casefold()
             member = next(
-                (m for m in self.members.values() if m["email"].casefold() == wanted), None
+                (m for m in self.members.values() if m["email"].strip().casefold() == wanted), None
             )
         if member is None or not member.get("active", True):
             raise ApiError(404, NOT_FOUND)

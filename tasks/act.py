@@ -197,13 +197,22 @@ def apply_decisions(
     if dry_run:
         return [Outcome(d, Result.WOULD_APPLY) for d in decisions]
 
-    def one(decision: Decision) -> Outcome:
-        return apply_one(decision, client=client, ledger=ledger, run_id=run_id, note=note)
+    def in_order(group: list[int]) -> list[tuple[int, Outcome]]:
+        # Decisions on one incident (assign, then share) run in plan order, in one thread.
+        return [
+            (i, apply_one(decisions[i], client=client, ledger=ledger, run_id=run_id, note=note))
+            for i in group
+        ]
 
-    if workers <= 1 or len(decisions) <= 1:
-        return [one(d) for d in decisions]
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="act") as pool:
-        return list(pool.map(one, decisions))
+    groups: dict[int, list[int]] = {}
+    for index, decision in enumerate(decisions):
+        groups.setdefault(decision.incident_id, []).append(index)
+    if workers <= 1 or len(groups) <= 1:
+        done = [pair for group in groups.values() for pair in in_order(group)]
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="act") as pool:
+            done = [pair for pairs in pool.map(in_order, groups.values()) for pair in pairs]
+    return [outcome for _, outcome in sorted(done, key=lambda pair: pair[0])]
 
 
 def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:

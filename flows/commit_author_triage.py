@@ -1,0 +1,106 @@
+"""Commit-author triage: give each unassigned incident to the workspace member who leaked it.
+
+fetch (TRIGGERED incidents, their occurrences in bulk, members) -> enrich (directory: aliases
+and leavers; git: .mailmap, CODEOWNERS when the policy falls back to it) -> decide
+(tasks/decide/triage.py, pure) -> act (the one write path).
+"""
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from typing import Any
+
+from prefect import flow, get_run_logger
+
+from tasks import enrich, fetch
+from tasks.decide.identity import is_bot_or_noreply, normalise_email
+from tasks.decide.triage import PLAYBOOK, TriagePolicy, decide_triage, render_note
+from tasks.playbook import Playbook
+
+SCOPES = ("incidents:read", "incidents:write", "members:read")
+
+
+@flow(name=PLAYBOOK, log_prints=True)
+def commit_author_triage(
+    policy: TriagePolicy = TriagePolicy(),
+    dry_run: bool = True,
+    max_actions: int = 50,
+) -> Any:
+    """Assign unassigned incidents to the active member who authored the leak.
+
+    dry_run: show the plan and write nothing. max_actions: the most writes this run may make.
+    """
+    logger = get_run_logger()
+    scopes = SCOPES + (("incidents:share",) if policy.share_with_non_member_author else ())
+    with Playbook(PLAYBOOK, scopes=scopes, dry_run=dry_run, max_actions=max_actions,
+                  parameters={"policy": policy.model_dump(mode="json")}) as run:
+        client = run.client
+        members = fetch.fetch_members(client)
+        incidents = fetch.fetch_incidents(client, status="TRIGGERED")
+        occurrences = fetch.fetch_occurrences(client, status="TRIGGERED")
+        wanted = {i.id for i in incidents}
+        occurrences = {i: o for i, o in occurrences.items() if i in wanted}
+        logger.info("%d unassigned incidents, %d occurrences", len(incidents), sum(map(len, occurrences.values())))
+
+        # .mailmap first (per repository), then the directory on the canonical addresses.
+        git = enrich.git_from_settings()
+        mailmap = canonical_addresses(git, occurrences, logger)
+        authors = {o.author_info for occ in occurrences.values() for o in occ if o.author_info}
+        directory = enrich.directory_from_settings()  # unreachable: the run ends before any write
+        lookups = enrich.lookup_people(directory, authors | set(mailmap.values()))
+
+        codeowners: dict[int, list[str]] = {}
+        if policy.no_member_author == "codeowners":
+            codeowners, _, problems = enrich.file_owners(git, occurrences)
+            for problem in problems:
+                logger.warning("git: %s", problem)
+        open_counts = None
+        if policy.no_member_author == "least_loaded":
+            open_counts = open_incidents_per_member(client, members, policy.group_emails)
+
+        plan = decide_triage(incidents, occurrences, members, lookups, mailmap, policy,
+                             codeowners=codeowners, open_counts=open_counts)
+        return run.execute(plan, note=render_note)
+
+
+def canonical_addresses(git: Any, occurrences: dict[int, list[Any]], logger: Any) -> dict[str, str]:
+    """normalised commit e-mail -> normalised canonical e-mail, from each source's .mailmap."""
+    by_source: dict[str, set[str]] = {}
+    for occ in occurrences.values():
+        for o in occ:
+            source = getattr(getattr(o, "source", None), "full_name", None)
+            if source and o.author_info and not is_bot_or_noreply(o.author_info):
+                by_source.setdefault(source, set()).add(o.author_info)
+    mapping: dict[str, str] = {}
+    for source, emails in sorted(by_source.items()):
+        try:
+            found = git.mailmap(source, sorted(emails))
+        except Exception as exc:  # noqa: BLE001 - a missing mirror only loses .mailmap for it
+            logger.warning("git: no .mailmap for %s (%s)", source, type(exc).__name__)
+            continue
+        for email, canonical in found.items():
+            if normalise_email(canonical) != normalise_email(email):
+                mapping[normalise_email(email)] = normalise_email(canonical)
+    return mapping
+
+
+def open_incidents_per_member(client: Any, members: list[Any], group: tuple[str, ...]) -> dict[int, int]:
+    """Open incidents held by each group member: one filtered listing per member."""
+    counts: Counter[int] = Counter()
+    wanted = {normalise_email(e) for e in group}
+    for member in members:
+        if normalise_email(member.email) in wanted:
+            for status in ("ASSIGNED", "TRIGGERED"):
+                counts[member.id] += len(fetch.fetch_incidents(client, status=status, assignee_id=member.id))
+    return dict(counts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from flows.cli import main as cli_main
+
+    return cli_main(commit_author_triage, TriagePolicy, prog="python -m flows.commit_author_triage",
+                    description=commit_author_triage.__doc__.splitlines()[0], argv=argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Test-directory auto-ignore: ignore open incidents whose every occurrence sits in a test path,
+and reopen what it ignored earlier once that stops being true.
+
+fetch (open incidents of the allowed validities, their occurrences in bulk) -> decide
+(tasks/decide/test_credentials.py, pure) -> act (the one write path). The recheck step reads
+from the ledger which incidents this playbook ignored, because GitGuardian never reopens an
+ignored incident by itself.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from prefect import flow, get_run_logger
+
+from tasks import fetch, settings
+from tasks.decide.test_credentials import (
+    PLAYBOOK,
+    TestCredentialPolicy,
+    decide_recheck,
+    decide_test_credentials,
+    render_note,
+)
+from tasks.playbook import Playbook
+
+SCOPES = ("incidents:read", "incidents:write")
+OPEN = ("TRIGGERED", "ASSIGNED")
+FEW = 50  # below this many incidents, per-incident occurrence listings beat a bulk sweep
+
+
+@flow(name=PLAYBOOK, log_prints=True)
+def test_directory_auto_ignore(
+    policy: TestCredentialPolicy = TestCredentialPolicy(),
+    dry_run: bool = True,
+    max_actions: int = 50,
+) -> Any:
+    """Ignore (as test_credential) open incidents whose every occurrence is in a test path.
+
+    dry_run: show the plan and write nothing. max_actions: the most writes this run may make.
+    """
+    logger = get_run_logger()
+    with Playbook(PLAYBOOK, scopes=SCOPES, dry_run=dry_run, max_actions=max_actions,
+                  parameters={"policy": policy.model_dump(mode="json")}) as run:
+        client = run.client
+        # One listing per status and validity: multi-value filters are not confirmed on the
+        # incidents endpoint. Veto tags are excluded server-side and re-checked by decide.
+        incidents: list[Any] = []
+        occurrences: dict[int, list[Any]] = {}
+        for status in OPEN:
+            for validity in policy.validities:
+                filters = dict(status=status, validity=validity, exclude_tags=list(policy.veto_tags))
+                incidents += fetch.fetch_incidents(client, **filters)
+                for incident_id, found in fetch.fetch_occurrences(client, **filters).items():
+                    occurrences.setdefault(incident_id, []).extend(found)
+        wanted = {i.id for i in incidents}
+        occurrences = {i: o for i, o in occurrences.items() if i in wanted}
+        logger.info("%d candidate incidents, %d occurrences", len(incidents), sum(map(len, occurrences.values())))
+        plan = decide_test_credentials(incidents, occurrences, policy)
+
+        if policy.recheck:
+            plan = plan.merged(recheck(client, run.ledger, policy))
+        return run.execute(plan, note=render_note)
+
+
+def recheck(client: Any, ledger: Any, policy: TestCredentialPolicy):
+    """Incidents this playbook ignored (per the ledger) that are still ignored, re-judged."""
+    ignored_by_us = {a.incident_id for a in ledger.applied(PLAYBOOK, action="ignore")}
+    if not ignored_by_us:
+        return decide_recheck([], {}, {}, policy)
+    incidents = {i.id: i for i in fetch.fetch_incidents(client, status="IGNORED") if i.id in ignored_by_us}
+    ids = sorted(incidents)
+    if len(ids) <= FEW:
+        occurrences = fetch.fetch_occurrences_of(client, ids)
+    else:
+        occurrences = fetch.fetch_occurrences(client, status="IGNORED")
+    return decide_recheck(ignored_by_us, incidents, occurrences, policy)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from flows.cli import main as cli_main
+
+    return cli_main(test_directory_auto_ignore, TestCredentialPolicy,
+                    prog="python -m flows.test_credentials",
+                    description=test_directory_auto_ignore.__doc__.splitlines()[0], argv=argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
