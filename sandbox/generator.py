@@ -351,6 +351,7 @@ def _build_people(world: _World, count: int) -> None:
     departed[5] = False
 
     marker_turn = 0
+    taken_aliases: set[str] = set()  # an address names one person only
     for index, (uid, given, surname) in enumerate(raw):
         markers: list[str] = []
         if departed[index]:
@@ -362,8 +363,11 @@ def _build_people(world: _World, count: int) -> None:
             markers.sort(key=LEAVER_MARKERS.index)
         ou = LEAVERS_OU if "leavers_ou" in markers else PEOPLE_OU
         aliases: list[str] = []
-        if rng.random() < 0.18:
-            aliases.append(f"{uid.split('.')[0][:1]}.{uid.split('.', 1)[-1]}@{EMAIL_DOMAIN}")
+        if rng.random() < 0.18:  # "a.martin" for alice.martin, unless anna.martin has it
+            short = f"{uid.split('.')[0][:1]}.{uid.split('.', 1)[-1]}@{EMAIL_DOMAIN}"
+            if short not in taken_aliases:
+                taken_aliases.add(short)
+                aliases.append(short)
         if rng.random() < 0.06:
             aliases.append(f"{uid}@mail.{EMAIL_DOMAIN}")
         world.people.append(DirectoryPerson(

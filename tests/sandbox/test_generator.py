@@ -201,6 +201,8 @@ def test_directory_people(workspace: Workspace) -> None:
                for p in people)
     assert any(len(p.leaver_markers) > 1 for p in people)
     assert any(p.aliases for p in people)
+    addresses = [a for p in people for a in [p.email, *p.aliases]]
+    assert len(set(addresses)) == len(addresses)  # an address names one person only
     assert all(p.manager_dn in by_dn for p in people if p.manager_dn)
     depth = []
     for person in people:
