@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from sandbox.ground_truth import compute_ground_truth
 from sandbox.workspace import Commit, DirectoryPerson, Repository, Token, Workspace
 
 BASE_DN = "dc=corp,dc=example"
@@ -724,8 +725,6 @@ def generate(seed: int, incidents: int, now: datetime | None = None) -> Workspac
         sources=sources, incidents=incident_list, occurrences=occurrences,
         people=world.people, repositories=repositories,
     )
-    from sandbox.ground_truth import compute_ground_truth  # after the data it reads exists
-
     workspace.ground_truth = compute_ground_truth(workspace)
     return workspace
 
