@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 from prefect.artifacts import create_markdown_artifact
 
 from clients.directory import Status
@@ -27,7 +28,8 @@ from tasks.decide.bulk import (
 from tasks.playbook import Playbook
 
 
-@task(name="select-incidents", retries=1, retry_delay_seconds=5)
+# NO_CACHE: the inputs hold a live client, which can be neither hashed nor cached.
+@task(name="select-incidents", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def fetch_selection(client: Any, request: BulkRequest) -> list[Any]:
     """Every incident the API filters select: one listing per assignee e-mail, else one."""
     seen: dict[int, Any] = {}
@@ -48,7 +50,7 @@ def _occurrences(client: Any, incidents: list[Any]) -> dict[int, list[Any]]:
     return {k: v for k, v in grouped.items() if k in wanted}
 
 
-@task(name="manager-of", retries=1, retry_delay_seconds=5)
+@task(name="manager-of", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def managers_of(directory: Any, emails: list[str]) -> dict[str, str]:
     """Assignee e-mail -> the e-mail of their manager, when the directory names an active one."""
     found: dict[str, str] = {}
@@ -106,9 +108,9 @@ def bulk_remediation(policy: BulkRequest, dry_run: bool = True, max_actions: int
         logger.info(_publish_selection(policy, len(incidents), len(selected), len(unknown)))
 
         managers: dict[str, str] = {}
-        members: list[str] | None = None
+        members: list[Any] | None = None
         if policy.action.kind == "assign" and selected:
-            members = [m.email for m in fetch.fetch_members(client) if m.active is not False]
+            members = fetch.fetch_members(client)
             if policy.action.to_manager:
                 if _directory_configured():
                     # An unreachable directory raises here: the run ends before any write.
@@ -118,7 +120,7 @@ def bulk_remediation(policy: BulkRequest, dry_run: bool = True, max_actions: int
                     logger.warning("no directory configured: incidents go to the named successor")
 
         plan = decide_bulk(selected, occurrences, policy, now=now, managers=managers,
-                           active_members=members)
+                           members=members)
         return run.execute(plan, note=lambda d: render_note(d, policy))
 
 

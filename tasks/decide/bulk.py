@@ -415,6 +415,9 @@ def _not_applicable(incident: Any, action: BulkAction) -> Skip | None:
         return Skip(incident.id, SKIP_ALREADY_DONE, f"already {status}")
     if kind == "reopen" and status in OPEN_STATUSES:
         return Skip(incident.id, SKIP_ALREADY_DONE, f"already open ({status})")
+    share_url = getattr(incident, "share_url", None)
+    if kind == "share" and share_url is not None and share_url.get_secret_value():
+        return Skip(incident.id, SKIP_ALREADY_DONE, "already shared")
     if kind == "unassign" and status == "TRIGGERED" and not incident.assignee_email:
         return Skip(incident.id, SKIP_ALREADY_DONE, "already unassigned")
     if kind in ("assign", "unassign", "resolve", "ignore") and status not in OPEN_STATUSES:
@@ -428,7 +431,7 @@ def _successor(
     incident: Any,
     action: BulkAction,
     managers: Mapping[str, str],
-    active_members: set[str] | None,
+    active_members: Mapping[str, int] | None,
 ) -> tuple[str | None, str]:
     """(e-mail, provenance) of who receives the incident; (None, why) when nobody can."""
 
@@ -456,16 +459,20 @@ def decide_bulk(
     *,
     now: datetime | None = None,
     managers: Mapping[str, str] | None = None,
-    active_members: Sequence[str] | None = None,
+    members: Sequence[Any] | None = None,
 ) -> Plan:
     """The plan: one decision per selected incident the action still applies to.
 
     `managers`: normalised assignee e-mail -> manager e-mail (offboarding with to_manager).
-    `active_members`: e-mails of active workspace members; when given, an assignee must be one.
+    `members`: the workspace members; when given, an assignee must be an active one, and is
+    assigned by member id (a member's e-mail may differ from the directory's in case or spaces).
     """
     now = now or datetime.now(timezone.utc)
     managers = {normalise_email(k): v for k, v in (managers or {}).items()}
-    members = {normalise_email(m) for m in active_members} if active_members is not None else None
+    active = (
+        {normalise_email(m.email): m.id for m in members if m.active is not False}
+        if members is not None else None
+    )
     action = request.action
     selected, skips = select(incidents, occurrences_by_incident, request.selection, now=now)
     decisions: list[Decision] = []
@@ -479,7 +486,7 @@ def decide_bulk(
         shown = ", ".join(f"{k}={v}" for k, v in sorted(arguments.items()))
         evidence = f"{action.kind}{f' ({shown})' if shown else ''} on {incident.status} incident"
         if action.kind == "assign":
-            email, provenance = _successor(incident, action, managers, members)
+            email, provenance = _successor(incident, action, managers, active)
             if email is None:
                 skips.append(Skip(incident.id, SKIP_NO_SUCCESSOR, provenance))
                 continue
@@ -487,6 +494,8 @@ def decide_bulk(
                 skips.append(Skip(incident.id, SKIP_SAME_ASSIGNEE, f"already assigned to {email}"))
                 continue
             arguments = {**arguments, "email": email}
+            if active is not None:
+                arguments = {"member_id": active[email], "send_email": action.send_email}
             reason = f"bulk_assign_{provenance}"
             evidence = (
                 f"assigned to {email} ({provenance}), was "

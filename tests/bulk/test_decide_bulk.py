@@ -24,7 +24,7 @@ from tasks.decide.bulk import (
     select,
 )
 from tasks.plan import Action
-from tests.decide.factories import EPOCH, by_incident, incident, occurrence
+from tests.decide.factories import EPOCH, by_incident, incident, member, occurrence
 
 NOW = EPOCH + timedelta(days=100)
 
@@ -294,12 +294,15 @@ def test_offboarding_prefers_the_manager_then_the_successor():
     plan = decide_bulk(
         incidents, {}, bulk, now=NOW,
         managers={"leaver@corp.example": "Boss@corp.example"},
-        active_members=["boss@corp.example", "successor@corp.example"],
+        members=[member(7, " Boss@corp.example "), member(8, "successor@corp.example"),
+                 member(9, "gone@corp.example", active=False)],
     )
-    assert [(d.incident_id, d.arguments["email"], d.reason) for d in plan.decisions] == [
-        (1, "boss@corp.example", "bulk_assign_manager"),
-        (2, "successor@corp.example", "bulk_assign_successor"),
+    # By member id: the member's e-mail may be spelt differently from the directory's.
+    assert [(d.incident_id, d.arguments, d.reason) for d in plan.decisions] == [
+        (1, {"member_id": 7, "send_email": False}, "bulk_assign_manager"),
+        (2, {"member_id": 8, "send_email": False}, "bulk_assign_successor"),
     ]
+    assert "boss@corp.example (manager)" in plan.decisions[0].evidence
     assert plan.decisions[0].precondition.assignee_email == "Leaver@corp.example"
 
 
@@ -307,7 +310,8 @@ def test_offboarding_never_assigns_to_an_inactive_member_or_a_bot():
     inc = incident(1, status="ASSIGNED", assignee_email="leaver@corp.example")
     bulk = request(OFFBOARD, assignee_emails=["leaver@corp.example"])
     plan = decide_bulk([inc], {}, bulk, now=NOW, managers={"leaver@corp.example": "ci-bot@corp.example"},
-                       active_members=["ci-bot@corp.example", "someone@corp.example"])
+                       members=[member(1, "ci-bot@corp.example"), member(2, "someone@corp.example"),
+                                member(3, "successor@corp.example", active=False)])
     assert plan.decisions == () and [s.reason for s in plan.skips] == [SKIP_NO_SUCCESSOR]
     assert "successor@corp.example" in plan.skips[0].evidence
 
