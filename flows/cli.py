@@ -56,7 +56,8 @@ def build_parser(policy_model: type[BaseModel], description: str, prog: str) -> 
     return parser
 
 
-def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], out=sys.stdout) -> None:
+def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], out=None) -> None:
+    out = out or sys.stdout  # read at call time: a default bound at import outlives a redirect
     if not rows:
         print("(nothing)", file=out)
         return
