@@ -100,6 +100,9 @@ def _base_env(home: Path) -> dict[str, str]:
         PREFECT_UI_ENABLED="false",
         PREFECT_LOGGING_LEVEL="INFO",
         PYTHONUNBUFFERED="1",
+        # Schedules are registered and checked, but no scheduled run may start during a test:
+        # the only run a worker sees is the one the test triggers.
+        PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED="false",
     )
     return env
 

@@ -96,11 +96,16 @@ def test_schedules_concurrency_pool_and_labels(spec: config.DeploymentSpec) -> N
         server_cron = ServerCron(cron=schedule.cron, timezone=schedule.timezone)
         start = datetime(2026, 11, 2, 0, 30, tzinfo=timezone.utc)  # a Monday
         dates = list(itertools.islice(server_cron._get_dates_generator(n=2, start=start), 2))
-        assert len(dates) == 2 and dates[0] > start
+        assert len(dates) == 2 and dates[0] >= start
+        gap = dates[1] - dates[0]
         if flow.name == "departed-developer-reassignment":
             assert (dates[0].hour, dates[0].minute, (dates[1] - dates[0]).days) == (6, 0, 1)
         if flow.name == "weekly-report":
             assert (dates[0].weekday(), dates[0].hour, (dates[1] - dates[0]).days) == (0, 7, 7)
+        if flow.name == "test-directory-auto-ignore":
+            assert (dates[0].minute, gap.total_seconds()) == (0, 3600)
+        if flow.name == "commit-author-triage":
+            assert gap.total_seconds() == 900
     assert spec.concurrency_limit == 1
     assert spec.work_pool == config.WORK_POOL
     assert spec.description and spec.tags
