@@ -600,7 +600,7 @@ class GitGuardianClient:
         detail: str | None = None
         try:
             body = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: a hostile nesting bomb
             body = None
         if isinstance(body, dict) and "detail" in body:
             detail = str(body["detail"])
@@ -614,7 +614,7 @@ class GitGuardianClient:
     def _json(self, response: requests.Response, method: str, path: str) -> Any:
         try:
             return response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: a hostile nesting bomb
             raise InvalidResponse(
                 f"answer is not JSON: {_readable(response.text or '') or '(empty body)'}",
                 status=response.status_code, method=method, path=path,
@@ -659,6 +659,7 @@ class GitGuardianClient:
         """Lazily fetch pages, following Link rel="next" until it is absent or empty."""
         next_url: str | None = None
         current_path = path
+        followed: set[str] = set()  # a next link seen twice would page forever
         while True:
             if next_url is None:
                 response = self._send("GET", path, params=query)
@@ -675,6 +676,12 @@ class GitGuardianClient:
             if not link:
                 return
             next_url, current_path = self._same_origin(link)
+            if next_url in followed:
+                raise InvalidResponse(
+                    "pagination loops: the next link repeats an earlier page",
+                    status=response.status_code, method="GET", path=current_path,
+                )
+            followed.add(next_url)
 
     def _same_origin(self, link: str) -> tuple[str, str]:
         """The next-page URL on our own base (the key never goes to another host), and its

@@ -1,0 +1,70 @@
+"""Shared pieces of the security tests: a client that never sleeps, canary secrets, and the
+environment of a playbook run against a sandbox started with a canary API key."""
+from __future__ import annotations
+
+import copy
+import secrets
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from clients.gitguardian import GitGuardianClient
+from clients.retry import RetryPolicy
+
+BASE = "https://api.gg.test"
+KEY = "test-token-hostile"
+LEAVERS_OU = "ou=leavers,dc=corp,dc=example"
+
+
+@pytest.fixture
+def make_client() -> Callable[..., GitGuardianClient]:
+    def make(max_attempts: int = 1, **kwargs: Any) -> GitGuardianClient:
+        kwargs.setdefault("requests_per_minute", None)
+        kwargs.setdefault(
+            "retry",
+            RetryPolicy(max_attempts=max_attempts, sleep=lambda _s: None, random=lambda: 0.5),
+        )
+        return GitGuardianClient(BASE, KEY, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def canary_key() -> str:
+    # Distinctive, made at run time: never a realistic-looking credential in the repository.
+    return "canary-api-key-" + secrets.token_hex(12)
+
+
+@pytest.fixture
+def canary_sandbox(sandbox_workspace, canary_key) -> Iterator[Any]:
+    import sandbox as sandbox_package
+
+    with sandbox_package.running(workspace=copy.deepcopy(sandbox_workspace),
+                                 token=canary_key) as box:
+        assert box.token == canary_key
+        yield box
+
+
+@pytest.fixture
+def canary_env(canary_sandbox, sandbox_directory, sandbox_export, prefect_server, monkeypatch,
+               tmp_path):
+    """Like tests.fixtures.world.playbook_env, but the API key is the canary."""
+    from tests.fixtures.world import PlaybookEnv
+
+    ledger_url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    for name, value in {
+        "GITGUARDIAN_API_URL": canary_sandbox.url,
+        "GITGUARDIAN_API_KEY": canary_sandbox.token,
+        "GITGUARDIAN_REQUESTS_PER_MINUTE": "0",
+        "LDAP_URL": sandbox_directory.url,
+        "LDAP_BIND_DN": sandbox_directory.bind_dn,
+        "LDAP_PASSWORD": sandbox_directory.password,
+        "LDAP_BASE_DN": "dc=corp,dc=example",
+        "LDAP_LEAVERS_OU": LEAVERS_OU,
+        "GIT_MIRRORS_ROOT": str(sandbox_export / "repos"),
+        "LEDGER_URL": ledger_url,
+        "REPORTS_DIR": str(tmp_path / "reports"),
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("DIRECTORY_JSON", raising=False)
+    yield PlaybookEnv(canary_sandbox, sandbox_directory, sandbox_export, ledger_url)

