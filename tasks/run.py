@@ -13,6 +13,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from tasks import act
+from tasks.decide.paths import printable
 from tasks.plan import Decision, Outcome, Plan, Result
 
 CHUNK = 50  # decisions per Prefect task run: a task run costs 2-4 ms, a write about 50-300 ms
@@ -83,7 +84,9 @@ def _md(text: str) -> str:
     out = text.replace("\\", "\\\\")
     for ch in "`*_[]<>|#":
         out = out.replace(ch, "\\" + ch)
-    return " ".join(out.split())
+    # Control and format characters (ESC, NUL, right-to-left overrides) shown as escapes: they
+    # could hide or reorder what a reviewer reads in an approval or summary artifact.
+    return printable(" ".join(out.split()), limit=len(out) + 1)
 
 
 @task(name="apply-chunk", retries=0, cache_policy=NO_CACHE)

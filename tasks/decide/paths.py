@@ -86,9 +86,12 @@ def _match(pattern: tuple[str, ...], segments: tuple[str, ...]) -> bool:
 
 
 def matching_glob(path: str | None, globs: Iterable[str] = DEFAULT_TEST_GLOBS) -> str | None:
-    """The first glob that matches the path, or None (always None for a null or empty path)."""
+    """The first glob that matches the path, or None (always None for a null or empty path,
+    or one with a ".." segment)."""
     segments = path_segments(path)
-    if not segments:
+    if not segments or ".." in segments:
+        # A ".." segment never names a file inside a repository, and "tests/../prod.py" is not
+        # in tests/: such a path is unknown, never evidence of a test path.
         return None
     for glob in globs:
         pattern = _compiled(glob)

@@ -239,3 +239,129 @@ def test_next_link_that_loops_ends_with_a_clear_error(make_client):
     with pytest.raises(InvalidResponse, match="pagination"):
         list(make_client().incidents())
     assert len(responses.calls) <= 3
+
+
+# --------------------------------------------------------------------------- decide level
+
+def _no_control(text: str) -> None:
+    assert not re.search(r"[\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069]", text), repr(text)
+
+
+# (file path of the one occurrence, expected verdict: "ignore" or the skip reason)
+HOSTILE_PATHS: dict[str, tuple[str | None, str]] = {
+    "dotdot-out-of-tests": ("tests/../config/prod.py", "production_path"),
+    "dotdot-before-tests": ("../../etc/tests/passwd", "production_path"),
+    "backslash-dotdot": ("tests\\..\\config\\prod.py", "production_path"),
+    "absolute-etc": ("/etc/passwd", "production_path"),
+    "option-like": ("--upload-pack=touch /tmp/pwned", "production_path"),
+    "option-like-inside-tests": ("tests/--upload-pack=x.py", "ignore"),
+    "script-tag-in-tests": ("tests/<script>alert(1)</script>.py", "ignore"),
+    "control-chars-in-tests": ("tests/a\x1b[31mred\x00\r\n.py", "ignore"),
+    "rtl-override-in-tests": ("tests/\u202eyp.terces", "ignore"),
+    "fullwidth-tests": ("\uff54\uff45\uff53\uff54\uff53/x.py", "production_path"),
+    "cyrillic-tests": ("t\u0435sts/x.py", "production_path"),
+    "glob-chars-as-path": ("**/tests/**", "ignore"),  # a file named ** in a tests dir
+    "only-slashes": ("///", "production_path"),
+    "empty-path": ("", "null_path"),
+    "very-long-path-in-tests": ("a/" * 5000 + "tests/x.py", "ignore"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_PATHS))
+def test_test_credential_verdict_on_hostile_path(name):
+    from tasks.decide.test_credentials import decide_test_credentials, render_note
+    from tests.decide.factories import incident, occurrence
+
+    path, verdict = HOSTILE_PATHS[name]
+    hostile = incident(1, validity="invalid")
+    clean = incident(2, validity="invalid")
+    plan = decide_test_credentials(
+        [hostile, clean],
+        {1: [occurrence(10, 1, filepath=path)], 2: [occurrence(20, 2, filepath="tests/conftest.py")]},
+    )
+    got = {d.incident_id: "ignore" for d in plan.decisions}
+    got.update({s.incident_id: s.reason for s in plan.skips})
+    assert got == {1: verdict, 2: "ignore"}  # the clean incident is decided as without it
+    for decision in plan.decisions:
+        _no_control(decision.evidence)
+        _no_control(render_note(decision))
+        assert len(render_note(decision)) < 1000
+    for skip in plan.skips:
+        _no_control(skip.evidence)
+
+
+HOSTILE_AUTHORS: dict[str, str] = {
+    "ldap-wildcard": "*",
+    "ldap-filter-injection": "*)(mail=*",
+    "ldap-or-injection": "dev.one@corp.example)(|(mail=*",
+    "nul-after-address": "dev.one@corp.example\x00",
+    "nul-inside-address": "dev\x00.one@corp.example",
+    "zero-width-space": "dev.one@corp.example\u200b",
+    "cyrillic-homoglyph": "dev.\u043ene@corp.example",
+    "two-addresses": "dev.one@corp.example, dev.two@corp.example",
+    "angle-brackets": "Dev One <dev.one@corp.example>",
+    "script-tag": "<script>alert(1)</script>@corp.example",
+    "newline-header": "x@corp.example\r\nBcc: dev.one@corp.example",
+    "very-long": "a" * 5000 + "@corp.example",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_AUTHORS))
+def test_triage_never_assigns_a_hostile_author(name):
+    from tasks.decide.triage import TriagePolicy, decide_triage
+    from tests.decide.factories import incident, member, occurrence
+
+    author = HOSTILE_AUTHORS[name]
+    members = [member(1, "dev.one@corp.example"), member(2, "dev.two@corp.example")]
+    plan = decide_triage(
+        [incident(1), incident(2)],
+        {1: [occurrence(10, 1, author=author, author_name="<b>Dev</b>\x1b[0m")],
+         2: [occurrence(20, 2, author="DEV.TWO@corp.example ")]},
+        members, {}, {}, TriagePolicy(share_with_non_member_author=True),
+    )
+    assigned = {d.incident_id: d.arguments["email"] for d in plan.decisions
+                if d.action.value == "assign"}
+    assert assigned == {2: "dev.two@corp.example"}  # the clean incident is still assigned
+    for decision in plan.decisions:
+        _no_control(decision.evidence)
+        assert len(decision.evidence) < 1000
+    for skip in plan.skips:
+        _no_control(skip.evidence)
+
+
+@pytest.mark.parametrize("name", ["ldap-filter-injection", "nul-after-address", "script-tag"])
+def test_departed_leaves_a_hostile_assignee_alone(name):
+    from clients.directory import Lookup, Status
+    from tasks.decide.departed import DepartedPolicy, decide_departed
+    from tests.decide import departed_factories as f
+
+    hostile = HOSTILE_AUTHORS[name]
+    plan = decide_departed(
+        [f.Incident(1, assignee_email=hostile), f.Incident(2, assignee_email=f.email("gone"))],
+        directory={hostile: Lookup(Status.UNKNOWN, detail="not a plausible e-mail address"),
+                   f.email("gone"): Lookup(Status.DEPARTED,
+                                           f.person("gone", markers=("leavers_ou",)))},
+        managers={}, members=[f.Member(7, f.email("lead"))], occurrences_by_incident={},
+        codeowners={}, recent_committers={},
+        policy=DepartedPolicy(fallback_email=f.email("lead")),
+    )
+    assert [d.incident_id for d in plan.decisions] == [2]
+
+
+MARKDOWN = {
+    "script": ("<script>alert(1)</script>", "\\<script\\>alert(1)\\</script\\>"),
+    "link": ("[click](https://evil.example)", "\\[click\\](https://evil.example)"),
+    "table-break": ("a | b\n|---|", "a \\| b \\|---\\|"),
+    "heading-newline": ("ok\n# Owned", "ok \\# Owned"),
+    "backticks": ("`rm -rf /`", "\\`rm -rf /\\`"),
+    "control": ("bad\x1b[31mred\u202e\r\n", "bad\\x1b\\[31mred\\u202e"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MARKDOWN))
+def test_markdown_escaping_of_api_text(name):
+    from tasks.run import _md
+
+    text, escaped = MARKDOWN[name]
+    assert _md(text) == escaped
+    assert "\n" not in _md(text)
