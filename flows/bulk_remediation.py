@@ -29,6 +29,42 @@ from tasks.playbook import Playbook
 
 
 # NO_CACHE: the inputs hold a live client, which can be neither hashed nor cached.
+# The named parameter sets of prefect.yaml's unscheduled bulk deployments (kept here too so a
+# test checks they validate). The e-mails and the detector are placeholders a user edits in the
+# UI's "Custom run" form before running; every preset is a dry run until dry_run is unticked.
+PRESETS: dict[str, dict[str, Any]] = {
+    "offboard-person-now": {
+        "policy": {
+            "selection": {"status": ["ASSIGNED"], "assignee_emails": ["leaver@corp.example"]},
+            "action": {"kind": "assign", "to_manager": True,
+                       "assignee_email": "successor@corp.example"},
+            "reason": "Reassigned: the assignee is leaving the company (offboarding).",
+        },
+        "dry_run": True,
+        "max_actions": 50,
+    },
+    "ignore-detector-false-positive": {
+        "policy": {
+            "selection": {"status": ["TRIGGERED", "ASSIGNED"],
+                          "detector_group_name": "generic_high_entropy_secret"},
+            "action": {"kind": "ignore", "ignore_reason": "false_positive"},
+            "reason": "Ignored: this detector's matches were reviewed and are false positives.",
+        },
+        "dry_run": True,
+        "max_actions": 50,
+    },
+    "resolve-invalid-secrets": {
+        "policy": {
+            "selection": {"status": ["TRIGGERED", "ASSIGNED"], "validity": ["invalid"]},
+            "action": {"kind": "resolve", "secret_revoked": True},
+            "reason": "Resolved: GitGuardian's validity check says the secret no longer works.",
+        },
+        "dry_run": True,
+        "max_actions": 50,
+    },
+}
+
+
 @task(name="select-incidents", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def fetch_selection(client: Any, request: BulkRequest) -> list[Any]:
     """Every incident the API filters select: one listing per assignee e-mail, else one."""

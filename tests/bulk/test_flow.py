@@ -290,6 +290,7 @@ def test_offboarding_to_the_manager_from_the_directory(use, fresh_sandbox, monke
 # --------------------------------------------------------------------------- approval
 
 
+@pytest.mark.slow  # Prefect's pause polls for the input every 10 s
 def test_a_plan_over_max_actions_pauses_for_approval_then_applies(use, fresh_sandbox, monkeypatch):
     """From a deployment the run pauses; resuming it with approve = true applies the whole plan."""
     from prefect import get_client
