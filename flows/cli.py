@@ -91,5 +91,8 @@ def main(
         return 1
     print(data.get("summary", ""))
     print()
-    print_table(data.get("outcomes", []), ["incident_id", "action", "result", "reason", "detail"])
+    if args.dry_run:
+        print_table(data.get("plan", []), ["incident_id", "action", "arguments", "reason", "evidence"])
+    else:
+        print_table(data.get("outcomes", []), ["incident_id", "action", "result", "reason", "detail"])
     return 0 if result.is_completed() else 1
