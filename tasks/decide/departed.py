@@ -30,7 +30,12 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from clients.directory import Lookup, Status
-from tasks.decide.identity import is_bot_or_noreply, normalise_email
+from tasks.decide.identity import (
+    by_normalised_address,
+    departed_addresses,
+    is_bot_or_noreply,
+    normalise_email,
+)
 from tasks.plan import Action, Decision, Plan, Precondition, Skip
 
 PLAYBOOK = "departed-developer-reassignment"
@@ -172,14 +177,6 @@ class _People:
         )
 
 
-def _normalised_keys(mapping: Mapping[str, Any]) -> dict[str, Any]:
-    # Sorted so that two spellings of one address resolve the same way whatever the input order.
-    result: dict[str, Any] = {}
-    for key in sorted(mapping, key=str):
-        result.setdefault(normalise_email(key), mapping[key])
-    return result
-
-
 def _active_members(members: Iterable[MemberView]) -> dict[str, MemberView]:
     """Active members by normalised e-mail; on duplicates the lowest id wins (determinism)."""
     index: dict[str, MemberView] = {}
@@ -188,18 +185,6 @@ def _active_members(members: Iterable[MemberView]) -> dict[str, MemberView]:
         if member.active and address and not is_bot_or_noreply(address):
             index.setdefault(address, member)
     return index
-
-
-def _departed_addresses(directory: Mapping[str, Lookup]) -> frozenset[str]:
-    found: set[str] = set()
-    for address, lookup in directory.items():
-        if lookup.status is Status.DEPARTED:
-            found.add(address)
-            if lookup.person is not None:
-                found.add(normalise_email(lookup.person.email))
-                found.update(normalise_email(a) for a in lookup.person.aliases)
-    found.discard("")
-    return frozenset(found)
 
 
 # --- who left ---------------------------------------------------------------------------------
@@ -448,12 +433,12 @@ def decide_departed(
     chain, nearest first. `codeowners` / `recent_committers`: incident id -> e-mails for the
     leaking file, in priority order. Same inputs in any order give the same plan.
     """
-    normalised_directory = _normalised_keys(directory)
+    normalised_directory = by_normalised_address(directory)
     people = _People(
         directory=normalised_directory,
-        managers=_normalised_keys(managers),
+        managers=by_normalised_address(managers),
         active_members=_active_members(members),
-        departed_addresses=_departed_addresses(normalised_directory),
+        departed_addresses=departed_addresses(normalised_directory),
     )
     decisions: list[Decision] = []
     skips: list[Skip] = []

@@ -32,7 +32,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from clients.directory import Lookup, Status
-from tasks.decide.identity import is_bot_or_noreply, normalise_email
+from tasks.decide.identity import (
+    by_normalised_address,
+    departed_addresses,
+    is_bot_or_noreply,
+    normalise_email,
+)
 from tasks.decide.paths import printable
 from tasks.plan import Action, Decision, Plan, Precondition, Skip
 
@@ -117,9 +122,9 @@ class _People:
     def __init__(
         self, members: Iterable[Any], directory: Mapping[str, Lookup], mailmap: Mapping[str, str]
     ):
-        self.directory = _normalised_keys(directory)
-        self.mailmap = {k: normalise_email(v) for k, v in _normalised_keys(mailmap).items()}
-        self.departed_addresses = _departed_addresses(self.directory)
+        self.directory = by_normalised_address(directory)
+        self.mailmap = {k: normalise_email(v) for k, v in by_normalised_address(mailmap).items()}
+        self.departed_addresses = departed_addresses(self.directory)
         self.members: dict[str, Any] = {}
         for member in sorted(members, key=lambda m: m.id):  # duplicates: lowest id wins
             address = normalise_email(member.email)
@@ -340,27 +345,6 @@ def _own_occurrences(
 def _by_id(incidents: Iterable[Any]) -> list[Any]:
     unique = {i.id: i for i in incidents}
     return [unique[k] for k in sorted(unique)]
-
-
-def _normalised_keys(mapping: Mapping[str, Any]) -> dict[str, Any]:
-    # Sorted so that two spellings of one address resolve the same way whatever the input order.
-    result: dict[str, Any] = {}
-    for key in sorted(mapping, key=str):
-        result.setdefault(normalise_email(key), mapping[key])
-    return result
-
-
-def _departed_addresses(directory: Mapping[str, Lookup]) -> frozenset[str]:
-    """Every address (asked, primary, alias) of a known leaver."""
-    found: set[str] = set()
-    for address, lookup in directory.items():
-        if lookup.status is Status.DEPARTED:
-            found.add(address)
-            if lookup.person is not None:
-                found.add(normalise_email(lookup.person.email))
-                found.update(normalise_email(a) for a in lookup.person.aliases)
-    found.discard("")
-    return frozenset(found)
 
 
 def _text(value: Any) -> str:
