@@ -52,7 +52,8 @@ class SharedRateLimiter:
     instead of failing the run: the local limit still holds for this process.
     """
 
-    def __init__(self, name: str = LIMIT_NAME, *, fallback: Any = None, timeout_seconds: float = 120.0):
+    def __init__(self, name: str = LIMIT_NAME, *, fallback: Any = None,
+                 timeout_seconds: float = 120.0):
         self.name, self.fallback, self.timeout_seconds = name, fallback, timeout_seconds
         self.shared_failures = 0
 

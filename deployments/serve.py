@@ -40,11 +40,13 @@ def describe(deployment: Any) -> str:
     schedules = ", ".join(
         f"{s.schedule.cron} {s.schedule.timezone}" for s in deployment.schedules or []
     ) or "no schedule (ad hoc)"
-    return f"{deployment.flow_name}/{deployment.name}: {schedules}; parameters {deployment.parameters}"
+    name = f"{deployment.flow_name}/{deployment.name}"
+    return f"{name}: {schedules}; parameters {deployment.parameters}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m deployments.serve", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m deployments.serve",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--list", action="store_true", help="print the deployments and exit")
     args = parser.parse_args(argv)
     deployments = build()

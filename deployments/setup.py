@@ -64,7 +64,9 @@ def ensure_rate_limit(client: Any, requests_per_minute: int) -> str:
             f"({slots} slots, {decay:.3f} freed per second)")
 
 
-def save_secrets(environ: dict[str, str], save: Callable[[str, str], None] | None = None) -> list[str]:
+def save_secrets(
+    environ: dict[str, str], save: Callable[[str, str], None] | None = None
+) -> list[str]:
     """Save each Secret block whose variable is set; the messages never hold the value."""
     save = save or _save_secret
     messages = []
@@ -101,7 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.parse_args(argv)
     from prefect.settings import PREFECT_API_URL
 
-    print(f"Prefect API: {PREFECT_API_URL.value() or 'none set (ephemeral local server)'}", flush=True)
+    api = PREFECT_API_URL.value() or "none set (ephemeral local server)"
+    print(f"Prefect API: {api}", flush=True)
     for message in setup():
         print(f"  {message}", flush=True)
     print("Next: prefect --no-prompt deploy --all, then "

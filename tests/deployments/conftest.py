@@ -70,7 +70,8 @@ class PrefectServer:
     home: Path
     log: Path
 
-    def run_cli(self, *args: str, env: Mapping[str, str] | None = None, timeout: float = 120) -> str:
+    def run_cli(self, *args: str, env: Mapping[str, str] | None = None,
+                timeout: float = 120) -> str:
         """Run `prefect ...` (or `python -m <module>` when args[0] is '-m') from the checkout."""
         command = [sys.executable, *args] if args[0] == "-m" else [*PREFECT, *args]
         # PWD as a shell in the checkout would set it: prefect.yaml's pull step reads it.
@@ -116,9 +117,9 @@ def prefect_server_process(tmp_path: Path) -> Iterator[PrefectServer]:
     env = _base_env(home)
     log = tmp_path / "server.log"
     with open(log, "wb") as out:
-        process = subprocess.Popen([*PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                                   cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        command = [*PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+        process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}/api"
 
     def healthy() -> bool:

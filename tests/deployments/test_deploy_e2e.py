@@ -32,7 +32,9 @@ def _check_registered(server: PrefectServer) -> dict[str, object]:
             flow_name = spec.load_flow().name
             deployment = client.read_deployment_by_name(f"{flow_name}/{spec.name}")
             assert deployment.parameters == spec.parameters, flow_name
-            assert [(s.schedule.cron, s.schedule.timezone, s.active) for s in deployment.schedules] == [
+            registered = [(s.schedule.cron, s.schedule.timezone, s.active)
+                          for s in deployment.schedules]
+            assert registered == [
                 (s.cron, s.timezone, s.active) for s in spec.schedules
             ], flow_name
             assert deployment.global_concurrency_limit is not None, flow_name
@@ -116,7 +118,8 @@ def test_deploy_all_then_a_worker_runs_the_departed_playbook(
             stop(worker, times=2)
 
     after = box.state()
-    changed = {i for i, incident in after["incidents"].items() if incident != before["incidents"][i]}
+    changed = {i for i, incident in after["incidents"].items()
+               if incident != before["incidents"][i]}
     assert changed == set(want)
     for incident_id, email in want.items():
         incident = after["incidents"][incident_id]

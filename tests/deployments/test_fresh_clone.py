@@ -35,8 +35,8 @@ print(json.dumps({"directory": directory, "flows": flows}))
 
 
 def test_a_fresh_clone_deploys_its_own_code(tmp_path: Path) -> None:
-    tracked = subprocess.run(["git", "ls-files", "--error-unmatch", "prefect.yaml", "deployments/config.py"],
-                             cwd=ROOT, capture_output=True)
+    tracked = subprocess.run(["git", "ls-files", "--error-unmatch", "prefect.yaml",
+                              "deployments/config.py"], cwd=ROOT, capture_output=True)
     if tracked.returncode != 0:
         pytest.fail("prefect.yaml and deployments/ must be committed for a clone to deploy")
     clone = tmp_path / "clone"
@@ -53,4 +53,4 @@ def test_a_fresh_clone_deploys_its_own_code(tmp_path: Path) -> None:
 
     assert set(found["flows"]) == {spec.name for spec in config.load(clone / "prefect.yaml")}
     for name, (flow_name, source) in found["flows"].items():
-        assert Path(source).is_relative_to(clone.resolve()), f"{name} loaded {source}, not the clone's"
+        assert Path(source).is_relative_to(clone.resolve()), f"{name} loaded {source}"

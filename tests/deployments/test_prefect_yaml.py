@@ -51,7 +51,8 @@ def test_names_are_unique_and_file_parses_as_prefect_expects() -> None:
 
 def test_pull_step_sets_the_working_directory_from_the_environment() -> None:
     steps = config.pull_steps()
-    assert steps == [{"prefect.deployments.steps.set_working_directory": {"directory": "{{ $PWD }}"}}]
+    step = "prefect.deployments.steps.set_working_directory"
+    assert steps == [{step: {"directory": "{{ $PWD }}"}}]
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=IDS)

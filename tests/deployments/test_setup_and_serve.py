@@ -15,7 +15,9 @@ def _fake_secret() -> str:
     return "fake-" + secrets.token_hex(12)  # made now, never a real key
 
 
-def test_setup_creates_pool_limit_and_secrets_idempotently(prefect_server, monkeypatch, capsys) -> None:
+def test_setup_creates_pool_limit_and_secrets_idempotently(
+    prefect_server, monkeypatch, capsys
+) -> None:
     from prefect.blocks.system import Secret
     from prefect.client.orchestration import get_client
 
