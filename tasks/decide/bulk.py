@@ -180,13 +180,17 @@ class BulkSelection(BaseModel):
             name for name, values in every.items()
             if getattr(self, name) and not values <= set(getattr(self, name))
         ]
-        others = (
-            self.detector_group_name, self.risk_score_min, self.risk_score_max,
-            self.min_age_days, self.max_age_days,
+        # Bounds that let everything through narrow nothing: risk 0..100, "at least 0 days old".
+        narrowing_bounds = (
+            self.detector_group_name is not None,
+            self.risk_score_min not in (None, 0),
+            self.risk_score_max not in (None, 100),
+            self.min_age_days not in (None, 0),
+            self.max_age_days is not None,
         )
         return not (
             narrowing_lists
-            or any(v is not None for v in others)
+            or any(narrowing_bounds)
             or self.assignee_emails or self.api_filters or self.needs_occurrences
         )
 
@@ -284,10 +288,16 @@ class BulkRequest(BaseModel):
 
     selection: BulkSelection = Field(
         default_factory=BulkSelection,
-        description="Which incidents: API filters and client-side conditions. An empty "
-        "selection matches every incident and needs confirm_all.",
+        description="Which incidents: API filters and client-side conditions, e.g. "
+        '{"status": ["TRIGGERED", "ASSIGNED"], "detector_group_name": "generic_password"}. '
+        "A selection without a filter matches every incident and needs confirm_all.",
     )
-    action: BulkAction = Field(description="What to do to each selected incident.")
+    action: BulkAction = Field(
+        description="What to do to each selected incident, e.g. "
+        '{"kind": "ignore", "ignore_reason": "false_positive"}, {"kind": "resolve", '
+        '"secret_revoked": true} or {"kind": "assign", "to_manager": true, '
+        '"assignee_email": "successor@corp.example"}.'
+    )
     reason: str = Field(
         min_length=1,
         max_length=_REASON_MAX_CHARS,

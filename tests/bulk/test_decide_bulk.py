@@ -105,7 +105,10 @@ def test_selection_rejects_unknown_fields_and_useless_globs():
         ({"path_globs": ["**/tests/**"]}, False),
         ({"author_emails": ["a@corp.example"]}, False),
         ({"source_names": ["acme/x"]}, False),
-        ({"min_age_days": 0}, False),
+        ({"risk_score_min": 0, "risk_score_max": 100, "min_age_days": 0}, True),
+        ({"risk_score_min": 1}, False),
+        ({"min_age_days": 1}, False),
+        ({"max_age_days": 1000}, False),
     ],
 )
 def test_an_unfiltered_selection_needs_confirm_all(selection, unfiltered):
