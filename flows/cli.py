@@ -27,8 +27,10 @@ def _add_field(parser: argparse.ArgumentParser, name: str, field: Any) -> None:
     if origin in (typing.Union, types.UnionType) and len(args) == 1:
         annotation, origin, args = args[0], typing.get_origin(args[0]), list(typing.get_args(args[0]))
     help_text = (field.description or "").replace("%", "%%")
-    default = field.get_default(call_default_factory=True)
-    help_text += f" (default: {default!r})"
+    if field.is_required():
+        help_text += " (required)"
+    else:
+        help_text += f" (default: {field.get_default(call_default_factory=True)!r})"
     if annotation is bool:
         parser.add_argument(_option(name), dest=name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
     elif origin is typing.Literal:

@@ -131,7 +131,7 @@ def ask_approval(plan: Plan, max_actions: int) -> bool:
             "Resume the run with approve = true to apply the whole plan."
         ),
     )
-    answer = pause_flow_run(wait_for_input=Approval, timeout=3600)
+    answer = pause_flow_run(wait_for_input=Approval, timeout=3600, poll_interval=2)
     return bool(answer and answer.approve)
 
 
@@ -160,9 +160,16 @@ def execute_plan(
             approved = ask_approval(plan, max_actions)
         act.check_blast_radius(plan, max_actions, approved=approved)
         decisions = list(plan.decisions)
+        # Read before this run records any result of its own.
+        leftovers = act.unfinished_decisions(ledger, plan.playbook, decisions)
         for chunk in act.chunks(decisions, CHUNK):
             report.outcomes.extend(
                 apply_chunk(list(chunk), client=client, ledger=ledger, run_id=run_id, note=note)
+            )
+        if leftovers:
+            logger.info("finishing %d decision(s) an earlier run left unfinished", len(leftovers))
+            report.outcomes.extend(
+                act.finish_one(d, client=client, ledger=ledger, run_id=run_id) for d in leftovers
             )
     publish_outcomes(report)
     logger.info(report.summary())
