@@ -307,6 +307,45 @@ class Ledger:
         with self.engine.connect() as connection:
             return [_intent(row) for row in connection.execute(query)]
 
+    def unfinished(self, playbook: str) -> list[dict[str, Any]]:
+        """Decisions of this playbook's real runs never carried to an end: every intent of the
+        decision failed or has no result (the process died), and none was applied, already done,
+        or found changed since. Rows as `decisions()` gives them, the latest of each, oldest first.
+
+        A write can land while its note fails, or the process can die between the two; the next
+        run no longer plans that incident (it already is as decided), so it finishes these.
+        """
+        i, r, run = intents_table, results_table, runs_table
+        query = (
+            sa.select(i.c.decision_id, r.c.result)
+            .select_from(i.join(run, i.c.run_id == run.c.id).outerjoin(r, r.c.intent_id == i.c.id))
+            .where(run.c.playbook == playbook, run.c.dry_run.is_(False))
+        )
+        open_ids: set[str] = set()
+        closed: set[str] = set()
+        with self.engine.connect() as connection:
+            for row in connection.execute(query):
+                if row.result is None or row.result == "failed":
+                    open_ids.add(row.decision_id)
+                else:
+                    closed.add(row.decision_id)
+            wanted = open_ids - closed
+            if not wanted:
+                return []
+            d = decisions_table
+            rows = connection.execute(
+                sa.select(d).select_from(d.join(run, d.c.run_id == run.c.id))
+                .where(run.c.playbook == playbook, run.c.dry_run.is_(False),
+                       d.c.decision_id.in_(sorted(wanted)))
+                .order_by(d.c.id)
+            )
+            latest = {
+                row.decision_id: {**row._asdict(), "arguments": json.loads(row.arguments),
+                                  "created_at": _utc(row.created_at)}
+                for row in rows
+            }
+        return list(latest.values())
+
     def intents(self, run_id: str) -> list[Intent]:
         with self.engine.connect() as connection:
             query = sa.select(intents_table).where(intents_table.c.run_id == run_id)

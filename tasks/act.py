@@ -121,10 +121,25 @@ def _has_note(client: Any, decision: Decision) -> bool:
     return False
 
 
+NOTE_TRIES = 3
+
+
 def _ensure_note(client: Any, decision: Decision, body: str | None, *, check_first: bool) -> None:
+    from clients.gitguardian import ConnectionFailed, ServerError
+
     if check_first and _has_note(client, decision):
         return
-    client.add_note(decision.incident_id, note_text(decision, body))
+    for attempt in range(NOTE_TRIES):
+        # The client never repeats a note after a 5xx or a lost connection (the first try may
+        # have landed): look for our marker before trying again, so a note is never doubled.
+        if attempt and _has_note(client, decision):
+            return
+        try:
+            client.add_note(decision.incident_id, note_text(decision, body))
+            return
+        except (ServerError, ConnectionFailed):
+            if attempt == NOTE_TRIES - 1:
+                raise
 
 
 def error_detail(exc: BaseException) -> str:
@@ -181,6 +196,57 @@ def apply_one(
         outcome = Outcome(decision, Result.FAILED, error_detail(exc))
     ledger.record_result(intent_id, outcome.result.value, outcome.detail)
     return outcome
+
+
+def decision_from_row(row: dict[str, Any]) -> Decision | None:
+    """A decision as the ledger recorded it (its precondition is not recorded: it is only
+    used to tell whether the incident already is as decided)."""
+    try:
+        decision = Decision(row["playbook"], int(row["incident_id"]), Action(row["action"]),
+                            dict(row["arguments"]), str(row["reason"]), str(row["evidence"]))
+    except (KeyError, ValueError, TypeError):
+        return None
+    return decision if decision.decision_id == row["decision_id"] else None
+
+
+def finish_one(decision: Decision, *, client: Any, ledger: Any, run_id: str) -> Outcome:
+    """An earlier run's decision that never came to an end (it failed, or the process died
+    between the write and its note) and that this run's plan no longer holds.
+
+    Nothing is written again here: this run's plan does not want the write. When the incident
+    already is as decided, the note that explains it is made sure of (found by its marker, or
+    written with the recorded evidence); otherwise the decision is closed as state_changed.
+    """
+    intent_id = ledger.record_intent(run_id, decision)
+    try:
+        current = client.incident(decision.incident_id)
+        if decision.action is Action.NOTE:
+            done = _has_note(client, decision)
+        else:
+            done = already_done(decision, current)
+            if done:
+                _ensure_note(client, decision, None, check_first=True)
+        if done:
+            outcome = Outcome(decision, Result.ALREADY_DONE, "an earlier run's decision, finished")
+        else:
+            outcome = Outcome(decision, Result.STATE_CHANGED,
+                              f"an earlier run's decision, no longer planned: now {current.status}")
+    except Exception as exc:  # noqa: BLE001 - recorded; the next run tries again
+        logger.warning("incident %s: finishing %s failed: %s", decision.incident_id,
+                       decision.action.value, error_detail(exc))
+        outcome = Outcome(decision, Result.FAILED, error_detail(exc))
+    ledger.record_result(intent_id, outcome.result.value, outcome.detail)
+    return outcome
+
+
+def unfinished_decisions(ledger: Any, playbook: str, planned: Iterable[Decision]) -> list[Decision]:
+    """Earlier runs' unfinished decisions that `planned` does not hold again."""
+    rows = getattr(ledger, "unfinished", None)
+    if rows is None:
+        return []
+    again = {d.decision_id for d in planned}
+    found = (decision_from_row({**row, "playbook": playbook}) for row in rows(playbook))
+    return [d for d in found if d is not None and d.decision_id not in again]
 
 
 def apply_decisions(

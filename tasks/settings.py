@@ -37,11 +37,32 @@ def gitguardian_client(**overrides):
             f"'{API_KEY_BLOCK}' or set GITGUARDIAN_API_KEY."
         )
     base_url = os.environ.get("GITGUARDIAN_API_URL", "https://api.gitguardian.com")
-    options = {}
+    options: dict = {}
     if os.environ.get("GITGUARDIAN_REQUESTS_PER_MINUTE"):
         options["requests_per_minute"] = int(os.environ["GITGUARDIAN_REQUESTS_PER_MINUTE"])
+    options.update(_retry_options())
     options.update(overrides)
     return GitGuardianClient(base_url, api_key, **options)
+
+
+def _retry_options() -> dict:
+    """GITGUARDIAN_MAX_RETRIES (retries after the first try) and GITGUARDIAN_RETRY_BACKOFF_CAP
+    (the longest backoff in seconds between tries). Fault-injection tests and benchmarks shorten
+    the backoff so a run under 10% server errors does not sleep for minutes; a server's
+    Retry-After is still honoured.
+    """
+    from clients.gitguardian import DEFAULT_MAX_RETRIES
+    from clients.retry import RetryPolicy
+
+    retries_text = os.environ.get("GITGUARDIAN_MAX_RETRIES")
+    cap_text = os.environ.get("GITGUARDIAN_RETRY_BACKOFF_CAP")
+    if not retries_text and not cap_text:
+        return {}
+    retries = int(retries_text) if retries_text else DEFAULT_MAX_RETRIES
+    if not cap_text:
+        return {"max_retries": retries}
+    cap = float(cap_text)
+    return {"retry": RetryPolicy(max_attempts=retries + 1, base_delay=min(1.0, cap), max_delay=cap)}
 
 
 def ledger():
