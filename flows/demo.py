@@ -97,12 +97,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--incidents", type=int, default=2000)
     parser.add_argument("--out", type=Path, default=ROOT / "data" / "demo")
     parser.add_argument("--max-actions", type=int, default=500)
+    parser.add_argument("--keep-serving", action="store_true",
+                        help="afterwards, keep the sandbox and a local Prefect server with its UI up, "
+                        "serving every deployment of prefect.yaml against the sandbox (Ctrl-C stops)")
+    parser.add_argument("--ui-port", type=int, default=4200)
     args = parser.parse_args(argv)
 
     os.environ.setdefault("PREFECT_HOME", str(ROOT / ".prefect"))
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+    server = _start_prefect_server(args.ui_port) if args.keep_serving else None
 
     import sandbox
     from sandbox.export import export
@@ -135,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
             data = _run("weekly report", weekly_report, output_dir=str(args.out / "reports"))
             report_file = (data.get("files") or {}).get("report.html") if data else None
 
+        if server is not None:  # the sandbox stays up while the deployments are served
+            _keep_serving(args.ui_port, server)
+
     say()
     say("Done. Where to look next:")
     say(f"  - the audit ledger of every decision and write: {args.out / 'ledger.sqlite'}")
@@ -144,6 +153,54 @@ def main(argv: list[str] | None = None) -> int:
     say("    http://127.0.0.1:4200 (this demo used Prefect's local mode with PREFECT_HOME=.prefect)")
     say("  - each playbook's options: python -m flows.departed_developers --help")
     return 0
+
+
+def _start_prefect_server(port: int) -> Any:
+    """A local Prefect server with the UI, so the demo's runs and artifacts stay visible."""
+    import subprocess
+    import urllib.request
+
+    url = f"http://127.0.0.1:{port}/api"
+    say(f"0. Starting a local Prefect server with its UI on http://127.0.0.1:{port} ...")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy(),
+    )
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the Prefect server exited (port {port} busy? try --ui-port)")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
+                if answer.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        process.terminate()
+        raise SystemExit("the Prefect server did not become healthy within 90 s")
+    os.environ["PREFECT_API_URL"] = url
+    return process
+
+
+def _keep_serving(port: int, server: Any) -> None:
+    from prefect import serve
+
+    from deployments.serve import build, describe
+
+    deployments = build()
+    say()
+    say(f"Serving {len(deployments)} deployments against the sandbox; the UI: http://127.0.0.1:{port}")
+    for deployment in deployments:
+        say(f"  - {describe(deployment)}")
+    say("Open a deployment, press Run (a dry run by default), then read its artifacts. Ctrl-C stops.")
+    try:
+        serve(*deployments)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 if __name__ == "__main__":
