@@ -68,3 +68,32 @@ def canary_env(canary_sandbox, sandbox_directory, sandbox_export, prefect_server
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("DIRECTORY_JSON", raising=False)
     yield PlaybookEnv(canary_sandbox, sandbox_directory, sandbox_export, ledger_url)
+
+
+# --------------------------------------------------------------------------- what a run left
+
+def flush_prefect_logs() -> None:
+    """Send the logs Prefect still holds in its batch to the server before they are read."""
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=10)
+
+
+def run_records(flow_run_ids: list[Any]) -> dict[str, list[str]]:
+    """Every artifact (markdown, tables, descriptions) and every log message the Prefect server
+    holds for these flow runs, as text."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (ArtifactFilter, ArtifactFilterFlowRunId,
+                                                LogFilter, LogFilterFlowRunId)
+
+    flush_prefect_logs()
+    ids = [i for i in flow_run_ids if i is not None]
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=ids)))
+        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids)))
+    return {
+        "artifacts": [f"{a.key} {a.type} {a.description} {a.data}" for a in artifacts],
+        "markdown": [str(a.data) for a in artifacts if a.type == "markdown"],
+        "logs": [f"{log.name} {log.message}" for log in logs],
+    }
