@@ -73,7 +73,10 @@ def test_parameters_are_accepted_by_the_flow(spec: config.DeploymentSpec) -> Non
     parameters = {**RUN_TIME_VALUES.get(flow.name, {}), **spec.parameters}
     validated = flow.validate_parameters(parameters)
     for name, value in spec.parameters.items():
-        assert validated[name] == value
+        model = type(validated[name])
+        # A pydantic parameter (policy) arrives as its model, built from the yaml's mapping.
+        assert validated[name] == (model.model_validate(value) if hasattr(model, "model_validate")
+                                   else value)
     # Every name is a real parameter: a typo would otherwise be dropped silently by the UI.
     schema_names = set(flow.parameters.properties)
     assert set(spec.parameters) <= schema_names
@@ -121,3 +124,13 @@ def test_writes_are_on_only_where_the_policy_is_conservative() -> None:
         assert writes == (name == "departed-developer-reassignment"), name
         if writes:
             assert 0 < spec.parameters["max_actions"] <= 50
+
+
+def test_bulk_presets_are_the_flows_presets_unscheduled_dry_runs() -> None:
+    from flows.bulk_remediation import PRESETS
+
+    bulk = {spec.name: spec for spec in SPECS
+            if spec.entrypoint.startswith("flows/bulk_remediation.py")}
+    presets = {name: spec for name, spec in bulk.items() if "policy" in spec.parameters}
+    assert {name: spec.parameters for name, spec in presets.items()} == PRESETS
+    assert all(not spec.schedules and spec.parameters["dry_run"] is True for spec in bulk.values())
