@@ -21,6 +21,10 @@ from tasks.plan import Decision, Plan
 from tasks.run import RunReport, execute_plan
 
 
+class ApiUnavailable(RuntimeError):
+    """GitGuardian could not be reached (or answered only server errors) at the run's start."""
+
+
 class Playbook:
     def __init__(
         self,
@@ -43,8 +47,17 @@ class Playbook:
         self.report: RunReport | None = None
 
     def __enter__(self) -> "Playbook":
+        from clients.gitguardian import ConnectionFailed, ServerError
+
         self.client = self.client or settings.gitguardian_client()
-        fetch.check_scopes(self.client, self.scopes if not self.dry_run else _read_scopes(self.scopes))
+        try:
+            fetch.check_scopes(self.client, self.scopes if not self.dry_run else _read_scopes(self.scopes))
+        except (ConnectionFailed, ServerError) as exc:
+            # The first call of every run: say plainly which part is down (the URL holds no key).
+            where = getattr(self.client, "base_url", "")
+            raise ApiUnavailable(
+                f"GitGuardian API unavailable at {where}: {exc}. Nothing was written."
+            ) from None
         self.ledger = self.ledger or settings.ledger()
         self.run_id = self.ledger.start_run(
             self.name, dry_run=self.dry_run, parameters=self.parameters, flow_run_id=_flow_run_id()

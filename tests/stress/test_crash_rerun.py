@@ -1,0 +1,99 @@
+"""A playbook's process killed with SIGKILL in the middle of its writes, then run again.
+
+The run happens in a child process (tests/stress/driver.py) that talks to the sandbox served
+by this process over HTTP and to the session's Prefect server. The test watches the sandbox's
+audit log and kills the child once k writes or notes have landed; then it runs the playbook
+again here. The final workspace must equal a clean run's, no note may be doubled, and the
+ledger must show the intents the kill interrupted.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.stress.conftest import (
+    env_for_subprocess,
+    final_view,
+    new_writes,
+    our_notes,
+    playbooks,
+    run_flow,
+)
+
+pytestmark = [pytest.mark.slapd, pytest.mark.prefect]
+
+ROOT = Path(__file__).resolve().parents[2]
+NAME = "triage"  # the playbook with the most writes in the session workspace (53, each + note)
+KILL_AFTER = (1, 2, 60)  # audit-log entries: the first write, its note, past the middle
+CHILD_DEADLINE = 120.0  # seconds; a safety net, not a timing assertion
+
+
+def run_child_until(box, k: int, log: Path) -> int:
+    """Start the playbook in a child process; SIGKILL it once the audit log grew by k."""
+    seen = len(box.store.audit_logs)
+    with log.open("wb") as out:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "tests.stress.driver", NAME],
+            cwd=ROOT, env=env_for_subprocess(), stdout=out, stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + CHILD_DEADLINE
+            while len(box.store.audit_logs) - seen < k:
+                if child.poll() is not None:
+                    pytest.fail(f"the child ended ({child.returncode}) before {k} writes:\n"
+                                + log.read_text()[-3000:])
+                if time.monotonic() > deadline:
+                    pytest.fail(f"no {k} writes within {CHILD_DEADLINE} s:\n" + log.read_text()[-3000:])
+                time.sleep(0.002)  # polling the server's state, not waiting for an outcome
+            os.kill(child.pid, signal.SIGKILL)
+        finally:
+            if child.poll() is None:
+                child.kill()
+            child.wait()
+    return len(box.store.audit_logs) - seen
+
+
+@pytest.mark.parametrize("k", KILL_AFTER)
+def test_sigkill_mid_apply_then_rerun_ends_like_a_clean_run(k, stress_world, clean_runs, tmp_path):
+    from clients.ledger import Ledger
+
+    clean = clean_runs(NAME)
+    # Latency makes each write take a few ms, so the kill lands close to the k-th write.
+    with stress_world.sandbox(latency_ms=15) as box:
+        ledger = Ledger(stress_world.point_at(box, f"crash-{k}"))
+        before = box.state()
+        landed = run_child_until(box, k, tmp_path / "child.log")
+        box.set_adversity()
+        killed = box.state()
+        assert landed >= k
+        assert new_writes(before, killed) != new_writes(clean["before"], clean["after"]), (
+            "the child finished before the kill: no crash was tested")
+
+        # The ledger shows the run that never ended and the intents it left without a result.
+        interrupted = ledger.interrupted()
+        assert interrupted, "a kill mid-apply leaves at least one intent without a result"
+        crashed_run = {i.run_id for i in interrupted}
+        assert len(crashed_run) == 1
+        assert [r.ended_at for r in ledger.runs(playbooks()[NAME][2])] == [None]
+
+        state, result = run_flow(NAME)
+        assert state.is_completed(), state.message
+        after = box.state()
+
+    assert final_view(after) == final_view(clean["after"])
+    writes = new_writes(before, after)
+    assert writes == new_writes(clean["before"], clean["after"])
+    notes = our_notes(after)
+    assert all(n == 1 for n in notes.values()), [key for key, n in notes.items() if n > 1]
+    assert set(notes) == set(our_notes(clean["after"]))
+    # The interrupted intents stay visible (the ledger is append-only) and each incident they
+    # name ended as decided.
+    assert {i.id for i in ledger.interrupted()} == {i.id for i in interrupted}
+    for intent in interrupted:
+        assert final_view(after)[intent.incident_id] == final_view(clean["after"])[intent.incident_id]
