@@ -60,6 +60,8 @@ class SharedRateLimiter:
     def acquire(self) -> float:
         from prefect.concurrency.sync import rate_limit
 
+        if self.shared_failures:  # once missing or unreachable, stop asking on every request
+            return self.fallback.acquire() if self.fallback is not None else 0.0
         started = time.monotonic()
         try:
             # strict: a missing limit raises instead of silently granting every request

@@ -37,9 +37,14 @@ def gitguardian_client(**overrides):
             f"'{API_KEY_BLOCK}' or set GITGUARDIAN_API_KEY."
         )
     base_url = os.environ.get("GITGUARDIAN_API_URL", "https://api.gitguardian.com")
-    options: dict = {}
-    if os.environ.get("GITGUARDIAN_REQUESTS_PER_MINUTE"):
-        options["requests_per_minute"] = int(os.environ["GITGUARDIAN_REQUESTS_PER_MINUTE"])
+    from deployments.ratelimit import requests_per_minute_from_env, shared_limiter
+
+    rpm = requests_per_minute_from_env()
+    options: dict = {"requests_per_minute": rpm or None}  # 0: no client-side limit
+    # Several workers on one token: opt in to the Prefect server's shared limit (one slot per
+    # request, created by `python -m deployments.setup`); otherwise each process keeps its own.
+    if rpm and os.environ.get("GITGUARDIAN_SHARED_RATE_LIMIT", "").strip().lower() in ("1", "true", "yes"):
+        options["rate_limiter"] = shared_limiter(rpm)
     options.update(_retry_options())
     options.update(overrides)
     return GitGuardianClient(base_url, api_key, **options)
