@@ -43,7 +43,6 @@ def test_faults_end_where_a_clean_run_ends(name, seed, stress_world, clean_runs)
         assert states[-1].is_completed(), f"{len(states)} runs, last: {states[-1].message}"
         box.set_adversity()
         after = box.state()
-        faults_met = box.store  # keep the server alive until the state is read
 
     # The same incidents end in the same status with the same assignee and ignore reason.
     assert final_view(after) == final_view(clean["after"])
@@ -65,4 +64,3 @@ def test_faults_end_where_a_clean_run_ends(name, seed, stress_world, clean_runs)
                     "incident.resolve": "resolve", "incident.unassign": "unassign"}
     for (event, targets) in writes:
         assert (int(targets[0]), event_action[event]) in done
-    del faults_met
