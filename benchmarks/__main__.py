@@ -110,7 +110,7 @@ def rows_playbooks(data: Any) -> list[list[str]]:
             [name, "Prefect share of wall time, real run", r["Prefect share real"], "< 10%"],
         ]
     if data and "warm_up_s" in data:
-        rows.append(["Prefect", "first flow run of a process (local API start)",
+        rows.append(["Prefect", "first flow run of a process (local API start + a dry run)",
                      f"{data['warm_up_s']:.1f} s", ""])
     return rows
 

@@ -323,7 +323,8 @@ def main(argv: list[str] | None = None) -> int:
 
         fresh_ledger(folder, "warm-up")
         _, warm = run_flow(departed_developer_reassignment, prefect=True, dry_run=True, max_actions=0)
-        say(f"Prefect warm-up (first flow run of the process, local API start): {warm:.1f} s")
+        say(f"Prefect warm-up: the process's first flow run (local API start + one dry run of "
+            f"the departed playbook, no latency): {warm:.1f} s")
         for spec in PLAYBOOKS:
             if spec[0] in args.playbooks:
                 say(f"running {spec[0]}...")
