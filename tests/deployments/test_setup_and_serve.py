@@ -11,6 +11,25 @@ from deployments import setup as deploy_setup
 pytestmark = pytest.mark.prefect
 
 
+@pytest.fixture(autouse=True)
+def _forget_saved_secrets():
+    """The session's Prefect server is shared: Secret blocks saved here would become every later
+    playbook test's API key (blocks win over the environment)."""
+    yield
+    from prefect.client.orchestration import get_client
+
+    try:
+        with get_client(sync_client=True) as client:
+            for name in ("gitguardian-api-key", "ldap-bind-password"):
+                try:
+                    block = client.read_block_document_by_name(name, block_type_slug="secret")
+                except Exception:  # noqa: BLE001 - not saved by this test
+                    continue
+                client.delete_block_document(block.id)
+    except Exception:  # noqa: BLE001 - no server in this test: nothing was saved
+        pass
+
+
 def _fake_secret() -> str:
     return "fake-" + secrets.token_hex(12)  # made now, never a real key
 
