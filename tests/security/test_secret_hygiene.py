@@ -1,0 +1,178 @@
+"""Secret hygiene (issue 8, Security): a canary API key, the directory's password and the share
+URLs the sandbox invents never reach a log, a Prefect artifact or log, a report file, a ledger
+row, a flow's result, a state message or the text of a failure we provoke.
+
+The playbooks run for real (dry and real, triage with sharing on so share links exist) and the
+weekly report runs once, against a sandbox whose full-scope key is a distinctive canary. The
+scan then reads everything those runs left behind.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Imported here, not in the test: importing Prefect sets up logging and replaces the root
+# logger's handlers, which would drop caplog's if it came later.
+from flows.commit_author_triage import commit_author_triage
+from flows.departed_developers import departed_developer_reassignment
+from flows.test_credentials import test_directory_auto_ignore as auto_ignore
+from flows.weekly_report import weekly_report
+from tasks import report
+from tasks.decide.departed import DepartedPolicy
+from tasks.decide.test_credentials import TestCredentialPolicy
+from tasks.decide.triage import TriagePolicy
+from tests.security.conftest import run_records
+
+pytestmark = [pytest.mark.slapd, pytest.mark.prefect]
+
+
+def _flow(flow_fn, **parameters):
+    state = flow_fn(return_state=True, **parameters)
+    return state, state.result(raise_on_failure=False)
+
+
+def _ledger_rows(ledger_url: str) -> list[str]:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(ledger_url)
+    rows: list[str] = []
+    with engine.connect() as connection:
+        for table in sa.inspect(engine).get_table_names():
+            for row in connection.execute(sa.text(f'SELECT * FROM "{table}"')):
+                rows.append(f"{table}: {tuple(row)}")
+    engine.dispose()
+    return rows
+
+
+def _files(root: Path) -> dict[str, str]:
+    return {str(p): p.read_bytes().decode("utf-8", "replace")
+            for p in root.rglob("*") if p.is_file()}
+
+
+def _flow_run_texts(flow_run_ids: list[Any]) -> list[str]:
+    """What the Prefect server stores about each run besides logs and artifacts."""
+    from prefect.client.orchestration import get_client
+
+    texts = []
+    with get_client(sync_client=True) as client:
+        for flow_run_id in flow_run_ids:
+            run = client.read_flow_run(flow_run_id)
+            texts.append(json.dumps(run.parameters, default=str))
+            texts.append(f"{run.name} {run.state.name if run.state else ''} "
+                         f"{run.state.message if run.state else ''}")
+    return texts
+
+
+@pytest.fixture
+def verbose_prefect_logs():
+    """Every run log line reaches the Prefect server, DEBUG included (the suite sets WARNING)."""
+    loggers = [logging.getLogger(n) for n in ("prefect.flow_runs", "prefect.task_runs")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.DEBUG)
+    yield
+    for lg, level in zip(loggers, levels):
+        lg.setLevel(level)
+
+
+def test_no_secret_leaves_a_trace(canary_env, canary_key, caplog, verbose_prefect_logs,
+                                  monkeypatch, tmp_path):
+    caplog.set_level(logging.DEBUG)
+    ldap_password = canary_env.directory.password
+    box = canary_env.sandbox
+    states, results, failures = [], [], []
+
+    def run(flow_fn, **parameters):
+        state, result = _flow(flow_fn, **parameters)
+        states.append(state)
+        results.append(result)
+        return state, result
+
+    # The playbooks, dry and real; triage shares with non-member authors so share links exist.
+    for dry_run in (True, False):
+        state, _ = run(departed_developer_reassignment, policy=DepartedPolicy(), dry_run=dry_run,
+                       max_actions=500)
+        assert state.is_completed(), state.message
+    state, triage = run(commit_author_triage,
+                        policy=TriagePolicy(share_with_non_member_author=True), dry_run=False,
+                        max_actions=500)
+    assert state.is_completed(), state.message
+    assert [o for o in triage["outcomes"] if o["action"] == "share" and o["result"] == "applied"]
+    state, _ = run(auto_ignore, policy=TestCredentialPolicy(), dry_run=False,
+                   max_actions=500)
+    assert state.is_completed(), state.message
+
+    # The weekly report, after the shares, over the same week the sandbox's data fills.
+    reports = tmp_path / "weekly"
+    week = report.last_complete_week(box.workspace.now, "UTC").label
+    state, weekly = run(weekly_report, week=week, output_dir=str(reports))
+    assert state.is_completed(), state.message
+    assert weekly["files"]
+
+    # Failures on purpose: a revoked key (401) and a directory that refuses the bind. Each
+    # wrong value holds the real one, so an echo of either would show.
+    monkeypatch.setenv("GITGUARDIAN_API_KEY", canary_key + "-revoked")
+    state, result = run(departed_developer_reassignment, policy=DepartedPolicy(), dry_run=True)
+    assert state.is_failed() and "401" in f"{state.message} {result}"
+    failures.append(f"{state.message} {result!r}")
+    monkeypatch.setenv("GITGUARDIAN_API_KEY", canary_key)
+    monkeypatch.setenv("LDAP_PASSWORD", ldap_password + "-wrong")
+    state, result = run(departed_developer_reassignment, policy=DepartedPolicy(), dry_run=True)
+    assert state.is_failed() and "invalidCredentials" in f"{state.message} {result}"
+    failures.append(f"{state.message} {result!r}")
+    failures.extend(_direct_failures(canary_env, canary_key, ldap_password))
+
+    # The secrets: the key, the password, every share link and its token.
+    shares = [s for s in box.state()["shares"].values() if s.get("share_url")]
+    assert shares, "triage should have shared at least one incident"
+    secrets = {"api key": canary_key, "LDAP password": ldap_password}
+    for share in shares:
+        secrets[f"share url of {share['incident_id']}"] = share["share_url"]
+        secrets[f"share token of {share['incident_id']}"] = share["token"]
+
+    flow_run_ids = [s.state_details.flow_run_id for s in states]
+    records = run_records(flow_run_ids)
+    assert records["artifacts"] and records["logs"]
+    assert any("DEBUG" in r.levelname for r in caplog.records)
+    places: dict[str, str] = {
+        "captured logs": "\n".join(
+            f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records),
+        "prefect logs": "\n".join(records["logs"]),
+        "prefect artifacts": "\n".join(records["artifacts"]),
+        "prefect flow runs": "\n".join(_flow_run_texts(flow_run_ids)),
+        "state messages": "\n".join(str(s.message) for s in states),
+        "flow results": json.dumps(results, default=str),
+        "ledger": "\n".join(_ledger_rows(canary_env.ledger_url)),
+        "provoked failures": "\n".join(failures),
+    }
+    for path, text in _files(reports).items():
+        places[f"report file {Path(path).name}"] = text
+    leaks = [f"{what} in {where}" for where, text in places.items()
+             for what, secret in secrets.items() if secret in text]
+    assert not leaks, leaks
+
+
+def _direct_failures(env, canary_key: str, ldap_password: str) -> list[str]:
+    """Exception texts and reprs of the adapters' own failures, raised directly."""
+    from clients.directory import Directory, DirectorySettings, DirectoryUnavailable
+    from clients.gitguardian import AuthenticationError, GitGuardianClient
+
+    texts = []
+    bad = GitGuardianClient(env.sandbox.url, canary_key + "-revoked", requests_per_minute=None)
+    with pytest.raises(AuthenticationError) as caught:
+        bad.token_info()
+    texts += [str(caught.value), repr(caught.value), repr(bad), repr(vars(bad))]
+    good = GitGuardianClient(env.sandbox.url, canary_key, requests_per_minute=None)
+    texts += [repr(good), repr(vars(good)), repr(good.token_info())]
+    settings = DirectorySettings(url=env.directory.url, bind_dn=env.directory.bind_dn,
+                                 password=ldap_password + "-wrong", base_dn="dc=corp,dc=example")
+    directory = Directory(settings)
+    with pytest.raises(DirectoryUnavailable) as refused:
+        directory.lookup(["someone@corp.example"])
+    texts += [str(refused.value), repr(refused.value), repr(directory), repr(settings),
+              settings.model_dump_json(), repr(vars(directory))]
+    return texts
