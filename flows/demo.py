@@ -137,8 +137,13 @@ def main(argv: list[str] | None = None) -> int:
             weekly_report = None
         report_file = None
         if weekly_report is not None:
-            say("4. Writing the weekly report...")
-            data = _run("weekly report", weekly_report, output_dir=str(args.out / "reports"))
+            # The current, partial week: the automation section then shows what the playbooks just did.
+            from datetime import datetime, timezone
+
+            year, week, _ = datetime.now(timezone.utc).isocalendar()
+            say(f"4. Writing the weekly report of this week so far ({year}-W{week:02d})...")
+            data = _run("weekly report", weekly_report, week=f"{year}-W{week:02d}",
+                        output_dir=str(args.out / "reports"))
             report_file = (data.get("files") or {}).get("report.html") if data else None
 
         if server is not None:  # the sandbox stays up while the deployments are served
