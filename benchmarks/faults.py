@@ -65,8 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import logging
 
-    # A reset drops the connection on purpose; uvicorn logs each one as an error.
-    logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
+    # A reset drops the connection on purpose; uvicorn logs each one as an error. A filter,
+    # because each sandbox's uvicorn sets this logger's level again when it starts.
+    logging.getLogger("uvicorn.error").addFilter(lambda record: record.levelno >= logging.CRITICAL)
 
     import sandbox
     from clients.ledger import Ledger
