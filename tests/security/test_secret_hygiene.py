@@ -137,7 +137,8 @@ def test_no_secret_leaves_a_trace(canary_env, canary_key, caplog, verbose_prefec
     flow_run_ids = [s.state_details.flow_run_id for s in states]
     records = run_records(flow_run_ids)
     assert records["artifacts"] and records["logs"]
-    assert any("DEBUG" in r.levelname for r in caplog.records)
+    # The client's DEBUG request lines were captured: the scan covers them.
+    assert any(r.name == "clients.gitguardian" and r.levelname == "DEBUG" for r in caplog.records)
     places: dict[str, str] = {
         "captured logs": "\n".join(
             f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records),
@@ -149,8 +150,10 @@ def test_no_secret_leaves_a_trace(canary_env, canary_key, caplog, verbose_prefec
         "ledger": "\n".join(_ledger_rows(canary_env.ledger_url)),
         "provoked failures": "\n".join(failures),
     }
-    for path, text in _files(reports).items():
-        places[f"report file {Path(path).name}"] = text
+    # Every file the runs wrote: the weekly report, REPORTS_DIR, the ledger's SQLite file itself.
+    for path, text in _files(tmp_path).items():
+        places[f"file {Path(path).relative_to(tmp_path)}"] = text
+    assert any(name.endswith("report.html") for name in places)
     leaks = [f"{what} in {where}" for where, text in places.items()
              for what, secret in secrets.items() if secret in text]
     assert not leaks, leaks
@@ -176,3 +179,29 @@ def _direct_failures(env, canary_key: str, ldap_password: str) -> list[str]:
     texts += [str(refused.value), repr(refused.value), repr(directory), repr(settings),
               settings.model_dump_json(), repr(vars(directory))]
     return texts
+
+
+def test_servers_listen_on_loopback_only(sandbox, slapd, prefect_server):
+    """The sandbox, the test slapd and the test Prefect server are reachable on loopback only."""
+    import ipaddress
+    import socket
+    from urllib.parse import urlsplit
+
+    from prefect.settings import PREFECT_API_URL
+
+    urls = {"sandbox": sandbox.url, "slapd": slapd.url, "prefect": PREFECT_API_URL.value()}
+    for name, url in urls.items():
+        host = urlsplit(url).hostname
+        assert host == "localhost" or ipaddress.ip_address(host).is_loopback, (name, url)
+    # Where the machine has a non-loopback address, the sandbox's port is closed on it.
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("10.255.255.255", 1))  # no packet is sent for UDP connect
+            own = probe.getsockname()[0]
+    except OSError:
+        own = ""
+    if own and not ipaddress.ip_address(own).is_loopback:
+        port = urlsplit(sandbox.url).port
+        with socket.socket() as client, pytest.raises(OSError):
+            client.settimeout(2)
+            client.connect((own, port))
