@@ -608,15 +608,18 @@ class GitGuardianClient:
             detail = str(body)
         else:
             detail = text
-        detail = _readable(detail) or response.reason or f"HTTP {response.status_code}"
-        return detail.replace(self._api_key.value, "[REDACTED]")
+        return self._readable(detail) or response.reason or f"HTTP {response.status_code}"
+
+    def _readable(self, text: str) -> str:
+        # Redact before cutting: a key straddling the cut would otherwise leave its first part.
+        return _readable(text.replace(self._api_key.value, "[REDACTED]"))
 
     def _json(self, response: requests.Response, method: str, path: str) -> Any:
         try:
             return response.json()
         except (ValueError, RecursionError):  # RecursionError: a hostile nesting bomb
             raise InvalidResponse(
-                f"answer is not JSON: {_readable(response.text or '') or '(empty body)'}",
+                f"answer is not JSON: {self._readable(response.text or '') or '(empty body)'}",
                 status=response.status_code, method=method, path=path,
             ) from None
 
