@@ -149,6 +149,9 @@ def test_no_secret_leaves_a_trace(canary_env, canary_key, caplog, verbose_prefec
         "flow results": json.dumps(results, default=str),
         "ledger": "\n".join(_ledger_rows(canary_env.ledger_url)),
         "provoked failures": "\n".join(failures),
+        # What the runs wrote on the platform: every workspace member can read notes.
+        "notes on GitGuardian": json.dumps(box.state()["notes"], default=str),
+        "audit log": json.dumps(box.state()["audit_logs"], default=str),
     }
     # Every file the runs wrote: the weekly report, REPORTS_DIR, the ledger's SQLite file itself.
     for path, text in _files(tmp_path).items():
