@@ -281,7 +281,8 @@ def test_test_credential_verdict_on_hostile_path(name):
     clean = incident(2, validity="invalid")
     plan = decide_test_credentials(
         [hostile, clean],
-        {1: [occurrence(10, 1, filepath=path)], 2: [occurrence(20, 2, filepath="tests/conftest.py")]},
+        {1: [occurrence(10, 1, filepath=path)],
+         2: [occurrence(20, 2, filepath="tests/conftest.py")]},
     )
     got = {d.incident_id: "ignore" for d in plan.decisions}
     got.update({s.incident_id: s.reason for s in plan.skips})
