@@ -80,6 +80,18 @@ def our_notes(state: dict[str, Any]) -> Counter:
     return found
 
 
+def count_fates(adversity: Any, fates: Counter) -> None:
+    """Count each request's fate (429, 500, 502, 503, reset, ok) as the sandbox decides it."""
+    decide = adversity.decide
+
+    def counted(token_key: str) -> Any:
+        fate = decide(token_key)
+        fates["reset" if fate.reset else (fate.status or "ok")] += 1
+        return fate
+
+    adversity.decide = counted
+
+
 @dataclass
 class StressWorld:
     workspace: Any
@@ -94,8 +106,9 @@ class StressWorld:
         import sandbox as sandbox_package
 
         with sandbox_package.running(workspace=copy.deepcopy(self.workspace)) as box:
+            box.fates = Counter()  # what adversity did, so a test can show it met each kind
             if adversity:
-                box.set_adversity(**adversity)
+                count_fates(box.set_adversity(**adversity), box.fates)
             yield box
 
     def point_at(self, box: Any, ledger_name: str) -> str:

@@ -19,8 +19,8 @@ MAX_RUNS = 3  # the first run and up to two re-runs
 
 
 def adversity(seed: int) -> dict:
-    # 60 requests per 0.5 s window: a run meets a few 429 bursts, each Retry-After is 1 s.
-    return dict(rate_limit=60, window_seconds=0.5, faults=0.10, resets=0.02, latency_ms=3, seed=seed)
+    # 30 requests per 1 s window: a run meets a burst of 429s or two, each Retry-After 1 s.
+    return dict(rate_limit=30, window_seconds=1.0, faults=0.10, resets=0.02, latency_ms=3, seed=seed)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -38,12 +38,16 @@ def test_faults_end_where_a_clean_run_ends(name, seed, stress_world, clean_runs)
             states.append(state)
             if state.is_completed():
                 break
-            # A failed run must say why in terms of the API, never crash with a traceback.
+            # Failed (a write or note it must not repeat blindly did not go through), never Crashed.
             assert state.is_failed(), state
         assert states[-1].is_completed(), f"{len(states)} runs, last: {states[-1].message}"
         box.set_adversity()
         after = box.state()
+        fates = dict(box.fates)
 
+    # The runs met throttling and server errors (resets at 2% of ~100 requests are likely but
+    # not certain for a given seed: not required here; benchmarks/faults.py counts them).
+    assert 429 in fates and {500, 502, 503} & set(fates), fates
     # The same incidents end in the same status with the same assignee and ignore reason.
     assert final_view(after) == final_view(clean["after"])
     # The same writes, each once (a retried or re-run write never lands twice).
