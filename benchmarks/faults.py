@@ -5,7 +5,7 @@ with a clean run on identical data. Prints a table; asserts nothing.
     .venv/bin/python -m benchmarks.faults --seeds 5 --faults 0.2
 
 Adversity per seed: `--faults` server errors (500/502/503), `--resets` connection resets, a
-per-token rate limit of `--rate-limit` requests per 0.5 s window (429 with Retry-After, honoured
+per-token rate limit of `--rate-limit` requests per 1 s window (429 with Retry-After, honoured
 for real), `--latency-ms`. A run that ends Failed is run again (up to `--max-runs` in all), as an
 operator would. Checked per seed: final statuses/assignees equal the clean run's; no write
 twice in the audit log; no note twice; every ledger intent has a result.
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--incidents", type=int, default=300)
     parser.add_argument("--faults", type=float, default=0.10)
     parser.add_argument("--resets", type=float, default=0.02)
-    parser.add_argument("--rate-limit", type=int, default=60)
+    parser.add_argument("--rate-limit", type=int, default=30)
     parser.add_argument("--latency-ms", type=int, default=3)
     parser.add_argument("--max-runs", type=int, default=3)
     args = parser.parse_args(argv)
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     from prefect.testing.utilities import prefect_test_harness
     from sandbox.export import export
     from sandbox.generator import generate
-    from tests.stress.conftest import final_view, new_writes, our_notes, run_flow
+    from tests.stress.conftest import count_fates, final_view, new_writes, our_notes, run_flow
 
     out = Path(tempfile.mkdtemp(prefix="gg-bench-faults-"))
     workspace = generate(7, args.incidents)
@@ -83,10 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# fault tally: {platform.node()}, {platform.machine()}, {os.cpu_count()} CPUs, "
           f"Python {platform.python_version()}")
     print(f"# {args.incidents} incidents, seeds {args.first_seed}..{args.first_seed + args.seeds - 1}, "
-          f"faults {args.faults:.0%}, resets {args.resets:.0%}, rate limit {args.rate_limit}/0.5 s, "
+          f"faults {args.faults:.0%}, resets {args.resets:.0%}, rate limit {args.rate_limit}/s, "
           f"latency {args.latency_ms} ms")
     header = (f"{'playbook':<12} {'seeds':>5} {'equal':>5} {'dup writes':>10} {'dup notes':>9} "
-              f"{'lost':>4} {'unfinished':>10} {'runs 1/2/3+':>12} {'s/seed':>7}")
+              f"{'lost':>4} {'unfinished':>10} {'runs 1/2/3+':>12} {'429s':>5} {'5xx':>5} "
+              f"{'resets':>6} {'s/seed':>7}")
     with prefect_test_harness(server_startup_timeout=120):
         print(header)
         for name in NAMES:
@@ -99,14 +100,15 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name:<12} clean run failed: {state.message}")
                 continue
             tally: Counter[str] = Counter()
+            fates: Counter = Counter()
             runs_needed: Counter[int] = Counter()
             started = time.monotonic()
             for seed in range(args.first_seed, args.first_seed + args.seeds):
                 with sandbox.running(workspace=copy.deepcopy(workspace)) as box:
                     ledger_url = _point_at(box, out / f"{name}-{seed}.sqlite")
-                    box.set_adversity(rate_limit=args.rate_limit, window_seconds=0.5,
-                                      faults=args.faults, resets=args.resets,
-                                      latency_ms=args.latency_ms, seed=seed)
+                    count_fates(box.set_adversity(rate_limit=args.rate_limit, window_seconds=1.0,
+                                                  faults=args.faults, resets=args.resets,
+                                                  latency_ms=args.latency_ms, seed=seed), fates)
                     before = box.state()
                     for run in range(1, args.max_runs + 1):
                         state, _ = run_flow(name)
@@ -128,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"/{sum(v for k, v in runs_needed.items() if k >= 3)}"
             print(f"{name:<12} {args.seeds:>5} {tally['equal']:>5} {tally['dup writes']:>10} "
                   f"{tally['dup notes']:>9} {tally['lost']:>4} {tally['unfinished']:>10} "
-                  f"{runs:>12} {per_seed:>7.1f}", flush=True)
+                  f"{runs:>12} {fates[429]:>5} {fates[500] + fates[502] + fates[503]:>5} "
+                  f"{fates['reset']:>6} {per_seed:>7.1f}", flush=True)
     print("# equal: final state and writes equal the clean run's; lost: notes of the clean run "
           "missing; unfinished: ledger intents without a result; runs: seeds that needed 1, 2, "
           f"3+ runs ({args.max_runs + 1} = never completed)")
