@@ -44,13 +44,15 @@ def git_from_settings() -> Any:
     return GitRepositories(mirrors_root=Path(root) if root else None)
 
 
-@task(name="lookup-people", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
+# No task retry: the adapter reconnects per call, and a refused bind or an outage ends the run
+# before any write with its message; the next scheduled run tries again.
+@task(name="lookup-people", cache_policy=NO_CACHE)
 def lookup_people(directory: Any, emails: Iterable[str]) -> dict[str, Lookup]:
     wanted = sorted({normalise_email(e) for e in emails if e and not is_bot_or_noreply(e)})
     return dict(directory.lookup(wanted)) if wanted else {}
 
 
-@task(name="manager-chains", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
+@task(name="manager-chains", cache_policy=NO_CACHE)
 def manager_chains(
     directory: Any, lookups: Mapping[str, Lookup], depth: int
 ) -> dict[str, list[Lookup]]:

@@ -13,8 +13,24 @@ from prefect.cache_policies import NO_CACHE
 
 # Reads are idempotent: a retried fetch only costs requests. The client already retries 429,
 # 5xx and connection errors with backoff; one task retry covers a longer blip.
+
+
+def transient(task, task_run, state) -> bool:
+    """Retry a fetch task only for what a later try can fix: a 429, 5xx or lost connection
+    that outlasted the client's own retries. A 401, 403 or bad answer fails at once."""
+    from clients.gitguardian import ConnectionFailed, RateLimited, ServerError
+
+    try:
+        state.result()
+    except (ConnectionFailed, RateLimited, ServerError):
+        return True
+    except Exception:  # noqa: BLE001 - anything else is not worth a second try
+        return False
+    return False
+
+
 # Inputs hold clients (sockets, locks): never hashed for caching, and results are fresh data.
-FETCH = dict(retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
+FETCH = dict(retries=1, retry_delay_seconds=5, retry_condition_fn=transient, cache_policy=NO_CACHE)
 
 
 class MissingScopes(RuntimeError):
