@@ -49,25 +49,9 @@ def canary_sandbox(sandbox_workspace, canary_key) -> Iterator[Any]:
 def canary_env(canary_sandbox, sandbox_directory, sandbox_export, prefect_server, monkeypatch,
                tmp_path):
     """Like tests.fixtures.world.playbook_env, but the API key is the canary."""
-    from tests.fixtures.world import PlaybookEnv
+    from tests.fixtures.world import wire_environment
 
-    ledger_url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
-    for name, value in {
-        "GITGUARDIAN_API_URL": canary_sandbox.url,
-        "GITGUARDIAN_API_KEY": canary_sandbox.token,
-        "GITGUARDIAN_REQUESTS_PER_MINUTE": "0",
-        "LDAP_URL": sandbox_directory.url,
-        "LDAP_BIND_DN": sandbox_directory.bind_dn,
-        "LDAP_PASSWORD": sandbox_directory.password,
-        "LDAP_BASE_DN": "dc=corp,dc=example",
-        "LDAP_LEAVERS_OU": LEAVERS_OU,
-        "GIT_MIRRORS_ROOT": str(sandbox_export / "repos"),
-        "LEDGER_URL": ledger_url,
-        "REPORTS_DIR": str(tmp_path / "reports"),
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("DIRECTORY_JSON", raising=False)
-    yield PlaybookEnv(canary_sandbox, sandbox_directory, sandbox_export, ledger_url)
+    yield wire_environment(canary_sandbox, sandbox_directory, sandbox_export, tmp_path, monkeypatch)
 
 
 # --------------------------------------------------------------------------- what a run left
