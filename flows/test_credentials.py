@@ -13,7 +13,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from tasks import fetch, settings
+from tasks import fetch
 from tasks.decide.test_credentials import (
     PLAYBOOK,
     TestCredentialPolicy,

@@ -14,7 +14,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from tasks import act
 from tasks.decide.paths import printable
-from tasks.plan import Decision, Outcome, Plan, Result
+from tasks.plan import Decision, Outcome, Plan
 
 CHUNK = 50  # decisions per Prefect task run: a task run costs 2-4 ms, a write about 50-300 ms
 

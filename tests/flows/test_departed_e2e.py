@@ -9,7 +9,6 @@ import json
 import pytest
 
 from flows.departed_developers import PLAYBOOK, departed_developer_reassignment
-from tasks.act import marker
 from tasks.decide.departed import DepartedPolicy
 from tasks.decide.identity import normalise_email
 
