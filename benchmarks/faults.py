@@ -53,7 +53,8 @@ def _point_at(box, ledger: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.faults", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.faults",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--first-seed", type=int, default=100)
     parser.add_argument("--incidents", type=int, default=300)
@@ -82,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     _environment(out)
     print(f"# fault tally: {platform.node()}, {platform.machine()}, {os.cpu_count()} CPUs, "
           f"Python {platform.python_version()}")
-    print(f"# {args.incidents} incidents, seeds {args.first_seed}..{args.first_seed + args.seeds - 1}, "
+    last_seed = args.first_seed + args.seeds - 1
+    print(f"# {args.incidents} incidents, seeds {args.first_seed}..{last_seed}, "
           f"faults {args.faults:.0%}, resets {args.resets:.0%}, rate limit {args.rate_limit}/s, "
           f"latency {args.latency_ms} ms")
     header = (f"{'playbook':<12} {'seeds':>5} {'equal':>5} {'dup writes':>10} {'dup notes':>9} "

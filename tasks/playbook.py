@@ -51,7 +51,8 @@ class Playbook:
 
         self.client = self.client or settings.gitguardian_client()
         try:
-            fetch.check_scopes(self.client, self.scopes if not self.dry_run else _read_scopes(self.scopes))
+            scopes = self.scopes if not self.dry_run else _read_scopes(self.scopes)
+            fetch.check_scopes(self.client, scopes)
         except (ConnectionFailed, ServerError) as exc:
             # The first call of every run: say plainly which part is down (the URL holds no key).
             where = getattr(self.client, "base_url", "")

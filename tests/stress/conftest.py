@@ -54,7 +54,8 @@ def run_flow(name: str, *, dry_run: bool = False) -> tuple[Any, Any]:
 def final_view(state: dict[str, Any]) -> dict[int, tuple]:
     """What a playbook decides about an incident: status, assignee, ignore reason."""
     return {
-        i: (inc["status"], (inc.get("assignee_email") or "").lower() or None, inc.get("ignore_reason"))
+        i: (inc["status"], (inc.get("assignee_email") or "").lower() or None,
+            inc.get("ignore_reason"))
         for i, inc in state["incidents"].items()
     }
 
@@ -120,7 +121,8 @@ class StressWorld:
         return ledger_url
 
 
-def set_common_env(monkeypatch: pytest.MonkeyPatch, directory: Any, export: Path, tmp: Path) -> None:
+def set_common_env(monkeypatch: pytest.MonkeyPatch, directory: Any, export: Path,
+                   tmp: Path) -> None:
     for name, value in {
         "GITGUARDIAN_REQUESTS_PER_MINUTE": "0",
         "LDAP_URL": directory.url,

@@ -30,7 +30,8 @@ pytestmark = [pytest.mark.slapd, pytest.mark.prefect]
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "triage"  # the playbook with the most writes in the session workspace (53, each + note)
-KILL_AFTER = (1, 60)  # audit-log entries: right after the first write (before its note), past the middle
+# Audit-log entries: right after the first write (before its note), and past the middle.
+KILL_AFTER = (1, 60)
 CHILD_DEADLINE = 120.0  # seconds; a safety net, not a timing assertion
 
 
@@ -49,7 +50,8 @@ def run_child_until(box, k: int, log: Path) -> int:
                     pytest.fail(f"the child ended ({child.returncode}) before {k} writes:\n"
                                 + log.read_text()[-3000:])
                 if time.monotonic() > deadline:
-                    pytest.fail(f"no {k} writes within {CHILD_DEADLINE} s:\n" + log.read_text()[-3000:])
+                    pytest.fail(f"no {k} writes within {CHILD_DEADLINE} s:\n"
+                                + log.read_text()[-3000:])
                 time.sleep(0.002)  # polling the server's state, not waiting for an outcome
             os.kill(child.pid, signal.SIGKILL)
         finally:
@@ -96,7 +98,8 @@ def test_sigkill_mid_apply_then_rerun_ends_like_a_clean_run(k, stress_world, cle
     # name ended as decided.
     assert {i.id for i in ledger.interrupted()} == {i.id for i in interrupted}
     for intent in interrupted:
-        assert final_view(after)[intent.incident_id] == final_view(clean["after"])[intent.incident_id]
+        incident_id = intent.incident_id
+        assert final_view(after)[incident_id] == final_view(clean["after"])[incident_id]
 
 
 def test_ledger_names_the_decisions_a_crash_or_a_failure_left_unfinished(tmp_path):
@@ -113,9 +116,10 @@ def test_ledger_names_the_decisions_a_crash_or_a_failure_left_unfinished(tmp_pat
     first = ledger.start_run("pb", dry_run=False, parameters={}, flow_run_id=None)
     plan = [decision(n) for n in (1, 2, 3, 4)]
     ledger.record_plan(first, plan)
-    ledger.record_result(ledger.record_intent(first, plan[0]), "failed", "502")  # failed, later done
-    ledger.record_result(ledger.record_intent(first, plan[1]), "failed", "502")  # failed
-    ledger.record_intent(first, plan[2])  # the process died here
+    # 1 failed, then done by the second run; 2 failed; 3 died before its result; 4 applied.
+    ledger.record_result(ledger.record_intent(first, plan[0]), "failed", "502")
+    ledger.record_result(ledger.record_intent(first, plan[1]), "failed", "502")
+    ledger.record_intent(first, plan[2])
     ledger.record_result(ledger.record_intent(first, plan[3]), "applied")
     second = ledger.start_run("pb", dry_run=False, parameters={}, flow_run_id=None)
     ledger.record_plan(second, [plan[0]])

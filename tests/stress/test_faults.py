@@ -20,7 +20,8 @@ MAX_RUNS = 3  # the first run and up to two re-runs
 
 def adversity(seed: int) -> dict:
     # 30 requests per 1 s window: a run meets a burst of 429s or two, each Retry-After 1 s.
-    return dict(rate_limit=30, window_seconds=1.0, faults=0.10, resets=0.02, latency_ms=3, seed=seed)
+    return dict(rate_limit=30, window_seconds=1.0, faults=0.10, resets=0.02, latency_ms=3,
+                seed=seed)
 
 
 @pytest.mark.parametrize("seed", SEEDS)

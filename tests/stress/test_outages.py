@@ -35,12 +35,14 @@ def quick_task_retries(monkeypatch):
 
 
 @pytest.mark.parametrize("how", ["unused-port", "stopped"])
-def test_gitguardian_down_fails_before_any_write_naming_the_api(how, stress_world, quick_task_retries):
+def test_gitguardian_down_fails_before_any_write_naming_the_api(how, stress_world,
+                                                                quick_task_retries):
     with stress_world.sandbox() as box:
         stress_world.point_at(box, f"down-{how}")
         before = box.state()
         if how == "unused-port":
-            stress_world.monkeypatch.setenv("GITGUARDIAN_API_URL", f"http://127.0.0.1:{unused_port()}")
+            down = f"http://127.0.0.1:{unused_port()}"
+            stress_world.monkeypatch.setenv("GITGUARDIAN_API_URL", down)
         else:
             box.stop()
         state, result = run_flow("departed")
