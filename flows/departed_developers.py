@@ -67,6 +67,10 @@ def departed_developer_reassignment(
                 )
                 for problem in problems:
                     logger.warning("git: %s", problem)
+                # Owners and committers are names found in repositories: only someone the
+                # directory knows as active may inherit an incident (one more batched lookup).
+                found = {a for names in (*owners.values(), *committers.values()) for a in names}
+                lookups = {**lookups, **enrich.lookup_people(directory, found - set(lookups))}
 
         plan = decide_departed(
             incidents, directory=lookups, managers=managers, members=members,

@@ -80,12 +80,12 @@ class DepartedPolicy(BaseModel):
     use_codeowners: bool = Field(
         True,
         description="When no manager can take it, give it to the first CODEOWNERS owner of the "
-        "leaking file who is an active workspace member.",
+        "leaking file whom the directory knows as active and who is an active workspace member.",
     )
     use_recent_committers: bool = Field(
         True,
-        description="Then to the most recent committer of the leaking file who is an active "
-        "workspace member and has not left.",
+        description="Then to the most recent committer of the leaking file (after .mailmap) whom "
+        "the directory knows as active and who is an active workspace member.",
     )
     fallback_email: str | None = Field(
         None,
@@ -335,11 +335,34 @@ def _manager_successor(departure: _Departure, people: _People, depth: int) -> _S
     return None
 
 
+def _still_employed(address: str, departure: _Departure, people: _People) -> MemberView | None:
+    """The active member behind an address the directory says still works here.
+
+    A CODEOWNERS owner or a committer is only a name found in a repository: the directory must
+    know them as active (by that address or an alias), so that a leaver whose workspace account
+    is still active, someone the directory does not know, or a failed lookup never inherits an
+    incident. Their account may be listed under any of their addresses."""
+    lookup = people.directory.get(address)
+    person = lookup.person if lookup is not None else None
+    if lookup is None or lookup.status is not Status.ACTIVE or person is None or person.departed:
+        return None
+    for candidate in (person.email, *person.aliases, address):
+        member = _eligible(normalise_email(candidate), departure, people)
+        if member is not None:
+            return member
+    return None
+
+
 def _first_listed(
-    addresses: Sequence[str], departure: _Departure, people: _People, reason: str, role: str
+    addresses: Sequence[str], departure: _Departure, people: _People, reason: str, role: str,
+    *, in_directory: bool = True,
 ) -> _Successor | None:
     for address in addresses:
-        member = _eligible(normalise_email(address), departure, people)
+        address = normalise_email(address)
+        if in_directory:
+            member = _still_employed(address, departure, people)
+        else:
+            member = _eligible(address, departure, people)
         if member is not None:
             return _Successor(
                 member,
@@ -371,7 +394,7 @@ def _successor(
     if found is None and policy.fallback_email:
         found = _first_listed(
             (policy.fallback_email,), departure, people, REASON_FALLBACK,
-            "the policy's fallback assignee",
+            "the policy's fallback assignee", in_directory=False,
         )
     return found
 

@@ -136,24 +136,38 @@ def test_a_manager_matches_a_member_through_an_alias_and_the_api_spelling_is_kep
 def test_without_a_manager_the_first_codeowner_who_is_an_active_member_takes_it():
     plan = decide(
         [assigned(1, ALICE)],
-        directory={email(ALICE): departed(ALICE), email(CAROL): departed(CAROL)},
+        directory={email(ALICE): departed(ALICE), email(CAROL): departed(CAROL),
+                   email(DAVE): active(DAVE), email(ERIN): unknown(), email(FRANK): active(FRANK),
+                   "outsider@else.example": unknown()},
         managers={email(ALICE): []},
         members=members_of(CAROL, ERIN, FRANK, inactive=(DAVE,)),
         codeowners={1: [email(ALICE), email(CAROL), email(DAVE), "outsider@else.example",
                         email(ERIN), email(FRANK)]},
     )
     decision = only_decision(plan)
-    # Not the leaver, not a departed owner, not an inactive member, not a non-member; and an
-    # owner the directory was never asked about is fine when an active member.
-    assert decision.arguments["email"] == email(ERIN)
+    # Not the leaver, not a departed owner (whose account is still active), not an inactive
+    # member, not a non-member, not an active member the directory does not know.
+    assert decision.arguments["email"] == email(FRANK)
     assert decision.reason == "codeowner"
     assert "CODEOWNERS" in decision.evidence
+
+
+@pytest.mark.parametrize("answer", [None, unknown(), error()], ids=["never asked", "unknown",
+                                                                      "lookup failed"])
+def test_an_owner_or_committer_the_directory_cannot_vouch_for_never_takes_over(answer):
+    directory = {email(ALICE): departed(ALICE)}
+    if answer is not None:
+        directory[email(ERIN)] = answer
+    plan = decide([assigned(1, ALICE)], directory=directory, members=members_of(ERIN),
+                  codeowners={1: [email(ERIN)]}, committers={1: [email(ERIN)]})
+    assert only_skip(plan).reason == "no_successor"
 
 
 def test_then_the_most_recent_committer_who_is_an_active_member_and_did_not_leave():
     plan = decide(
         [assigned(1, ALICE)],
-        directory={email(ALICE): departed(ALICE, aliases=("alice@old.example",))},
+        directory={email(ALICE): departed(ALICE, aliases=("alice@old.example",)),
+                   email(FRANK): active(FRANK), email(ERIN): active(ERIN)},
         members=[Member(1, "alice@old.example"), *members_of(ERIN, FRANK)],
         codeowners={1: ["ci-bot@corp.example"]},
         committers={1: ["ALICE@old.example", "noreply@corp.example", email(FRANK), email(ERIN)]},
@@ -163,9 +177,25 @@ def test_then_the_most_recent_committer_who_is_an_active_member_and_did_not_leav
     assert decision.reason == "recent_committer"
 
 
+def test_a_committer_known_by_an_alias_takes_over_under_their_member_address():
+    # The commit carries a short alias; the workspace account is under the primary address.
+    plan = decide(
+        [assigned(1, ALICE)],
+        directory={email(ALICE): departed(ALICE),
+                   "f.foster@corp.example": active(FRANK, aliases=("f.foster@corp.example",)),
+                   email(ERIN): departed(ERIN)},
+        members=members_of(ERIN, FRANK),
+        committers={1: [email(ERIN), "F.Foster@corp.example"]},
+    )
+    decision = only_decision(plan)
+    assert decision.arguments["email"] == email(FRANK)
+    assert decision.reason == "recent_committer"
+
+
 def test_codeowners_and_committers_are_skipped_when_the_policy_turns_them_off():
     world = dict(
-        directory={email(ALICE): departed(ALICE)},
+        directory={email(ALICE): departed(ALICE), email(CAROL): active(CAROL),
+                   email(ERIN): active(ERIN)},
         members=members_of(CAROL, ERIN),
         codeowners={1: [email(CAROL)]},
         committers={1: [email(ERIN)]},
@@ -572,6 +602,13 @@ def test_property_only_departed_people_lose_incidents_and_only_to_safe_successor
         assert new in active_members
         assert not is_departed(new)
         assert not is_bot_or_noreply(new)
+        if decision.reason in ("codeowner", "recent_committer"):
+            # A name found in a repository: the directory vouches for them as still here.
+            assert any(
+                lookup.status is Status.ACTIVE and lookup.person is not None
+                and new in {normalise_email(a) for a in (lookup.person.email, *lookup.person.aliases)}
+                for lookup in directory.values()
+            )
 
 
 @settings(max_examples=150, deadline=None)
