@@ -101,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="afterwards, keep the sandbox and a local Prefect server with its UI up, "
                         "serving every deployment of prefect.yaml against the sandbox (Ctrl-C stops)")
     parser.add_argument("--ui-port", type=int, default=4200)
+    parser.add_argument("--token", help="the sandbox's full-scope API key (default: made up now)")
     args = parser.parse_args(argv)
 
     os.environ.setdefault("PREFECT_HOME", str(ROOT / ".prefect"))
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     from sandbox.export import export
 
     say(f"1. Starting the sandbox GitGuardian API (seed {args.seed}, {args.incidents} incidents)...")
-    with sandbox.running(seed=args.seed, incidents=args.incidents) as box:
+    with sandbox.running(seed=args.seed, incidents=args.incidents, token=args.token) as box:
         say(f"  serving at {box.url}")
         args.out.mkdir(parents=True, exist_ok=True)
         export(box.workspace, args.out)
@@ -154,8 +155,10 @@ def main(argv: list[str] | None = None) -> int:
     say(f"  - the audit ledger of every decision and write: {args.out / 'ledger.sqlite'}")
     if report_file:
         say(f"  - the weekly report: {report_file}")
-    say("  - the flow runs and their plan/outcome artifacts: `.venv/bin/prefect server start`, then")
-    say("    http://127.0.0.1:4200 (this demo used Prefect's local mode with PREFECT_HOME=.prefect)")
+    home = os.environ["PREFECT_HOME"]
+    say(f"  - the flow runs and their plan/outcome artifacts: `PREFECT_HOME={home} "
+        ".venv/bin/prefect server start`,")
+    say("    then http://127.0.0.1:4200 (this demo used Prefect's local mode with that PREFECT_HOME)")
     say("  - each playbook's options: python -m flows.departed_developers --help")
     return 0
 
