@@ -1,6 +1,7 @@
 """The audit ledger on real SQLite files: append-only, crash trail, filters, threads, settings."""
 from __future__ import annotations
 
+import secrets
 import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -188,7 +189,8 @@ def test_outcomes_in_a_window(ledger, clock):
 
 
 def test_share_links_and_tokens_are_scrubbed(ledger):
-    link = "https://dashboard.gitguardian.com/share/incidents/6d1f0a4e-aaaa-bbbb-cccc-000000000000"
+    # Made now, as the sandbox makes them: never a realistic-looking link in the repository.
+    link = "https://dashboard.gitguardian.com/share/incidents/fake-" + secrets.token_hex(16)
     run_id = ledger.start_run("share", dry_run=False, parameters={"url": f"{link}?x=1"})
     ledger.record_plan(run_id, [Decision("share", 1, Action.SHARE, {}, "r", f"see {link}")])
     intent_id = ledger.record_intent(run_id, decision(1))
