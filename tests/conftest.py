@@ -17,6 +17,7 @@ for _name in ("GITGUARDIAN_API_KEY", "GITGUARDIAN_API_URL"):
     os.environ.pop(_name, None)
 
 pytest_plugins = [
+    "tests.fixtures.canary",
     "tests.fixtures.prefect",
     "tests.fixtures.slapd",
     "tests.fixtures.sandbox",
