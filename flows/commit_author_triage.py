@@ -11,6 +11,7 @@ from collections import Counter
 from typing import Any
 
 from prefect import flow, get_run_logger
+from prefect.utilities.annotations import quote
 
 from tasks import enrich, fetch
 from tasks.decide.identity import is_bot_or_noreply, normalise_email
@@ -51,7 +52,9 @@ def commit_author_triage(
 
         codeowners: dict[int, list[str]] = {}
         if policy.no_member_author == "codeowners":
-            codeowners, _, problems = enrich.file_owners(git, occurrences)
+            # quote(): spares Prefect two walks through every occurrence model of the input,
+            # looking for upstream futures (none): 11 s for 3,500 incidents' occurrences.
+            codeowners, _, problems = enrich.file_owners(git, quote(occurrences))
             for problem in problems:
                 logger.warning("git: %s", problem)
         open_counts = None
