@@ -17,6 +17,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.utilities.annotations import quote
 
 from tasks import report, report_render, settings
 
@@ -186,9 +187,11 @@ def weekly_report(
     logger.info("%d incidents, %d members, %d occurrences read in %d requests", len(incidents),
                 len(members), len(occurrences), sum(client.request_counts.values()))
 
-    weekly = compute_report(incidents, members, occurrences, audit, ledger, window, sla,
-                            trend_weeks, token_id)
-    files = write_report(weekly, output_dir)
+    # quote(): else Prefect walks every model of these inputs, twice, looking for upstream
+    # futures (there are none): 9 s on 10k incidents, where the compute takes 0.4 s.
+    weekly = compute_report(quote(incidents), quote(members), quote(occurrences), quote(audit),
+                            quote(ledger), window, sla, trend_weeks, token_id)
+    files = write_report(quote(weekly), output_dir)
     publish_artifacts(weekly, files["report.html"])
     return {"week": window.label, "files": files, "requests": dict(client.request_counts),
             "notes": weekly.notes}
