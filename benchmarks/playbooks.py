@@ -86,7 +86,7 @@ def without_prefect(flow_module: str) -> Iterator[None]:
         for module in modules:
             for name, value in list(vars(module).items()):
                 if isinstance(value, Task):
-                    stack.enter_context(mock.patch.object(module, name, value.fn))
+                    stack.enter_context(mock.patch.object(module, name, _plain(value.fn)))
             if hasattr(module, "get_run_logger"):
                 stack.enter_context(mock.patch.object(module, "get_run_logger", lambda: plain_logger))
         run_module = importlib.import_module("tasks.run")
@@ -99,6 +99,18 @@ def without_prefect(flow_module: str) -> Iterator[None]:
         stack.enter_context(mock.patch.object(
             settings_module, "secret_value", lambda block, env: os.environ.get(env) or None))
         yield
+
+
+def _plain(fn: Any) -> Any:
+    """A task's function, taking its inputs as the task would: `quote(x)` passes x."""
+    from prefect.utilities.annotations import quote
+
+    def unquoted(*args: Any, **kwargs: Any) -> Any:
+        args = tuple(a.unquote() if isinstance(a, quote) else a for a in args)
+        kwargs = {k: v.unquote() if isinstance(v, quote) else v for k, v in kwargs.items()}
+        return fn(*args, **kwargs)
+
+    return unquoted
 
 
 def run_flow(flow_fn: Any, *, prefect: bool, **parameters: Any) -> tuple[dict[str, Any], float]:
