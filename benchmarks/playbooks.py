@@ -14,7 +14,8 @@ every real run (a fresh sandbox, without generating it again):
 - the notebook-style baseline (benchmarks/baseline.py) on the same data;
 - wall time of the dry and the real run at `--latency-ms`, with Prefect and without it (the
   same flow body with every task replaced by its plain function, logs to `logging`, artifacts
-  and Secret-block lookups skipped): Prefect's share = (with - without) / with.
+  and Secret-block lookups skipped): Prefect's share = (with - without) / with. Dry runs: the
+  median of `--repeat` runs each (default 3, in alternating order); real runs: one each.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ import logging
 import math
 import os
 import pickle
+import statistics
 import sys
 import tempfile
 import time
@@ -193,7 +195,7 @@ def fresh_ledger(folder: Path, label: str) -> None:
 
 
 def bench_playbook(box: Any, initial: bytes, spec: tuple[str, ...], folder: Path,
-                   latency_ms: int) -> dict[str, Any]:
+                   latency_ms: int, repeat: int = 1) -> dict[str, Any]:
     import importlib
 
     from benchmarks.baseline import run_baseline
@@ -223,12 +225,20 @@ def bench_playbook(box: Any, initial: bytes, spec: tuple[str, ...], folder: Path
     result["baseline_requests"] = run_baseline(client, name, actions=actions)
     result["baseline_seconds_no_latency"] = time.perf_counter() - started
 
-    # Wall time at latency: dry runs with and without Prefect.
+    # Wall time at latency: dry runs with and without Prefect, `repeat` pairs in alternating
+    # order; the median of each. One pair alone is noise on a shared machine: the same run
+    # varies by a second or more, as much as the Prefect overhead being measured.
     box.set_adversity(latency_ms=latency_ms)
-    for prefect in (True, False):
-        fresh_ledger(folder, f"{name}-dry-{prefect}")
-        _, seconds = run_flow(flow_fn, prefect=prefect, policy=policy, dry_run=True, max_actions=big)
-        result[f"dry_seconds_{'prefect' if prefect else 'plain'}"] = seconds
+    times: dict[bool, list[float]] = {True: [], False: []}
+    for attempt in range(repeat):
+        for prefect in (True, False) if attempt % 2 == 0 else (False, True):
+            fresh_ledger(folder, f"{name}-dry-{prefect}-{attempt}")
+            _, seconds = run_flow(flow_fn, prefect=prefect, policy=policy, dry_run=True,
+                                  max_actions=big)
+            times[prefect].append(seconds)
+    for prefect, label in ((True, "prefect"), (False, "plain")):
+        result[f"dry_seconds_{label}"] = statistics.median(times[prefect])
+        result[f"dry_seconds_{label}_all"] = [round(t, 2) for t in times[prefect]]
 
     # Real runs at latency on a fresh state each, with and without Prefect.
     for prefect in (True, False):
@@ -284,6 +294,8 @@ def summarise(r: dict[str, Any]) -> dict[str, Any]:
 
 def print_details(r: dict[str, Any]) -> None:
     say(f"\n## {r['playbook']}: {r['actions']} actions planned")
+    say(f"  dry runs at latency, s: Prefect {r['dry_seconds_prefect_all']}, "
+        f"plain {r['dry_seconds_plain_all']} (medians in the table)")
     say(f"  real-run outcomes: Prefect {r['real_counts_prefect']}, plain {r['real_counts_plain']}")
     for label, counts in (("dry run", r["dry_requests"]), ("real run", r["real_requests"]),
                           ("notebook baseline", r["baseline_requests"])):
@@ -313,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=int, default=20)
     parser.add_argument("--playbooks", nargs="+", default=[p[0] for p in PLAYBOOKS],
                         choices=[p[0] for p in PLAYBOOKS])
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="dry runs with and without Prefect, each (median; default 3)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
 
@@ -341,7 +355,8 @@ def main(argv: list[str] | None = None) -> int:
             if spec[0] in args.playbooks:
                 say(f"running {spec[0]}...")
                 try:
-                    result = bench_playbook(box, initial, spec, folder, args.latency_ms)
+                    result = bench_playbook(box, initial, spec, folder, args.latency_ms,
+                                            max(1, args.repeat))
                 except ImportError as exc:  # a playbook being changed in the tree: say so
                     say(f"  skipped: cannot import it ({exc})")
                     continue
