@@ -29,18 +29,19 @@ from tests.stress.conftest import (
 pytestmark = [pytest.mark.slapd, pytest.mark.prefect]
 
 ROOT = Path(__file__).resolve().parents[2]
-NAME = "triage"  # the playbook with the most writes in the session workspace (53, each + note)
-# Audit-log entries: right after the first write (before its note), and past the middle.
-KILL_AFTER = (1, 60)
+# (playbook, audit-log entries to wait for before the kill). Each action is followed by its
+# note: 1 lands between the first action and its note, an even count right after a note, and
+# the triage's 60 past the middle of its writes (the session workspace gives it the most).
+KILLS = [("triage", 1), ("triage", 60), ("departed", 2), ("auto-ignore", 9)]
 CHILD_DEADLINE = 120.0  # seconds; a safety net, not a timing assertion
 
 
-def run_child_until(box, k: int, log: Path) -> int:
+def run_child_until(box, name: str, k: int, log: Path) -> int:
     """Start the playbook in a child process; SIGKILL it once the audit log grew by k."""
     seen = len(box.store.audit_logs)
     with log.open("wb") as out:
         child = subprocess.Popen(
-            [sys.executable, "-m", "tests.stress.driver", NAME],
+            [sys.executable, "-m", "tests.stress.driver", name],
             cwd=ROOT, env=env_for_subprocess(), stdout=out, stderr=subprocess.STDOUT,
         )
         try:
@@ -61,16 +62,17 @@ def run_child_until(box, k: int, log: Path) -> int:
     return len(box.store.audit_logs) - seen
 
 
-@pytest.mark.parametrize("k", KILL_AFTER)
-def test_sigkill_mid_apply_then_rerun_ends_like_a_clean_run(k, stress_world, clean_runs, tmp_path):
+@pytest.mark.parametrize(("name", "k"), KILLS, ids=[f"{n}-after-{k}" for n, k in KILLS])
+def test_sigkill_mid_apply_then_rerun_ends_like_a_clean_run(name, k, stress_world, clean_runs,
+                                                           tmp_path):
     from clients.ledger import Ledger
 
-    clean = clean_runs(NAME)
+    clean = clean_runs(name)
     # Latency makes each write take a few ms, so the kill lands close to the k-th write.
     with stress_world.sandbox(latency_ms=15) as box:
-        ledger = Ledger(stress_world.point_at(box, f"crash-{k}"))
+        ledger = Ledger(stress_world.point_at(box, f"crash-{name}-{k}"))
         before = box.state()
-        landed = run_child_until(box, k, tmp_path / "child.log")
+        landed = run_child_until(box, name, k, tmp_path / "child.log")
         box.set_adversity()
         killed = box.state()
         assert landed >= k
@@ -82,9 +84,9 @@ def test_sigkill_mid_apply_then_rerun_ends_like_a_clean_run(k, stress_world, cle
         assert interrupted, "a kill mid-apply leaves at least one intent without a result"
         crashed_run = {i.run_id for i in interrupted}
         assert len(crashed_run) == 1
-        assert [r.ended_at for r in ledger.runs(playbooks()[NAME][2])] == [None]
+        assert [r.ended_at for r in ledger.runs(playbooks()[name][2])] == [None]
 
-        state, result = run_flow(NAME)
+        state, result = run_flow(name)
         assert state.is_completed(), state.message
         after = box.state()
 
