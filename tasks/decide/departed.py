@@ -316,22 +316,33 @@ def _eligible(address: str, departure: _Departure, people: _People) -> MemberVie
     return people.active_members.get(address)
 
 
+def _account_of(
+    lookup: Lookup | None, departure: _Departure, people: _People, *also: str
+) -> MemberView | None:
+    """The active member account of a person the directory answered as active, under their
+    primary address, an alias or `also`; None for any other answer."""
+    person = lookup.person if lookup is not None else None
+    if lookup is None or lookup.status is not Status.ACTIVE or person is None or person.departed:
+        return None
+    for address in (person.email, *person.aliases, *also):
+        member = _eligible(normalise_email(address), departure, people)
+        if member is not None:
+            return member
+    return None
+
+
 def _manager_successor(departure: _Departure, people: _People, depth: int) -> _Successor | None:
     for leaver in departure.leavers:
         for level, lookup in enumerate(people.managers.get(leaver, ())[:depth], start=1):
-            person = lookup.person
-            if lookup.status is not Status.ACTIVE or person is None or person.departed:
-                continue
-            for address in (person.email, *person.aliases):
-                member = _eligible(normalise_email(address), departure, people)
-                if member is not None:
-                    title = "manager" if level == 1 else f"manager at level {level}"
-                    return _Successor(
-                        member,
-                        REASON_MANAGER,
-                        f"{normalise_email(member.email)} is the {title} of {leaver} and an "
-                        "active workspace member.",
-                    )
+            member = _account_of(lookup, departure, people)
+            if member is not None:
+                title = "manager" if level == 1 else f"manager at level {level}"
+                return _Successor(
+                    member,
+                    REASON_MANAGER,
+                    f"{normalise_email(member.email)} is the {title} of {leaver} and an "
+                    "active workspace member.",
+                )
     return None
 
 
@@ -342,15 +353,7 @@ def _still_employed(address: str, departure: _Departure, people: _People) -> Mem
     know them as active (by that address or an alias), so that a leaver whose workspace account
     is still active, someone the directory does not know, or a failed lookup never inherits an
     incident. Their account may be listed under any of their addresses."""
-    lookup = people.directory.get(address)
-    person = lookup.person if lookup is not None else None
-    if lookup is None or lookup.status is not Status.ACTIVE or person is None or person.departed:
-        return None
-    for candidate in (person.email, *person.aliases, address):
-        member = _eligible(normalise_email(candidate), departure, people)
-        if member is not None:
-            return member
-    return None
+    return _account_of(people.directory.get(address), departure, people, address)
 
 
 def _first_listed(
