@@ -1,7 +1,8 @@
 """Session-wide test settings and the real servers the tests talk to.
 
 Each real part has its own fixture module under tests/fixtures, registered here:
-the sandbox API over HTTP, a private slapd, and a local Prefect server.
+the sandbox API over HTTP, a private slapd, a private PostgreSQL (the ledger on Postgres),
+and a local Prefect server.
 """
 import os
 import tempfile
@@ -20,6 +21,7 @@ pytest_plugins = [
     "tests.fixtures.canary",
     "tests.fixtures.prefect",
     "tests.fixtures.slapd",
+    "tests.fixtures.postgres",
     "tests.fixtures.sandbox",
     "tests.fixtures.world",
 ]
