@@ -1,4 +1,10 @@
-"""The audit ledger on real SQLite files: append-only, crash trail, filters, threads, settings."""
+"""The audit ledger on real databases: crash trail, filters, threads, settings.
+
+Tests taking `ledger` run twice, on a SQLite file and on a fresh database of the private
+PostgreSQL the session starts (`ledger_url`, tests/fixtures/postgres.py): behaviour every backend
+must have. Tests taking `sqlite_ledger` are SQLite-only: the append-only triggers and the
+pragmas exist only there (on Postgres, append-only is a matter of the role's grants).
+"""
 from __future__ import annotations
 
 import secrets
@@ -47,7 +53,16 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def ledger(tmp_path: Path, clock: Clock) -> Ledger:
+def ledger(ledger_url: str, clock: Clock) -> Ledger:
+    """On each backend: a new SQLite file, then a new Postgres database."""
+    book = Ledger(ledger_url, clock=clock)
+    yield book
+    book.dispose()
+
+
+@pytest.fixture
+def sqlite_ledger(tmp_path: Path, clock: Clock) -> Ledger:
+    """SQLite only: for its triggers and pragmas."""
     book = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}", clock=clock)
     yield book
     book.dispose()
@@ -98,7 +113,8 @@ def test_results_are_new_rows_and_intents_are_never_updated(ledger, clock):
 
 
 @pytest.mark.parametrize("table", ["runs", "run_ends", "decisions", "intents", "results"])
-def test_the_database_refuses_updates_and_deletes(ledger, table):
+def test_the_database_refuses_updates_and_deletes(sqlite_ledger, table):
+    ledger = sqlite_ledger  # SQLite only: the triggers are SQLite's
     run_id = ledger.start_run("auto-ignore", dry_run=False, parameters={})
     ledger.record_plan(run_id, [decision(1)])
     ledger.record_result(ledger.record_intent(run_id, decision(1)), "applied")
@@ -232,7 +248,8 @@ def test_concurrent_writes_from_threads(ledger):
     assert sorted(a.incident_id for a in ledger.applied("departed-developer-reassignment")) == list(range(120))
 
 
-def test_sqlite_file_uses_wal(ledger):
+def test_sqlite_file_uses_wal(sqlite_ledger):
+    ledger = sqlite_ledger
     ledger.start_run("x", dry_run=True, parameters={})
     with ledger.engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
