@@ -174,7 +174,7 @@ class Ledger:
             with self._setup_lock:
                 if self._engine is None:
                     engine = self._make_engine()
-                    metadata.create_all(engine)
+                    _create_schema(engine)
                     if self.is_sqlite:
                         _append_only_triggers(engine)
                     self._engine = engine
@@ -410,6 +410,20 @@ class Ledger:
     def dispose(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
+
+
+# Postgres advisory lock key held while the schema is made ("ggledger" in ASCII).
+_SCHEMA_LOCK_KEY = 0x6767_6C65_6467_6572
+
+
+def _create_schema(engine: Engine) -> None:
+    """The tables, if missing. Many ledgers (threads, workers) may reach a new Postgres database
+    at once: there, they make it one at a time under a transaction-scoped advisory lock, each
+    seeing what the one before made (else two CREATE TABLEs race and one fails)."""
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_LOCK_KEY)))
+        metadata.create_all(connection)
 
 
 def _append_only_triggers(engine: Engine) -> None:

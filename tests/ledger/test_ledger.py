@@ -255,6 +255,49 @@ def test_sqlite_file_uses_wal(sqlite_ledger):
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
 
 
+@pytest.mark.postgres
+def test_two_ledgers_on_one_postgres_database_from_two_threads(postgres_url):
+    """Two processes' worth of ledgers (own engines, own pools) on one database, at once: both
+    make the schema on first use and write intents and results at the same moment."""
+    books = [Ledger(postgres_url), Ledger(postgres_url)]
+    start = threading.Barrier(2)
+    big = 3_000_000_000  # incident ids past 32 bits: BigInteger columns
+
+    def work(n: int) -> tuple[str, list[int]]:
+        book = books[n]
+        start.wait()
+        run_id = book.start_run(f"playbook-{n}", dry_run=False, parameters={"n": n})
+        intent_ids = []
+        for k in range(40):
+            d = decision(big + 1000 * n + k, Action.ASSIGN, playbook=f"playbook-{n}",
+                         email=f"owner-{n}@corp.example")
+            intent_id = book.record_intent(run_id, d)
+            if k % 10 != 9:  # every tenth is left without a result, as after a crash
+                book.record_result(intent_id, Result.APPLIED, f"incident {d.incident_id}")
+            intent_ids.append(intent_id)
+        book.end_run(run_id, "completed", {"n": n})
+        return run_id, intent_ids
+
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            (run_a, ids_a), (run_b, ids_b) = pool.map(work, range(2))
+        assert len(set(ids_a) | set(ids_b)) == 80
+        for book in books:  # each sees both: one database
+            assert [(r.id, r.state) for r in sorted(book.runs(), key=lambda r: r.playbook)] == [
+                (run_a, "completed"), (run_b, "completed")]
+            for n in range(2):
+                applied = [a.incident_id for a in book.applied(f"playbook-{n}")]
+                expected = [big + 1000 * n + k for k in range(40) if k % 10 != 9]
+                assert sorted(applied) == expected
+            crashed = {(i.run_id, i.incident_id) for i in book.interrupted()}
+            assert crashed == {(run, big + 1000 * n + k)
+                               for n, run in enumerate((run_a, run_b)) for k in (9, 19, 29, 39)}
+        assert _count(books[0], "intents") == 80 and _count(books[0], "results") == 72
+    finally:
+        for book in books:
+            book.dispose()
+
+
 def test_in_memory_ledger_is_shared_across_threads():
     book = Ledger("sqlite://")
     run_id = book.start_run("x", dry_run=False, parameters={})
