@@ -12,6 +12,7 @@ one short transaction per write.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -31,8 +32,12 @@ from sqlalchemy.pool import StaticPool
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 DEFAULT_FILE = "ledger.sqlite"
 
-# Results that mean "the incident is as decided" (used to know what a playbook did earlier).
-DONE_RESULTS = ("applied", "already_done")
+# Results that mean "the incident is as this project decided, and this project made it so" (what
+# a playbook did earlier: the weekly report's automation figures, the auto-ignore recheck). A
+# human's change is never among them: `state_changed` is what the write path records for it.
+DONE_RESULTS = ("applied", "already_done", "overwrote_human_change")
+# Results that leave a decision open for the next run to finish (nothing known to be done).
+OPEN_RESULTS = ("failed", "not_claimed")
 
 metadata = sa.MetaData()
 
@@ -83,6 +88,33 @@ results_table = sa.Table(
     sa.Column("detail", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, index=True),
 )
+
+# Coordination, not audit: the one row per lease name is updated in place (compare-and-set on
+# its epoch), so it is the one table the append-only triggers leave alone.
+leases_table = sa.Table(
+    "leases", metadata,
+    sa.Column("name", sa.String(400), primary_key=True),
+    sa.Column("epoch", sa.Integer, nullable=False),
+    sa.Column("holder", sa.String(200)),
+    sa.Column("run_id", sa.String(36)),
+    sa.Column("host", sa.String(255)),
+    sa.Column("pid", sa.Integer),
+    sa.Column("acquired_at", sa.DateTime(timezone=True)),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+)
+# A decision claimed under a lease's epoch, before its first write. Unique per epoch, and only
+# insertable while that epoch's lease is held and unexpired (the insert is fenced by the lease).
+claims_table = sa.Table(
+    "claims", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("decision_id", sa.String(64), nullable=False, index=True),
+    sa.Column("lease_name", sa.String(400), nullable=False),
+    sa.Column("epoch", sa.Integer, nullable=False),
+    sa.Column("run_id", sa.String(36), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("decision_id", "lease_name", "epoch", name="claims_once_per_epoch"),
+)
+MUTABLE_TABLES = ("leases",)
 
 # A share link gives anyone the secret: never stored, whatever a caller passes.
 _SHARE_URL = re.compile(r"https?://[^\s\"'<>]*/share/[^\s\"'<>]*", re.IGNORECASE)
@@ -218,6 +250,14 @@ class Ledger:
         with self._write_lock, engine.begin() as connection:
             return connection.execute(statement, rows) if rows is not None else connection.execute(statement)
 
+    def _write_returning(self, statement: Any) -> list[Any]:
+        """A write with RETURNING, its rows fetched inside the transaction (an INSERT ... SELECT's
+        rowcount is not reliable across drivers)."""
+        engine = self.engine
+        lock = self._write_lock or contextlib.nullcontext()
+        with lock, engine.begin() as connection:
+            return list(connection.execute(statement))
+
     def _now(self) -> datetime:
         return _utc(self._clock())
 
@@ -273,6 +313,16 @@ class Ledger:
             created_at=self._now(),
         ))
 
+    def lease(self, name: str, *, run_id: str, ttl: float | None = None,
+              wait: float | None = None) -> Any:
+        """Take the lease `name` for `run_id` (clients/lease.py), waiting up to `wait` seconds
+        (defaults: LEDGER_LEASE_TTL_SECONDS, LEDGER_LEASE_WAIT_SECONDS). Raises `LeaseHeld`."""
+        from clients.lease import Lease, lease_settings
+
+        default_ttl, default_wait = lease_settings()
+        lease = Lease(self, name, run_id=run_id, ttl=ttl or default_ttl)
+        return lease.acquire(wait=default_wait if wait is None else wait)
+
     # -- reads -------------------------------------------------------------------------------------
 
     def applied(self, playbook: str, action: Any = None) -> list[AppliedAction]:
@@ -325,7 +375,7 @@ class Ledger:
         closed: set[str] = set()
         with self.engine.connect() as connection:
             for row in connection.execute(query):
-                if row.result is None or row.result == "failed":
+                if row.result is None or row.result in OPEN_RESULTS:
                     open_ids.add(row.decision_id)
                 else:
                     closed.add(row.decision_id)
@@ -430,6 +480,8 @@ def _append_only_triggers(engine: Engine) -> None:
     """SQLite refuses UPDATE and DELETE on every ledger table: the trail cannot be rewritten."""
     with engine.begin() as connection:
         for table in metadata.sorted_tables:
+            if table.name in MUTABLE_TABLES:
+                continue
             for verb in ("UPDATE", "DELETE"):
                 connection.exec_driver_sql(
                     f"CREATE TRIGGER IF NOT EXISTS {table.name}_no_{verb.lower()} "

@@ -1,22 +1,37 @@
 """The one write path: every state change a playbook makes goes through `apply_plan`.
 
-For each decision, in this order (DESIGN.md, "One write path"):
-1. a dry run writes nothing and records `would_apply`;
-2. the run's blast-radius limit is checked before the first write: a plan larger than
-   `max_actions` is refused whole unless it was approved (the flow pauses for approval when it
-   runs from a deployment, and fails otherwise);
-3. the intent goes to the ledger, then the incident's current state is read again: a decision
-   already carried out is `already_done` (a re-run never acts twice), one whose precondition no
-   longer holds (a human changed the incident) is `state_changed`;
-4. the call is made (a 409 is read as "already done"), then the note that explains it, with a
-   marker holding the decision id, so a re-run finds it and never writes it twice;
-5. the result goes to the ledger. One incident's failure is recorded and the others go on.
+Plain Python, no Prefect: the Prefect glue (tasks, artifacts, approval) is in tasks/playbook.py
+and reaches in only through `run_chunk`. Read `apply_plan` top to bottom:
+
+1. the plan goes to the ledger; a dry run stops there with every decision `would_apply`;
+2. the run's blast-radius limit: a plan larger than `max_actions` is refused whole unless it
+   was approved;
+3. the lease (clients/lease.py): no two runs of one playbook on one workspace write at once;
+4. chunk by chunk, each decision (decisions on one incident in plan order, incidents side by
+   side on a few threads) is claimed under the lease, its intent recorded, the incident read
+   again, and then:
+   - as decided *and* made so by this project (our token where the API says who, else an
+     earlier attempt of ours in the ledger): `already_done`, its note made sure of;
+   - as decided by someone else, or no longer matching the plan's precondition:
+     `state_changed`, nothing written, no note;
+   - else the write, then its note (with the decision's marker; looked for first only when an
+     earlier attempt may have written it). A 409 is never "done" by itself: the incident is
+     read again and classified as above;
+5. after each chunk, the audit log tells whether someone else changed an incident between our
+   read and our write: `overwrote_human_change` (or, when the policy asks, the person's value
+   put back: `restored_human_change`);
+6. earlier runs' unfinished decisions that this plan no longer holds are finished or closed.
+One incident's failure is recorded and the others go on.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Iterable, Sequence
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 from tasks.decide.identity import normalise_email
@@ -26,10 +41,51 @@ logger = logging.getLogger(__name__)
 
 NOTE_MARKER = "[gg-remediation {playbook} decision {decision_id}]"
 OPEN = ("TRIGGERED", "ASSIGNED")
+CHUNK = 50  # decisions per chunk (a Prefect task run each): a task run costs 2-4 ms
+WORKERS = 4  # incidents written side by side
+NOTE_TRIES = 3
+# Audit-log pages read after a chunk to find edits made between our reads and our writes.
+AUDIT_PAGES = 20
+AUDIT_MARGIN = 1.0  # seconds of slack on the read-to-write window, in the server's clock
 
 
 class BlastRadiusExceeded(RuntimeError):
     """The plan holds more writes than the run may make without approval."""
+
+
+@dataclass
+class RunReport:
+    playbook: str
+    dry_run: bool
+    plan: Plan
+    outcomes: list[Outcome] = field(default_factory=list)
+    lease_waited: float = 0.0
+    detection: str = ""  # how overwrites were looked for, or why not
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return dict(Counter(o.result.value for o in self.outcomes))
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.failed]
+
+    @property
+    def overwrites(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.result in (Result.OVERWROTE_HUMAN_CHANGE,
+                                                          Result.RESTORED_HUMAN_CHANGE)]
+
+    def summary(self) -> str:
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items())) or "nothing to do"
+        mode = "dry run" if self.dry_run else "run"
+        text = (f"{self.playbook} {mode}: {len(self.plan)} planned, {len(self.plan.skips)} "
+                f"skipped; {counts}")
+        if self.lease_waited >= 1:
+            text += f"; waited {self.lease_waited:.0f} s for another run to finish"
+        if self.overwrites:
+            text += (f"; {len(self.overwrites)} write(s) landed over a change someone made "
+                     "meanwhile: see the outcomes")
+        return text
 
 
 def marker(decision: Decision) -> str:
@@ -51,8 +107,16 @@ def check_blast_radius(plan: Plan, max_actions: int, *, approved: bool = False) 
         )
 
 
-def already_done(decision: Decision, incident: Any) -> bool:
-    """True when the incident already is as the decision wants it."""
+def lease_name(playbook: str, base_url: str | None, workspace_id: Any = None) -> str:
+    """One lease per playbook and workspace (all bulk runs share the bulk playbook's)."""
+    where = (base_url or "").rstrip("/")
+    return f"{playbook}@{where}" + (f"#{workspace_id}" if workspace_id is not None else "")
+
+
+# ------------------------------------------------------------------ what the incident says
+
+def as_decided(decision: Decision, incident: Any) -> bool:
+    """True when the incident already is as the decision wants it (whoever made it so)."""
     action, args, status = decision.action, decision.arguments, incident.status
     if action is Action.ASSIGN:
         target = normalise_email(args.get("email"))
@@ -62,14 +126,35 @@ def already_done(decision: Decision, incident: Any) -> bool:
     if action is Action.UNASSIGN:
         return status == "TRIGGERED" and not incident.assignee_id and not incident.assignee_email
     if action is Action.RESOLVE:
-        return status == "RESOLVED"
+        wanted = args.get("secret_revoked")
+        return status == "RESOLVED" and (wanted is None
+                                         or bool(incident.secret_revoked) == bool(wanted))
     if action is Action.IGNORE:
-        return status == "IGNORED"
+        return status == "IGNORED" and incident.ignore_reason == args.get("ignore_reason")
     if action is Action.REOPEN:
         return status in OPEN
     if action is Action.SHARE:
         return bool(getattr(incident, "share_url", None))
     return False  # NOTE: decided by the marker alone
+
+
+def made_by(decision: Decision, incident: Any, token_id: str | None) -> str:
+    """'us', 'other' or 'unknown': who made the incident as it is, where the API says who.
+
+    Only closures name their actor (`ignorer_*`, `resolver_*`); for the rest the ledger's
+    earlier attempts decide (see `_carry_out`).
+    """
+    if decision.action is Action.IGNORE:
+        token, member = incident.ignorer_api_token_id, incident.ignorer_id
+    elif decision.action is Action.RESOLVE:
+        token, member = incident.resolver_api_token_id, incident.resolver_id
+    else:
+        return "unknown"
+    if token and token_id:
+        return "us" if token == token_id else "other"
+    if member is not None and not token:
+        return "other"  # a person, not a token
+    return "unknown"
 
 
 def precondition_holds(decision: Decision, incident: Any) -> bool:
@@ -80,6 +165,20 @@ def precondition_holds(decision: Decision, incident: Any) -> bool:
         return normalise_email(incident.assignee_email) == normalise_email(pre.assignee_email)
     return True
 
+
+def describe(incident: Any) -> str:
+    """The incident's state in words, for outcome details."""
+    text = f"now {incident.status}, assignee {incident.assignee_email or 'none'}"
+    if incident.status == "IGNORED":
+        who = "a token" if incident.ignorer_api_token_id else "a person"
+        text += f", ignored as {incident.ignore_reason} by {who}"
+    elif incident.status == "RESOLVED":
+        who = "a token" if incident.resolver_api_token_id else "a person"
+        text += f", resolved by {who}"
+    return text
+
+
+# ------------------------------------------------------------------ the calls
 
 def _perform(client: Any, decision: Decision) -> None:
     args, incident_id = decision.arguments, decision.incident_id
@@ -121,9 +220,6 @@ def _has_note(client: Any, decision: Decision) -> bool:
     return False
 
 
-NOTE_TRIES = 3
-
-
 def _ensure_note(client: Any, decision: Decision, body: str | None, *, check_first: bool) -> None:
     from clients.gitguardian import ConnectionFailed, ServerError
 
@@ -154,48 +250,303 @@ def error_detail(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def apply_one(
-    decision: Decision,
+# ------------------------------------------------------------------ the plan
+
+def apply_plan(
+    plan: Plan,
     *,
     client: Any,
     ledger: Any,
     run_id: str,
+    dry_run: bool,
+    max_actions: int,
+    approved: bool = False,
     note: Callable[[Decision], str] | None = None,
-) -> Outcome:
-    from clients.gitguardian import Conflict
+    lease: Any = None,
+    lease_key: str | None = None,
+    token_id: str | None = None,
+    detect_overwrites: bool = True,
+    restore_human_changes: bool = False,
+    workers: int = WORKERS,
+    chunk_size: int = CHUNK,
+    run_chunk: Callable[[Callable[[list[Decision]], list[Outcome]], list[Decision]],
+                        list[Outcome]] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> RunReport:
+    """Apply `plan` (see the module's text). `lease`: one the caller holds (a playbook takes it
+    before fetching); without it, this takes `lease_key` (default the playbook's name) for the
+    writes. `run_chunk(apply, chunk)` runs one chunk (Prefect wraps it in a task)."""
+    report = RunReport(plan.playbook, dry_run, plan)
+    ledger.record_plan(run_id, plan.decisions)
+    if dry_run:
+        report.outcomes = [Outcome(d, Result.WOULD_APPLY) for d in plan.decisions]
+        return report
+    check_blast_radius(plan, max_actions, approved=approved)
+    decisions = list(plan.decisions)
+    # Read before this run records any result of its own.
+    leftovers = unfinished_decisions(ledger, plan.playbook, decisions)
+    if not decisions and not leftovers:
+        return report
+    with _holding(lease, ledger, lease_key or plan.playbook, run_id) as held:
+        report.lease_waited = getattr(held, "waited", 0.0) if lease is None else 0.0
+        writer = Writer(client, ledger, run_id, held, token_id=token_id, note=note,
+                        workers=workers, detect=detect_overwrites,
+                        restore=restore_human_changes)
+        run_chunk = run_chunk or (lambda apply, chunk: apply(chunk))
+        for chunk in chunks(decisions, chunk_size):
+            report.outcomes.extend(run_chunk(writer.apply_chunk, list(chunk)))
+            if progress:
+                progress(len(report.outcomes), len(decisions))
+        if leftovers:
+            logger.info("finishing %d decision(s) an earlier run left unfinished", len(leftovers))
+            report.outcomes.extend(writer.finish(d) for d in leftovers)
+        report.detection = writer.detection
+    return report
 
-    intent_id = ledger.record_intent(run_id, decision)
-    body = note(decision) if note else None
+
+@contextlib.contextmanager
+def _holding(lease: Any, ledger: Any, key: str, run_id: str) -> Iterator[Any]:
+    if lease is not None:
+        yield lease
+        return
+    taken = ledger.lease(key, run_id=run_id)
     try:
-        current = client.incident(decision.incident_id)
-        if already_done(decision, current):
-            _ensure_note(client, decision, body, check_first=True)
-            outcome = Outcome(decision, Result.ALREADY_DONE, "the incident already was as decided")
-        elif decision.action is Action.NOTE:
-            if _has_note(client, decision):
-                outcome = Outcome(decision, Result.ALREADY_DONE, "the note already exists")
-            else:
-                _ensure_note(client, decision, body, check_first=False)
-                outcome = Outcome(decision, Result.APPLIED)
-        elif not precondition_holds(decision, current):
-            outcome = Outcome(
-                decision,
-                Result.STATE_CHANGED,
-                f"now {current.status}, assignee {current.assignee_email or 'none'}",
-            )
+        yield taken
+    finally:
+        taken.release()
+
+
+class Writer:
+    """Carries decisions out under a held lease; one per run's apply step."""
+
+    def __init__(self, client: Any, ledger: Any, run_id: str, lease: Any, *,
+                 token_id: str | None, note: Callable[[Decision], str] | None,
+                 workers: int = WORKERS, detect: bool = True, restore: bool = False):
+        self.client, self.ledger, self.run_id, self.lease = client, ledger, run_id, lease
+        self.token_id, self.note, self.workers = token_id, note, workers
+        self.detect, self.restore = detect and bool(token_id), restore
+        self.detection = ("audit log after each chunk" if self.detect else
+                          "off: the token's id is unknown" if detect else "off")
+
+    # -- one chunk -----------------------------------------------------------------------------
+
+    def apply_chunk(self, decisions: list[Decision]) -> list[Outcome]:
+        """Outcomes in the order of `decisions`."""
+        windows: dict[int, tuple[float, float]] = {}
+
+        def in_order(group: list[int]) -> list[tuple[int, Outcome]]:
+            # Decisions on one incident (assign, then share) run in plan order, in one thread.
+            return [(i, self.apply_one(decisions[i], windows, i)) for i in group]
+
+        groups: dict[int, list[int]] = {}
+        for index, decision in enumerate(decisions):
+            groups.setdefault(decision.incident_id, []).append(index)
+        if self.workers <= 1 or len(groups) <= 1:
+            done = [pair for group in groups.values() for pair in in_order(group)]
+        else:
+            with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="act") as pool:
+                done = [pair for pairs in pool.map(in_order, groups.values()) for pair in pairs]
+        outcomes = [outcome for _, outcome in sorted(done, key=lambda pair: pair[0])]
+        if self.detect and windows:
+            outcomes = self._check_overwrites(outcomes, windows)
+        return outcomes
+
+    # -- one decision ----------------------------------------------------------------------------
+
+    def apply_one(self, decision: Decision, windows: dict[int, tuple[float, float]] | None = None,
+                  index: int = 0) -> Outcome:
+        claim = self.lease.claim(decision.decision_id)
+        intent_id = self.ledger.record_intent(self.run_id, decision)
+        if not claim.ok:
+            outcome = Outcome(decision, Result.NOT_CLAIMED, f"{claim.why}: nothing written")
         else:
             try:
-                _perform(client, decision)
-                _ensure_note(client, decision, body, check_first=False)
-                outcome = Outcome(decision, Result.APPLIED)
-            except Conflict as exc:
+                outcome, window = self._carry_out(decision, earlier=claim.earlier)
+                if window and windows is not None:
+                    windows[index] = window
+            except Exception as exc:  # noqa: BLE001 - one incident's failure never stops others
+                logger.warning("incident %s: %s failed: %s", decision.incident_id,
+                               decision.action.value, error_detail(exc))
+                outcome = Outcome(decision, Result.FAILED, error_detail(exc))
+        self.ledger.record_result(intent_id, outcome.result.value, outcome.detail)
+        return outcome
+
+    def _carry_out(self, decision: Decision, *, earlier: bool
+                   ) -> tuple[Outcome, tuple[float, float] | None]:
+        from clients.gitguardian import Conflict
+
+        client = self.client
+        body = self.note(decision) if self.note else None
+        if decision.action is Action.NOTE:
+            if earlier and _has_note(client, decision):
+                return Outcome(decision, Result.ALREADY_DONE, "the note already exists"), None
+            _ensure_note(client, decision, body, check_first=False)
+            return Outcome(decision, Result.APPLIED), None
+        current = client.incident(decision.incident_id)
+        read_at = time.monotonic()
+        if as_decided(decision, current):
+            return self._already(decision, current, earlier, body), None
+        if not precondition_holds(decision, current):
+            return Outcome(decision, Result.STATE_CHANGED, describe(current)), None
+        if not self.lease.valid():
+            return Outcome(decision, Result.NOT_CLAIMED,
+                           "this run's lease is lost or expiring: nothing written"), None
+        try:
+            _perform(client, decision)
+        except Conflict as exc:
+            again = client.incident(decision.incident_id)
+            if as_decided(decision, again) and made_by(decision, again, self.token_id) == "us":
                 _ensure_note(client, decision, body, check_first=True)
-                outcome = Outcome(decision, Result.ALREADY_DONE, f"409: {exc.detail}")
-    except Exception as exc:  # noqa: BLE001 - one incident's failure never stops the others
-        logger.warning("incident %s: %s failed: %s", decision.incident_id, decision.action.value, error_detail(exc))
-        outcome = Outcome(decision, Result.FAILED, error_detail(exc))
-    ledger.record_result(intent_id, outcome.result.value, outcome.detail)
-    return outcome
+                return Outcome(decision, Result.ALREADY_DONE,
+                               f"409 ({exc.detail}); the incident is as decided by this token"), None
+            return Outcome(decision, Result.STATE_CHANGED,
+                           f"409 ({exc.detail}); {describe(again)}; not written, no note"), None
+        written_at = time.monotonic()
+        _ensure_note(client, decision, body, check_first=earlier)
+        return Outcome(decision, Result.APPLIED), (read_at, written_at)
+
+    def _already(self, decision: Decision, current: Any, earlier: bool,
+                 body: str | None) -> Outcome:
+        who = made_by(decision, current, self.token_id)
+        if who == "us" or (who == "unknown" and earlier):
+            _ensure_note(self.client, decision, body, check_first=True)
+            return Outcome(decision, Result.ALREADY_DONE, "the incident already was as decided")
+        actor = "someone else" if who == "other" else "someone, not this project"
+        return Outcome(decision, Result.STATE_CHANGED,
+                       f"already as decided, made so by {actor} ({describe(current)}): "
+                       "no note written")
+
+    # -- after the chunk: did someone change an incident between our read and our write? ----------
+
+    def _check_overwrites(self, outcomes: list[Outcome],
+                          windows: dict[int, tuple[float, float]]) -> list[Outcome]:
+        try:
+            logs = self._recent_audit_logs(outcomes, windows)
+        except Exception as exc:  # noqa: BLE001 - detection is best effort, and says so
+            logger.warning("after-write check skipped for a chunk: %s", error_detail(exc))
+            self.detection = f"audit log unreadable for a chunk ({type(exc).__name__})"
+            return outcomes
+        if logs is None:
+            return outcomes
+        result = list(outcomes)
+        for index, (read_at, written_at) in windows.items():
+            outcome = outcomes[index]
+            found = _foreign_edit(logs, outcome.decision, self.token_id,
+                                  gap=written_at - read_at + AUDIT_MARGIN)
+            if found is not None:
+                result[index] = self._overwrote(outcome, found)
+        return result
+
+    def _recent_audit_logs(self, outcomes: list[Outcome],
+                           windows: dict[int, tuple[float, float]]) -> list[Any] | None:
+        """Audit entries, newest first, back to before the chunk's first read (server clock)."""
+        wanted = {str(outcomes[i].decision.incident_id) for i in windows}
+        span = time.monotonic() - min(r for r, _ in windows.values()) + AUDIT_MARGIN
+        logs: list[Any] = []
+        newest = None
+        for number, page in enumerate(self.client.audit_log_pages(per_page=100)):
+            logs.extend(page)
+            if page and newest is None:
+                newest = page[0].date
+            if not page or (newest - page[-1].date).total_seconds() > span:
+                return logs
+            if number + 1 >= AUDIT_PAGES:
+                break
+        else:
+            return logs  # every page read
+        logger.warning("after-write check: more than %d audit-log pages since the chunk began; "
+                       "only those were read (incidents %s)", AUDIT_PAGES,
+                       ", ".join(sorted(wanted))[:200])
+        return logs
+
+    def _overwrote(self, outcome: Outcome, edit: Any) -> Outcome:
+        decision = outcome.decision
+        theirs = f"{edit.event_name} by {edit.member_email or 'a member'} at {edit.date.isoformat()}"
+        if edit.data:
+            theirs += f" ({edit.data})"
+        ours = f"{decision.action.value} {decision.arguments}"
+        detail = f"between our read and our write: {theirs}; ours then: {ours}"
+        if self.restore:
+            restored = self._restore(decision, edit)
+            if restored:
+                return Outcome(decision, Result.RESTORED_HUMAN_CHANGE, f"{detail}; {restored}")
+            detail += "; not restorable automatically"
+        logger.warning("incident %s: %s", decision.incident_id, detail)
+        return Outcome(decision, Result.OVERWROTE_HUMAN_CHANGE, detail)
+
+    def _restore(self, decision: Decision, edit: Any) -> str:
+        """Put back the person's value where the audit entry says what it was (an assign)."""
+        member_id = (edit.data or {}).get("assignee_id") if isinstance(edit.data, dict) else None
+        if decision.action is not Action.ASSIGN or member_id is None:
+            return ""
+        try:
+            self.client.assign(decision.incident_id, member_id=int(member_id), send_email=False)
+            self.client.add_note(decision.incident_id, (
+                "Restored the assignee a person chose while this automation was reassigning the "
+                f"incident (its write landed a moment after theirs).\n\n{marker(decision)} restored"
+            ))
+        except Exception as exc:  # noqa: BLE001 - reported in the outcome
+            return f"restoring failed: {error_detail(exc)}"
+        return f"restored: assigned back to member {member_id}"
+
+    # -- earlier runs' leftovers -------------------------------------------------------------------
+
+    def finish(self, decision: Decision) -> Outcome:
+        """An earlier run's decision that never came to an end (it failed, or the process died
+        between the write and its note) and that this run's plan no longer holds.
+
+        Nothing is written again here: this run's plan does not want the write. When the
+        incident is as decided by us, the note that explains it is made sure of (found by its
+        marker, or written with the recorded evidence); otherwise it is closed as state_changed.
+        """
+        claim = self.lease.claim(decision.decision_id)
+        intent_id = self.ledger.record_intent(self.run_id, decision)
+        try:
+            if not claim.ok:
+                outcome = Outcome(decision, Result.NOT_CLAIMED, claim.why)
+            elif decision.action is Action.NOTE:
+                outcome = (Outcome(decision, Result.ALREADY_DONE, "an earlier run's note, found")
+                           if _has_note(self.client, decision) else
+                           Outcome(decision, Result.STATE_CHANGED,
+                                   "an earlier run's note, not found and no longer planned"))
+            else:
+                current = self.client.incident(decision.incident_id)
+                if as_decided(decision, current) and made_by(
+                        decision, current, self.token_id) in ("us", "unknown"):
+                    _ensure_note(self.client, decision, None, check_first=True)
+                    outcome = Outcome(decision, Result.ALREADY_DONE,
+                                      "an earlier run's decision, finished")
+                else:
+                    outcome = Outcome(decision, Result.STATE_CHANGED,
+                                      f"an earlier run's decision, no longer planned: "
+                                      f"{describe(current)}")
+        except Exception as exc:  # noqa: BLE001 - recorded; the next run tries again
+            logger.warning("incident %s: finishing %s failed: %s", decision.incident_id,
+                           decision.action.value, error_detail(exc))
+            outcome = Outcome(decision, Result.FAILED, error_detail(exc))
+        self.ledger.record_result(intent_id, outcome.result.value, outcome.detail)
+        return outcome
+
+
+def _foreign_edit(logs: Sequence[Any], decision: Decision, token_id: str | None,
+                  *, gap: float) -> Any:
+    """The first change to the decision's incident by anyone but us, made in the `gap` seconds
+    before our own write's audit entry (found by our token and the incident), or None."""
+    target = str(decision.incident_id)
+    on_incident = [log for log in logs if target in (log.target_ids or [])]
+    ours = [log for log in on_incident
+            if log.api_token_id == token_id and "note" not in (log.event_name or "")]
+    if not ours:
+        return None
+    mine = max(ours, key=lambda log: log.id)
+    for log in sorted(on_incident, key=lambda log: log.id, reverse=True):
+        if log.id >= mine.id or log.api_token_id == token_id:
+            continue
+        if (log.action_type or "").upper() == "READ" or "note" in (log.event_name or ""):
+            continue
+        if (mine.date - log.date).total_seconds() <= gap:
+            return log
+    return None
 
 
 def decision_from_row(row: dict[str, Any]) -> Decision | None:
@@ -209,36 +560,6 @@ def decision_from_row(row: dict[str, Any]) -> Decision | None:
     return decision if decision.decision_id == row["decision_id"] else None
 
 
-def finish_one(decision: Decision, *, client: Any, ledger: Any, run_id: str) -> Outcome:
-    """An earlier run's decision that never came to an end (it failed, or the process died
-    between the write and its note) and that this run's plan no longer holds.
-
-    Nothing is written again here: this run's plan does not want the write. When the incident
-    already is as decided, the note that explains it is made sure of (found by its marker, or
-    written with the recorded evidence); otherwise the decision is closed as state_changed.
-    """
-    intent_id = ledger.record_intent(run_id, decision)
-    try:
-        current = client.incident(decision.incident_id)
-        if decision.action is Action.NOTE:
-            done = _has_note(client, decision)
-        else:
-            done = already_done(decision, current)
-            if done:
-                _ensure_note(client, decision, None, check_first=True)
-        if done:
-            outcome = Outcome(decision, Result.ALREADY_DONE, "an earlier run's decision, finished")
-        else:
-            outcome = Outcome(decision, Result.STATE_CHANGED,
-                              f"an earlier run's decision, no longer planned: now {current.status}")
-    except Exception as exc:  # noqa: BLE001 - recorded; the next run tries again
-        logger.warning("incident %s: finishing %s failed: %s", decision.incident_id,
-                       decision.action.value, error_detail(exc))
-        outcome = Outcome(decision, Result.FAILED, error_detail(exc))
-    ledger.record_result(intent_id, outcome.result.value, outcome.detail)
-    return outcome
-
-
 def unfinished_decisions(ledger: Any, playbook: str, planned: Iterable[Decision]) -> list[Decision]:
     """Earlier runs' unfinished decisions that `planned` does not hold again."""
     rows = getattr(ledger, "unfinished", None)
@@ -247,38 +568,6 @@ def unfinished_decisions(ledger: Any, playbook: str, planned: Iterable[Decision]
     again = {d.decision_id for d in planned}
     found = (decision_from_row({**row, "playbook": playbook}) for row in rows(playbook))
     return [d for d in found if d is not None and d.decision_id not in again]
-
-
-def apply_decisions(
-    decisions: Sequence[Decision],
-    *,
-    client: Any,
-    ledger: Any,
-    run_id: str,
-    dry_run: bool,
-    note: Callable[[Decision], str] | None = None,
-    workers: int = 4,
-) -> list[Outcome]:
-    """Apply a chunk of an already limit-checked plan. Order of outcomes = order of decisions."""
-    if dry_run:
-        return [Outcome(d, Result.WOULD_APPLY) for d in decisions]
-
-    def in_order(group: list[int]) -> list[tuple[int, Outcome]]:
-        # Decisions on one incident (assign, then share) run in plan order, in one thread.
-        return [
-            (i, apply_one(decisions[i], client=client, ledger=ledger, run_id=run_id, note=note))
-            for i in group
-        ]
-
-    groups: dict[int, list[int]] = {}
-    for index, decision in enumerate(decisions):
-        groups.setdefault(decision.incident_id, []).append(index)
-    if workers <= 1 or len(groups) <= 1:
-        done = [pair for group in groups.values() for pair in in_order(group)]
-    else:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="act") as pool:
-            done = [pair for pairs in pool.map(in_order, groups.values()) for pair in pairs]
-    return [outcome for _, outcome in sorted(done, key=lambda pair: pair[0])]
 
 
 def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:

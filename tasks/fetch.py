@@ -38,8 +38,11 @@ class MissingScopes(RuntimeError):
 
 
 @task(name="check-scopes", **FETCH)
-def check_scopes(client: Any, required: Iterable[str]) -> list[str]:
-    """Fail early, naming each missing scope. `incidents:share` implies write implies read."""
+def check_scopes(client: Any, required: Iterable[str]) -> Any:
+    """Fail early, naming each missing scope. `incidents:share` implies write implies read.
+
+    Returns the token (its id tells our writes from a person's; its workspace names the lease).
+    """
     token = client.token_info()
     granted = set(token.scopes or ())
     implied = set(granted)
@@ -53,7 +56,7 @@ def check_scopes(client: Any, required: Iterable[str]) -> list[str]:
             f"The API token lacks the scope(s) {', '.join(missing)} this playbook needs "
             f"(it has: {', '.join(sorted(granted)) or 'none'})."
         )
-    return sorted(granted)
+    return token
 
 
 @task(name="fetch-members", **FETCH)

@@ -26,8 +26,11 @@ class Action(str, Enum):
 class Result(str, Enum):
     APPLIED = "applied"  # the write was made
     WOULD_APPLY = "would_apply"  # dry run: nothing written
-    ALREADY_DONE = "already_done"  # the incident already is as decided (409, or a re-run)
-    STATE_CHANGED = "state_changed"  # a human changed the incident since the plan: skipped
+    ALREADY_DONE = "already_done"  # as decided, and made so by this project (a re-run, a crash)
+    STATE_CHANGED = "state_changed"  # someone else changed the incident since the plan: skipped
+    OVERWROTE_HUMAN_CHANGE = "overwrote_human_change"  # ours landed over an edit made meanwhile
+    RESTORED_HUMAN_CHANGE = "restored_human_change"  # ...and the person's value was put back
+    NOT_CLAIMED = "not_claimed"  # this run could not claim the decision (lease lost): not written
     OVER_LIMIT = "over_limit"  # beyond the run's blast-radius limit: not attempted
     FAILED = "failed"  # the write was attempted and failed
 

@@ -1,24 +1,35 @@
-"""What every playbook run shares: the client, the scope check, the ledger run, and the end.
+"""What every playbook run shares: the client, the scope check, the ledger run, the lease, the
+Prefect glue around the one write path (tasks/act.py), and the end.
 
     with Playbook(NAME, scopes=..., dry_run=..., max_actions=..., parameters=...) as run:
         ... fetch, enrich, decide ...
         return run.execute(plan, note=...)
 
-`execute` applies the plan through the one write path and returns the flow's result: a dict
-(summary, plan, outcomes) when every write succeeded, else a Failed state carrying the same dict,
-so the run's final state says what failed and the CLI can still print the table.
+A real run takes the playbook's lease (clients/lease.py) before it fetches anything, so its
+plan is made from what the previous run left, and holds it until the end; a dry run writes
+nothing and takes none. `execute` shows the plan, asks for approval when the plan is above
+`max_actions` and the run came from a deployment, applies the plan through `act.apply_plan`
+(one Prefect task run per chunk), shows the outcomes, and returns the flow's result: a dict
+(summary, plan, outcomes) when every write succeeded, else a Failed state carrying the same
+dict, so the run's final state says what failed and the CLI can still print the table.
 """
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.states import Failed
+from prefect.utilities.annotations import quote
 
-from tasks import fetch, settings
-from tasks.plan import Decision, Plan
-from tasks.run import RunReport, execute_plan
+from tasks import act, fetch, settings
+from tasks.act import RunReport
+from tasks.decide.paths import printable
+from tasks.plan import Decision, Outcome, Plan
 
 
 class ApiUnavailable(RuntimeError):
@@ -39,20 +50,24 @@ class Playbook:
     ):
         if max_actions < 0:
             raise ValueError("max_actions must be 0 or more")
-        self.name, self.scopes, self.dry_run, self.max_actions = name, tuple(scopes), dry_run, max_actions
+        self.name, self.scopes, self.dry_run = name, tuple(scopes), dry_run
+        self.max_actions = max_actions
         self.parameters = {**parameters, "dry_run": dry_run, "max_actions": max_actions}
         self.client = client
         self.ledger = ledger
+        self.token: Any = None
+        self.lease: Any = None
         self.run_id: str | None = None
         self.report: RunReport | None = None
 
     def __enter__(self) -> "Playbook":
         from clients.gitguardian import ConnectionFailed, ServerError
+        from clients.lease import LeaseHeld
 
         self.client = self.client or settings.gitguardian_client()
         try:
             scopes = self.scopes if not self.dry_run else _read_scopes(self.scopes)
-            fetch.check_scopes(self.client, scopes)
+            self.token = fetch.check_scopes(self.client, scopes)
         except (ConnectionFailed, ServerError) as exc:
             # The first call of every run: say plainly which part is down (the URL holds no key).
             where = getattr(self.client, "base_url", "")
@@ -63,17 +78,51 @@ class Playbook:
         self.run_id = self.ledger.start_run(
             self.name, dry_run=self.dry_run, parameters=self.parameters, flow_run_id=_flow_run_id()
         )
+        if not self.dry_run:
+            key = act.lease_name(self.name, getattr(self.client, "base_url", ""),
+                                 getattr(self.token, "workspace_id", None))
+            try:
+                self.lease = self.ledger.lease(key, run_id=self.run_id)
+            except LeaseHeld as exc:
+                self.ledger.end_run(self.run_id, "refused", {"error": str(exc)})
+                self.run_id = None
+                raise
+            if self.lease.waited >= 1:
+                get_run_logger().info("waited %.0f s for another run of %s to finish",
+                                      self.lease.waited, self.name)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc is not None and self.run_id is not None and self.report is None:
-            self.ledger.end_run(self.run_id, "failed", {"error": type(exc).__name__})
+        try:
+            if exc is not None and self.run_id is not None and self.report is None:
+                self.ledger.end_run(self.run_id, "failed", {"error": type(exc).__name__})
+        finally:
+            if self.lease is not None:
+                self.lease.release()
 
     def execute(self, plan: Plan, *, note: Callable[[Decision], str] | None = None) -> Any:
-        self.report = report = execute_plan(
+        logger = get_run_logger()
+        publish_plan(plan, dry_run=self.dry_run)
+        approved = False
+        if not self.dry_run and len(plan) > self.max_actions and is_interactive():
+            logger.warning("%d writes planned, above max_actions=%d: pausing for approval",
+                           len(plan), self.max_actions)
+            approved = ask_approval(plan, self.max_actions)
+        granted = set(getattr(self.token, "scopes", None) or ())
+        policy = self.parameters.get("policy")
+        restore = bool(isinstance(policy, dict) and policy.get("restore_human_changes"))
+        self.report = report = act.apply_plan(
             plan, client=self.client, ledger=self.ledger, run_id=self.run_id,
-            dry_run=self.dry_run, max_actions=self.max_actions, note=note,
+            dry_run=self.dry_run, max_actions=self.max_actions, approved=approved, note=note,
+            lease=self.lease, token_id=getattr(self.token, "id", None),
+            detect_overwrites="audit_logs:read" in granted, restore_human_changes=restore,
+            run_chunk=_run_chunk,
+            progress=lambda done, total: logger.info("applied %d of %d decisions", done, total),
         )
+        if self.lease is not None:
+            report.lease_waited = self.lease.waited
+        publish_outcomes(report)
+        logger.info(report.summary())
         result = {
             "playbook": self.name,
             "dry_run": self.dry_run,
@@ -85,7 +134,8 @@ class Playbook:
             "requests": dict(getattr(self.client, "request_counts", {})),
         }
         state = "failed" if report.failed else "completed"
-        self.ledger.end_run(self.run_id, state, {"counts": report.counts, "planned": len(plan)})
+        self.ledger.end_run(self.run_id, state, {"counts": report.counts, "planned": len(plan),
+                                                 "lease_waited": round(report.lease_waited, 1)})
         if report.failed:
             ids = ", ".join(str(o.decision.incident_id) for o in report.failed[:20])
             return Failed(
@@ -94,6 +144,108 @@ class Playbook:
                 data=result,
             )
         return result
+
+
+@task(name="apply-chunk", retries=0, cache_policy=NO_CACHE)
+def apply_chunk(apply: Callable[[list[Decision]], list[Outcome]],
+                decisions: list[Decision]) -> list[Outcome]:
+    # No task-level retries: the client already retries what is safe, and re-running a chunk is
+    # safe anyway (each decision is claimed and re-checked), but would double the requests.
+    return apply(decisions)
+
+
+def _run_chunk(apply: Callable[[list[Decision]], list[Outcome]],
+               chunk: list[Decision]) -> list[Outcome]:
+    return apply_chunk(apply, quote(chunk))
+
+
+# ------------------------------------------------------------------ artifacts
+
+def _artifact_key(playbook: str, what: str) -> str:
+    return f"{playbook}-{what}".lower()
+
+
+def publish_plan(plan: Plan, *, dry_run: bool) -> None:
+    rows = [d.row() for d in plan.decisions] or [{"incident_id": None, "action": "none"}]
+    create_table_artifact(
+        key=_artifact_key(plan.playbook, "plan"),
+        table=rows,
+        description=f"{plan.playbook}: {len(plan)} decisions "
+                    f"({'dry run' if dry_run else 'to apply'})",
+    )
+    if plan.skips:
+        skipped = Counter(s.reason for s in plan.skips)
+        create_table_artifact(
+            key=_artifact_key(plan.playbook, "skipped"),
+            table=[{"reason": r, "incidents": n} for r, n in skipped.most_common()],
+            description=f"{plan.playbook}: incidents looked at and left, by reason",
+        )
+
+
+def publish_outcomes(report: RunReport) -> None:
+    rows = [o.row() for o in report.outcomes] or [{"incident_id": None, "result": "none"}]
+    create_table_artifact(
+        key=_artifact_key(report.playbook, "outcomes"),
+        table=rows,
+        description=report.summary(),
+    )
+    lines = [f"# {report.playbook}", "", report.summary(), ""]
+    if report.overwrites:
+        lines += ["## Written over a change made meanwhile", ""] + [
+            f"- incident {o.decision.incident_id}: {o.result.value}: {_md(o.detail)}"
+            for o in report.overwrites
+        ] + [""]
+    if report.failed:
+        lines += ["## Failed", ""] + [
+            f"- incident {o.decision.incident_id}: {o.decision.action.value}: {_md(o.detail)}"
+            for o in report.failed
+        ]
+    if report.detection and not report.dry_run:
+        lines += ["", f"After-write check: {_md(report.detection)}."]
+    create_markdown_artifact(key=_artifact_key(report.playbook, "summary"),
+                             markdown="\n".join(lines))
+
+
+def _md(text: str) -> str:
+    """Values from GitGuardian may hold Markdown or HTML: show them as text."""
+    out = text.replace("\\", "\\\\")
+    for ch in "`*_[]<>|#":
+        out = out.replace(ch, "\\" + ch)
+    # Control and format characters (ESC, NUL, right-to-left overrides) shown as escapes: they
+    # could hide or reorder what a reviewer reads in an approval or summary artifact.
+    return printable(" ".join(out.split()), limit=len(out) + 1)
+
+
+# ------------------------------------------------------------------ approval
+
+def is_interactive() -> bool:
+    """A run started from a deployment can pause for approval in the UI; a local call cannot."""
+    from prefect.runtime import deployment
+
+    return deployment.id is not None
+
+
+def ask_approval(plan: Plan, max_actions: int) -> bool:
+    from prefect.flow_runs import pause_flow_run
+    from prefect.input import RunInput
+
+    class Approval(RunInput):
+        approve: bool = False
+
+    sample = "\n".join(
+        f"- {d.incident_id}: {d.action.value} {_md(str(d.arguments))} ({d.reason})"
+        for d in plan.decisions[:10]
+    )
+    create_markdown_artifact(
+        key=_artifact_key(plan.playbook, "approval"),
+        markdown=(
+            f"# Approval needed\n\n{len(plan)} writes planned, above the limit of "
+            f"{max_actions}.\n\nFirst decisions:\n\n{sample}\n\n"
+            "Resume the run with approve = true to apply the whole plan."
+        ),
+    )
+    answer = pause_flow_run(wait_for_input=Approval, timeout=3600, poll_interval=2)
+    return bool(answer and answer.approve)
 
 
 def _read_scopes(scopes: tuple[str, ...]) -> tuple[str, ...]:

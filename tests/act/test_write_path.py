@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from clients.ledger import Ledger
-from tasks.act import apply_decisions, marker
-from tasks.plan import Action, Decision, Precondition, Result
+from tasks.act import apply_plan, marker
+from tasks.plan import Action, Decision, Plan, Precondition, Result
 
 
 @pytest.fixture
@@ -40,7 +40,10 @@ def _ours(box, incident_id, decision):
 
 def apply(world, decisions, dry_run=False):
     box, client, ledger, run_id = world
-    return apply_decisions(decisions, client=client, ledger=ledger, run_id=run_id, dry_run=dry_run)
+    report = apply_plan(Plan("test", tuple(decisions)), client=client, ledger=ledger,
+                        run_id=run_id, dry_run=dry_run, max_actions=100,
+                        token_id=client.token_info().id)
+    return report.outcomes
 
 
 def test_dry_run_writes_nothing(world):
@@ -69,11 +72,13 @@ def test_applies_once_with_one_note_and_a_rerun_is_already_done(world):
 
 
 def test_crash_between_the_write_and_its_note_is_completed_on_rerun(world):
-    box, client, *_ = world
+    box, client, ledger, _ = world
     incident = _incident(box, "TRIGGERED")
     a, _ = _two_members(client)
     decision = _assign(incident, a.email)
-    client.assign(incident["id"], email=a.email)  # the write landed, the process died before the note
+    crashed = ledger.start_run("test", dry_run=False, parameters={})
+    ledger.record_intent(crashed, decision)  # the intent, then the write landed, then it died
+    client.assign(incident["id"], email=a.email)
     [outcome] = apply(world, [decision])
     assert outcome.result is Result.ALREADY_DONE
     assert len(_ours(box, incident["id"], decision)) == 1
@@ -124,3 +129,17 @@ def test_ignore_and_reopen_round_trip(world):
     assert box.state()["incidents"][incident["id"]]["status"] in ("TRIGGERED", "ASSIGNED")
     # the ignore decision's precondition (open) holds again, but it is a new decision to apply
     assert [o.result for o in apply(world, [reopen])] == [Result.ALREADY_DONE]
+
+
+def test_as_decided_by_someone_else_is_not_ours_and_gets_no_note(world):
+    """The same assignment made by a person (no attempt of ours in the ledger) is theirs."""
+    box, client, ledger, run_id = world
+    incident = _incident(box, "TRIGGERED")
+    a, _ = _two_members(client)
+    decision = _assign(incident, a.email)
+    client.assign(incident["id"], email=a.email)  # not through the write path: not ours
+    [outcome] = apply(world, [decision])
+    assert outcome.result is Result.STATE_CHANGED
+    assert "no note" in outcome.detail
+    assert not _ours(box, incident["id"], decision)
+    assert not ledger.applied("test")

@@ -7,8 +7,9 @@ import pytest
 
 from tasks.act import (
     BlastRadiusExceeded,
-    already_done,
+    as_decided,
     check_blast_radius,
+    made_by,
     marker,
     note_text,
     precondition_holds,
@@ -16,8 +17,14 @@ from tasks.act import (
 from tasks.plan import Action, Decision, Plan, Precondition
 
 
-def incident(status="ASSIGNED", email="old@corp.example", assignee_id=1, share_url=None):
-    return SimpleNamespace(status=status, assignee_email=email, assignee_id=assignee_id, share_url=share_url)
+def incident(status="ASSIGNED", email="old@corp.example", assignee_id=1, share_url=None,
+             ignore_reason="test_credential", secret_revoked=True, **actors):
+    fields = dict(ignorer_id=None, ignorer_api_token_id=None, resolver_id=None,
+                  resolver_api_token_id=None)
+    fields.update(actors)
+    return SimpleNamespace(status=status, assignee_email=email, assignee_id=assignee_id,
+                           share_url=share_url, ignore_reason=ignore_reason,
+                           secret_revoked=secret_revoked, **fields)
 
 
 def decision(action=Action.ASSIGN, args=None, pre=Precondition()):
@@ -35,7 +42,12 @@ def decision(action=Action.ASSIGN, args=None, pre=Precondition()):
         (Action.UNASSIGN, {}, incident(), False),
         (Action.IGNORE, {"ignore_reason": "test_credential"}, incident(status="IGNORED"), True),
         (Action.IGNORE, {"ignore_reason": "test_credential"}, incident(status="RESOLVED"), False),
+        # ignored, but for another reason (a person's false positive): not as decided
+        (Action.IGNORE, {"ignore_reason": "test_credential"},
+         incident(status="IGNORED", ignore_reason="false_positive"), False),
         (Action.RESOLVE, {"secret_revoked": True}, incident(status="RESOLVED"), True),
+        (Action.RESOLVE, {"secret_revoked": True},
+         incident(status="RESOLVED", secret_revoked=False), False),
         (Action.REOPEN, {}, incident(status="TRIGGERED"), True),
         (Action.REOPEN, {}, incident(status="IGNORED"), False),
         (Action.SHARE, {}, incident(share_url="x"), True),
@@ -43,8 +55,24 @@ def decision(action=Action.ASSIGN, args=None, pre=Precondition()):
         (Action.NOTE, {}, incident(), False),
     ],
 )
-def test_already_done(action, args, current, done):
-    assert already_done(decision(action, args), current) is done
+def test_as_decided(action, args, current, done):
+    assert as_decided(decision(action, args), current) is done
+
+
+@pytest.mark.parametrize(
+    "action, current, who",
+    [
+        (Action.IGNORE, incident(status="IGNORED", ignorer_api_token_id="ours"), "us"),
+        (Action.IGNORE, incident(status="IGNORED", ignorer_api_token_id="theirs"), "other"),
+        (Action.IGNORE, incident(status="IGNORED", ignorer_id=12), "other"),  # a person
+        (Action.IGNORE, incident(status="IGNORED"), "unknown"),
+        (Action.RESOLVE, incident(status="RESOLVED", resolver_api_token_id="ours"), "us"),
+        (Action.RESOLVE, incident(status="RESOLVED", resolver_id=12), "other"),
+        (Action.ASSIGN, incident(), "unknown"),  # the API does not say who assigned
+    ],
+)
+def test_made_by_reads_the_actor_where_the_api_names_it(action, current, who):
+    assert made_by(decision(action, {}), current, "ours") == who
 
 
 def test_precondition_status_and_assignee():

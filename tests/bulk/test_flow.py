@@ -298,7 +298,7 @@ def test_a_plan_over_max_actions_pauses_for_approval_then_applies(use, fresh_san
     from prefect.flow_runs import resume_flow_run
 
     use(fresh_sandbox)
-    monkeypatch.setattr("tasks.run.is_interactive", lambda: True)
+    monkeypatch.setattr("tasks.playbook.is_interactive", lambda: True)
     group = group_with(fresh_sandbox.workspace, "TRIGGERED", low=3)
     policy = request({"status": ["TRIGGERED"], "detector_group_name": group},
                      {"kind": "ignore", "ignore_reason": "false_positive"})

@@ -365,7 +365,7 @@ MARKDOWN = {
 
 @pytest.mark.parametrize("name", sorted(MARKDOWN))
 def test_markdown_escaping_of_api_text(name):
-    from tasks.run import _md
+    from tasks.playbook import _md
 
     text, escaped = MARKDOWN[name]
     assert _md(text) == escaped
