@@ -188,13 +188,18 @@ def running(
     now: datetime | str | None = None,
     workspace: Workspace | None = None,
     port: int = 0,
+    strict_reassign: bool = False,
 ) -> Iterator[Sandbox]:
-    """Serve a seeded sandbox on a free loopback port for the duration of the block."""
+    """Serve a seeded sandbox on a free loopback port for the duration of the block.
+
+    strict_reassign: assigning an incident to its current assignee answers 409 instead of the
+    real API's 200 (off by default).
+    """
     from sandbox.server import create_app
 
     workspace = workspace if workspace is not None else build_workspace(seed, incidents, now)
     named = ensure_tokens(workspace, token)
-    store = Store(workspace)
+    store = Store(workspace, strict_reassign=strict_reassign)
     app = create_app(store)
     url, stop = serve_in_thread(app, port)
     box = Sandbox(url=url, tokens={n: t.secret for n, t in named.items()},

@@ -294,7 +294,16 @@ def _sorted(items: Iterable[dict], key: SortKey) -> list[dict]:
 class Store:
     """A workspace's state behind the API. Thread-safe; times come from `clock`."""
 
-    def __init__(self, workspace: Workspace, *, clock: Callable[[], datetime] | None = None):
+    def __init__(
+        self,
+        workspace: Workspace,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        strict_reassign: bool = False,
+    ):
+        # strict_reassign: assigning an ASSIGNED incident to its current assignee answers 409
+        # (the sandbox's old behaviour) instead of the real API's 200.
+        self.strict_reassign = strict_reassign
         # Indexing allocates many small containers; with a big workspace alive, each
         # automatic collection walks all of it (measured: 9 s instead of 1 s at 100k).
         collecting = gc.isenabled()
@@ -558,8 +567,10 @@ class Store:
             member = self._find_member(email=email, member_id=member_id)
             if incident["status"] not in OPEN_STATUSES:
                 raise ApiError(409, CONFLICT)
-            if incident["status"] == "ASSIGNED" and incident.get("assignee_id") == member["id"]:
+            same = incident["status"] == "ASSIGNED" and incident.get("assignee_id") == member["id"]
+            if same and self.strict_reassign:
                 raise ApiError(409, CONFLICT)
+            # Otherwise the real API answers 200 and records (and e-mails) the assignment again.
             incident.update(
                 status="ASSIGNED", assignee_id=member["id"], assignee_email=member["email"]
             )
