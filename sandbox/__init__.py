@@ -260,6 +260,7 @@ def running(
     rate_limit: int | None = None,
     faults: float = 0.0,
     latency_ms: int = 0,
+    jitter_ms: int = 0,
     resets: float = 0.0,
     now: datetime | str | None = None,
     workspace: Workspace | None = None,
@@ -268,6 +269,7 @@ def running(
 ) -> Iterator[Sandbox]:
     """Serve a seeded sandbox on a free loopback port for the duration of the block.
 
+    jitter_ms: each request waits an extra uniform 0..jitter_ms ms (seeded), after latency_ms.
     strict_reassign: assigning an incident to its current assignee answers 409 instead of the
     real API's 200 (off by default).
     """
@@ -283,9 +285,9 @@ def running(
     try:
         _wait_ready(url, box.token)
         # Adversity starts after the readiness poll so the poll spends none of its budget.
-        if rate_limit or faults or resets or latency_ms:
+        if rate_limit or faults or resets or latency_ms or jitter_ms:
             box.set_adversity(rate_limit=rate_limit, faults=faults, resets=resets,
-                              latency_ms=latency_ms, seed=seed)
+                              latency_ms=latency_ms, jitter_ms=jitter_ms, seed=seed)
         yield box
     finally:
         stop()
