@@ -17,11 +17,14 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from sandbox.adversity import Adversity
-from sandbox.store import Store
+from sandbox.store import Human, Store
 from sandbox.workspace import Token, Workspace
+
+if TYPE_CHECKING:  # the server module imports FastAPI: only when serving
+    from sandbox.server import Hook
 
 # The scopes of a full personal access token, as the real API lists them.
 FULL_SCOPES = [
@@ -39,7 +42,8 @@ TOKEN_SCOPES = {
     "writer": ["incidents:write", "incidents:read", "members:read"],
 }
 
-__all__ = ["Sandbox", "Events", "running", "serve_in_thread", "ensure_tokens", "TOKEN_SCOPES"]
+__all__ = ["Sandbox", "Events", "Dashboard", "running", "serve_in_thread", "ensure_tokens",
+           "TOKEN_SCOPES"]
 
 
 def ensure_tokens(workspace: Workspace, full_secret: str | None = None) -> dict[str, Token]:
@@ -90,6 +94,55 @@ class Events:
         return self._store.deactivate_member(member_id)
 
 
+def pick_human(store: Store) -> dict:
+    """The member a `Dashboard` acts as: active, owner or manager, and not the member behind
+    the API tokens when another qualifies (so their edits tell apart from ours)."""
+    ours = {t.member_id for t in store.tokens.values()}
+    active = [m for m in store.members.values() if m.get("active", True)]
+    senior = [m for m in active if m.get("access_level") in ("owner", "manager")]
+    for pool in ([m for m in senior if m["id"] not in ours], senior,
+                 [m for m in active if m["id"] not in ours], active):
+        if pool:
+            return min(pool, key=lambda m: m["id"])
+    raise ValueError("the workspace has no active member to act as a human")
+
+
+class Dashboard:
+    """A human workspace member editing incidents in the dashboard, while a run goes on.
+
+    The same store logic as API writes (state machine, 409s), acted by `member` with no token:
+    audit entries, resolver/ignorer fields and notes carry the member and no api_token_id.
+    Errors are the store's `ApiError` (`.status`, `.detail`).
+    """
+
+    def __init__(self, store: Store, member_id: int):
+        self._store = store
+        self._actor = Human(member_id)
+
+    @property
+    def member(self) -> dict:
+        """The human's member object, as the API shows it now."""
+        return self._store.get_member(self._actor.member_id)
+
+    def assign(self, incident_id: int, email: str) -> dict:
+        return self._store.assign(self._actor, incident_id, email=email)
+
+    def unassign(self, incident_id: int) -> dict:
+        return self._store.unassign(self._actor, incident_id)
+
+    def resolve(self, incident_id: int, secret_revoked: bool = False) -> dict:
+        return self._store.resolve(self._actor, incident_id, secret_revoked)
+
+    def ignore(self, incident_id: int, reason: str) -> dict:
+        return self._store.ignore(self._actor, incident_id, reason)
+
+    def reopen(self, incident_id: int) -> dict:
+        return self._store.reopen(self._actor, incident_id)
+
+    def add_note(self, incident_id: int, comment: str) -> dict:
+        return self._store.add_note(self._actor, incident_id, comment)
+
+
 @dataclass
 class Sandbox:
     url: str
@@ -99,6 +152,10 @@ class Sandbox:
     events: Events
     _app: Any = field(repr=False)
     _stop: Callable[[], None] = field(repr=False)
+    human: Dashboard = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.human = Dashboard(self.store, pick_human(self.store)["id"])
 
     def __repr__(self) -> str:  # never show the token values
         return f"Sandbox(url={self.url!r}, incidents={len(self.store.incidents)})"
@@ -116,6 +173,25 @@ class Sandbox:
         adversity = Adversity(**options) if options else None
         self._app.state.adversity = adversity
         return adversity
+
+    def before(self, method: str, path: str, action: Callable[[Sandbox], Any], *,
+               times: int | None = 1) -> Hook:
+        """Run `action(box)` in the server just before a matching request is handled.
+
+        Matching: `method` ("GET", "POST", ...) and `re.fullmatch(path, request path)`, for
+        requests whose API key is valid (after adversity, which may answer first). Fires for
+        `times` matching requests (None: every one); returns the hook: `.fired`, `.cancel()`.
+        """
+        return self._app.state.hooks.add("before", method, path, lambda: action(self), times)
+
+    def after(self, method: str, path: str, action: Callable[[Sandbox], Any], *,
+              times: int | None = 1) -> Hook:
+        """Run `action(box)` after a matching request was handled, before its answer is sent:
+        the client read the old state, and its next request meets the change."""
+        return self._app.state.hooks.add("after", method, path, lambda: action(self), times)
+
+    def clear_hooks(self) -> None:
+        self._app.state.hooks.clear()
 
     def stop(self) -> None:
         self._stop()
@@ -184,17 +260,24 @@ def running(
     rate_limit: int | None = None,
     faults: float = 0.0,
     latency_ms: int = 0,
+    jitter_ms: int = 0,
     resets: float = 0.0,
     now: datetime | str | None = None,
     workspace: Workspace | None = None,
     port: int = 0,
+    strict_reassign: bool = False,
 ) -> Iterator[Sandbox]:
-    """Serve a seeded sandbox on a free loopback port for the duration of the block."""
+    """Serve a seeded sandbox on a free loopback port for the duration of the block.
+
+    jitter_ms: each request waits an extra uniform 0..jitter_ms ms (seeded), after latency_ms.
+    strict_reassign: assigning an incident to its current assignee answers 409 instead of the
+    real API's 200 (off by default).
+    """
     from sandbox.server import create_app
 
     workspace = workspace if workspace is not None else build_workspace(seed, incidents, now)
     named = ensure_tokens(workspace, token)
-    store = Store(workspace)
+    store = Store(workspace, strict_reassign=strict_reassign)
     app = create_app(store)
     url, stop = serve_in_thread(app, port)
     box = Sandbox(url=url, tokens={n: t.secret for n, t in named.items()},
@@ -202,9 +285,9 @@ def running(
     try:
         _wait_ready(url, box.token)
         # Adversity starts after the readiness poll so the poll spends none of its budget.
-        if rate_limit or faults or resets or latency_ms:
+        if rate_limit or faults or resets or latency_ms or jitter_ms:
             box.set_adversity(rate_limit=rate_limit, faults=faults, resets=resets,
-                              latency_ms=latency_ms, seed=seed)
+                              latency_ms=latency_ms, jitter_ms=jitter_ms, seed=seed)
         yield box
     finally:
         stop()

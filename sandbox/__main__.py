@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--resets", type=_probability, default=0.0,
                        help="probability of a dropped connection")
     serve.add_argument("--latency-ms", type=int, default=0, help="added to every answer")
+    serve.add_argument("--jitter-ms", type=int, default=0,
+                       help="each answer waits an extra random 0..N ms (seeded)")
     serve.add_argument("--state-file", type=Path,
                        help="JSON state loaded at start when present, saved at exit")
 
@@ -69,9 +71,10 @@ def serve(args: argparse.Namespace) -> int:
     if args.state_file and args.state_file.exists():
         store.restore(json.loads(args.state_file.read_text(encoding="utf-8")))
     adversity = None
-    if args.rate_limit or args.faults or args.resets or args.latency_ms:
+    if args.rate_limit or args.faults or args.resets or args.latency_ms or args.jitter_ms:
         adversity = Adversity(rate_limit=args.rate_limit, faults=args.faults,
-                              resets=args.resets, latency_ms=args.latency_ms, seed=args.seed)
+                              resets=args.resets, latency_ms=args.latency_ms,
+                              jitter_ms=args.jitter_ms, seed=args.seed)
     app = create_app(store, adversity=adversity)
     # The workspace lives as long as the server: keep the collector from walking it again.
     gc.freeze()

@@ -34,16 +34,20 @@ class Adversity:
     faults: probability of a 500, 502 or 503 (503s carry `X-Maintenance: true`).
     resets: probability that the connection is dropped without an answer.
     latency_ms: added to every answer.
+    jitter_ms: each request waits an extra uniform 0..jitter_ms ms, drawn from a generator of
+    its own (seeded from `seed`), so the fault and reset sequence of a seed stays the same.
     """
 
     rate_limit: int | None = None
     faults: float = 0.0
     resets: float = 0.0
     latency_ms: int = 0
+    jitter_ms: int = 0
     seed: int = 0
     window_seconds: float = 60.0
     clock: Callable[[], float] = time.monotonic
     _random: random.Random = field(init=False, repr=False)
+    _jitter: random.Random = field(init=False, repr=False)
     _windows: dict[str, tuple[float, int]] = field(init=False, repr=False)
     _lock: threading.Lock = field(init=False, repr=False)
 
@@ -54,7 +58,11 @@ class Adversity:
                 raise ValueError(f"{name} is a probability between 0 and 1, got {value}")
         if self.rate_limit is not None and self.rate_limit < 1:
             raise ValueError("rate_limit must be at least 1 request per window")
+        for name in ("latency_ms", "jitter_ms"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 or more")
         self._random = random.Random(self.seed)
+        self._jitter = random.Random(f"jitter-{self.seed}")
         self._windows = {}
         self._lock = threading.Lock()
 
@@ -62,6 +70,8 @@ class Adversity:
         """The fate of the next request made with `token_key` (any stable text per token)."""
         with self._lock:
             delay = self.latency_ms / 1000.0
+            if self.jitter_ms:
+                delay += self._jitter.uniform(0, self.jitter_ms) / 1000.0
             if self.rate_limit is not None:
                 wait = self._take(token_key)
                 if wait is not None:
@@ -88,4 +98,5 @@ class Adversity:
 
     @property
     def active(self) -> bool:
-        return bool(self.rate_limit or self.faults or self.resets or self.latency_ms)
+        return bool(self.rate_limit or self.faults or self.resets or self.latency_ms
+                    or self.jitter_ms)

@@ -8,18 +8,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import re
 import socket
 import struct
+import threading
 from typing import Any, Awaitable, Callable
 from urllib.parse import parse_qsl, urlencode
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sandbox.adversity import Adversity
 from sandbox.store import ApiError, Page, Query, Store
 from sandbox.workspace import Token
+
+log = logging.getLogger(__name__)
 
 APP_VERSION = "v2.521.0-sandbox"
 SECRETS_ENGINE_VERSION = "2.140.0"
@@ -91,6 +97,85 @@ def _reset_connection(send: Callable[..., Awaitable[None]]) -> bool:
     return True
 
 
+class Hook:
+    """One interleaving hook: `action()` runs when a matching request reaches its moment.
+
+    `fired` counts the matching requests that ran it; `times` of them spend it (None: never).
+    An exception raised by the action is kept in `errors` (and logged); the request goes on.
+    """
+
+    def __init__(self, registry: Hooks, when: str, method: str, path: str,
+                 action: Callable[[], Any], times: int | None):
+        if times is not None and times < 1:
+            raise ValueError("times must be at least 1, or None for every matching request")
+        self.when, self.method, self.path = when, method.upper(), path
+        self.pattern = re.compile(path)
+        self.action = action
+        self.times = times
+        self.fired = 0
+        self.errors: list[BaseException] = []
+        self._registry = registry
+
+    @property
+    def spent(self) -> bool:
+        return self.times is not None and self.fired >= self.times
+
+    def cancel(self) -> None:
+        self._registry.remove(self)
+
+    def __repr__(self) -> str:
+        return f"Hook({self.when} {self.method} {self.path!r}, fired={self.fired})"
+
+
+class Hooks:
+    """The interleaving hooks of one app; thread-safe. Actions run in a worker thread of the
+    server, so one may itself call the sandbox over HTTP without blocking the event loop."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._hooks: list[Hook] = []
+
+    def add(self, when: str, method: str, path: str, action: Callable[[], Any],
+            times: int | None = 1) -> Hook:
+        if when not in ("before", "after"):
+            raise ValueError(f"when is 'before' or 'after', not {when!r}")
+        hook = Hook(self, when, method, path, action, times)
+        with self._lock:
+            self._hooks.append(hook)
+        return hook
+
+    def remove(self, hook: Hook) -> None:
+        with self._lock:
+            if hook in self._hooks:
+                self._hooks.remove(hook)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._hooks.clear()
+
+    def __bool__(self) -> bool:
+        return bool(self._hooks)
+
+    def claim(self, when: str, method: str, path: str) -> list[Hook]:
+        """The hooks this request fires, counted now (so `times` holds under concurrency)."""
+        with self._lock:
+            chosen = [h for h in self._hooks if h.when == when and h.method == method
+                      and h.pattern.fullmatch(path)]
+            for hook in chosen:
+                hook.fired += 1
+                if hook.spent:
+                    self._hooks.remove(hook)
+            return chosen
+
+    async def fire(self, when: str, method: str, path: str) -> None:
+        for hook in self.claim(when, method, path):
+            try:
+                await run_in_threadpool(hook.action)
+            except Exception as error:  # kept for the test to see; the request goes on
+                log.warning("sandbox %s hook on %s %s raised %r", when, method, path, error)
+                hook.errors.append(error)
+
+
 class SandboxApp(FastAPI):
     """The FastAPI app with `Adversity` applied before anything else runs.
 
@@ -101,7 +186,7 @@ class SandboxApp(FastAPI):
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         adversity: Adversity | None = getattr(self.state, "adversity", None)
         if scope["type"] != "http" or adversity is None or not adversity.active:
-            await super().__call__(scope, receive, send)
+            await self._handle(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
         fate = adversity.decide(headers.get(b"authorization", b"").decode("latin-1"))
@@ -110,7 +195,7 @@ class SandboxApp(FastAPI):
         if fate.reset and _reset_connection(send):
             return
         if fate.status is None and not fate.reset:
-            await super().__call__(scope, receive, send)
+            await self._handle(scope, receive, send)
             return
         status = fate.status or 500
         extra: dict[str, str] = {}
@@ -125,6 +210,32 @@ class SandboxApp(FastAPI):
             detail = "Bad gateway."
         await _json({"detail": detail}, status, extra)(scope, receive, send)
 
+    async def _handle(self, scope: dict, receive: Callable, send: Callable) -> None:
+        """The API itself, with the interleaving hooks of authenticated requests around it."""
+        hooks: Hooks | None = getattr(self.state, "hooks", None)
+        if scope["type"] != "http" or not hooks or not self._authenticated(scope):
+            await super().__call__(scope, receive, send)
+            return
+        method, path = scope["method"].upper(), scope["path"]
+        await hooks.fire("before", method, path)
+        started = False
+
+        async def send_after_hooks(message: dict) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start" and not started:
+                started = True  # the request is handled; its answer is not sent yet
+                await hooks.fire("after", method, path)
+            await send(message)
+
+        await super().__call__(scope, receive, send_after_hooks)
+
+    def _authenticated(self, scope: dict) -> bool:
+        try:
+            self.state.store.authenticate(_api_key(Request(scope)))
+        except ApiError:
+            return False
+        return True
+
 
 def create_app(
     store: Store, *, base_url_hint: str | None = None, adversity: Adversity | None = None
@@ -133,6 +244,7 @@ def create_app(
     app = SandboxApp(title="GitGuardian sandbox", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store = store
     app.state.adversity = adversity
+    app.state.hooks = Hooks()
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, error: ApiError) -> Response:

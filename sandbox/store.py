@@ -43,6 +43,25 @@ _IMPLIED_SCOPES = {
 }
 
 
+@dataclass(frozen=True)
+class Human:
+    """A workspace member acting in the dashboard, with no API token.
+
+    The store's writes take an actor: a `Token` (an API call) or a `Human`. A human's writes
+    record the member and no token id, as the real platform does for dashboard edits.
+    """
+
+    member_id: int
+
+
+Actor = Token | Human
+
+
+def token_id_of(actor: Actor) -> str | None:
+    """The acting API token's id; None for a human in the dashboard."""
+    return actor.id if isinstance(actor, Token) else None
+
+
 class ApiError(Exception):
     """An answer other than success: HTTP status and the `detail` text of the body."""
 
@@ -294,7 +313,16 @@ def _sorted(items: Iterable[dict], key: SortKey) -> list[dict]:
 class Store:
     """A workspace's state behind the API. Thread-safe; times come from `clock`."""
 
-    def __init__(self, workspace: Workspace, *, clock: Callable[[], datetime] | None = None):
+    def __init__(
+        self,
+        workspace: Workspace,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        strict_reassign: bool = False,
+    ):
+        # strict_reassign: assigning an ASSIGNED incident to its current assignee answers 409
+        # (the sandbox's old behaviour) instead of the real API's 200.
+        self.strict_reassign = strict_reassign
         # Indexing allocates many small containers; with a big workspace alive, each
         # automatic collection walks all of it (measured: 9 s instead of 1 s at 100k).
         collecting = gc.isenabled()
@@ -411,19 +439,19 @@ class Store:
 
     def _audit(
         self,
-        token: Token,
+        actor: Actor,
         event_name: str,
         action_type: str,
         target_ids: Iterable[Any],
         data: dict | None = None,
         ip_address: str = "127.0.0.1",
     ) -> None:
-        member = self.members.get(token.member_id) or {}
+        member = self.members.get(actor.member_id) or {}
         self.audit_logs.append(
             {
                 "id": self._next("audit"),
-                "api_token_id": token.id,
-                "member_id": token.member_id,
+                "api_token_id": token_id_of(actor),
+                "member_id": actor.member_id,
                 "member_email": member.get("email"),
                 "member_name": member.get("name"),
                 "date": self.now(),
@@ -545,7 +573,7 @@ class Store:
 
     def assign(
         self,
-        token: Token,
+        actor: Actor,
         incident_id: int,
         *,
         email: str | None = None,
@@ -558,12 +586,14 @@ class Store:
             member = self._find_member(email=email, member_id=member_id)
             if incident["status"] not in OPEN_STATUSES:
                 raise ApiError(409, CONFLICT)
-            if incident["status"] == "ASSIGNED" and incident.get("assignee_id") == member["id"]:
+            same = incident["status"] == "ASSIGNED" and incident.get("assignee_id") == member["id"]
+            if same and self.strict_reassign:
                 raise ApiError(409, CONFLICT)
+            # Otherwise the real API answers 200 and records (and e-mails) the assignment again.
             incident.update(
                 status="ASSIGNED", assignee_id=member["id"], assignee_email=member["email"]
             )
-            self._audit(token, "incident.assign", "UPDATE", [incident_id],
+            self._audit(actor, "incident.assign", "UPDATE", [incident_id],
                         {"assignee_id": member["id"]})
             return self._answer(incident)
 
@@ -579,16 +609,16 @@ class Store:
             raise ApiError(404, NOT_FOUND)
         return member
 
-    def unassign(self, token: Token, incident_id: int) -> dict:
+    def unassign(self, actor: Actor, incident_id: int) -> dict:
         with self.lock:
             incident = self._writable(incident_id)
             if incident["status"] != "ASSIGNED":
                 raise ApiError(409, CONFLICT)
             incident.update(status="TRIGGERED", assignee_id=None, assignee_email=None)
-            self._audit(token, "incident.unassign", "UPDATE", [incident_id])
+            self._audit(actor, "incident.unassign", "UPDATE", [incident_id])
             return self._answer(incident)
 
-    def resolve(self, token: Token, incident_id: int, secret_revoked: Any) -> dict:
+    def resolve(self, actor: Actor, incident_id: int, secret_revoked: Any) -> dict:
         if not isinstance(secret_revoked, bool):
             raise ApiError(400, "secret_revoked: this field is required (a boolean).")
         with self.lock:
@@ -598,15 +628,15 @@ class Store:
             incident.update(
                 status="RESOLVED",
                 resolved_at=self.now(),
-                resolver_id=token.member_id,
-                resolver_api_token_id=token.id,
+                resolver_id=actor.member_id,
+                resolver_api_token_id=token_id_of(actor),
                 secret_revoked=secret_revoked,
             )
-            self._audit(token, "incident.resolve", "UPDATE", [incident_id],
+            self._audit(actor, "incident.resolve", "UPDATE", [incident_id],
                         {"secret_revoked": secret_revoked})
             return self._answer(incident)
 
-    def ignore(self, token: Token, incident_id: int, ignore_reason: Any) -> dict:
+    def ignore(self, actor: Actor, incident_id: int, ignore_reason: Any) -> dict:
         if ignore_reason not in IGNORE_REASONS:
             raise ApiError(400, "ignore_reason: a valid choice is required: "
                            + ", ".join(IGNORE_REASONS) + ".")
@@ -617,21 +647,21 @@ class Store:
             incident.update(
                 status="IGNORED",
                 ignored_at=self.now(),
-                ignorer_id=token.member_id,
-                ignorer_api_token_id=token.id,
+                ignorer_id=actor.member_id,
+                ignorer_api_token_id=token_id_of(actor),
                 ignore_reason=ignore_reason,
             )
-            self._audit(token, "incident.ignore", "UPDATE", [incident_id],
+            self._audit(actor, "incident.ignore", "UPDATE", [incident_id],
                         {"ignore_reason": ignore_reason})
             return self._answer(incident)
 
-    def reopen(self, token: Token, incident_id: int) -> dict:
+    def reopen(self, actor: Actor, incident_id: int) -> dict:
         with self.lock:
             incident = self._writable(incident_id)
             if incident["status"] not in CLOSED_STATUSES:
                 raise ApiError(409, CONFLICT)
             self._reopen(incident)
-            self._audit(token, "incident.reopen", "UPDATE", [incident_id])
+            self._audit(actor, "incident.reopen", "UPDATE", [incident_id])
             return self._answer(incident)
 
     @staticmethod
@@ -651,7 +681,7 @@ class Store:
 
     def share(
         self,
-        token: Token,
+        actor: Actor,
         incident_id: int,
         *,
         auto_healing: bool = False,
@@ -677,18 +707,18 @@ class Store:
             }
             self.shares[incident_id] = share
             incident["share_url"] = share["share_url"]
-            self._audit(token, "incident.share", "CREATE", [incident_id],
+            self._audit(actor, "incident.share", "CREATE", [incident_id],
                         {"lifespan_hours": hours})
             return _clone(share)
 
-    def unshare(self, token: Token, incident_id: int) -> None:
+    def unshare(self, actor: Actor, incident_id: int) -> None:
         with self.lock:
             incident = self._writable(incident_id)
             if incident_id not in self.shares:
                 raise ApiError(409, CONFLICT)
             del self.shares[incident_id]
             incident["share_url"] = None
-            self._audit(token, "incident.unshare", "DELETE", [incident_id])
+            self._audit(actor, "incident.unshare", "DELETE", [incident_id])
 
     # ------------------------------------------------------------ notes
 
@@ -711,52 +741,55 @@ class Store:
             raise ApiError(400, "comment: must hold 1 to 10000 characters.")
         return comment
 
-    def add_note(self, token: Token, incident_id: int, comment: Any) -> dict:
+    def add_note(self, actor: Actor, incident_id: int, comment: Any) -> dict:
         comment = self._check_comment(comment)
         with self.lock:
             self._incident(incident_id)
             note = {
                 "id": self._next("note"),
-                "member_id": token.member_id,
-                "api_token_id": token.id,
+                "member_id": actor.member_id,
+                "api_token_id": token_id_of(actor),
                 "created_at": self.now(),
                 "updated_at": None,
                 "comment": comment,
                 "issue_id": incident_id,
                 "incident_id": incident_id,
-                "user_id": token.member_id,
-                "api_token": token.name,
+                "user_id": actor.member_id,
+                "api_token": actor.name if isinstance(actor, Token) else None,
             }
             self.notes.setdefault(incident_id, []).append(note)
             self.note_ids[note["id"]] = incident_id
-            self._audit(token, "incident_note.create", "CREATE", [note["id"]],
+            self._audit(actor, "incident_note.create", "CREATE", [note["id"]],
                         {"incident_id": incident_id})
             return _clone(note)
 
-    def _note(self, token: Token, incident_id: int, note_id: int) -> dict:
+    def _note(self, actor: Actor, incident_id: int, note_id: int) -> dict:
         self._incident(incident_id)
         note = next((n for n in self.notes.get(incident_id, []) if n["id"] == note_id), None)
         if note is None:
             raise ApiError(404, NOT_FOUND)
-        if note.get("api_token_id") != token.id:
-            raise ApiError(403, PERMISSION_DENIED)  # only the key that wrote it may change it
+        # only the key that wrote it may change it; a human, only a note they wrote by hand
+        if note.get("api_token_id") != token_id_of(actor) or (
+            isinstance(actor, Human) and note.get("member_id") != actor.member_id
+        ):
+            raise ApiError(403, PERMISSION_DENIED)
         return note
 
-    def update_note(self, token: Token, incident_id: int, note_id: int, comment: Any) -> dict:
+    def update_note(self, actor: Actor, incident_id: int, note_id: int, comment: Any) -> dict:
         comment = self._check_comment(comment)
         with self.lock:
-            note = self._note(token, incident_id, note_id)
+            note = self._note(actor, incident_id, note_id)
             note.update(comment=comment, updated_at=self.now())
-            self._audit(token, "incident_note.update", "UPDATE", [note_id],
+            self._audit(actor, "incident_note.update", "UPDATE", [note_id],
                         {"incident_id": incident_id})
             return _clone(note)
 
-    def delete_note(self, token: Token, incident_id: int, note_id: int) -> None:
+    def delete_note(self, actor: Actor, incident_id: int, note_id: int) -> None:
         with self.lock:
-            note = self._note(token, incident_id, note_id)
+            note = self._note(actor, incident_id, note_id)
             self.notes[incident_id].remove(note)
             del self.note_ids[note_id]
-            self._audit(token, "incident_note.delete", "DELETE", [note_id],
+            self._audit(actor, "incident_note.delete", "DELETE", [note_id],
                         {"incident_id": incident_id})
 
     # ------------------------------------------------------------ occurrences

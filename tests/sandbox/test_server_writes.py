@@ -44,12 +44,36 @@ def test_assign_reassign_and_conflicts(box):
     assert (body["status"], body["assignee_id"], body["assignee_email"]) == (
         "ASSIGNED", 3, "mia.member@corp.example")
     assert body["occurrences"] is None
-    assert act(box, TRIGGERED, "assign", json={"member_id": 3}).json() == CONFLICT
     again = act(box, TRIGGERED, "assign", params={"send_email": "false"}, json={"member_id": 2})
     assert again.status_code == 200 and again.json()["assignee_id"] == 2
     for closed in (RESOLVED, IGNORED):
         response = act(box, closed, "assign", json={"member_id": 3})
         assert response.status_code == 409 and response.json() == CONFLICT
+
+
+def assign_entries(box, incident_id: int) -> list[dict]:
+    return [a for a in box.state()["audit_logs"]
+            if a["event_name"] == "incident.assign" and a["target_ids"] == [str(incident_id)]]
+
+
+def test_assigning_to_the_current_assignee_answers_200_and_assigns_again(box):
+    """As the real API: a second assign to the same member is a second assignment (and e-mail)."""
+    first = act(box, TRIGGERED, "assign", json={"member_id": 3})
+    second = act(box, TRIGGERED, "assign", json={"email": "mia.member@corp.example"})
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert second.json() == first.json()
+    assert (second.json()["status"], second.json()["assignee_id"]) == ("ASSIGNED", 3)
+    entries = assign_entries(box, TRIGGERED)
+    assert len(entries) == 2
+    assert [e["data"] for e in entries] == [{"assignee_id": 3}, {"assignee_id": 3}]
+
+
+def test_strict_reassign_keeps_the_old_409_on_request():
+    with sandbox.running(workspace=build_workspace(12), strict_reassign=True) as strict:
+        assert act(strict, TRIGGERED, "assign", json={"member_id": 3}).status_code == 200
+        assert act(strict, TRIGGERED, "assign", json={"member_id": 3}).json() == CONFLICT
+        assert act(strict, TRIGGERED, "assign", json={"member_id": 2}).status_code == 200
+        assert len(assign_entries(strict, TRIGGERED)) == 2
 
 
 def test_assign_refuses_unknown_inactive_and_ambiguous_targets(box):
