@@ -58,12 +58,15 @@ def test_directory_auto_ignore(
         plan = decide_test_credentials(incidents, occurrences, policy)
 
         if policy.recheck:
-            plan = plan.merged(recheck(client, run.ledger, policy))
+            plan = plan.merged(recheck(client, run.ledger, policy,
+                                       token_id=getattr(run.token, "id", None)))
         return run.execute(plan, note=render_note)
 
 
-def recheck(client: Any, ledger: Any, policy: TestCredentialPolicy):
-    """Incidents this playbook ignored (per the ledger) that are still ignored, re-judged."""
+def recheck(client: Any, ledger: Any, policy: TestCredentialPolicy, token_id: str | None = None):
+    """Incidents this playbook ignored (per the ledger) that are still ignored, re-judged.
+
+    Only an ignore our token made is ever reopened: one a person made since is theirs."""
     ignored_by_us = {a.incident_id for a in ledger.applied(PLAYBOOK, action="ignore")}
     if not ignored_by_us:
         return decide_recheck([], {}, {}, policy)
@@ -73,7 +76,7 @@ def recheck(client: Any, ledger: Any, policy: TestCredentialPolicy):
         occurrences = fetch.fetch_occurrences_of(client, ids)
     else:
         occurrences = fetch.fetch_occurrences(client, status="IGNORED")
-    return decide_recheck(ignored_by_us, incidents, occurrences, policy)
+    return decide_recheck(ignored_by_us, incidents, occurrences, policy, token_id=token_id)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -129,9 +129,15 @@ def decide_recheck(
     incidents: Mapping[int, Any],
     occurrences_by_incident: Mapping[int, Sequence[Any]],
     policy: TestCredentialPolicy = TestCredentialPolicy(),
+    *,
+    token_id: str | None = None,
 ) -> Plan:
     """Reopen incidents this playbook ignored (ids from the ledger) that are still IGNORED and
-    whose secret is now `valid` or which have an occurrence outside test paths."""
+    whose secret is now `valid` or which have an occurrence outside test paths.
+
+    With `token_id` (our token's id), an incident whose ignore was made by anyone else (a person
+    who ignored it again after a reopen, another token) is left alone: `ignored_by_someone_else`.
+    """
     decisions: list[Decision] = []
     skips: list[Skip] = []
     for incident_id in sorted(set(previously_ignored)):
@@ -143,6 +149,11 @@ def decide_recheck(
         if status != "IGNORED":
             # A human reopened or resolved it since: theirs to handle now.
             skips.append(Skip(incident_id, "not_ignored", f"status is {status}"))
+            continue
+        ignorer = getattr(incident, "ignorer_api_token_id", None)
+        if token_id is not None and ignorer != token_id:
+            skips.append(Skip(incident_id, "ignored_by_someone_else",
+                              "its current ignore was not made by this project's token"))
             continue
         validity = _text(incident.validity)
         reopen = Precondition(statuses=("IGNORED",))

@@ -422,3 +422,15 @@ def test_notes_explain_the_ignore_and_the_reopen():
     incidents = {1: incident(1, status="IGNORED", validity="valid")}
     (reopen,) = decide_recheck([1], incidents, {}).decisions
     assert render_note(reopen).startswith("Reopened:")
+
+
+def test_recheck_never_reopens_an_ignore_someone_else_made():
+    """A person ignored it (say as a false positive) after our ignore was undone: theirs."""
+    ours = incident(5, status="IGNORED", validity="valid").model_copy(
+        update={"ignorer_api_token_id": "our-token"})
+    theirs = incident(6, status="IGNORED", validity="valid").model_copy(
+        update={"ignorer_api_token_id": None, "ignorer_id": 42})
+    plan = decide_recheck([5, 6], {5: ours, 6: theirs}, by_incident(occurrence(1, 5)),
+                          token_id="our-token")
+    assert [d.incident_id for d in plan.decisions] == [5]
+    assert [(s.incident_id, s.reason) for s in plan.skips] == [(6, "ignored_by_someone_else")]

@@ -1,0 +1,147 @@
+"""A person edits the incident in the dashboard while the write path works on it: the edit is
+placed exactly between our read and our write (the sandbox's before/after hooks), and the
+outcome must say what really happened: never `applied` or `already_done` alone, no false note,
+and nothing a person did counted as ours."""
+from __future__ import annotations
+
+import pytest
+
+from clients.ledger import Ledger
+from tasks.act import apply_plan, marker
+from tasks.plan import Action, Decision, Plan, Precondition, Result
+
+OPEN = ("TRIGGERED", "ASSIGNED")
+
+
+@pytest.fixture
+def world(fresh_sandbox, tmp_path):
+    from clients.gitguardian import GitGuardianClient
+
+    client = GitGuardianClient(fresh_sandbox.url, fresh_sandbox.token, requests_per_minute=None)
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    run_id = ledger.start_run("test", dry_run=False, parameters={})
+    return fresh_sandbox, client, ledger, run_id
+
+
+def apply(world, decisions, **options):
+    box, client, ledger, run_id = world
+    report = apply_plan(Plan("test", tuple(decisions)), client=client, ledger=ledger,
+                        run_id=run_id, dry_run=False, max_actions=100,
+                        token_id=client.token_info().id, **options)
+    return report.outcomes
+
+
+def _open_incident(box, status="TRIGGERED"):
+    return next(i for i in box.state()["incidents"].values() if i["status"] == status)
+
+
+def _members(box, client, *avoid):
+    human = box.human.member["email"]
+    return [m for m in client.members() if m.active and m.access_level != "restricted"
+            and m.email not in (human, *avoid)]
+
+
+def _ours(box, incident_id, decision):
+    return [n for n in box.state()["notes"].get(incident_id, [])
+            if marker(decision) in (n["comment"] or "")]
+
+
+def _incident_path(incident_id):
+    return rf"/v1/incidents/secrets/{incident_id}"
+
+
+def _assign(incident, email):
+    return Decision("test", incident["id"], Action.ASSIGN, {"email": email, "send_email": False},
+                    "r", "Reassigned for the test.",
+                    Precondition(statuses=OPEN, assignee_email=incident.get("assignee_email"),
+                                 check_assignee=True))
+
+
+def test_a_person_resolves_between_our_read_and_our_assign(world):
+    box, client, ledger, _ = world
+    incident = _open_incident(box)
+    target = _members(box, client)[0]
+    decision = _assign(incident, target.email)
+    hook = box.after("GET", _incident_path(incident["id"]),
+                     lambda b: b.human.resolve(incident["id"], secret_revoked=True))
+    [outcome] = apply(world, [decision])
+    assert hook.fired == 1
+    assert outcome.result is Result.STATE_CHANGED, outcome
+    assert "409" in outcome.detail and "RESOLVED" in outcome.detail
+    assert not _ours(box, incident["id"], decision)  # no note claiming a reassignment
+    assert box.state()["incidents"][incident["id"]]["status"] == "RESOLVED"
+    assert not ledger.applied("test")
+
+
+@pytest.mark.parametrize("restore", [False, True])
+def test_a_person_reassigns_between_our_read_and_our_assign(world, restore):
+    box, client, ledger, _ = world
+    incident = _open_incident(box)
+    ours, theirs = _members(box, client)[:2]
+    decision = _assign(incident, ours.email)
+    hook = box.after("GET", _incident_path(incident["id"]),
+                     lambda b: b.human.assign(incident["id"], theirs.email))
+    [outcome] = apply(world, [decision], restore_human_changes=restore)
+    assert hook.fired == 1
+    assert outcome.result is (Result.RESTORED_HUMAN_CHANGE if restore
+                              else Result.OVERWROTE_HUMAN_CHANGE), outcome
+    assert box.human.member["email"] in outcome.detail  # who changed it, and when
+    assert str(theirs.id) in outcome.detail and ours.email in outcome.detail  # both values
+    final = box.state()["incidents"][incident["id"]]["assignee_email"]
+    assert final == (theirs.email if restore else ours.email)
+    assert len(_ours(box, incident["id"], decision)) == (2 if restore else 1)
+
+
+def test_a_person_ignores_as_false_positive_just_before_our_ignore(world):
+    box, client, ledger, _ = world
+    incident = _open_incident(box)
+    decision = Decision("test", incident["id"], Action.IGNORE,
+                        {"ignore_reason": "test_credential"}, "r", "Ignored as a test credential.",
+                        Precondition(statuses=OPEN))
+    box.after("GET", _incident_path(incident["id"]),
+              lambda b: b.human.ignore(incident["id"], "false_positive"))
+    [outcome] = apply(world, [decision])
+    assert outcome.result is Result.STATE_CHANGED
+    assert "false_positive" in outcome.detail and "a person" in outcome.detail
+    assert not _ours(box, incident["id"], decision)
+    assert not ledger.applied("test", action="ignore")  # so the recheck never reopens it
+
+
+def test_a_persons_identical_ignore_is_not_taken_for_ours(world):
+    box, client, ledger, _ = world
+    incident = _open_incident(box)
+    box.human.ignore(incident["id"], "test_credential")
+    decision = Decision("test", incident["id"], Action.IGNORE,
+                        {"ignore_reason": "test_credential"}, "r", "e", Precondition(statuses=OPEN))
+    [outcome] = apply(world, [decision])
+    assert outcome.result is Result.STATE_CHANGED and "someone else" in outcome.detail
+    assert not _ours(box, incident["id"], decision)
+    assert not ledger.applied("test")
+
+
+def test_a_person_reassigning_right_before_our_write_is_caught_by_the_precondition(world):
+    """The edit lands before our read: the read sees it, and nothing is written."""
+    box, client, ledger, _ = world
+    incident = _open_incident(box, "ASSIGNED")
+    ours, theirs = _members(box, client, incident["assignee_email"])[:2]
+    decision = _assign(incident, ours.email)
+    box.before("GET", _incident_path(incident["id"]),
+               lambda b: b.human.assign(incident["id"], theirs.email))
+    [outcome] = apply(world, [decision])
+    assert outcome.result is Result.STATE_CHANGED
+    assert box.state()["incidents"][incident["id"]]["assignee_email"] == theirs.email
+    assert not _ours(box, incident["id"], decision)
+
+
+def test_our_own_resolve_met_again_is_already_done(world):
+    """A 409 whose re-read shows our token made the incident as decided is ours."""
+    box, client, ledger, _ = world
+    incident = _open_incident(box)
+    decision = Decision("test", incident["id"], Action.RESOLVE, {"secret_revoked": True}, "r", "e",
+                        Precondition(statuses=OPEN))
+    # Our own earlier write (e.g. a retry whose first try landed) meets us on the way.
+    box.after("GET", _incident_path(incident["id"]),
+              lambda b: client.resolve(incident["id"], secret_revoked=True))
+    [outcome] = apply(world, [decision])
+    assert outcome.result is Result.ALREADY_DONE and "409" in outcome.detail
+    assert len(_ours(box, incident["id"], decision)) == 1
