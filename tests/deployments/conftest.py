@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,10 +81,13 @@ class PrefectServer:
         assert done.returncode == 0, f"{args} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
         return done.stdout + done.stderr
 
-    def start_worker(self, pool: str, env: Mapping[str, str], log: Path) -> subprocess.Popen:
+    def start_worker(self, pool: str, env: Mapping[str, str], log: Path,
+                     args: Sequence[str] = ()) -> subprocess.Popen:
+        """`prefect worker start --pool POOL *args`, polling every second."""
         worker_env = {**self.env, **env, "PREFECT_WORKER_QUERY_SECONDS": "1", "PWD": str(ROOT)}
+        command = [*PREFECT, "worker", "start", "--pool", pool, *args]
         with open(log, "wb") as out:
-            return subprocess.Popen([*PREFECT, "worker", "start", "--pool", pool], cwd=ROOT,
+            return subprocess.Popen(command, cwd=ROOT,
                                     env=worker_env, stdout=out, stderr=subprocess.STDOUT,
                                     start_new_session=True)
 
