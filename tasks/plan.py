@@ -35,6 +35,13 @@ class Result(str, Enum):
     FAILED = "failed"  # the write was attempted and failed
 
 
+RESTORE_HUMAN_CHANGES_HELP = (
+    "When a reassignment of ours lands a moment after a person reassigned the incident "
+    "themselves (seen in the audit log), put the person's choice back, with a note saying why. "
+    "Off: the overwrite is only flagged (overwrote_human_change) for you to review."
+)
+
+
 @dataclass(frozen=True)
 class Precondition:
     """What the incident must still look like when the write is made.

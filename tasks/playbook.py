@@ -36,6 +36,15 @@ class ApiUnavailable(RuntimeError):
     """GitGuardian could not be reached (or answered only server errors) at the run's start."""
 
 
+class LedgerNotShared(RuntimeError):
+    """Runs of one playbook on one workspace record to different ledgers: they cannot exclude
+    each other, so this one writes nothing."""
+
+
+# The Prefect Variable where deployment runs record which ledger each lease lives in.
+LEDGERS_VARIABLE = "gg_remediation_ledgers"
+
+
 class Playbook:
     def __init__(
         self,
@@ -82,8 +91,10 @@ class Playbook:
             key = act.lease_name(self.name, getattr(self.client, "base_url", ""),
                                  getattr(self.token, "workspace_id", None))
             try:
+                if is_interactive():  # from a deployment: any worker, on any host, may run it
+                    check_one_ledger(key, self.ledger)
                 self.lease = self.ledger.lease(key, run_id=self.run_id)
-            except LeaseHeld as exc:
+            except (LeaseHeld, LedgerNotShared) as exc:
                 self.ledger.end_run(self.run_id, "refused", {"error": str(exc)})
                 self.run_id = None
                 raise
@@ -246,6 +257,49 @@ def ask_approval(plan: Plan, max_actions: int) -> bool:
     )
     answer = pause_flow_run(wait_for_input=Approval, timeout=3600, poll_interval=2)
     return bool(answer and answer.approve)
+
+
+def ledger_identity(ledger: Any) -> str:
+    """Where a ledger is, as a worker elsewhere would see it (never with its password)."""
+    import socket
+    from pathlib import Path
+
+    if ledger.is_sqlite:
+        where = str(Path(ledger.url.database or ":memory:").expanduser().resolve())
+        return f"SQLite file {where} on host {socket.gethostname()}"
+    return ledger.url.render_as_string(hide_password=True)
+
+
+def check_one_ledger(key: str, ledger: Any) -> None:
+    """Refuse a set-up that cannot exclude: deployment runs of one playbook on one workspace
+    must all take their lease in one ledger (workers on several hosts: one shared Postgres URL).
+
+    The first run records its ledger in the Prefect Variable `gg_remediation_ledgers`; a run
+    that finds another ledger recorded for its lease refuses before fetching anything. Without
+    a reachable Prefect API there is nothing to compare with (a local run on one machine).
+    """
+    from prefect.variables import Variable
+
+    mine = ledger_identity(ledger)
+    try:
+        known = Variable.get(LEDGERS_VARIABLE, default=None, _sync=True) or {}
+    except Exception:  # noqa: BLE001 - no server to compare with
+        return
+    known = known if isinstance(known, dict) else {}
+    theirs = known.get(key)
+    if theirs is None:
+        try:
+            Variable.set(LEDGERS_VARIABLE, {**known, key: mine}, overwrite=True, _sync=True)
+        except Exception:  # noqa: BLE001 - recorded by the next run instead
+            pass
+        return
+    if theirs != mine:
+        raise LedgerNotShared(
+            f"runs of {key} record to another ledger ({theirs}) than this one ({mine}): runs "
+            "on different ledgers cannot exclude each other, so nothing was written. Set the "
+            "same LEDGER_URL (a shared Postgres database) on every worker; if the ledger moved "
+            f"on purpose, delete the Prefect Variable {LEDGERS_VARIABLE!r}."
+        )
 
 
 def _read_scopes(scopes: tuple[str, ...]) -> tuple[str, ...]:

@@ -35,6 +35,7 @@ from clients.models import IncidentStatus, Severity, Validity
 from tasks.decide.identity import is_bot_or_noreply, normalise_email
 from tasks.decide.paths import matching_glob, path_segments, printable, validate_glob
 from tasks.plan import Action, Decision, Plan, Precondition, Skip
+from tasks.plan import RESTORE_HUMAN_CHANGES_HELP
 
 PLAYBOOK = "bulk-remediation"
 OPEN_STATUSES = ("TRIGGERED", "ASSIGNED")
@@ -286,6 +287,7 @@ class BulkRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    restore_human_changes: bool = Field(False, description=RESTORE_HUMAN_CHANGES_HELP)
     selection: BulkSelection = Field(
         default_factory=BulkSelection,
         description="Which incidents: API filters and client-side conditions, e.g. "

@@ -37,6 +37,7 @@ from tasks.decide.identity import (
     normalise_email,
 )
 from tasks.plan import Action, Decision, Plan, Precondition, Skip
+from tasks.plan import RESTORE_HUMAN_CHANGES_HELP
 
 PLAYBOOK = "departed-developer-reassignment"
 OPEN_STATUSES = ("TRIGGERED", "ASSIGNED")
@@ -65,6 +66,7 @@ class DepartedPolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    restore_human_changes: bool = Field(False, description=RESTORE_HUMAN_CHANGES_HELP)
     include_unassigned: bool = Field(
         False,
         description="Also take unassigned (TRIGGERED) incidents whose commit authors all left "

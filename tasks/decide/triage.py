@@ -40,6 +40,7 @@ from tasks.decide.identity import (
 )
 from tasks.decide.paths import printable
 from tasks.plan import Action, Decision, Plan, Precondition, Skip
+from tasks.plan import RESTORE_HUMAN_CHANGES_HELP
 
 PLAYBOOK = "commit-author-triage"
 ASSIGN_PRECONDITION = Precondition(statuses=("TRIGGERED",))
@@ -52,6 +53,7 @@ class TriagePolicy(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    restore_human_changes: bool = Field(False, description=RESTORE_HUMAN_CHANGES_HELP)
     no_member_author: Literal["leave", "codeowners", "least_loaded"] = Field(
         "leave",
         description="When no commit author is an active member: 'leave' the incident unassigned, "

@@ -1,0 +1,166 @@
+"""Two command-line runs of one playbook started at the same moment against one sandbox with
+network-like jitter (0-600 ms added to every request), sharing one ledger URL: SQLite (one
+machine) or a real PostgreSQL server (what workers on several hosts share).
+
+Over many jitter seeds: no incident gets two notes with one marker, no write event is repeated
+on an incident in the audit log, and the runs' ledger records say what each did: one applied
+the plan, the other waited for the lease and then found nothing left to do (or only decisions
+already done). The default suite runs one seed per case; the `sweep` group runs 20.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.stress.conftest import env_for_subprocess, our_notes, set_common_env
+
+pytestmark = [pytest.mark.slapd, pytest.mark.prefect, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+JITTER_MS = 600
+SWEEP_SEEDS = 20
+PAIRS_AT_ONCE = 5  # pairs of processes run side by side in the sweep (they mostly wait)
+CHILD_DEADLINE = 600.0  # a safety net, not a timing assertion
+
+BULK_NOTE = [
+    "--reason", "Concurrency check: one note per incident",
+    "--selection", json.dumps({"status": ["TRIGGERED", "ASSIGNED"],
+                               "severity": ["critical", "info"]}),
+    "--action", json.dumps({"kind": "note"}),
+]
+# name -> (CLI module, its arguments, the ledger's playbook name)
+CASES: dict[str, tuple[str, list[str], str]] = {
+    "departed": ("flows.departed_developers", [], "departed-developer-reassignment"),
+    "auto-ignore": ("flows.test_credentials", [], "test-directory-auto-ignore"),
+    "triage": ("flows.commit_author_triage", [], "commit-author-triage"),
+    "bulk-note": ("flows.bulk_remediation", BULK_NOTE, "bulk-remediation"),
+}
+# Writes whose repeat on one incident would be a duplicate (notes are counted by marker).
+WRITES = ("assign", "unassign", "resolve", "ignore", "reopen", "share", "unshare")
+
+
+def _write_events(before: dict[str, Any], after: dict[str, Any]) -> Counter:
+    seen = len(before["audit_logs"])
+    return Counter(
+        (log["event_name"], tuple(log["target_ids"]))
+        for log in after["audit_logs"][seen:]
+        if (log["event_name"] or "").rsplit(".", 1)[-1] in WRITES
+    )
+
+
+def _run_pair(world: dict[str, Any], name: str, ledger_url: str, seed: int,
+              tmp: Path) -> dict[str, Any]:
+    import sqlalchemy as sa
+
+    import sandbox as sandbox_package
+    from clients.ledger import Ledger, intents_table, results_table
+
+    module, arguments, playbook = CASES[name]
+    with sandbox_package.running(workspace=copy.deepcopy(world["workspace"])) as box:
+        box.set_adversity(jitter_ms=JITTER_MS, seed=seed)
+        env = {**world["env"], "GITGUARDIAN_API_URL": box.url, "GITGUARDIAN_API_KEY": box.token,
+               "LEDGER_URL": ledger_url, "LEDGER_LEASE_WAIT_SECONDS": "600"}
+        before = box.state()
+        command = [sys.executable, "-m", module, "--apply", "--max-actions", "1000", *arguments]
+        logs = [tmp / f"{name}-{seed}-{side}.log" for side in "ab"]
+        children = []
+        for log in logs:
+            with open(log, "wb") as out:
+                children.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=out,
+                                                 stderr=subprocess.STDOUT))
+        deadline = time.monotonic() + CHILD_DEADLINE
+        codes = []
+        for child in children:
+            try:
+                codes.append(child.wait(max(1.0, deadline - time.monotonic())))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                codes.append(child.wait())
+        after = box.state()
+    ledger = Ledger(ledger_url)
+    runs = [r for r in ledger.runs(playbook) if not r.dry_run]
+    applied = {r.id: 0 for r in runs}
+    with ledger.engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(intents_table.c.run_id, results_table.c.result)
+            .select_from(results_table.join(intents_table,
+                                            results_table.c.intent_id == intents_table.c.id))
+        ).all()
+    results: dict[str, Counter] = {r.id: Counter() for r in runs}
+    for run_id, result in rows:
+        results.setdefault(run_id, Counter())[result] += 1
+        if result == "applied":
+            applied[run_id] = applied.get(run_id, 0) + 1
+    ledger.dispose()
+    return {"codes": codes, "logs": [log.read_text(errors="replace")[-3000:] for log in logs],
+            "runs": runs, "results": results, "applied": applied,
+            "notes": our_notes(after), "writes": _write_events(before, after)}
+
+
+def _check(outcome: dict[str, Any], name: str, seed: int) -> None:
+    context = f"{name}, jitter seed {seed}"
+    assert outcome["codes"] == [0, 0], (context, outcome["codes"], outcome["logs"])
+    doubled_notes = {k: n for k, n in outcome["notes"].items() if n > 1}
+    assert not doubled_notes, (context, "notes written twice", doubled_notes)
+    repeated = {k: n for k, n in outcome["writes"].items() if n > 1}
+    assert not repeated, (context, "write events repeated on one incident", repeated)
+    runs = outcome["runs"]
+    assert len(runs) == 2 and all(r.state == "completed" for r in runs), (context, runs)
+    applied = sorted(outcome["applied"].values())
+    assert applied[0] == 0 < applied[1], (context, "one run applies, the other finds it done",
+                                           outcome["results"])
+    waited = [r.summary.get("lease_waited", 0) for r in runs
+              if outcome["applied"].get(r.id, 0) == 0]
+    assert waited and waited[0] > 0, (context, "the second run waited for the lease", runs)
+
+
+@pytest.fixture(scope="module")
+def world(sandbox_workspace, sandbox_directory, sandbox_export, prefect_server,
+          tmp_path_factory) -> dict[str, Any]:
+    tmp = tmp_path_factory.mktemp("concurrent")
+    with pytest.MonkeyPatch.context() as mp:
+        set_common_env(mp, sandbox_directory, sandbox_export, tmp)
+        env = env_for_subprocess()
+    env.pop("LEDGER_URL", None)
+    env.update({"PREFECT_LOGGING_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"})
+    return {"workspace": sandbox_workspace, "env": env}
+
+
+def _ledger_url(kind: str, tmp: Path, request: pytest.FixtureRequest) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{tmp / f'ledger-{os.urandom(4).hex()}.sqlite'}"
+    server = request.getfixturevalue("postgres_server")
+    return server.url(server.create_database())
+
+
+LEDGERS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.mark.parametrize("kind", LEDGERS)
+@pytest.mark.parametrize("name", list(CASES))
+def test_two_runs_at_once_write_each_decision_once(world, name, kind, tmp_path, request):
+    seed = 1
+    outcome = _run_pair(world, name, _ledger_url(kind, tmp_path, request), seed, tmp_path)
+    _check(outcome, name, seed)
+
+
+@pytest.mark.sweep
+@pytest.mark.parametrize("kind", LEDGERS)
+@pytest.mark.parametrize("name", list(CASES))
+def test_two_runs_at_once_over_many_seeds(world, name, kind, tmp_path, request):
+    urls = {seed: _ledger_url(kind, tmp_path, request) for seed in range(SWEEP_SEEDS)}
+    with ThreadPoolExecutor(PAIRS_AT_ONCE) as pool:
+        outcomes = dict(zip(urls, pool.map(
+            lambda seed: _run_pair(world, name, urls[seed], seed, tmp_path), urls)))
+    for seed, outcome in outcomes.items():
+        _check(outcome, name, seed)
