@@ -10,7 +10,7 @@ export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 
-.PHONY: demo test venv clean
+.PHONY: demo test sweep venv clean
 
 venv: $(STAMP)
 
@@ -24,6 +24,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest $(ARGS)
+
+# Claims shown over many seeds (e.g. two runs at once under 20 jitter seeds): run by .ci/run.
+sweep: $(STAMP)
+	$(PY) -m pytest -m sweep $(ARGS)
 
 clean:
 	rm -rf $(VENV) .prefect .pytest_cache .hypothesis data reports

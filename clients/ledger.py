@@ -17,6 +17,7 @@ import json
 import os
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -234,9 +235,10 @@ class Ledger:
         @sa.event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection, _record):  # noqa: ANN001 - DBAPI objects
             cursor = dbapi_connection.cursor()
+            # First: other processes wait rather than fail (switching to WAL takes a lock too).
+            cursor.execute("PRAGMA busy_timeout=10000")
             if not in_memory:
                 cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
-            cursor.execute("PRAGMA busy_timeout=10000")  # other processes: wait, don't fail
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
@@ -470,10 +472,23 @@ def _create_schema(engine: Engine) -> None:
     """The tables, if missing. Many ledgers (threads, workers) may reach a new Postgres database
     at once: there, they make it one at a time under a transaction-scoped advisory lock, each
     seeing what the one before made (else two CREATE TABLEs race and one fails)."""
-    with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_LOCK_KEY)))
-        metadata.create_all(connection)
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_LOCK_KEY)))
+            metadata.create_all(connection)
+        return
+    # SQLite: processes reaching a new file at once (two runs started together) race their
+    # CREATE TABLEs; the loser finds the table made and looks again (found by the concurrent
+    # runs test, tests/stress/test_concurrent_runs.py).
+    for attempt in range(10):
+        try:
+            metadata.create_all(engine)
+            return
+        except sa.exc.OperationalError as exc:
+            if "already exists" not in str(exc) or attempt == 9:
+                raise
+            time.sleep(0.05 * (attempt + 1))
 
 
 def _append_only_triggers(engine: Engine) -> None:

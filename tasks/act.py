@@ -464,8 +464,11 @@ class Writer:
         theirs = f"{edit.event_name} by {edit.member_email or 'a member'} at {edit.date.isoformat()}"
         if edit.data:
             theirs += f" ({edit.data})"
+        from clients.ledger import scrub
+
         ours = f"{decision.action.value} {decision.arguments}"
-        detail = f"between our read and our write: {theirs}; ours then: {ours}"
+        # Audit entries are the server's words: scrubbed like every error text (share links).
+        detail = scrub(f"between our read and our write: {theirs}; ours then: {ours}")[:1000]
         if self.restore:
             restored = self._restore(decision, edit)
             if restored:

@@ -354,3 +354,21 @@ def test_the_schema_compiles_for_postgres():
 def test_a_malformed_url_fails_at_construction():
     with pytest.raises(sa.exc.ArgumentError):
         Ledger("not a url")
+
+
+def test_processes_reaching_a_new_sqlite_file_at_once_all_get_the_schema(tmp_path):
+    """Two runs started together on a fresh machine create the ledger's tables at once."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'new.sqlite'}"
+    code = ("import sys, time; from clients.ledger import Ledger; "
+            "time.sleep(max(0.0, float(sys.argv[1]) - time.time())); "
+            "l = Ledger(sys.argv[2]); l.start_run('pb', dry_run=True, parameters={})")
+    start = __import__("time").time() + 2.0
+    children = [subprocess.Popen([sys.executable, "-c", code, str(start), url],
+                                 cwd=Path(__file__).resolve().parents[2],
+                                 stderr=subprocess.PIPE) for _ in range(6)]
+    errors = [child.communicate(timeout=60)[1].decode() for child in children]
+    assert [child.returncode for child in children] == [0] * 6, errors
+    assert len(Ledger(url).runs("pb")) == 6

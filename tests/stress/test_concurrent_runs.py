@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -68,6 +69,12 @@ def _run_pair(world: dict[str, Any], name: str, ledger_url: str, seed: int,
     module, arguments, playbook = CASES[name]
     with sandbox_package.running(workspace=copy.deepcopy(world["workspace"])) as box:
         box.set_adversity(jitter_ms=JITTER_MS, seed=seed)
+        # Both processes' first request (the token check, right before the lease) is held in
+        # the server until the other's arrives: the runs really start together, however the
+        # machine schedules their start-up.
+        barrier = threading.Barrier(2)
+        box.before("GET", "/v1/api_tokens/self", lambda _box: barrier.wait(timeout=120),
+                   times=2)
         env = {**world["env"], "GITGUARDIAN_API_URL": box.url, "GITGUARDIAN_API_KEY": box.token,
                "LEDGER_URL": ledger_url, "LEDGER_LEASE_WAIT_SECONDS": "600"}
         before = box.state()
