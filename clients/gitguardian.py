@@ -50,6 +50,7 @@ from clients.models import (
     Validity,
 )
 from clients.ratelimit import RateLimiter
+from clients.redact import scrub
 from clients.retry import RetryPolicy, parse_retry_after
 
 __all__ = [
@@ -89,7 +90,9 @@ M = TypeVar("M", bound=BaseModel)
 class GitGuardianError(Exception):
     """Base of every client error. Holds status, the server's `detail`, method and path.
 
-    The path is the API path without host or query; the key is never part of the text.
+    The path is the API path without host or query; the key is never part of the text. The
+    detail and the message pass through `clients.redact.scrub` here, whoever builds the error:
+    a share link or a `token=` value quoted by the server never rides on an error text.
     """
 
     def __init__(
@@ -100,16 +103,16 @@ class GitGuardianError(Exception):
         method: str | None = None,
         path: str | None = None,
     ) -> None:
-        self.detail = detail
+        self.detail = scrub(str(detail))
         self.status = status
         self.method = method
-        self.path = path
+        self.path = scrub(path) if path is not None else None
         super().__init__(self._text())
 
     def _text(self) -> str:
         where = f"{self.method} {self.path}" if self.method and self.path else "GitGuardian API"
         status = f" -> {self.status}" if self.status is not None else ""
-        return f"{where}{status}: {self.detail}"
+        return scrub(f"{where}{status}: {self.detail}")
 
     def __str__(self) -> str:
         return self._text()
@@ -611,8 +614,8 @@ class GitGuardianClient:
         return self._readable(detail) or response.reason or f"HTTP {response.status_code}"
 
     def _readable(self, text: str) -> str:
-        # Redact before cutting: a key straddling the cut would otherwise leave its first part.
-        return _readable(text.replace(self._api_key.value, "[REDACTED]"))
+        # Scrub before cutting: a key or a link straddling the cut would leave its first part.
+        return _readable(scrub(text, self._api_key.value))
 
     def _json(self, response: requests.Response, method: str, path: str) -> Any:
         try:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import threading
 import time
 import uuid
@@ -28,6 +27,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.pool import StaticPool
+
+from clients.redact import scrub  # re-exported: ledger rows never hold a share link
 
 # Where the default SQLite file lives: `<project>/data/ledger.sqlite` (git-ignored).
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[1] / "data"
@@ -116,17 +117,6 @@ claims_table = sa.Table(
     sa.UniqueConstraint("decision_id", "lease_name", "epoch", name="claims_once_per_epoch"),
 )
 MUTABLE_TABLES = ("leases",)
-
-# A share link gives anyone the secret: never stored, whatever a caller passes.
-_SHARE_URL = re.compile(r"https?://[^\s\"'<>]*/share/[^\s\"'<>]*", re.IGNORECASE)
-_TOKEN_PARAM = re.compile(r"(\btoken=)[^&\s\"'<>]+", re.IGNORECASE)
-
-
-def scrub(text: str) -> str:
-    """The text without anything that looks like a share URL or a `token=` value."""
-    text = _SHARE_URL.sub("[share link removed]", text)
-    return _TOKEN_PARAM.sub(r"\1[removed]", text)
-
 
 @dataclass(frozen=True)
 class RunRecord:

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from clients.models import IncidentStatus, Severity, Validity
 from tasks.decide.identity import is_bot_or_noreply, normalise_email
+from tasks.decide.notes import clip, note_budget
 from tasks.decide.paths import matching_glob, path_segments, printable, validate_glob
 from tasks.plan import Action, Decision, Plan, Precondition, Skip
 from tasks.plan import RESTORE_HUMAN_CHANGES_HELP
@@ -48,7 +49,7 @@ SKIP_NO_OCCURRENCES = "occurrences_missing"
 SKIP_NO_SUCCESSOR = "no_successor"
 SKIP_SAME_ASSIGNEE = "successor_is_assignee"
 
-_NOTE_MAX_CHARS = 9_000  # the API takes 10,000; the write path appends its marker
+NOTE_BUDGET = note_budget(PLAYBOOK)  # the API's 10,000 characters, less the marker
 _REASON_MAX_CHARS = 4_000
 
 StatusName = Literal["TRIGGERED", "ASSIGNED", "RESOLVED", "IGNORED"]
@@ -540,4 +541,5 @@ def render_note(decision: Decision, request: BulkRequest) -> str:
     done = f"Bulk remediation: {decision.evidence}."
     if decision.action is Action.NOTE:
         done = "Bulk remediation note."
-    return f"{request.reason[:_NOTE_MAX_CHARS - 200]}\n\n{done}"
+    done = clip(done, 500)
+    return f"{clip(request.reason, NOTE_BUDGET - len(done) - 2)}\n\n{done}"

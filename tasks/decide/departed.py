@@ -21,7 +21,6 @@ Choices documented here because the brief left them open:
 """
 from __future__ import annotations
 
-import string
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,6 +35,7 @@ from tasks.decide.identity import (
     is_bot_or_noreply,
     normalise_email,
 )
+from tasks.decide.notes import LONGEST_ADDRESS, check_template, clip, note_budget
 from tasks.plan import Action, Decision, Plan, Precondition, Skip
 from tasks.plan import RESTORE_HUMAN_CHANGES_HELP
 
@@ -58,7 +58,14 @@ NOTE_PLACEHOLDERS = frozenset({"old", "new", "reason"})
 DEFAULT_NOTE_TEMPLATE = (
     "Reassigned from {old} to {new} by the departed-developer playbook. {reason}"
 )
-_NOTE_MAX_CHARS = 9_000  # the API takes 10,000; the write path appends its marker
+# The note's {reason} (the decision's evidence) is cut to this; the longest evidence written
+# for an assignee with 254-character addresses is about 900 characters.
+REASON_MAX_CHARS = 1_000
+NOTE_BUDGET = note_budget(PLAYBOOK)
+# What a template is checked with: the longest address, the longest reason.
+_WORST_NOTE_VALUES = {
+    "old": LONGEST_ADDRESS, "new": LONGEST_ADDRESS, "reason": "r" * REASON_MAX_CHARS,
+}
 
 
 class DepartedPolicy(BaseModel):
@@ -100,9 +107,11 @@ class DepartedPolicy(BaseModel):
     note_template: str = Field(
         DEFAULT_NOTE_TEMPLATE,
         min_length=1,
-        max_length=_NOTE_MAX_CHARS,
+        max_length=NOTE_BUDGET,
         description="The note written on each reassigned incident. Placeholders: {old} (previous "
-        "assignee), {new} (new assignee), {reason} (why this successor). Write {{ }} for braces.",
+        "assignee), {new} (new assignee), {reason} (why this successor). Write {{ }} for braces. "
+        f"With 254-character addresses and a {REASON_MAX_CHARS}-character reason it must fit in "
+        f"{NOTE_BUDGET} characters (the API takes 10,000 per note, the marker included).",
     )
 
     @field_validator("fallback_email")
@@ -117,23 +126,10 @@ class DepartedPolicy(BaseModel):
 
     @field_validator("note_template")
     @classmethod
-    def _template_uses_known_placeholders(cls, value: str) -> str:
-        try:
-            fields = [f for _, f, _, _ in string.Formatter().parse(value) if f is not None]
-        except ValueError as exc:
-            raise ValueError(f"note_template is not a valid template: {exc}") from None
-        # Exact names only: "{old.__class__}", "{0}" or "{}" would reach into objects or args.
-        unknown = sorted({f or "{}" for f in fields} - NOTE_PLACEHOLDERS)
-        if unknown:
-            raise ValueError(
-                f"note_template has unknown placeholder(s) {', '.join(unknown)}; "
-                f"use only {{old}}, {{new}}, {{reason}}"
-            )
-        try:
-            value.format(old="a", new="b", reason="c")
-        except (ValueError, IndexError, KeyError) as exc:  # e.g. a format spec like {old:>x}
-            raise ValueError(f"note_template cannot be rendered: {exc}") from None
-        return value
+    def _template_fits_a_note(cls, value: str) -> str:
+        return check_template(
+            "note_template", value, _WORST_NOTE_VALUES, NOTE_BUDGET, allowed=NOTE_PLACEHOLDERS
+        )
 
 
 # --- what the decide reads of the API models (clients/models.py); test stand-ins fit too ---
@@ -520,4 +516,6 @@ def render_note(decision: Decision, policy: DepartedPolicy) -> str:
     """The note explaining a reassignment; the write path appends its own marker."""
     old = decision.precondition.assignee_email or "nobody (every commit author left)"
     new = str(decision.arguments.get("email", ""))
-    return policy.note_template.format(old=old, new=new, reason=decision.evidence).strip()
+    reason = clip(decision.evidence, REASON_MAX_CHARS)
+    note = policy.note_template.format(old=old, new=new, reason=reason).strip()
+    return clip(note, NOTE_BUDGET)  # a policy built without validation still gets a note

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from tasks.decide.notes import clip, note_budget
 from tasks.decide.paths import DEFAULT_TEST_GLOBS, matching_glob, printable, validate_glob
 from tasks.plan import Action, Decision, Plan, Precondition, Skip
 
@@ -311,7 +312,7 @@ def _quoted(path: str | None) -> str:
     return f"'{printable(path)}'"
 
 
-_NOTE_MAX_CHARS = 9_000  # the API takes 10,000; the write path appends its marker
+NOTE_BUDGET = note_budget(PLAYBOOK)  # the API's 10,000 characters, less the marker
 
 
 def render_note(decision: Decision) -> str:
@@ -320,4 +321,4 @@ def render_note(decision: Decision) -> str:
         text = f"Ignored as a test credential by the {PLAYBOOK} playbook. {decision.evidence}"
     else:
         text = f"{decision.evidence} (recheck of the {PLAYBOOK} playbook)"
-    return text[:_NOTE_MAX_CHARS]
+    return clip(text, NOTE_BUDGET)

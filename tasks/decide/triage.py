@@ -38,6 +38,7 @@ from tasks.decide.identity import (
     is_bot_or_noreply,
     normalise_email,
 )
+from tasks.decide.notes import clip, note_budget
 from tasks.decide.paths import printable
 from tasks.plan import Action, Decision, Plan, Precondition, Skip
 from tasks.plan import RESTORE_HUMAN_CHANGES_HELP
@@ -353,7 +354,7 @@ def _text(value: Any) -> str:
     return str(value.value) if isinstance(value, Enum) else str(value)
 
 
-_NOTE_MAX_CHARS = 9_000  # the API takes 10,000; the write path appends its marker
+NOTE_BUDGET = note_budget(PLAYBOOK)  # the API's 10,000 characters, less the marker
 
 
 def render_note(decision: Decision) -> str:
@@ -363,4 +364,4 @@ def render_note(decision: Decision) -> str:
         text = f"Assigned to {decision.arguments['email']} by the {PLAYBOOK} playbook. "
     else:
         text = f"Shared with its commit author by the {PLAYBOOK} playbook. "
-    return (text + decision.evidence)[:_NOTE_MAX_CHARS]
+    return clip(text + decision.evidence, NOTE_BUDGET)
