@@ -228,7 +228,7 @@ class Ledger:
             # First: other processes wait rather than fail (switching to WAL takes a lock too).
             cursor.execute("PRAGMA busy_timeout=10000")
             if not in_memory:
-                cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+                _wal(cursor)  # readers never block the writer
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
@@ -456,6 +456,22 @@ class Ledger:
 
 # Postgres advisory lock key held while the schema is made ("ggledger" in ASCII).
 _SCHEMA_LOCK_KEY = 0x6767_6C65_6467_6572
+
+
+def _wal(cursor: Any) -> None:
+    """WAL mode, once per file (it persists). Switching needs the file to itself and SQLite does
+    not wait for that (no busy handler): a process meeting another's transaction retries."""
+    cursor.execute("PRAGMA journal_mode")
+    if str(cursor.fetchone()[0]).lower() == "wal":
+        return
+    for attempt in range(100):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 99:
+                raise
+            time.sleep(0.05)
 
 
 def _create_schema(engine: Engine) -> None:
