@@ -13,9 +13,18 @@ every real run (a fresh sandbox, without generating it again):
   re-reading the incident just before writing it: kept on purpose, DESIGN.md "One write path");
 - the notebook-style baseline (benchmarks/baseline.py) on the same data;
 - wall time of the dry and the real run at `--latency-ms`, with Prefect and without it (the
-  same flow body with every task replaced by its plain function, logs to `logging`, artifacts
-  and Secret-block lookups skipped): Prefect's share = (with - without) / with. Dry runs: the
-  median of `--repeat` runs each (default 3, in alternating order); real runs: one each.
+  same flow body, `flow.fn`, in `tasks.runtime.plain()`: tasks run as their functions, logs go
+  to `logging`, no artifacts, no Secret-block lookup; nothing is patched): Prefect's share =
+  (with - without) / with. Dry runs: the median of `--repeat` runs each (default 3, in
+  alternating order); real runs: one each;
+- the write path alone (benchmarks/writepath.py): the dry run's plan through
+  `act.apply_plan`, plain (`run_chunk=None`) and through Prefect (`tasks.playbook._run_chunk`,
+  a task run per chunk, in a flow), each on the generated state, with `--writers` threads and a
+  client and ledger wrapped to time it from outside: the residual window (end of each applied
+  action's safety read to the end of its write, client clock: p50, p95, max), time per action
+  against the floor (requests per action x latency / writers), ledger time per decision
+  (claim + intent + result) and after-write audit-log requests per chunk. `--real` picks the
+  real runs to make (whole flows, the write path, or both).
 """
 from __future__ import annotations
 
