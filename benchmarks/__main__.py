@@ -109,6 +109,21 @@ def rows_playbooks(data: Any) -> list[list[str]]:
              f"{r['real s (Prefect)']} s ({r['real s (plain)']} s)", ""],
             [name, "Prefect share of wall time, real run", r["Prefect share real"], "< 10%"],
         ]
+        if "write path s (plain)" in r:
+            rows += [
+                [name, "write path alone at 20 ms, 4 writers (through Prefect: flow / apply)",
+                 f"{r['write path s (plain)']} s ({r['write path s (Prefect: flow / apply)']} s)",
+                 ""],
+                [name, "Prefect share of the write path", r["Prefect share write path"], ""],
+                [name, "residual window, safety read to write, ms p50 / p95 / max",
+                 r["residual window ms p50/p95/max"], ""],
+                [name, "ms per action / floor (requests x latency / writers)",
+                 r["ms per action / floor"], ""],
+                [name, "ledger ms per decision (claim + intent + result, SQLite)",
+                 str(r["ledger ms per decision"]), ""],
+                [name, "after-write audit-log requests per chunk",
+                 str(r["audit requests per chunk"]), ""],
+            ]
     if data and "warm_up_s" in data:
         rows.append(["Prefect", "first flow run of a process (local API start + a dry run)",
                      f"{data['warm_up_s']:.1f} s", ""])

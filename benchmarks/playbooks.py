@@ -13,14 +13,22 @@ every real run (a fresh sandbox, without generating it again):
   re-reading the incident just before writing it: kept on purpose, DESIGN.md "One write path");
 - the notebook-style baseline (benchmarks/baseline.py) on the same data;
 - wall time of the dry and the real run at `--latency-ms`, with Prefect and without it (the
-  same flow body with every task replaced by its plain function, logs to `logging`, artifacts
-  and Secret-block lookups skipped): Prefect's share = (with - without) / with. Dry runs: the
-  median of `--repeat` runs each (default 3, in alternating order); real runs: one each.
+  same flow body, `flow.fn`, in `tasks.runtime.plain()`: tasks run as their functions, logs go
+  to `logging`, no artifacts, no Secret-block lookup; nothing is patched): Prefect's share =
+  (with - without) / with. Dry runs: the median of `--repeat` runs each (default 3, in
+  alternating order); real runs: one each;
+- the write path alone (benchmarks/writepath.py): the dry run's plan through
+  `act.apply_plan`, plain (`run_chunk=None`) and through Prefect (`tasks.playbook._run_chunk`,
+  a task run per chunk, in a flow), each on the generated state, with `--writers` threads and a
+  client and ledger wrapped to time it from outside: the residual window (end of each applied
+  action's safety read to the end of its write, client clock: p50, p95, max), time per action
+  against the floor (requests per action x latency / writers), ledger time per decision
+  (claim + intent + result) and after-write audit-log requests per chunk. `--real` picks the
+  real runs to make (whole flows, the write path, or both).
 """
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import math
@@ -31,10 +39,8 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -74,55 +80,18 @@ def pages(count: int) -> int:
 
 # ---------------------------------------------------------------- running without Prefect
 
-@contextlib.contextmanager
-def without_prefect(flow_module: str) -> Iterator[None]:
-    """Run a flow's body with no Prefect machinery: each task is its plain function."""
-    import importlib
-
-    from prefect import Task
-
-    plain_logger = logging.getLogger("benchmarks.plain")
-    modules = [importlib.import_module(m) for m in
-               ("tasks.fetch", "tasks.enrich", "tasks.run", "tasks.playbook", flow_module)]
-    with contextlib.ExitStack() as stack:
-        for module in modules:
-            for name, value in list(vars(module).items()):
-                if isinstance(value, Task):
-                    stack.enter_context(mock.patch.object(module, name, _plain(value.fn)))
-            if hasattr(module, "get_run_logger"):
-                stack.enter_context(mock.patch.object(module, "get_run_logger", lambda: plain_logger))
-        run_module = importlib.import_module("tasks.run")
-        for name in ("create_table_artifact", "create_markdown_artifact"):
-            stack.enter_context(mock.patch.object(run_module, name, lambda *a, **k: None))
-        stack.enter_context(mock.patch.object(run_module, "is_interactive", lambda: False))
-        playbook_module = importlib.import_module("tasks.playbook")
-        stack.enter_context(mock.patch.object(playbook_module, "_flow_run_id", lambda: None))
-        settings_module = importlib.import_module("tasks.settings")
-        stack.enter_context(mock.patch.object(
-            settings_module, "secret_value", lambda block, env: os.environ.get(env) or None))
-        yield
-
-
-def _plain(fn: Any) -> Any:
-    """A task's function, taking its inputs as the task would: `quote(x)` passes x."""
-    from prefect.utilities.annotations import quote
-
-    def unquoted(*args: Any, **kwargs: Any) -> Any:
-        args = tuple(a.unquote() if isinstance(a, quote) else a for a in args)
-        kwargs = {k: v.unquote() if isinstance(v, quote) else v for k, v in kwargs.items()}
-        return fn(*args, **kwargs)
-
-    return unquoted
-
-
 def run_flow(flow_fn: Any, *, prefect: bool, **parameters: Any) -> tuple[dict[str, Any], float]:
-    """(the flow's result dict, wall seconds)."""
+    """(the flow's result dict, wall seconds). Without Prefect: the same flow body (`flow.fn`)
+    in `tasks.runtime.plain()`, the flows' supported plain mode: each task runs as its plain
+    function, logs go to `logging`, no artifacts, no Secret-block lookup."""
+    from tasks import runtime
+
     started = time.perf_counter()
     if prefect:
         state = flow_fn(return_state=True, **parameters)
         data = state.result(raise_on_failure=False)
     else:
-        with without_prefect(flow_fn.fn.__module__):
+        with runtime.plain():
             data = flow_fn.fn(**parameters)
     elapsed = time.perf_counter() - started
     if isinstance(data, BaseException):
@@ -194,8 +163,55 @@ def fresh_ledger(folder: Path, label: str) -> None:
     os.environ["LEDGER_URL"] = f"sqlite:///{folder / (label + '.sqlite')}"
 
 
+def note_for(playbook: str, policy: Any) -> Any:
+    """The note the playbook's flow passes to the write path."""
+    if playbook == "departed-developer-reassignment":
+        from tasks.decide.departed import render_note
+
+        return lambda decision: render_note(decision, policy)
+    if playbook == "test-directory-auto-ignore":
+        from tasks.decide.test_credentials import render_note
+
+        return render_note
+    from tasks.decide.triage import render_note
+
+    return render_note
+
+
+def bench_write_path(box: Any, initial: bytes, name: str, policy: Any, plan_rows: list[Any],
+                     folder: Path, latency_ms: int, writers: int,
+                     chunk_size: int) -> dict[str, Any]:
+    """The dry run's plan through `act.apply_plan` alone, plain and through Prefect, each on the
+    generated state with a fresh ledger, the client and ledger wrapped to time the write path
+    from outside (benchmarks/writepath.py)."""
+    from benchmarks import writepath
+    from clients.ledger import Ledger
+    from tasks import runtime, settings
+
+    plan = writepath.plan_from_rows(name, plan_rows)
+    runs: dict[str, Any] = {}
+    for prefect in (False, True):
+        fresh(box, initial)
+        box.set_adversity(latency_ms=latency_ms)
+        with runtime.plain():  # the flows' client settings, without a Secret-block lookup
+            client = settings.gitguardian_client()
+        ledger = Ledger(f"sqlite:///{folder / f'{name}-write-path-{prefect}.sqlite'}")
+        try:
+            run = writepath.apply_timed(plan, client=client, ledger=ledger,
+                                        note=note_for(name, policy), prefect=prefect,
+                                        workers=writers, chunk_size=chunk_size)
+        finally:
+            ledger.dispose()
+        run["summary"] = writepath.summary(run, latency_ms=latency_ms, workers=writers)
+        runs["prefect" if prefect else "plain"] = run
+    box.set_adversity()
+    fresh(box, initial)
+    return runs
+
+
 def bench_playbook(box: Any, initial: bytes, spec: tuple[str, ...], folder: Path,
-                   latency_ms: int, repeat: int = 1) -> dict[str, Any]:
+                   latency_ms: int, repeat: int = 1, runs: tuple[str, ...] = ("flow", "write"),
+                   writers: int = 4, chunk_size: int = 50) -> dict[str, Any]:
     import importlib
 
     from benchmarks.baseline import run_baseline
@@ -241,7 +257,7 @@ def bench_playbook(box: Any, initial: bytes, spec: tuple[str, ...], folder: Path
         result[f"dry_seconds_{label}_all"] = [round(t, 2) for t in times[prefect]]
 
     # Real runs at latency on a fresh state each, with and without Prefect.
-    for prefect in (True, False):
+    for prefect in (True, False) if "flow" in runs else ():
         fresh(box, initial)
         box.set_adversity(latency_ms=latency_ms)
         fresh_ledger(folder, f"{name}-real-{prefect}")
@@ -254,57 +270,111 @@ def bench_playbook(box: Any, initial: bytes, spec: tuple[str, ...], folder: Path
             result["real_requests"] = real["requests"]
     box.set_adversity()
     fresh(box, initial)
+    if "write" in runs:
+        result["write_path"] = bench_write_path(box, initial, name, policy, dry["plan"], folder,
+                                                latency_ms, writers, chunk_size)
     return result
 
 
 def summarise(r: dict[str, Any]) -> dict[str, Any]:
-    """The table's figures for one playbook."""
+    """The table's figures for one playbook ("n/a" for a part not run: see --real)."""
     dry_total = sum(r["dry_requests"].values())
-    real_total = sum(r["real_requests"].values())
-    safety = r["real_requests"].get(DETAIL, 0)
     dry_bound, real_bound = sum(r["dry_bound"].values()), sum(r["real_bound"].values())
     baseline = sum(r["baseline_requests"].values())
 
-    def share(kind: str) -> float:
-        with_p, plain = r[f"{kind}_seconds_prefect"], r[f"{kind}_seconds_plain"]
-        return (with_p - plain) / with_p if with_p else 0.0
+    def share(with_p: float, plain: float) -> str:
+        return f"{(with_p - plain) / with_p:.0%}" if with_p else "n/a"
 
-    return {
+    row: dict[str, Any] = {
         "playbook": r["playbook"],
         "actions": r["actions"],
         "dry requests": dry_total,
         "dry bound": dry_bound,
         "dry ratio": round(dry_total / dry_bound, 2),
-        "real requests": real_total,
-        "real bound": real_bound,
-        "real ratio": round(real_total / real_bound, 2),
-        "real ratio w/o safety read": round((real_total - safety) / real_bound, 2),
+        "real requests": "n/a", "real bound": real_bound, "real ratio": "n/a",
+        "real ratio w/o safety read": "n/a",
         "baseline requests": baseline,
-        "baseline / ours (real)": round(baseline / real_total, 1),
-        "baseline reads / ours (dry)": round(
-            (baseline - r["actions"]) / dry_total, 1),
+        "baseline / ours (real)": "n/a",
+        "baseline reads / ours (dry)": round((baseline - r["actions"]) / dry_total, 1),
         "dry s (Prefect)": round(r["dry_seconds_prefect"], 2),
         "dry s (plain)": round(r["dry_seconds_plain"], 2),
-        "Prefect share dry": f"{share('dry'):.0%}",
-        "real s (Prefect)": round(r["real_seconds_prefect"], 2),
-        "real s (plain)": round(r["real_seconds_plain"], 2),
-        "Prefect share real": f"{share('real'):.0%}",
+        "Prefect share dry": share(r["dry_seconds_prefect"], r["dry_seconds_plain"]),
+        "real s (Prefect)": "n/a", "real s (plain)": "n/a", "Prefect share real": "n/a",
     }
+    if "real_requests" in r:
+        real_total = sum(r["real_requests"].values())
+        safety = r["real_requests"].get(DETAIL, 0)
+        row.update({
+            "real requests": real_total,
+            "real ratio": round(real_total / real_bound, 2),
+            "real ratio w/o safety read": round((real_total - safety) / real_bound, 2),
+            "baseline / ours (real)": round(baseline / real_total, 1),
+            "real s (Prefect)": round(r["real_seconds_prefect"], 2),
+            "real s (plain)": round(r["real_seconds_plain"], 2),
+            "Prefect share real": share(r["real_seconds_prefect"], r["real_seconds_plain"]),
+        })
+    write = r.get("write_path")
+    if write:
+        plain, through = write["plain"], write["prefect"]
+        ps, ts = plain["summary"], through["summary"]
+        row.update({
+            "write path s (plain)": round(plain["seconds"], 2),
+            "write path s (Prefect: flow / apply)":
+                f"{through['seconds']:.2f} / {through['seconds_apply']:.2f}",
+            "Prefect share write path": share(through["seconds"], plain["seconds"]),
+            "residual window ms p50/p95/max": (f"{ps['window_p50_ms']} / {ps['window_p95_ms']} / "
+                                               f"{ps['window_max_ms']}"),
+            "residual window ms, Prefect": (f"{ts['window_p50_ms']} / {ts['window_p95_ms']} / "
+                                            f"{ts['window_max_ms']}"),
+            "ms per action / floor": (f"{ps['per_action_ms']} / {ps['floor_ms']} = "
+                                      f"{ps['per_action_over_floor']}x"),
+            "requests per action": ps["requests_per_action"],
+            "ledger ms per decision": ps["ledger_ms_per_decision"],
+            "audit requests per chunk": ps["audit_requests_per_chunk"],
+        })
+    return row
 
 
 def print_details(r: dict[str, Any]) -> None:
     say(f"\n## {r['playbook']}: {r['actions']} actions planned")
     say(f"  dry runs at latency, s: Prefect {r['dry_seconds_prefect_all']}, "
         f"plain {r['dry_seconds_plain_all']} (medians in the table)")
-    say(f"  real-run outcomes: Prefect {r['real_counts_prefect']}, plain {r['real_counts_plain']}")
-    for label, counts in (("dry run", r["dry_requests"]), ("real run", r["real_requests"]),
+    if "real_requests" in r:
+        say(f"  real-run outcomes: Prefect {r['real_counts_prefect']}, "
+            f"plain {r['real_counts_plain']}")
+    for label, counts in (("dry run", r["dry_requests"]),
+                          ("real run", r.get("real_requests")),
                           ("notebook baseline", r["baseline_requests"])):
+        if counts is None:
+            continue
         say(f"  {label} requests by endpoint ({sum(counts.values())}):")
         for key, n in sorted(counts.items(), key=lambda kv: -kv[1]):
             say(f"    {n:>7}  {key}")
     for label, bound in (("dry", r["dry_bound"]), ("real", r["real_bound"])):
         say(f"  lower bound, {label} ({sum(bound.values())}): "
             + ", ".join(f"{k} {v}" for k, v in bound.items()))
+    for label, run in (r.get("write_path") or {}).items():
+        s = run["summary"]
+        say(f"  write path alone ({label}): {run['decisions']} decisions in {run['chunks']} "
+            f"chunks, {run['seconds']:.2f} s (apply_plan {run['seconds_apply']:.2f} s); "
+            f"outcomes {run['counts']}; detection: {run['detection']}")
+        say(f"    residual window (end of safety read -> end of write), {s['windows']} writes: "
+            f"p50 {s['window_p50_ms']} ms, p95 {s['window_p95_ms']} ms, "
+            f"max {s['window_max_ms']} ms")
+        say(f"    per action {s['per_action_ms']} ms against a floor of {s['floor_ms']} ms "
+            f"({s['requests_per_action']} requests x latency / writers): "
+            f"{s['per_action_over_floor']}x; mean call: safety read "
+            f"{1000 * run['safety_read_s_mean']:.1f} ms, write {1000 * run['write_s_mean']:.1f} "
+            f"ms, note {1000 * run['note_s_mean']:.1f} ms")
+        say(f"    ledger per decision {s['ledger_ms_per_decision']} ms "
+            f"({', '.join(f'{k} {v}' for k, v in s['ledger_ms_by_step'].items())}; p95 of one: "
+            + ", ".join(f"{k} {1000 * v:.1f}" for k, v in run["ledger_op_p95_s"].items())
+            + f"); lease taken in {1000 * run['lease_s']:.1f} ms, plan recorded in "
+            f"{1000 * run['plan_record_s']:.0f} ms")
+        say(f"    after-write audit-log reads: {s['audit_requests_per_chunk']} requests per chunk, "
+            f"{s['audit_ms_per_chunk']} ms per chunk")
+        say("    requests: " + ", ".join(f"{k} {v}" for k, v in
+                                       sorted(run["requests"].items(), key=lambda kv: -kv[1])))
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
@@ -327,6 +397,13 @@ def main(argv: list[str] | None = None) -> int:
                         choices=[p[0] for p in PLAYBOOKS])
     parser.add_argument("--repeat", type=int, default=3,
                         help="dry runs with and without Prefect, each (median; default 3)")
+    parser.add_argument("--real", nargs="+", default=["flow", "write"], choices=["flow", "write"],
+                        help="real runs to make: whole flows with and without Prefect ('flow'), "
+                        "the write path alone, plain and through Prefect ('write'); default both")
+    parser.add_argument("--writers", type=int, default=4,
+                        help="the write path's threads ('write' runs; the flows use 4)")
+    parser.add_argument("--chunk-size", type=int, default=50,
+                        help="decisions per chunk ('write' runs; the flows use 50)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
 
@@ -348,7 +425,8 @@ def main(argv: list[str] | None = None) -> int:
         from flows.departed_developers import departed_developer_reassignment
 
         fresh_ledger(folder, "warm-up")
-        _, warm = run_flow(departed_developer_reassignment, prefect=True, dry_run=True, max_actions=0)
+        _, warm = run_flow(departed_developer_reassignment, prefect=True, dry_run=True,
+                           max_actions=0)
         say(f"Prefect warm-up: the process's first flow run (local API start + one dry run of "
             f"the departed playbook, no latency): {warm:.1f} s")
         for spec in PLAYBOOKS:
@@ -356,7 +434,8 @@ def main(argv: list[str] | None = None) -> int:
                 say(f"running {spec[0]}...")
                 try:
                     result = bench_playbook(box, initial, spec, folder, args.latency_ms,
-                                            max(1, args.repeat))
+                                            max(1, args.repeat), tuple(args.real),
+                                            args.writers, args.chunk_size)
                 except ImportError as exc:  # a playbook being changed in the tree: say so
                     say(f"  skipped: cannot import it ({exc})")
                     continue
@@ -367,9 +446,9 @@ def main(argv: list[str] | None = None) -> int:
         f"wall times at {args.latency_ms} ms latency per request:")
     print_table(rows)
     if args.json:
-        args.json.write_text(json.dumps({"rows": rows, "details": results, "warm_up_s": warm,
-                                         "incidents": args.incidents, "latency_ms": args.latency_ms},
-                                        indent=1, default=str))
+        args.json.write_text(json.dumps(
+            {"rows": rows, "details": results, "warm_up_s": warm, "incidents": args.incidents,
+             "latency_ms": args.latency_ms, "writers": args.writers}, indent=1, default=str))
     return 0
 
 

@@ -10,13 +10,14 @@ import sys
 from collections import Counter
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import flow
 from prefect.utilities.annotations import quote
 
 from tasks import enrich, fetch
 from tasks.decide.identity import is_bot_or_noreply, normalise_email
 from tasks.decide.triage import PLAYBOOK, TriagePolicy, decide_triage, render_note
 from tasks.playbook import Playbook
+from tasks.runtime import get_run_logger
 
 SCOPES = ("incidents:read", "incidents:write", "members:read")
 

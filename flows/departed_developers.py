@@ -8,12 +8,13 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import flow
 from prefect.utilities.annotations import quote
 
 from tasks import enrich, fetch
 from tasks.decide.departed import DepartedPolicy, decide_departed, render_note
 from tasks.playbook import Playbook
+from tasks.runtime import get_run_logger
 
 PLAYBOOK = "departed-developer-reassignment"
 SCOPES = ("incidents:read", "incidents:write", "members:read")

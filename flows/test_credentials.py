@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import flow
 
 from tasks import fetch
 from tasks.decide.test_credentials import (
@@ -22,6 +22,7 @@ from tasks.decide.test_credentials import (
     render_note,
 )
 from tasks.playbook import Playbook
+from tasks.runtime import get_run_logger
 
 SCOPES = ("incidents:read", "incidents:write")
 OPEN = ("TRIGGERED", "ASSIGNED")

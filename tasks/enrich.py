@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from prefect import task
+from tasks.runtime import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import SecretStr
 

@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from prefect import task
+from tasks.runtime import task
 from prefect.cache_policies import NO_CACHE
 
 # Reads are idempotent: a retried fetch only costs requests. The client already retries 429,

@@ -19,8 +19,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from prefect import get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.states import Failed
@@ -30,6 +28,7 @@ from tasks import act, fetch, settings
 from tasks.act import RunReport
 from tasks.decide.paths import printable
 from tasks.plan import Decision, Outcome, Plan
+from tasks.runtime import create_markdown_artifact, create_table_artifact, get_run_logger, task
 
 
 class ApiUnavailable(RuntimeError):

@@ -16,8 +16,13 @@ def secret_value(block_name: str, env_name: str) -> str | None:
     """The Secret block's value when the block exists, else the environment variable.
 
     `Secret.load()` raises ValueError when the block is missing; without a reachable Prefect
-    API it raises other errors: both mean "use the environment".
+    API it raises other errors: both mean "use the environment". In `runtime.plain()`: the
+    environment only.
     """
+    from tasks import runtime
+
+    if runtime.is_plain():
+        return os.environ.get(env_name) or None
     try:
         from prefect.blocks.system import Secret
 
