@@ -157,7 +157,7 @@ def bulk_remediation(policy: BulkRequest, dry_run: bool = True, max_actions: int
 
         plan = decide_bulk(selected, occurrences, policy, now=now, managers=managers,
                            members=members)
-        return run.execute(plan, note=lambda d: render_note(d, policy))
+        return run.execute(plan, note=lambda d: render_note(d, policy), incidents=incidents)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -64,7 +64,7 @@ def commit_author_triage(
 
         plan = decide_triage(incidents, occurrences, members, lookups, mailmap, policy,
                              codeowners=codeowners, open_counts=open_counts)
-        return run.execute(plan, note=render_note)
+        return run.execute(plan, note=render_note, incidents=incidents)
 
 
 def canonical_addresses(git: Any, occurrences: dict[int, list[Any]], logger: Any) -> dict[str, str]:

@@ -81,7 +81,7 @@ def departed_developer_reassignment(
             occurrences_by_incident=occurrences, codeowners=owners, recent_committers=committers,
             policy=policy,
         )
-        return run.execute(plan, note=lambda d: render_note(d, policy))
+        return run.execute(plan, note=lambda d: render_note(d, policy), incidents=incidents)
 
 
 def main(argv: list[str] | None = None) -> int:

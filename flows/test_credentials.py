@@ -61,7 +61,7 @@ def test_directory_auto_ignore(
         if policy.recheck:
             plan = plan.merged(recheck(client, run.ledger, policy,
                                        token_id=getattr(run.token, "id", None)))
-        return run.execute(plan, note=render_note)
+        return run.execute(plan, note=render_note, incidents=incidents)
 
 
 def recheck(client: Any, ledger: Any, policy: TestCredentialPolicy, token_id: str | None = None):

@@ -27,11 +27,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from tasks.decide.identity import normalise_email
@@ -48,6 +50,10 @@ NOTE_TRIES = 3
 # Audit-log pages read after a chunk to find edits made between our reads and our writes.
 AUDIT_PAGES = 20
 AUDIT_MARGIN = 1.0  # seconds of slack on the read-to-write window, in the server's clock
+# The safety read: a state read in a batch is used for a write only while it is this fresh;
+# older, the rest of the chunk is read again.
+MAX_READ_AGE = 10.0
+PER_PAGE = 100
 
 
 class BlastRadiusExceeded(RuntimeError):
@@ -62,6 +68,7 @@ class RunReport:
     outcomes: list[Outcome] = field(default_factory=list)
     lease_waited: float = 0.0
     detection: str = ""  # how overwrites were looked for, or why not
+    read_ages: list[float] = field(default_factory=list)  # age of each write's safety read, s
 
     @property
     def counts(self) -> dict[str, int]:
@@ -273,10 +280,15 @@ def apply_plan(
     run_chunk: Callable[[Callable[[list[Decision]], list[Outcome]], list[Decision]],
                         list[Outcome]] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    incidents: Iterable[Any] | None = None,
+    max_read_age: float = MAX_READ_AGE,
 ) -> RunReport:
     """Apply `plan` (see the module's text). `lease`: one the caller holds (a playbook takes it
     before fetching); without it, this takes `lease_key` (default the playbook's name) for the
-    writes. `run_chunk(apply, chunk)` runs one chunk (Prefect wraps it in a task)."""
+    writes. `run_chunk(apply, chunk)` runs one chunk (Prefect wraps it in a task).
+    `incidents`: the incidents the plan was made from (their `date` and `status`), so each
+    chunk's safety reads can be one listing of the chunk's date window instead of one read
+    per incident (see `ChunkStates`)."""
     report = RunReport(plan.playbook, dry_run, plan)
     ledger.record_plan(run_id, plan.decisions)
     if dry_run:
@@ -292,7 +304,8 @@ def apply_plan(
         report.lease_waited = getattr(held, "waited", 0.0) if lease is None else 0.0
         writer = Writer(client, ledger, run_id, held, token_id=token_id, note=note,
                         workers=workers, detect=detect_overwrites,
-                        restore=restore_human_changes)
+                        restore=restore_human_changes, incidents=incidents,
+                        max_read_age=max_read_age)
         run_chunk = run_chunk or (lambda apply, chunk: apply(chunk))
         for chunk in chunks(decisions, chunk_size):
             report.outcomes.extend(run_chunk(writer.apply_chunk, list(chunk)))
@@ -302,6 +315,7 @@ def apply_plan(
             logger.info("finishing %d decision(s) an earlier run left unfinished", len(leftovers))
             report.outcomes.extend(writer.finish(d) for d in leftovers)
         report.detection = writer.detection
+        report.read_ages = writer.read_ages
     return report
 
 
@@ -322,9 +336,15 @@ class Writer:
 
     def __init__(self, client: Any, ledger: Any, run_id: str, lease: Any, *,
                  token_id: str | None, note: Callable[[Decision], str] | None,
-                 workers: int = WORKERS, detect: bool = True, restore: bool = False):
+                 workers: int = WORKERS, detect: bool = True, restore: bool = False,
+                 incidents: Iterable[Any] | None = None, max_read_age: float = MAX_READ_AGE):
         self.client, self.ledger, self.run_id, self.lease = client, ledger, run_id, lease
         self.token_id, self.note, self.workers = token_id, note, workers
+        self.seen = {int(i.id): (i.date, i.status) for i in incidents or ()
+                     if getattr(i, "date", None) is not None}
+        self.max_read_age = max_read_age
+        self.read_ages: list[float] = []
+        self._ages_lock = threading.Lock()
         self.detect, self.restore = detect and bool(token_id), restore
         self.detection = ("audit log after each chunk" if self.detect else
                           "off: the token's id is unknown" if detect else "off")
@@ -334,10 +354,11 @@ class Writer:
     def apply_chunk(self, decisions: list[Decision]) -> list[Outcome]:
         """Outcomes in the order of `decisions`."""
         windows: dict[int, tuple[float, float]] = {}
+        states = ChunkStates(self, decisions)
 
         def in_order(group: list[int]) -> list[tuple[int, Outcome]]:
             # Decisions on one incident (assign, then share) run in plan order, in one thread.
-            return [(i, self.apply_one(decisions[i], windows, i)) for i in group]
+            return [(i, self.apply_one(decisions[i], windows, i, states)) for i in group]
 
         groups: dict[int, list[int]] = {}
         for index, decision in enumerate(decisions):
@@ -355,14 +376,14 @@ class Writer:
     # -- one decision ----------------------------------------------------------------------------
 
     def apply_one(self, decision: Decision, windows: dict[int, tuple[float, float]] | None = None,
-                  index: int = 0) -> Outcome:
+                  index: int = 0, states: "ChunkStates | None" = None) -> Outcome:
         claim = self.lease.claim(decision.decision_id)
         intent_id = self.ledger.record_intent(self.run_id, decision)
         if not claim.ok:
             outcome = Outcome(decision, Result.NOT_CLAIMED, f"{claim.why}: nothing written")
         else:
             try:
-                outcome, window = self._carry_out(decision, earlier=claim.earlier)
+                outcome, window = self._carry_out(decision, earlier=claim.earlier, states=states)
                 if window and windows is not None:
                     windows[index] = window
             except Exception as exc:  # noqa: BLE001 - one incident's failure never stops others
@@ -372,7 +393,7 @@ class Writer:
         self.ledger.record_result(intent_id, outcome.result.value, outcome.detail)
         return outcome
 
-    def _carry_out(self, decision: Decision, *, earlier: bool
+    def _carry_out(self, decision: Decision, *, earlier: bool, states: "ChunkStates | None" = None
                    ) -> tuple[Outcome, tuple[float, float] | None]:
         from clients.gitguardian import Conflict
 
@@ -383,8 +404,10 @@ class Writer:
                 return Outcome(decision, Result.ALREADY_DONE, "the note already exists"), None
             _ensure_note(client, decision, body, check_first=False)
             return Outcome(decision, Result.APPLIED), None
-        current = client.incident(decision.incident_id)
-        read_at = time.monotonic()
+        if states is not None:
+            current, read_at = states.current(decision.incident_id)
+        else:
+            current, read_at = client.incident(decision.incident_id), time.monotonic()
         if as_decided(decision, current):
             return self._already(decision, current, earlier, body), None
         if not precondition_holds(decision, current):
@@ -393,6 +416,8 @@ class Writer:
             return Outcome(decision, Result.NOT_CLAIMED,
                            "this run's lease is lost or expiring: nothing written"), None
         try:
+            with self._ages_lock:
+                self.read_ages.append(time.monotonic() - read_at)
             _perform(client, decision)
         except Conflict as exc:
             again = client.incident(decision.incident_id)
@@ -530,6 +555,79 @@ class Writer:
             outcome = Outcome(decision, Result.FAILED, error_detail(exc))
         self.ledger.record_result(intent_id, outcome.result.value, outcome.detail)
         return outcome
+
+
+class ChunkStates:
+    """The safety reads of one chunk: each incident's current state, read seconds before its
+    write, in as few requests as the data allows.
+
+    When the plan's incidents are known (their `date`), the chunk's pending incidents are
+    listed in one go: `date_after`/`date_before` around their dates and the statuses their
+    preconditions allow, 100 a page. That listing is used only when it costs fewer requests
+    than one read per incident (estimated from the plan's own incidents in that window), and
+    each state only while it is at most `max_read_age` seconds old: older, the rest of the
+    chunk is listed again. An incident the listing does not return (it no longer matches, e.g.
+    a person resolved it), one without a date, and the second decision on one incident (after
+    our own first write) are read alone. The checks made on the state are the same either way.
+    """
+
+    def __init__(self, writer: "Writer", decisions: Sequence[Decision]):
+        self.writer = writer
+        self.pending = list(dict.fromkeys(d.incident_id for d in decisions))
+        self.first: set[int] = set()
+        self.states: dict[int, Any] = {}
+        self.read_at = float("-inf")
+        self.statuses = _statuses(decisions)
+        self.lock = threading.Lock()
+
+    def current(self, incident_id: int) -> tuple[Any, float]:
+        with self.lock:
+            first = incident_id not in self.first
+            self.first.add(incident_id)
+            state = None
+            if first:
+                if time.monotonic() - self.read_at > self.writer.max_read_age:
+                    self._list(incident_id)
+                state = self.states.pop(incident_id, None)
+            read_at = self.read_at
+        if state is not None:
+            return state, read_at
+        return self.writer.client.incident(incident_id), time.monotonic()
+
+    def _list(self, asking: int) -> None:
+        """List the chunk's incidents still to be read (and `asking`, being read now)."""
+        seen = self.writer.seen
+        ids = [i for i in self.pending if i in seen and (i not in self.first or i == asking)]
+        self.states = {}
+        if len(ids) < 2:
+            self.read_at = time.monotonic()
+            return
+        low = min(seen[i][0] for i in ids) - timedelta(seconds=1)
+        high = max(seen[i][0] for i in ids) + timedelta(seconds=1)
+        expected = sum(1 for date, status in seen.values() if low <= date <= high
+                       and (not self.statuses or status in self.statuses))
+        if -(-expected // PER_PAGE) >= len(ids):  # pages the listing would take
+            self.read_at = time.monotonic()  # one read each is cheaper: not looked at again soon
+            return
+        filters: dict[str, Any] = {"date_after": low, "date_before": high, "per_page": PER_PAGE}
+        if self.statuses:
+            filters["status"] = sorted(self.statuses)
+        wanted = set(ids)
+        started = time.monotonic()
+        for incident in self.writer.client.incidents(**filters):
+            if incident.id in wanted:
+                self.states[incident.id] = incident
+        self.read_at = started
+
+
+def _statuses(decisions: Sequence[Decision]) -> set[str]:
+    """The statuses any of the chunk's preconditions allows (empty: any status)."""
+    found: set[str] = set()
+    for decision in decisions:
+        if not decision.precondition.statuses:
+            return set()
+        found |= set(decision.precondition.statuses)
+    return found
 
 
 def _foreign_edit(logs: Sequence[Any], decision: Decision, token_id: str | None,

@@ -110,7 +110,9 @@ class Playbook:
             if self.lease is not None:
                 self.lease.release()
 
-    def execute(self, plan: Plan, *, note: Callable[[Decision], str] | None = None) -> Any:
+    def execute(self, plan: Plan, *, note: Callable[[Decision], str] | None = None,
+                incidents: Iterable[Any] | None = None) -> Any:
+        """`incidents`: what the plan was made from, so the safety reads can be batched."""
         logger = get_run_logger()
         publish_plan(plan, dry_run=self.dry_run)
         approved = False
@@ -126,7 +128,7 @@ class Playbook:
             dry_run=self.dry_run, max_actions=self.max_actions, approved=approved, note=note,
             lease=self.lease, token_id=getattr(self.token, "id", None),
             detect_overwrites="audit_logs:read" in granted, restore_human_changes=restore,
-            run_chunk=_run_chunk,
+            run_chunk=_run_chunk, incidents=incidents,
             progress=lambda done, total: logger.info("applied %d of %d decisions", done, total),
         )
         if self.lease is not None:
@@ -142,6 +144,7 @@ class Playbook:
             "skipped": [s.row() for s in plan.skips],
             "outcomes": [o.row() for o in report.outcomes],
             "requests": dict(getattr(self.client, "request_counts", {})),
+            "max_read_age": round(max(report.read_ages, default=0.0), 3),
         }
         state = "failed" if report.failed else "completed"
         self.ledger.end_run(self.run_id, state, {"counts": report.counts, "planned": len(plan),

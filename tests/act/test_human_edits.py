@@ -145,3 +145,67 @@ def test_our_own_resolve_met_again_is_already_done(world):
     [outcome] = apply(world, [decision])
     assert outcome.result is Result.ALREADY_DONE and "409" in outcome.detail
     assert len(_ours(box, incident["id"], decision)) == 1
+
+
+# -- the batched safety read: one listing per chunk, its guarantees unchanged ------------------
+
+def _plan_time(client, box, count=6):
+    """Open incidents as a playbook's fetch saw them, and assign decisions for them."""
+    seen = list(client.incidents(status="TRIGGERED", per_page=100))  # all the fetch saw
+    # Incidents close in time, so their window's listing is short: the newest ones.
+    chosen = sorted(seen, key=lambda i: i.date)[-count:]
+    target = _members(box, client)[0]
+    decisions = [_assign({"id": i.id, "assignee_email": None}, target.email) for i in chosen]
+    return seen, decisions, target
+
+
+def test_the_safety_reads_of_a_chunk_are_one_listing(world):
+    box, client, ledger, _ = world
+    incidents, decisions, target = _plan_time(client, box)
+    before = dict(client.request_counts)
+    outcomes = apply(world, decisions, incidents=incidents)
+    assert [o.result for o in outcomes] == [Result.APPLIED] * len(decisions)
+    spent = {k: v - before.get(k, 0) for k, v in client.request_counts.items()}
+    assert spent.get("GET /v1/incidents/secrets", 0) == 1  # the chunk's listing
+    assert not any(k.startswith("GET /v1/incidents/secrets/") and "notes" not in k
+                   for k in spent if spent[k])  # no read one by one
+
+
+def test_a_change_after_the_plan_and_before_the_chunks_read_is_caught(world):
+    """The read belongs to the chunk, not to the plan: a person's edit made in between is
+    seen, and the precondition stops our write."""
+    box, client, ledger, _ = world
+    incidents, decisions, target = _plan_time(client, box)
+    other = _members(box, client, target.email)[0]
+    victim = decisions[2].incident_id
+    hook = box.before("GET", r"/v1/incidents/secrets",
+                      lambda b: b.human.assign(victim, other.email))
+    outcomes = apply(world, decisions, incidents=incidents)
+    assert hook.fired == 1
+    by_id = {o.decision.incident_id: o for o in outcomes}
+    assert by_id[victim].result is Result.STATE_CHANGED
+    assert box.state()["incidents"][victim]["assignee_email"] == other.email
+    assert all(o.result is Result.APPLIED for i, o in by_id.items() if i != victim)
+
+
+def test_a_change_after_the_chunks_read_is_still_detected_after_the_write(world):
+    box, client, ledger, _ = world
+    incidents, decisions, target = _plan_time(client, box)
+    other = _members(box, client, target.email)[0]
+    victim = decisions[3].incident_id
+    box.after("GET", r"/v1/incidents/secrets", lambda b: b.human.assign(victim, other.email))
+    outcomes = apply(world, decisions, incidents=incidents)
+    by_id = {o.decision.incident_id: o for o in outcomes}
+    assert by_id[victim].result is Result.OVERWROTE_HUMAN_CHANGE, by_id[victim]
+    assert all(o.result is Result.APPLIED for i, o in by_id.items() if i != victim)
+
+
+def test_a_stale_batch_is_read_again(world):
+    """A state older than max_read_age is never used: the rest of the chunk is listed anew."""
+    box, client, ledger, _ = world
+    incidents, decisions, target = _plan_time(client, box, count=4)
+    before = client.request_counts.get("GET /v1/incidents/secrets", 0)
+    outcomes = apply(world, decisions, incidents=incidents, max_read_age=0.0, workers=1)
+    assert all(o.result is Result.APPLIED for o in outcomes)
+    listings = client.request_counts.get("GET /v1/incidents/secrets", 0) - before
+    assert listings >= 2  # listed again once the first listing aged past the limit
