@@ -202,6 +202,54 @@ class Lease:
             return Claim(False, False, f"this run no longer holds the lease on {self.name}")
         return Claim(True, self._earlier(decision_id))
 
+    def begin(self, decision: Any) -> tuple[Claim, int]:
+        """Claim `decision` and record its intent in one transaction: (the claim, intent id).
+
+        The intent is recorded either way (a refused claim gets its result too), so the trail
+        shows every attempt. Same rules as `claim`.
+        """
+        if not self.valid():
+            claim = Claim(False, False, f"this run's lease on {self.name} is lost or expiring")
+            return claim, self.ledger.record_intent(self.run_id, decision)
+        l, c, i = leases_table, claims_table, intents_table
+        now = self.ledger._now()
+        decision_id = decision.decision_id
+        try:
+            with self.ledger.transaction() as connection:
+                earlier = connection.execute(
+                    sa.select(i.c.id).where(i.c.decision_id == decision_id).limit(1)
+                ).first() is not None
+                again = connection.execute(
+                    sa.select(c.c.id).where(c.c.decision_id == decision_id,
+                                            c.c.lease_name == self.name,
+                                            c.c.epoch == self.epoch).limit(1)
+                ).first() is not None
+                inserted = []
+                if not again:
+                    fenced = (
+                        sa.select(sa.literal(decision_id), sa.literal(self.name),
+                                  sa.literal(self.epoch), sa.literal(self.run_id),
+                                  sa.literal(now, sa.DateTime(timezone=True)))
+                        .where(sa.exists().where(
+                            l.c.name == self.name, l.c.epoch == self.epoch,
+                            l.c.holder == self.holder, l.c.expires_at > now))
+                    )
+                    inserted = list(connection.execute(c.insert().from_select(
+                        ["decision_id", "lease_name", "epoch", "run_id", "created_at"], fenced
+                    ).returning(c.c.id)))
+                intent = connection.execute(self.ledger.intent_statement(self.run_id, decision))
+                intent_id = int(intent.inserted_primary_key[0])
+        except IntegrityError:  # another thread of this run claimed it at the same moment
+            claim = Claim(False, False, "already claimed in this run's lease")
+            return claim, self.ledger.record_intent(self.run_id, decision)
+        if again:
+            return Claim(False, False, "already claimed in this run's lease"), intent_id
+        if len(inserted) != 1:
+            self._lost = True
+            return Claim(False, False, f"this run no longer holds the lease on {self.name}"), \
+                intent_id
+        return Claim(True, earlier), intent_id
+
     # -- internals --------------------------------------------------------------------------------
 
     def _earlier(self, decision_id: str) -> bool:

@@ -293,12 +293,26 @@ class Ledger:
 
     def record_intent(self, run_id: str, decision: Any) -> int:
         """Written before the API call: the id to give `record_result` after it."""
-        result = self._write(intents_table.insert().values(
+        result = self._write(self.intent_statement(run_id, decision))
+        return int(result.inserted_primary_key[0])
+
+    def intent_statement(self, run_id: str, decision: Any) -> Any:
+        return intents_table.insert().values(
             run_id=run_id, decision_id=decision.decision_id, incident_id=int(decision.incident_id),
             action=_value(decision.action), arguments=_json(decision.arguments),
             created_at=self._now(),
-        ))
-        return int(result.inserted_primary_key[0])
+        )
+
+    def transaction(self) -> Any:
+        """One write transaction (SQLite: under this process's write lock)."""
+        lock = self._write_lock or contextlib.nullcontext()
+
+        @contextlib.contextmanager
+        def held():
+            with lock, self.engine.begin() as connection:
+                yield connection
+
+        return held()
 
     def record_result(self, intent_id: int, result: Any, detail: str = "") -> None:
         self._write(results_table.insert().values(

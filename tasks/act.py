@@ -373,12 +373,18 @@ class Writer:
             outcomes = self._check_overwrites(outcomes, windows)
         return outcomes
 
+    def _begin(self, decision: Decision) -> tuple[Any, int]:
+        """The claim and the intent: one ledger transaction when the lease can do both."""
+        if hasattr(self.lease, "begin"):
+            return self.lease.begin(decision)
+        claim = self.lease.claim(decision.decision_id)
+        return claim, self.ledger.record_intent(self.run_id, decision)
+
     # -- one decision ----------------------------------------------------------------------------
 
     def apply_one(self, decision: Decision, windows: dict[int, tuple[float, float]] | None = None,
                   index: int = 0, states: "ChunkStates | None" = None) -> Outcome:
-        claim = self.lease.claim(decision.decision_id)
-        intent_id = self.ledger.record_intent(self.run_id, decision)
+        claim, intent_id = self._begin(decision)
         if not claim.ok:
             outcome = Outcome(decision, Result.NOT_CLAIMED, f"{claim.why}: nothing written")
         else:
@@ -528,8 +534,7 @@ class Writer:
         incident is as decided by us, the note that explains it is made sure of (found by its
         marker, or written with the recorded evidence); otherwise it is closed as state_changed.
         """
-        claim = self.lease.claim(decision.decision_id)
-        intent_id = self.ledger.record_intent(self.run_id, decision)
+        claim, intent_id = self._begin(decision)
         try:
             if not claim.ok:
                 outcome = Outcome(decision, Result.NOT_CLAIMED, claim.why)

@@ -151,3 +151,27 @@ def test_processes_at_once_never_hold_the_lease_together(ledger_url, tmp_path: P
         else:
             assert inside == pid
             inside = None
+
+
+def test_begin_claims_and_records_the_intent_in_one_go(ledger):
+    from tasks.plan import Action, Decision
+
+    decision = Decision("pb", 9, Action.NOTE, {}, "r", "e")
+    run = ledger.start_run("pb", dry_run=False, parameters={})
+    stale = ledger.lease("pb@ws", run_id=run, ttl=0.6)
+    claim, first_intent = stale.begin(decision)
+    assert claim.ok and not claim.earlier and first_intent
+    again, _ = stale.begin(decision)
+    assert not again.ok and "already claimed" in again.why
+    stale._stop.set()
+    stale._beat.join()
+    time.sleep(0.8)
+    fresh = ledger.lease("pb@ws", run_id=run, ttl=30, wait=0)
+    stale._expires_mono = time.monotonic() + 30
+    other = Decision("pb", 10, Action.NOTE, {}, "r", "e")
+    fenced, _ = stale.begin(other)
+    assert not fenced.ok and "no longer holds" in fenced.why
+    claim, _ = fresh.begin(decision)
+    assert claim.ok and claim.earlier  # earlier attempts are in the ledger: look for the note
+    assert len(ledger.intents(run)) == 4  # every attempt is on the trail, refused ones too
+    fresh.release()
