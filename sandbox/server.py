@@ -28,6 +28,7 @@ from sandbox.workspace import Token
 log = logging.getLogger(__name__)
 
 APP_VERSION = "v2.521.0-sandbox"
+SELF_HOSTED_PREFIX = "/exposed"
 SECRETS_ENGINE_VERSION = "2.140.0"
 _COMMON_HEADERS = {"x-app-version": APP_VERSION, "x-secrets-engine-version": SECRETS_ENGINE_VERSION}
 
@@ -184,6 +185,12 @@ class SandboxApp(FastAPI):
     """
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(SELF_HOSTED_PREFIX + "/"):
+            # A self-hosted instance serves the API under /exposed: the same routes, and
+            # `Link` headers that keep the prefix (hooks match the path without it).
+            path = scope["path"][len(SELF_HOSTED_PREFIX):]
+            scope = {**scope, "path": path, "raw_path": path.encode(),
+                     "gg_prefix": SELF_HOSTED_PREFIX}
         adversity: Adversity | None = getattr(self.state, "adversity", None)
         if scope["type"] != "http" or adversity is None or not adversity.active:
             await self._handle(scope, receive, send)
@@ -268,7 +275,8 @@ def create_app(
         for cursor, rel in ((page.next_cursor, "next"), (page.prev_cursor, "prev")):
             if cursor:
                 query = {**params, "cursor": cursor, "per_page": str(page.per_page)}
-                url = f"{base}{request.url.path}?{urlencode(sorted(query.items()))}"
+                path = request.scope.get("gg_prefix", "") + request.url.path
+                url = f"{base}{path}?{urlencode(sorted(query.items()))}"
                 links.append(f'<{url}>; rel="{rel}"')
         return _json(page.items, headers={"link": ", ".join(links),
                                           "x-per-page": str(page.per_page)})

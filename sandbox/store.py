@@ -32,6 +32,46 @@ INVALID_KEY = "Invalid API key."
 DEFAULT_SHARE_LIFESPAN_HOURS = 720  # the workspace default when a share asks for 0
 MAX_PER_PAGE = 100
 DEFAULT_PER_PAGE = 20
+# A member's user account id (notes' `user_id`, `user.logged_in` targets) differs from the
+# member id in every recording; the sandbox derives it so that the two never coincide.
+USER_ID_OFFSET = 1_000_000
+
+# Audit-log event names. As recorded: incident events are `secret_incident.*`, and a share
+# link is `incident_token.created` with the link's token id as target and the incident as
+# `data.issue_id`. The verbs below and the note events appear in no recording (README).
+EVENT_NAMES = {
+    "assign": "secret_incident.assigned",
+    "unassign": "secret_incident.unassigned",
+    "resolve": "secret_incident.resolved",
+    "ignore": "secret_incident.ignored",
+    "reopen": "secret_incident.reopened",
+    "update": "secret_incident.updated",
+    "grant_access": "secret_incident.access_granted",
+    "revoke_access": "secret_incident.access_revoked",
+    "share": "incident_token.created",
+    "unshare": "incident_token.revoked",
+    "note_create": "secret_incident_note.created",
+    "note_update": "secret_incident_note.updated",
+    "note_delete": "secret_incident_note.deleted",
+}
+_WRITE_OF_EVENT = {name: action for action, name in EVENT_NAMES.items()}
+
+
+def audit_write(entry: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(write, incident id) of an audit entry the sandbox wrote for a write, else None.
+
+    The incident is the target, except for share links (the token is) and notes (the note
+    is), whose incident is in `data`.
+    """
+    action = _WRITE_OF_EVENT.get(entry.get("event_name") or "")
+    if action is None:
+        return None
+    data = entry.get("data") or {}
+    if action in ("share", "unshare"):
+        return action, str(data.get("issue_id"))
+    if action.startswith("note_"):
+        return action, str(data.get("incident_id"))
+    return action, str((entry.get("target_ids") or [None])[0])
 
 # A scope implies others: share includes write includes read.
 _IMPLIED_SCOPES = {
@@ -370,6 +410,7 @@ class Store:
             (_clone(a) for a in workspace.audit_logs), key=lambda a: a["id"]
         )
         self.shares: dict[int, dict] = {}
+        self._share_ids: dict[int, int] = {}  # incident id -> its live share token's id
         self.tokens: dict[str, Token] = {}
         for token in workspace.tokens:
             self.add_token(token)
@@ -378,6 +419,7 @@ class Store:
             "occurrence": max(self.occurrences, default=0) + 1,
             "note": max(self.note_ids, default=0) + 1,
             "audit": max((a["id"] for a in self.audit_logs), default=0) + 1,
+            "share": 5000,
             "secret": max((i.get("secret_id") or 0 for i in self.incidents.values()), default=0)
             + 1,
         }
@@ -593,7 +635,7 @@ class Store:
             incident.update(
                 status="ASSIGNED", assignee_id=member["id"], assignee_email=member["email"]
             )
-            self._audit(actor, "incident.assign", "UPDATE", [incident_id],
+            self._audit(actor, EVENT_NAMES["assign"], "UPDATE", [incident_id],
                         {"assignee_id": member["id"]})
             return self._answer(incident)
 
@@ -612,15 +654,23 @@ class Store:
     def unassign(self, actor: Actor, incident_id: int) -> dict:
         with self.lock:
             incident = self._writable(incident_id)
-            if incident["status"] != "ASSIGNED":
+            assigned = incident.get("assignee_id") is not None or incident.get("assignee_email")
+            closed = incident["status"] in CLOSED_STATUSES
+            if not (incident["status"] == "ASSIGNED" or (closed and assigned)):
                 raise ApiError(409, CONFLICT)
-            incident.update(status="TRIGGERED", assignee_id=None, assignee_email=None)
-            self._audit(actor, "incident.unassign", "UPDATE", [incident_id])
+            # "Unassigning a resolved incident will not update the status": a closed one keeps
+            # its status and loses its assignee; an open one goes back to TRIGGERED.
+            incident.update(assignee_id=None, assignee_email=None)
+            if not closed:
+                incident["status"] = "TRIGGERED"
+            self._audit(actor, EVENT_NAMES["unassign"], "UPDATE", [incident_id])
             return self._answer(incident)
 
-    def resolve(self, actor: Actor, incident_id: int, secret_revoked: Any) -> dict:
+    def resolve(self, actor: Actor, incident_id: int, secret_revoked: Any = None) -> dict:
+        if secret_revoked is None:
+            secret_revoked = False  # optional in the API's schema
         if not isinstance(secret_revoked, bool):
-            raise ApiError(400, "secret_revoked: this field is required (a boolean).")
+            raise ApiError(400, "secret_revoked: must be a valid boolean.")
         with self.lock:
             incident = self._writable(incident_id)
             if incident["status"] not in OPEN_STATUSES:
@@ -632,7 +682,7 @@ class Store:
                 resolver_api_token_id=token_id_of(actor),
                 secret_revoked=secret_revoked,
             )
-            self._audit(actor, "incident.resolve", "UPDATE", [incident_id],
+            self._audit(actor, EVENT_NAMES["resolve"], "UPDATE", [incident_id],
                         {"secret_revoked": secret_revoked})
             return self._answer(incident)
 
@@ -651,7 +701,7 @@ class Store:
                 ignorer_api_token_id=token_id_of(actor),
                 ignore_reason=ignore_reason,
             )
-            self._audit(actor, "incident.ignore", "UPDATE", [incident_id],
+            self._audit(actor, EVENT_NAMES["ignore"], "UPDATE", [incident_id],
                         {"ignore_reason": ignore_reason})
             return self._answer(incident)
 
@@ -661,7 +711,7 @@ class Store:
             if incident["status"] not in CLOSED_STATUSES:
                 raise ApiError(409, CONFLICT)
             self._reopen(incident)
-            self._audit(actor, "incident.reopen", "UPDATE", [incident_id])
+            self._audit(actor, EVENT_NAMES["reopen"], "UPDATE", [incident_id])
             return self._answer(incident)
 
     @staticmethod
@@ -707,8 +757,10 @@ class Store:
             }
             self.shares[incident_id] = share
             incident["share_url"] = share["share_url"]
-            self._audit(actor, "incident.share", "CREATE", [incident_id],
-                        {"lifespan_hours": hours})
+            share_id = self._next("share")
+            self._share_ids[incident_id] = share_id
+            self._audit(actor, EVENT_NAMES["share"], "CREATE", [share_id],
+                        {"issue_id": incident_id, "expire_at": share["expire_at"]})
             return _clone(share)
 
     def unshare(self, actor: Actor, incident_id: int) -> None:
@@ -718,7 +770,9 @@ class Store:
                 raise ApiError(409, CONFLICT)
             del self.shares[incident_id]
             incident["share_url"] = None
-            self._audit(actor, "incident.unshare", "DELETE", [incident_id])
+            share_id = self._share_ids.pop(incident_id, 0)
+            self._audit(actor, EVENT_NAMES["unshare"], "DELETE", [share_id],
+                        {"issue_id": incident_id})
 
     # ------------------------------------------------------------ notes
 
@@ -754,12 +808,12 @@ class Store:
                 "comment": comment,
                 "issue_id": incident_id,
                 "incident_id": incident_id,
-                "user_id": actor.member_id,
+                "user_id": actor.member_id + USER_ID_OFFSET,
                 "api_token": actor.name if isinstance(actor, Token) else None,
             }
             self.notes.setdefault(incident_id, []).append(note)
             self.note_ids[note["id"]] = incident_id
-            self._audit(actor, "incident_note.create", "CREATE", [note["id"]],
+            self._audit(actor, EVENT_NAMES["note_create"], "CREATE", [note["id"]],
                         {"incident_id": incident_id})
             return _clone(note)
 
@@ -780,7 +834,7 @@ class Store:
         with self.lock:
             note = self._note(actor, incident_id, note_id)
             note.update(comment=comment, updated_at=self.now())
-            self._audit(actor, "incident_note.update", "UPDATE", [note_id],
+            self._audit(actor, EVENT_NAMES["note_update"], "UPDATE", [note_id],
                         {"incident_id": incident_id})
             return _clone(note)
 
@@ -789,7 +843,7 @@ class Store:
             note = self._note(actor, incident_id, note_id)
             self.notes[incident_id].remove(note)
             del self.note_ids[note_id]
-            self._audit(actor, "incident_note.delete", "DELETE", [note_id],
+            self._audit(actor, EVENT_NAMES["note_delete"], "DELETE", [note_id],
                         {"incident_id": incident_id})
 
     # ------------------------------------------------------------ occurrences
@@ -973,6 +1027,7 @@ class Store:
             self._incident_ids = list(self.incidents)
             self.members = {int(k): v for k, v in state["members"].items()}
             self.shares = {int(k): v for k, v in state.get("shares", {}).items()}
+            self._share_ids = {k: self._next("share") for k in self.shares}
             self.notes = {int(k): v for k, v in state.get("notes", {}).items()}
             self.note_ids = {n["id"]: i for i, notes in self.notes.items() for n in notes}
             self.audit_logs = list(state.get("audit_logs", []))
