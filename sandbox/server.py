@@ -308,6 +308,78 @@ def create_app(
         token_for(request, "incidents:read")
         return _json(store.get_incident(incident_id, query_of(request)))
 
+    @app.patch("/v1/incidents/secrets/{incident_id:int}")
+    async def update_incident(request: Request, incident_id: int) -> Response:
+        token = token_for(request, "incidents:write")
+        return _json(store.update_incident(token, incident_id, await _body(request)))
+
+    @app.get("/v1/incidents/secrets/{incident_id:int}/activity-logs")
+    async def activity_logs(request: Request, incident_id: int) -> Response:
+        token_for(request, "incidents:read")
+        return listing(request, store.list_activity_logs(incident_id, query_of(request)))
+
+    @app.get("/v1/incidents/secrets/{incident_id:int}/members")
+    @app.get("/v1/secret-incidents/{incident_id:int}/members")
+    async def incident_members(request: Request, incident_id: int) -> Response:
+        token_for(request, "incidents:read")
+        return listing(request, store.list_incident_members(incident_id, query_of(request)))
+
+    @app.get("/v1/members/{member_id:int}/secret-incidents")
+    async def member_incidents(request: Request, member_id: int) -> Response:
+        token_for(request, "incidents:read")
+        return listing(request, store.list_member_incidents(member_id, query_of(request)))
+
+    async def _access_target(request: Request) -> tuple[int | None, str | None]:
+        body = await _body(request)
+        email = body.get("email")
+        if email is not None and not isinstance(email, str):
+            raise ApiError(400, "email: enter a valid email address.")
+        member_id = _as_int(body.get("member_id"), "member_id")
+        if (email is None) == (member_id is None):
+            raise ApiError(400, "Exactly one of email and member_id must be given.")
+        return member_id, email
+
+    @app.post("/v1/incidents/secrets/{incident_id:int}/grant_access")
+    async def grant_access(request: Request, incident_id: int) -> Response:
+        token = token_for(request, "members:write")
+        body = await _body(request)
+        member_id, email = await _access_target(request)
+        return _json(store.grant_access(token, incident_id, member_id=member_id, email=email,
+                                        permission=body.get("incident_permission", "can_edit")))
+
+    @app.post("/v1/incidents/secrets/{incident_id:int}/revoke_access")
+    async def revoke_access(request: Request, incident_id: int) -> Response:
+        token = token_for(request, "members:write")
+        member_id, email = await _access_target(request)
+        store.revoke_access(token, incident_id, member_id=member_id, email=email)
+        return Response(status_code=204, headers=_COMMON_HEADERS)
+
+    @app.put("/v1/members/{member_id:int}/secret_incidents/{incident_id:int}")
+    async def put_access(request: Request, member_id: int, incident_id: int) -> Response:
+        token = token_for(request, "members:write")
+        body = await _body(request)
+        _as_bool(request.query_params.get("send_email"), "send_email", True)
+        return _json(store.grant_access(token, incident_id, member_id=member_id,
+                                        permission=body.get("permission", "can_edit")))
+
+    @app.delete("/v1/members/{member_id:int}/secret_incidents/{incident_id:int}")
+    async def delete_access(request: Request, member_id: int, incident_id: int) -> Response:
+        token = token_for(request, "members:write")
+        store.revoke_access(token, incident_id, member_id=member_id)
+        return Response(status_code=204, headers=_COMMON_HEADERS)
+
+    @app.get("/v1/api_tokens")
+    async def api_tokens(request: Request) -> Response:
+        token_for(request, "api_tokens:read")
+        return listing(request, store.list_tokens(query_of(request)))
+
+    @app.get("/v1/api_tokens/{token_id}")
+    async def api_token(request: Request, token_id: str) -> Response:
+        if token_id == "self":
+            return _json(store.token_info(token_for(request)))
+        token_for(request, "api_tokens:read")
+        return _json(store.get_token(token_id))
+
     @app.post("/v1/incidents/secrets/{incident_id:int}/assign")
     async def assign(request: Request, incident_id: int) -> Response:
         token = token_for(request, "incidents:write")
@@ -399,9 +471,7 @@ def create_app(
     @app.get("/v1/teams")
     async def teams(request: Request) -> Response:
         token_for(request, "teams:read")
-        query = query_of(request)
-        query.per_page()  # validates like every list
-        return _json([], headers={"link": "", "x-per-page": str(query.per_page())})
+        return listing(request, store.list_teams(query_of(request)))
 
     @app.get("/v1/sources")
     async def sources(request: Request) -> Response:

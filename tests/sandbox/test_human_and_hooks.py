@@ -66,7 +66,8 @@ def test_human_edits_record_the_member_and_no_token(box):
 
     entries = entries_for(box, TRIGGERED)
     assert [e["event_name"] for e in entries] == [
-        "secret_incident.resolved", "secret_incident.reopened", "secret_incident.ignored", "secret_incident.reopened",
+        "secret_incident.resolved", "secret_incident.reopened", "secret_incident.ignored",
+        "secret_incident.reopened",
         "secret_incident.assigned", "secret_incident.unassigned"]
     assert {(e["api_token_id"], e["member_id"], e["member_email"]) for e in entries} == {
         (None, HUMAN, "max.manager@corp.example")}

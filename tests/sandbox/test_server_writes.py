@@ -53,7 +53,8 @@ def test_assign_reassign_and_conflicts(box):
 
 def assign_entries(box, incident_id: int) -> list[dict]:
     return [a for a in box.state()["audit_logs"]
-            if a["event_name"] == "secret_incident.assigned" and a["target_ids"] == [str(incident_id)]]
+            if a["event_name"] == "secret_incident.assigned"
+            and a["target_ids"] == [str(incident_id)]]
 
 
 def test_assigning_to_the_current_assignee_answers_200_and_assigns_again(box):
