@@ -494,9 +494,11 @@ class Store:
         action_type: str,
         target_ids: Iterable[Any],
         data: dict | None = None,
-        ip_address: str = "127.0.0.1",
+        ip_address: str | None = None,
     ) -> None:
         member = self.members.get(actor.member_id) or {}
+        if ip_address is None:  # a person's browser is not on the API's loopback
+            ip_address = "192.0.2.10" if isinstance(actor, Human) else "127.0.0.1"
         self.audit_logs.append(
             {
                 "id": self._next("audit"),
