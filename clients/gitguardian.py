@@ -34,9 +34,12 @@ from pydantic import BaseModel, ValidationError
 
 from clients.models import (
     AccessLevel,
+    ActivityLog,
     AuditLog,
     IgnoreReason,
     Incident,
+    IncidentAccess,
+    IncidentMember,
     IncidentStatus,
     Member,
     Note,
@@ -46,6 +49,7 @@ from clients.models import (
     Share,
     Source,
     Tag,
+    Team,
     Token,
     Validity,
 )
@@ -294,6 +298,10 @@ _INCIDENT_FILTERS: dict[str, Validator] = {
     "feedback": _bool_value,
     "risk_score_min": _risk,
     "risk_score_max": _risk,
+    "custom_tags": _text,  # custom tag ids, comma-separated
+    "custom_tag_key": _text,
+    "custom_tag_value": _text,
+    "only_on_provider_archived_sources": _bool_value,
     "ordering": _choices(
         *(p + f for f in ("date", "resolved_at", "ignored_at", "risk_score") for p in ("", "-")),
         multi=False,
@@ -317,6 +325,7 @@ _OCCURRENCE_FILTERS: dict[str, Validator] = {
     "exclude_tags": _TAGS,
     "date_before": _date_value,
     "date_after": _date_value,
+    "incident_assignee_id": _integer,
     "ordering": _choices("date", "-date", multi=False),
 }
 
@@ -343,6 +352,29 @@ _NOTE_FILTERS: dict[str, Validator] = {
     "member_id": _integer,
     "search": _text,
 }
+
+_ACTIVITY_FILTERS: dict[str, Validator] = {
+    "ordering": _choices("created_at", "-created_at", multi=False),
+}
+
+_INCIDENT_MEMBER_FILTERS: dict[str, Validator] = {
+    "access_level": _choices(*AccessLevel, multi=False),
+    "incident_permission": _choices("can_view", "can_edit", "full_access", multi=False),
+    "search": _text,
+}
+
+_TOKEN_FILTERS: dict[str, Validator] = {
+    "status": _choices("active", "expired", "revoked", multi=False),
+    "type": _choices("personal_access_token", "service_account", multi=False),
+    "member_id": _integer,
+}
+
+_TEAM_FILTERS: dict[str, Validator] = {
+    "is_global": _bool_value,
+    "search": _text,
+}
+
+INCIDENT_PERMISSIONS = ("can_view", "can_edit", "full_access")
 
 _SOURCE_FILTERS: dict[str, Validator] = {
     "search": _text,
@@ -768,6 +800,46 @@ class GitGuardianClient:
         query = build_query("notes", _NOTE_FILTERS, filters, per_page)
         return self._pages(Note, f"/v1/incidents/secrets/{incident_id}/notes", query)
 
+    def member_incident_pages(
+        self, member_id: int, *, per_page: int = MAX_PER_PAGE, **filters: Any
+    ) -> Iterator[list[Incident]]:
+        """The incidents a member has access to (every incident for owners and managers),
+        with the incident list's filters."""
+        member_id = _object_id("member_id", member_id)
+        query = build_query("member incidents", _INCIDENT_FILTERS, filters, per_page)
+        return self._pages(Incident, f"/v1/members/{member_id}/secret-incidents", query)
+
+    def activity_log_pages(
+        self, incident_id: int, *, per_page: int = MAX_PER_PAGE, **filters: Any
+    ) -> Iterator[list[ActivityLog]]:
+        incident_id = _object_id("incident_id", incident_id)
+        query = build_query("activity logs", _ACTIVITY_FILTERS, filters, per_page)
+        return self._pages(ActivityLog, f"/v1/incidents/secrets/{incident_id}/activity-logs",
+                           query)
+
+    def incident_member_pages(
+        self, incident_id: int, *, per_page: int = MAX_PER_PAGE, **filters: Any
+    ) -> Iterator[list[IncidentMember]]:
+        incident_id = _object_id("incident_id", incident_id)
+        query = build_query("incident members", _INCIDENT_MEMBER_FILTERS, filters, per_page)
+        return self._pages(IncidentMember, f"/v1/incidents/secrets/{incident_id}/members",
+                           query)
+
+    def api_token_pages(
+        self, *, per_page: int = MAX_PER_PAGE, **filters: Any
+    ) -> Iterator[list[Token]]:
+        query = build_query("api tokens", _TOKEN_FILTERS, filters, per_page)
+        return self._pages(Token, "/v1/api_tokens", query)
+
+    def api_token(self, token_id: str) -> Token:
+        if not isinstance(token_id, str) or not re.fullmatch(r"[0-9a-fA-F-]{1,64}", token_id):
+            raise ValueError("token_id must be a token's UUID")
+        return self._get_one(Token, f"/v1/api_tokens/{token_id}")
+
+    def team_pages(self, *, per_page: int = MAX_PER_PAGE, **filters: Any) -> Iterator[list[Team]]:
+        query = build_query("teams", _TEAM_FILTERS, filters, per_page)
+        return self._pages(Team, "/v1/teams", query)
+
     # Item iterators: the same, flattened. Validation happens at call time (not at first
     # next()) because the page iterator's query is built eagerly above.
 
@@ -791,6 +863,21 @@ class GitGuardianClient:
 
     def notes(self, incident_id: int, **filters: Any) -> Iterator[Note]:
         return _flatten(self.note_pages(incident_id, **filters))
+
+    def member_incidents(self, member_id: int, **filters: Any) -> Iterator[Incident]:
+        return _flatten(self.member_incident_pages(member_id, **filters))
+
+    def activity_logs(self, incident_id: int, **filters: Any) -> Iterator[ActivityLog]:
+        return _flatten(self.activity_log_pages(incident_id, **filters))
+
+    def incident_members(self, incident_id: int, **filters: Any) -> Iterator[IncidentMember]:
+        return _flatten(self.incident_member_pages(incident_id, **filters))
+
+    def api_tokens(self, **filters: Any) -> Iterator[Token]:
+        return _flatten(self.api_token_pages(**filters))
+
+    def teams(self, **filters: Any) -> Iterator[Team]:
+        return _flatten(self.team_pages(**filters))
 
     # ------------------------------------------------------------------ writes
 
@@ -817,6 +904,51 @@ class GitGuardianClient:
             "POST", Incident, self._incident_path(incident_id, "assign"),
             params={"send_email": _bool_value("send_email", send_email)}, json=body,
         )
+
+    def update_incident(
+        self,
+        incident_id: int,
+        *,
+        severity: str | None = None,
+        custom_tags: list[Mapping[str, Any]] | None = None,
+    ) -> Incident:
+        """PATCH severity and/or custom tags ([{"key": k, "value": v}], replacing the
+        incident's). Retried on 5xx: a repeat sets the same values."""
+        body: dict[str, Any] = {}
+        if severity is not None:
+            if severity not in set(Severity):
+                raise ValueError(f"severity must be one of {', '.join(Severity)}")
+            body["severity"] = str(severity)
+        if custom_tags is not None:
+            tags = []
+            for tag in custom_tags:
+                key, value = tag.get("key"), tag.get("value")
+                if not isinstance(key, str) or not key or not isinstance(value, (str, type(None))):
+                    raise ValueError("custom_tags are {'key': str, 'value': str | None} items")
+                tags.append({"key": key, "value": value})
+            body["custom_tags"] = tags
+        if not body:
+            raise ValueError("update_incident needs severity or custom_tags")
+        path = f"/v1/incidents/secrets/{_object_id('incident_id', incident_id)}"
+        return self._write("PATCH", Incident, path, json=body)
+
+    def grant_access(
+        self, incident_id: int, member_id: int, *, permission: str = "can_edit",
+        send_email: bool = False,
+    ) -> IncidentAccess:
+        """Give one member access to one incident (`PUT /v1/members/{member_id}/
+        secret_incidents/{incident_id}`, which replaces the deprecated grant_access)."""
+        if permission not in INCIDENT_PERMISSIONS:
+            raise ValueError(f"permission must be one of {', '.join(INCIDENT_PERMISSIONS)}")
+        path = (f"/v1/members/{_object_id('member_id', member_id)}/secret_incidents/"
+                f"{_object_id('incident_id', incident_id)}")
+        return self._write("PUT", IncidentAccess, path, json={"permission": permission},
+                           params={"send_email": _bool_value("send_email", send_email)})
+
+    def revoke_access(self, incident_id: int, member_id: int) -> None:
+        path = (f"/v1/members/{_object_id('member_id', member_id)}/secret_incidents/"
+                f"{_object_id('incident_id', incident_id)}")
+        self._write("DELETE", None, path)
 
     def unassign(self, incident_id: int) -> Incident:
         return self._write("POST", Incident, self._incident_path(incident_id, "unassign"))

@@ -300,3 +300,62 @@ class Token(ApiModel):
         if "incidents:write" in implied:
             implied.add("incidents:read")
         return sorted(s for s in set(needed) if s not in implied)
+
+
+class MemberBrief(ApiModel):
+    """The member embedded in an activity-log entry."""
+
+    id: int
+    name: Optional[str] = None
+    email: Optional[str] = None
+    access_level: Optional[str] = None
+
+
+class ActivityContent(ApiModel):
+    type: Optional[str] = None  # "action" (system and user actions), or a note
+    content_key: Optional[str] = None  # TRIGGER, ASSIGN, RESOLVE, UNRESOLVE, SHARE, ...
+    data: Optional[Any] = None
+
+
+class ActivityLog(ApiModel):
+    """One entry of an incident's history (`/v1/incidents/secrets/{id}/activity-logs`)."""
+
+    id: int
+    member: Optional[MemberBrief] = None  # None: the platform, or a token (api_token_id)
+    api_token_id: Optional[str] = None
+    created_at: UtcDatetime
+    updated_at: Optional[UtcDatetime] = None
+    content: ActivityContent = Field(default_factory=ActivityContent)
+    incident_id: Optional[int] = None
+
+    @property
+    def key(self) -> str:
+        return self.content.content_key or ""
+
+
+class IncidentMember(ApiModel):
+    """A member with access to an incident, and that access."""
+
+    id: int
+    member_id: Optional[int] = None
+    role: Optional[str] = None
+    name: Optional[str] = None
+    email: Optional[str] = None
+    incident_id: Optional[int] = None
+    incident_permission: Optional[str] = None
+
+
+class Team(ApiModel):
+    id: int
+    name: Optional[str] = None
+    description: Optional[str] = None
+    is_global: Optional[bool] = None
+    gitguardian_url: Optional[str] = None
+
+
+class IncidentAccess(ApiModel):
+    """The answer of an access grant."""
+
+    member_id: Optional[int] = None
+    incident_id: Optional[int] = None
+    incident_permission: Optional[str] = None

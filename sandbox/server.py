@@ -28,6 +28,7 @@ from sandbox.workspace import Token
 log = logging.getLogger(__name__)
 
 APP_VERSION = "v2.521.0-sandbox"
+SELF_HOSTED_PREFIX = "/exposed"
 SECRETS_ENGINE_VERSION = "2.140.0"
 _COMMON_HEADERS = {"x-app-version": APP_VERSION, "x-secrets-engine-version": SECRETS_ENGINE_VERSION}
 
@@ -184,6 +185,12 @@ class SandboxApp(FastAPI):
     """
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(SELF_HOSTED_PREFIX + "/"):
+            # A self-hosted instance serves the API under /exposed: the same routes, and
+            # `Link` headers that keep the prefix (hooks match the path without it).
+            path = scope["path"][len(SELF_HOSTED_PREFIX):]
+            scope = {**scope, "path": path, "raw_path": path.encode(),
+                     "gg_prefix": SELF_HOSTED_PREFIX}
         adversity: Adversity | None = getattr(self.state, "adversity", None)
         if scope["type"] != "http" or adversity is None or not adversity.active:
             await self._handle(scope, receive, send)
@@ -268,7 +275,8 @@ def create_app(
         for cursor, rel in ((page.next_cursor, "next"), (page.prev_cursor, "prev")):
             if cursor:
                 query = {**params, "cursor": cursor, "per_page": str(page.per_page)}
-                url = f"{base}{request.url.path}?{urlencode(sorted(query.items()))}"
+                path = request.scope.get("gg_prefix", "") + request.url.path
+                url = f"{base}{path}?{urlencode(sorted(query.items()))}"
                 links.append(f'<{url}>; rel="{rel}"')
         return _json(page.items, headers={"link": ", ".join(links),
                                           "x-per-page": str(page.per_page)})
@@ -299,6 +307,78 @@ def create_app(
     async def incident(request: Request, incident_id: int) -> Response:
         token_for(request, "incidents:read")
         return _json(store.get_incident(incident_id, query_of(request)))
+
+    @app.patch("/v1/incidents/secrets/{incident_id:int}")
+    async def update_incident(request: Request, incident_id: int) -> Response:
+        token = token_for(request, "incidents:write")
+        return _json(store.update_incident(token, incident_id, await _body(request)))
+
+    @app.get("/v1/incidents/secrets/{incident_id:int}/activity-logs")
+    async def activity_logs(request: Request, incident_id: int) -> Response:
+        token_for(request, "incidents:read")
+        return listing(request, store.list_activity_logs(incident_id, query_of(request)))
+
+    @app.get("/v1/incidents/secrets/{incident_id:int}/members")
+    @app.get("/v1/secret-incidents/{incident_id:int}/members")
+    async def incident_members(request: Request, incident_id: int) -> Response:
+        token_for(request, "incidents:read")
+        return listing(request, store.list_incident_members(incident_id, query_of(request)))
+
+    @app.get("/v1/members/{member_id:int}/secret-incidents")
+    async def member_incidents(request: Request, member_id: int) -> Response:
+        token_for(request, "incidents:read")
+        return listing(request, store.list_member_incidents(member_id, query_of(request)))
+
+    async def _access_target(request: Request) -> tuple[int | None, str | None]:
+        body = await _body(request)
+        email = body.get("email")
+        if email is not None and not isinstance(email, str):
+            raise ApiError(400, "email: enter a valid email address.")
+        member_id = _as_int(body.get("member_id"), "member_id")
+        if (email is None) == (member_id is None):
+            raise ApiError(400, "Exactly one of email and member_id must be given.")
+        return member_id, email
+
+    @app.post("/v1/incidents/secrets/{incident_id:int}/grant_access")
+    async def grant_access(request: Request, incident_id: int) -> Response:
+        token = token_for(request, "members:write")
+        body = await _body(request)
+        member_id, email = await _access_target(request)
+        return _json(store.grant_access(token, incident_id, member_id=member_id, email=email,
+                                        permission=body.get("incident_permission", "can_edit")))
+
+    @app.post("/v1/incidents/secrets/{incident_id:int}/revoke_access")
+    async def revoke_access(request: Request, incident_id: int) -> Response:
+        token = token_for(request, "members:write")
+        member_id, email = await _access_target(request)
+        store.revoke_access(token, incident_id, member_id=member_id, email=email)
+        return Response(status_code=204, headers=_COMMON_HEADERS)
+
+    @app.put("/v1/members/{member_id:int}/secret_incidents/{incident_id:int}")
+    async def put_access(request: Request, member_id: int, incident_id: int) -> Response:
+        token = token_for(request, "members:write")
+        body = await _body(request)
+        _as_bool(request.query_params.get("send_email"), "send_email", True)
+        return _json(store.grant_access(token, incident_id, member_id=member_id,
+                                        permission=body.get("permission", "can_edit")))
+
+    @app.delete("/v1/members/{member_id:int}/secret_incidents/{incident_id:int}")
+    async def delete_access(request: Request, member_id: int, incident_id: int) -> Response:
+        token = token_for(request, "members:write")
+        store.revoke_access(token, incident_id, member_id=member_id)
+        return Response(status_code=204, headers=_COMMON_HEADERS)
+
+    @app.get("/v1/api_tokens")
+    async def api_tokens(request: Request) -> Response:
+        token_for(request, "api_tokens:read")
+        return listing(request, store.list_tokens(query_of(request)))
+
+    @app.get("/v1/api_tokens/{token_id}")
+    async def api_token(request: Request, token_id: str) -> Response:
+        if token_id == "self":
+            return _json(store.token_info(token_for(request)))
+        token_for(request, "api_tokens:read")
+        return _json(store.get_token(token_id))
 
     @app.post("/v1/incidents/secrets/{incident_id:int}/assign")
     async def assign(request: Request, incident_id: int) -> Response:
@@ -391,9 +471,7 @@ def create_app(
     @app.get("/v1/teams")
     async def teams(request: Request) -> Response:
         token_for(request, "teams:read")
-        query = query_of(request)
-        query.per_page()  # validates like every list
-        return _json([], headers={"link": "", "x-per-page": str(query.per_page())})
+        return listing(request, store.list_teams(query_of(request)))
 
     @app.get("/v1/sources")
     async def sources(request: Request) -> Response:

@@ -32,6 +32,46 @@ INVALID_KEY = "Invalid API key."
 DEFAULT_SHARE_LIFESPAN_HOURS = 720  # the workspace default when a share asks for 0
 MAX_PER_PAGE = 100
 DEFAULT_PER_PAGE = 20
+# A member's user account id (notes' `user_id`, `user.logged_in` targets) differs from the
+# member id in every recording; the sandbox derives it so that the two never coincide.
+USER_ID_OFFSET = 1_000_000
+
+# Audit-log event names. As recorded: incident events are `secret_incident.*`, and a share
+# link is `incident_token.created` with the link's token id as target and the incident as
+# `data.issue_id`. The verbs below and the note events appear in no recording (README).
+EVENT_NAMES = {
+    "assign": "secret_incident.assigned",
+    "unassign": "secret_incident.unassigned",
+    "resolve": "secret_incident.resolved",
+    "ignore": "secret_incident.ignored",
+    "reopen": "secret_incident.reopened",
+    "update": "secret_incident.updated",
+    "grant_access": "secret_incident.access_granted",
+    "revoke_access": "secret_incident.access_revoked",
+    "share": "incident_token.created",
+    "unshare": "incident_token.revoked",
+    "note_create": "secret_incident_note.created",
+    "note_update": "secret_incident_note.updated",
+    "note_delete": "secret_incident_note.deleted",
+}
+_WRITE_OF_EVENT = {name: action for action, name in EVENT_NAMES.items()}
+
+
+def audit_write(entry: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(write, incident id) of an audit entry the sandbox wrote for a write, else None.
+
+    The incident is the target, except for share links (the token is) and notes (the note
+    is), whose incident is in `data`.
+    """
+    action = _WRITE_OF_EVENT.get(entry.get("event_name") or "")
+    if action is None:
+        return None
+    data = entry.get("data") or {}
+    if action in ("share", "unshare"):
+        return action, str(data.get("issue_id"))
+    if action.startswith("note_"):
+        return action, str(data.get("incident_id"))
+    return action, str((entry.get("target_ids") or [None])[0])
 
 # A scope implies others: share includes write includes read.
 _IMPLIED_SCOPES = {
@@ -370,6 +410,13 @@ class Store:
             (_clone(a) for a in workspace.audit_logs), key=lambda a: a["id"]
         )
         self.shares: dict[int, dict] = {}
+        self._share_ids: dict[int, int] = {}  # incident id -> its live share token's id
+        # incident id -> its activity log, made from the generated past on first use, then
+        # appended to by every write (ours or a person's)
+        self.activity: dict[int, list[dict]] = {}
+        # incident id -> member id -> permission granted on that incident alone
+        self.access: dict[int, dict[int, str]] = {}
+        self.teams: list[dict] = _teams(workspace)
         self.tokens: dict[str, Token] = {}
         for token in workspace.tokens:
             self.add_token(token)
@@ -378,6 +425,8 @@ class Store:
             "occurrence": max(self.occurrences, default=0) + 1,
             "note": max(self.note_ids, default=0) + 1,
             "audit": max((a["id"] for a in self.audit_logs), default=0) + 1,
+            "share": 5000,
+            "activity": 10_000_000,
             "secret": max((i.get("secret_id") or 0 for i in self.incidents.values()), default=0)
             + 1,
         }
@@ -395,6 +444,7 @@ class Store:
     def _writable(self, incident_id: int) -> dict:
         """The incident, cloned on its first change so the Workspace's copy stays as made."""
         incident = self._incident(incident_id)
+        self._history(incident_id)
         if ("incident", incident_id) not in self._owned:
             incident = self.incidents[incident_id] = _clone(incident)
             self._owned.add(("incident", incident_id))
@@ -444,9 +494,11 @@ class Store:
         action_type: str,
         target_ids: Iterable[Any],
         data: dict | None = None,
-        ip_address: str = "127.0.0.1",
+        ip_address: str | None = None,
     ) -> None:
         member = self.members.get(actor.member_id) or {}
+        if ip_address is None:  # a person's browser is not on the API's loopback
+            ip_address = "192.0.2.10" if isinstance(actor, Human) else "127.0.0.1"
         self.audit_logs.append(
             {
                 "id": self._next("audit"),
@@ -478,6 +530,216 @@ class Store:
             "status": "active",
             "creator_id": token.member_id,
         }
+
+    # ------------------------------------------------------------ activity logs
+
+    def _member_brief(self, member_id: int | None) -> dict | None:
+        member = self.members.get(member_id) if member_id is not None else None
+        if member is None:
+            return None
+        return {k: member.get(k) for k in ("id", "name", "email", "access_level")}
+
+    def _history(self, incident_id: int) -> list[dict]:
+        """The incident's activity log; its past is made from the incident as generated."""
+        log = self.activity.get(incident_id)
+        if log is None:
+            # made before the incident's first change (`_writable`), so from its past alone
+            source = self.incidents[incident_id]
+            log = self.activity[incident_id] = []
+            for moment, key, data, member_id, token_id in generated_past(
+                    source, self.workspace.seed, list(self.members), self.workspace.now):
+                self._activity_entry(log, incident_id, moment, key, data, member_id, token_id)
+        return log
+
+    def _activity_entry(self, log: list[dict], incident_id: int, moment: str, key: str,
+                        data: Any, member_id: int | None, token_id: str | None) -> None:
+        log.append({
+            "id": self._next("activity"),
+            "member": self._member_brief(member_id),
+            "api_token_id": token_id,
+            "created_at": moment,
+            "updated_at": None,
+            "content": {"type": "action", "content_key": key, "data": data},
+            "incident_id": incident_id,
+        })
+
+    def _act(self, actor: Actor, incident_id: int, key: str, data: Any = None) -> None:
+        """Record a write in the incident's activity log, dated now."""
+        log = self._history(incident_id)
+        self._activity_entry(log, incident_id, self.now(), key, data, actor.member_id,
+                             token_id_of(actor))
+
+    def list_activity_logs(self, incident_id: int, query: Query) -> Page:
+        with self.lock:
+            self._incident(incident_id)
+            entries = list(self._history(incident_id))
+            keys = query.many("content_key")  # unrecorded filter, harmless when unsent
+            if keys is not None:
+                entries = [e for e in entries if e["content"]["content_key"] in set(keys)]
+            key, descending = _ordering(query, ("id", "created_at"))
+            return paginate(_sorted(entries, key), key, descending, query)
+
+    # ------------------------------------------------------------ tokens, teams, access
+
+    def _token_answer(self, token: Token) -> dict:
+        return self.token_info(token)
+
+    def list_tokens(self, query: Query) -> Page:
+        with self.lock:
+            tokens = [self._token_answer(t) for t in self.tokens.values()]
+            for name in ("status", "type"):
+                values = query.many(name)
+                if values is not None:
+                    tokens = [t for t in tokens if t.get(name) in set(values)]
+            member_ids = query.integers("member_id")
+            if member_ids is not None:
+                tokens = [t for t in tokens if t.get("member_id") in set(member_ids)]
+
+            def key(t: dict) -> str:
+                return t["id"]
+
+            return paginate(_sorted(tokens, key), key, False, query)
+
+    def get_token(self, token_id: str) -> dict:
+        with self.lock:
+            for token in self.tokens.values():
+                if token.id == token_id:
+                    return self._token_answer(token)
+            raise ApiError(404, NOT_FOUND)
+
+    def list_teams(self, query: Query) -> Page:
+        with self.lock:
+            teams = list(self.teams)
+            is_global = query.boolean("is_global")
+            if is_global is not None:
+                teams = [t for t in teams if t["is_global"] == is_global]
+            search = query.text("search")
+            if search is not None:
+                teams = [t for t in teams if search.casefold() in t["name"].casefold()]
+            key, descending = _ordering(query, ("id",))
+            return paginate(_sorted(teams, key), key, descending, query)
+
+    def permission_of(self, member: dict, incident: dict) -> str | None:
+        """What a member may do on an incident: managers and owners see every incident; a
+        member or restricted member, those assigned to them or granted to them."""
+        if not member.get("active", True):
+            return None
+        granted = self.access.get(incident["id"], {}).get(member["id"])
+        if member.get("access_level") in ("owner", "manager"):
+            return "full_access"
+        if granted:
+            return granted
+        if incident.get("assignee_id") == member["id"]:
+            return "can_edit"
+        return None
+
+    def list_incident_members(self, incident_id: int, query: Query) -> Page:
+        with self.lock:
+            incident = self._incident(incident_id)
+            rows = []
+            for member in self.members.values():
+                permission = self.permission_of(member, incident)
+                if permission is None:
+                    continue
+                rows.append({"id": member["id"], "member_id": member["id"],
+                             "role": member.get("access_level"), "name": member.get("name"),
+                             "email": member.get("email"), "incident_id": incident_id,
+                             "incident_permission": permission})
+            permissions = query.many("incident_permission")
+            if permissions is not None:
+                rows = [r for r in rows if r["incident_permission"] in set(permissions)]
+            levels = query.many("access_level")
+            if levels is not None:
+                rows = [r for r in rows if r["role"] in set(levels)]
+            search = query.text("search")
+            if search is not None:
+                needle = search.casefold()
+                rows = [r for r in rows if needle in (r["email"] or "").casefold()
+                        or needle in (r["name"] or "").casefold()]
+            key, descending = _ordering(query, ("id",))
+            return paginate(_sorted(rows, key), key, descending, query)
+
+    def list_member_incidents(self, member_id: int, query: Query) -> Page:
+        """The incidents a member has access to, filtered as the incident list is."""
+        with self.lock:
+            member = self.members.get(member_id)
+            if member is None:
+                raise ApiError(404, NOT_FOUND)
+            matches = self._incident_filter(query)
+
+            def keep(incident: dict) -> bool:
+                return self.permission_of(member, incident) is not None and matches(incident)
+
+            key, descending = _ordering(
+                query, ("id", "date", "resolved_at", "ignored_at", "risk_score"))
+            if not descending and (query.text("ordering") or "id").lstrip("+") == "id":
+                return scan_page(self._incident_ids, self.incidents, keep, query)
+            chosen = _sorted((i for i in self.incidents.values() if keep(i)), key)
+            return paginate(chosen, key, descending, query)
+
+    PERMISSIONS = ("can_view", "can_edit", "full_access")
+
+    def grant_access(self, actor: Actor, incident_id: int, *, member_id: int | None = None,
+                     email: str | None = None, permission: Any = "can_edit") -> dict:
+        if permission not in self.PERMISSIONS:
+            raise ApiError(400, "permission: a valid choice is required: "
+                           + ", ".join(self.PERMISSIONS) + ".")
+        with self.lock:
+            self._incident(incident_id)
+            member = self._find_member(email=email, member_id=member_id)
+            self.access.setdefault(incident_id, {})[member["id"]] = permission
+            self._audit(actor, EVENT_NAMES["grant_access"], "UPDATE", [incident_id],
+                        {"member_id": member["id"], "permission": permission})
+            self._act(actor, incident_id, "GRANT_ACCESS", {"users": [member["id"]]})
+            return {"member_id": member["id"], "incident_id": incident_id,
+                    "incident_permission": permission}
+
+    def revoke_access(self, actor: Actor, incident_id: int, *, member_id: int | None = None,
+                      email: str | None = None) -> None:
+        with self.lock:
+            self._incident(incident_id)
+            member = self._find_member(email=email, member_id=member_id)
+            if member["id"] not in self.access.get(incident_id, {}):
+                raise ApiError(404, NOT_FOUND)
+            del self.access[incident_id][member["id"]]
+            self._audit(actor, EVENT_NAMES["revoke_access"], "UPDATE", [incident_id],
+                        {"member_id": member["id"]})
+            self._act(actor, incident_id, "REMOVE_ACCESS", {"users": [member["id"]]})
+
+    def update_incident(self, actor: Actor, incident_id: int, body: Mapping[str, Any]) -> dict:
+        """PATCH: `severity` and/or `custom_tags` ([{key, value}]); anything else ignored."""
+        severity, tags = body.get("severity"), body.get("custom_tags")
+        if severity is None and tags is None:
+            raise ApiError(400, "At least one of severity and custom_tags must be given.")
+        if severity is not None and severity not in SEVERITIES:
+            raise ApiError(400, "severity: a valid choice is required: "
+                           + ", ".join(SEVERITIES) + ".")
+        if tags is not None and (not isinstance(tags, list) or not all(
+                isinstance(t, dict) and isinstance(t.get("key"), str) and t["key"]
+                and isinstance(t.get("value"), (str, type(None))) for t in tags)):
+            raise ApiError(400, "custom_tags: a list of {key, value} objects is required.")
+        with self.lock:
+            incident = self._writable(incident_id)
+            if severity is not None and severity != incident.get("severity"):
+                previous = incident.get("severity")
+                incident["severity"] = severity
+                self._act(actor, incident_id, "SET_SEVERITY",
+                          {"severity": severity, "previous_severity": previous})
+            if tags is not None:
+                incident["custom_tags"] = [
+                    {"id": self._custom_tag_id(t["key"], t.get("value")), "key": t["key"],
+                     "value": t.get("value")} for t in tags]
+                self._act(actor, incident_id, "SET_CUSTOM_TAGS",
+                          {"custom_tags": [{"key": t["key"], "value": t.get("value")}
+                                           for t in tags]})
+            self._audit(actor, EVENT_NAMES["update"], "UPDATE", [incident_id],
+                        {k: body[k] for k in ("severity", "custom_tags") if k in body})
+            return self._answer(incident)
+
+    @staticmethod
+    def _custom_tag_id(key: str, value: str | None) -> str:
+        import uuid
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"sandbox-custom-tag:{key}={value}"))
 
     # ------------------------------------------------------------ incidents: reads
 
@@ -523,12 +785,31 @@ class Store:
         feedback = query.boolean("feedback")
         if feedback is not None:
             tests.append(lambda i: bool(i.get("feedback_list")) == feedback)
+        tag_ids = query.many("custom_tags")
+        if tag_ids is not None:
+            tests.append(lambda i, w=set(tag_ids): any(
+                str(t.get("id")) in w for t in i.get("custom_tags") or []))
+        tag_key, tag_value = query.text("custom_tag_key"), query.text("custom_tag_value")
+        if tag_key is not None:
+            tests.append(lambda i: any(t.get("key") == tag_key for t in i.get("custom_tags") or []))
+        if tag_value is not None:
+            tests.append(lambda i: any(
+                t.get("value") == tag_value for t in i.get("custom_tags") or []))
+        if query.boolean("only_on_provider_archived_sources"):
+            tests.append(self._only_on_archived_sources)
         low, high = query.integer("risk_score_min"), query.integer("risk_score_max")
         if low is not None:
             tests.append(lambda i: (i.get("risk_score") or 0) >= low)
         if high is not None:
             tests.append(lambda i: (i.get("risk_score") or 0) <= high)
         return lambda incident: all(test(incident) for test in tests)
+
+    def _only_on_archived_sources(self, incident: dict) -> bool:
+        """Every source the incident was seen on is archived at its provider."""
+        sources = self.sources_by_incident.get(incident["id"], ())
+        return bool(sources) and all(
+            (self.sources.get(s, {}).get("provider_metadata") or {}).get("archived")
+            for s in sources)
 
     def list_incidents(self, query: Query, *, source_id: int | None = None) -> Page:
         with self.lock:
@@ -593,8 +874,9 @@ class Store:
             incident.update(
                 status="ASSIGNED", assignee_id=member["id"], assignee_email=member["email"]
             )
-            self._audit(actor, "incident.assign", "UPDATE", [incident_id],
+            self._audit(actor, EVENT_NAMES["assign"], "UPDATE", [incident_id],
                         {"assignee_id": member["id"]})
+            self._act(actor, incident_id, "ASSIGN", {"assignees": [member["id"]]})
             return self._answer(incident)
 
     def _find_member(self, *, email: str | None, member_id: int | None) -> dict:
@@ -612,15 +894,25 @@ class Store:
     def unassign(self, actor: Actor, incident_id: int) -> dict:
         with self.lock:
             incident = self._writable(incident_id)
-            if incident["status"] != "ASSIGNED":
+            assigned = incident.get("assignee_id") is not None or incident.get("assignee_email")
+            closed = incident["status"] in CLOSED_STATUSES
+            if not (incident["status"] == "ASSIGNED" or (closed and assigned)):
                 raise ApiError(409, CONFLICT)
-            incident.update(status="TRIGGERED", assignee_id=None, assignee_email=None)
-            self._audit(actor, "incident.unassign", "UPDATE", [incident_id])
+            # "Unassigning a resolved incident will not update the status": a closed one keeps
+            # its status and loses its assignee; an open one goes back to TRIGGERED.
+            incident.update(assignee_id=None, assignee_email=None)
+            if not closed:
+                incident["status"] = "TRIGGERED"
+            previous = incident.get("assignee_id")
+            self._audit(actor, EVENT_NAMES["unassign"], "UPDATE", [incident_id])
+            self._act(actor, incident_id, "UNASSIGN", {"assignees": [previous]})
             return self._answer(incident)
 
-    def resolve(self, actor: Actor, incident_id: int, secret_revoked: Any) -> dict:
+    def resolve(self, actor: Actor, incident_id: int, secret_revoked: Any = None) -> dict:
+        if secret_revoked is None:
+            secret_revoked = False  # optional in the API's schema
         if not isinstance(secret_revoked, bool):
-            raise ApiError(400, "secret_revoked: this field is required (a boolean).")
+            raise ApiError(400, "secret_revoked: must be a valid boolean.")
         with self.lock:
             incident = self._writable(incident_id)
             if incident["status"] not in OPEN_STATUSES:
@@ -632,8 +924,9 @@ class Store:
                 resolver_api_token_id=token_id_of(actor),
                 secret_revoked=secret_revoked,
             )
-            self._audit(actor, "incident.resolve", "UPDATE", [incident_id],
+            self._audit(actor, EVENT_NAMES["resolve"], "UPDATE", [incident_id],
                         {"secret_revoked": secret_revoked})
+            self._act(actor, incident_id, "RESOLVE", {"revoked": secret_revoked})
             return self._answer(incident)
 
     def ignore(self, actor: Actor, incident_id: int, ignore_reason: Any) -> dict:
@@ -651,8 +944,9 @@ class Store:
                 ignorer_api_token_id=token_id_of(actor),
                 ignore_reason=ignore_reason,
             )
-            self._audit(actor, "incident.ignore", "UPDATE", [incident_id],
+            self._audit(actor, EVENT_NAMES["ignore"], "UPDATE", [incident_id],
                         {"ignore_reason": ignore_reason})
+            self._act(actor, incident_id, "IGNORE", {"ignore_reason": ignore_reason})
             return self._answer(incident)
 
     def reopen(self, actor: Actor, incident_id: int) -> dict:
@@ -660,8 +954,10 @@ class Store:
             incident = self._writable(incident_id)
             if incident["status"] not in CLOSED_STATUSES:
                 raise ApiError(409, CONFLICT)
+            was = incident["status"]
             self._reopen(incident)
-            self._audit(actor, "incident.reopen", "UPDATE", [incident_id])
+            self._audit(actor, EVENT_NAMES["reopen"], "UPDATE", [incident_id])
+            self._act(actor, incident_id, "UNRESOLVE" if was == "RESOLVED" else "REOPEN")
             return self._answer(incident)
 
     @staticmethod
@@ -707,8 +1003,11 @@ class Store:
             }
             self.shares[incident_id] = share
             incident["share_url"] = share["share_url"]
-            self._audit(actor, "incident.share", "CREATE", [incident_id],
-                        {"lifespan_hours": hours})
+            share_id = self._next("share")
+            self._share_ids[incident_id] = share_id
+            self._audit(actor, EVENT_NAMES["share"], "CREATE", [share_id],
+                        {"issue_id": incident_id, "expire_at": share["expire_at"]})
+            self._act(actor, incident_id, "SHARE", {"shared_at": _offset_time(self.now())})
             return _clone(share)
 
     def unshare(self, actor: Actor, incident_id: int) -> None:
@@ -718,7 +1017,10 @@ class Store:
                 raise ApiError(409, CONFLICT)
             del self.shares[incident_id]
             incident["share_url"] = None
-            self._audit(actor, "incident.unshare", "DELETE", [incident_id])
+            share_id = self._share_ids.pop(incident_id, 0)
+            self._audit(actor, EVENT_NAMES["unshare"], "DELETE", [share_id],
+                        {"issue_id": incident_id})
+            self._act(actor, incident_id, "UNSHARE", {"unshared_at": _offset_time(self.now())})
 
     # ------------------------------------------------------------ notes
 
@@ -754,12 +1056,12 @@ class Store:
                 "comment": comment,
                 "issue_id": incident_id,
                 "incident_id": incident_id,
-                "user_id": actor.member_id,
+                "user_id": actor.member_id + USER_ID_OFFSET,
                 "api_token": actor.name if isinstance(actor, Token) else None,
             }
             self.notes.setdefault(incident_id, []).append(note)
             self.note_ids[note["id"]] = incident_id
-            self._audit(actor, "incident_note.create", "CREATE", [note["id"]],
+            self._audit(actor, EVENT_NAMES["note_create"], "CREATE", [note["id"]],
                         {"incident_id": incident_id})
             return _clone(note)
 
@@ -780,7 +1082,7 @@ class Store:
         with self.lock:
             note = self._note(actor, incident_id, note_id)
             note.update(comment=comment, updated_at=self.now())
-            self._audit(actor, "incident_note.update", "UPDATE", [note_id],
+            self._audit(actor, EVENT_NAMES["note_update"], "UPDATE", [note_id],
                         {"incident_id": incident_id})
             return _clone(note)
 
@@ -789,7 +1091,7 @@ class Store:
             note = self._note(actor, incident_id, note_id)
             self.notes[incident_id].remove(note)
             del self.note_ids[note_id]
-            self._audit(actor, "incident_note.delete", "DELETE", [note_id],
+            self._audit(actor, EVENT_NAMES["note_delete"], "DELETE", [note_id],
                         {"incident_id": incident_id})
 
     # ------------------------------------------------------------ occurrences
@@ -838,6 +1140,9 @@ class Store:
             values = query.many(name)
             if values is not None:
                 incident_tests.append(lambda i, n=name, a=set(values): i.get(n) in a)
+        assignees = query.integers("incident_assignee_id")
+        if assignees is not None:
+            incident_tests.append(lambda i, a=set(assignees): i.get("assignee_id") in a)
         key, descending = _ordering(query, ("id", "date"))
         with self.lock:
             if incident_ids is not None:
@@ -960,6 +1265,8 @@ class Store:
                 "notes": {k: _clone(v) for k, v in self.notes.items()},
                 "audit_logs": _clone(self.audit_logs),
                 "shares": {k: _clone(v) for k, v in self.shares.items()},
+                "activity": {k: _clone(v) for k, v in self.activity.items()},
+                "access": {k: dict(v) for k, v in self.access.items()},
                 "members": {k: _clone(v) for k, v in self.members.items()},
             }
 
@@ -973,6 +1280,12 @@ class Store:
             self._incident_ids = list(self.incidents)
             self.members = {int(k): v for k, v in state["members"].items()}
             self.shares = {int(k): v for k, v in state.get("shares", {}).items()}
+            self._share_ids = {k: self._next("share") for k in self.shares}
+            self.activity = {int(k): v for k, v in state.get("activity", {}).items()}
+            self.access = {int(k): {int(m): p for m, p in v.items()}
+                           for k, v in state.get("access", {}).items()}
+            self._next_ids["activity"] = max(
+                [e["id"] for log in self.activity.values() for e in log] or [10_000_000]) + 1
             self.notes = {int(k): v for k, v in state.get("notes", {}).items()}
             self.note_ids = {n["id"]: i for i, notes in self.notes.items() for n in notes}
             self.audit_logs = list(state.get("audit_logs", []))
@@ -1045,8 +1358,11 @@ class Store:
             if isinstance(presence, dict) and "in_vcs" in presence:
                 presence["in_vcs"] = presence.get("in_vcs", 0) + 1
             if incident["status"] == "RESOLVED":
+                self._history(incident_id)
                 self._reopen(incident)
                 incident["regression"] = True
+                log = self.activity[incident_id]
+                self._activity_entry(log, incident_id, self.now(), "UNRESOLVE", None, None, None)
             return _clone(occurrence)
 
     def new_incident(
@@ -1156,3 +1472,75 @@ def _before(stored: str | None, limit: str) -> bool:
 
 def _after(stored: str | None, limit: str) -> bool:
     return stored is not None and stored >= limit
+
+
+SEVERITIES = ("critical", "high", "medium", "low", "info", "unknown")
+
+
+def _offset_time(text: str) -> str:
+    """A stored time as the activity log's data writes it: `+00:00` instead of `Z`."""
+    return text[:-1] + "+00:00" if text.endswith("Z") else text
+
+
+def _teams(workspace: Workspace) -> list[dict]:
+    """The workspace's teams: the global "All incidents" team, and one per access level
+    below manager holding those members (the generator makes no teams of its own)."""
+    url = f"https://dashboard.gitguardian.com/workspace/{workspace.workspace_id}/settings/teams"
+    teams = [{"id": 1, "name": "All incidents", "description": "Every incident of the workspace",
+              "is_global": True, "gitguardian_url": f"{url}/1"}]
+    for number, (level, name) in enumerate(
+            (("member", "Developers"), ("restricted", "Contractors")), start=2):
+        if any(m.get("access_level") == level for m in workspace.members):
+            teams.append({"id": number, "name": name,
+                          "description": f"Workspace members of level {level}",
+                          "is_global": False,
+                          "gitguardian_url": f"{url}/{number}"})
+    return teams
+
+
+def generated_past(incident: Mapping[str, Any], seed: int, member_ids: list[int],
+                   now: datetime) -> list[tuple[str, str, Any, int | None, str | None]]:
+    """The history an incident as generated implies: (time, content_key, data, member, token).
+
+    Triggered at `triggered_at`; an assignee was assigned a while after, and about one
+    assigned incident in four was first assigned to someone else (a reassignment); a
+    closed incident was closed at `resolved_at` / `ignored_at` by its resolver or ignorer;
+    about one incident in six (and every regression) was resolved and reopened once before
+    its present state. Deterministic from the seed and the incident id.
+    """
+    import random
+
+    rng = random.Random(f"history-{seed}-{incident['id']}")
+    triggered = parse_time(incident.get("triggered_at") or incident["date"], "triggered_at")
+    status = incident.get("status")
+    closed_at_text = incident.get("resolved_at") if status == "RESOLVED" else (
+        incident.get("ignored_at") if status == "IGNORED" else None)
+    end = parse_time(closed_at_text, "closed_at") if closed_at_text else None
+    horizon = end or max(triggered + timedelta(hours=1),
+                         parse_time(incident.get("date") or iso(triggered), "date"))
+    if end is None:
+        horizon = min(triggered + timedelta(days=rng.uniform(0.5, 20)), now)
+    span = max((horizon - triggered).total_seconds(), 1.0)
+
+    def at(fraction: float) -> str:
+        return iso(triggered + timedelta(seconds=span * fraction))
+
+    past: list[tuple[str, str, Any, int | None, str | None]] = [
+        (iso(triggered), "TRIGGER", {"triggered_at": _offset_time(
+            incident.get("date") or iso(triggered))}, None, None)]
+    assignee = incident.get("assignee_id")
+    if assignee is not None:
+        others = [m for m in member_ids if m != assignee]
+        if others and rng.random() < 0.25:
+            past.append((at(0.1), "ASSIGN", {"assignees": [rng.choice(others)]}, None, None))
+        past.append((at(0.2), "ASSIGN", {"assignees": [assignee]}, None, None))
+    if incident.get("regression") or rng.random() < 1 / 6:
+        past.append((at(0.4), "RESOLVE", {"revoked": False}, None, None))
+        past.append((at(0.6), "UNRESOLVE", None, None, None))
+    if status == "RESOLVED" and closed_at_text:
+        past.append((closed_at_text, "RESOLVE", {"revoked": bool(incident.get("secret_revoked"))},
+                     incident.get("resolver_id"), incident.get("resolver_api_token_id")))
+    elif status == "IGNORED" and closed_at_text:
+        past.append((closed_at_text, "IGNORE", {"ignore_reason": incident.get("ignore_reason")},
+                     incident.get("ignorer_id"), incident.get("ignorer_api_token_id")))
+    return past

@@ -640,7 +640,10 @@ def _foreign_edit(logs: Sequence[Any], decision: Decision, token_id: str | None,
     """The first change to the decision's incident by anyone but us, made in the `gap` seconds
     before our own write's audit entry (found by our token and the incident), or None."""
     target = str(decision.incident_id)
-    on_incident = [log for log in logs if target in (log.target_ids or [])]
+    # A share link's entry targets the link's token; its incident is `data.issue_id`.
+    on_incident = [log for log in logs if target in (log.target_ids or [])
+                   or str((log.data if isinstance(log.data, dict) else {}).get("issue_id"))
+                   == target]
     ours = [log for log in on_incident
             if log.api_token_id == token_id and "note" not in (log.event_name or "")]
     if not ours:

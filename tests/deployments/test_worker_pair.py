@@ -70,7 +70,7 @@ def _note_creations(before: dict[str, Any], after: dict[str, Any]) -> Counter:
     return Counter(
         int((log.get("data") or {}).get("incident_id"))
         for log in after["audit_logs"][len(before["audit_logs"]):]
-        if log["event_name"] == "incident_note.create"
+        if log["event_name"] == "secret_incident_note.created"
     )
 
 
@@ -175,7 +175,7 @@ def test_two_workers_two_bulk_deployments_write_each_note_once(
                      if f"{MARKER} {FLOW} decision" in k[1]})
     # A note is a write too: the audit log's note creations, counted per incident.
     writes = new_writes(before, after) + Counter(
-        {("incident_note.create", (str(i),)): n for i, n in _note_creations(before, after).items()})
+        {("secret_incident_note.created", (str(i),)): n for i, n in _note_creations(before, after).items()})
     by_flow_run = {r.flow_run_id: r for r in Ledger(ledger_url).runs(FLOW)}
     diagnostics = _report(runs, by_flow_run, notes, writes, logs)
     print(diagnostics)

@@ -81,10 +81,10 @@ OCCURRENCES = [
     {"incident_id": 2, "date": "2026-10-18T00:00:00Z", "source": {"id": 1, "full_name": "acme/api"}},
 ]
 AUDIT = [
-    {"date": "2026-10-20T00:00:00Z", "event_name": "incident.resolve", "action_type": "UPDATE", "api_token_id": OUR_TOKEN},
-    {"date": "2026-10-21T00:00:00Z", "event_name": "incident.assign", "action_type": "UPDATE", "api_token_id": None},
-    {"date": "2026-10-22T00:00:00Z", "event_name": "incident.ignore", "action_type": "UPDATE", "api_token_id": None},
-    {"date": "2026-10-13T00:00:00Z", "event_name": "incident.assign", "action_type": "UPDATE", "api_token_id": None},
+    {"date": "2026-10-20T00:00:00Z", "event_name": "secret_incident.resolved", "action_type": "UPDATE", "api_token_id": OUR_TOKEN},
+    {"date": "2026-10-21T00:00:00Z", "event_name": "secret_incident.assigned", "action_type": "UPDATE", "api_token_id": None},
+    {"date": "2026-10-22T00:00:00Z", "event_name": "secret_incident.ignored", "action_type": "UPDATE", "api_token_id": None},
+    {"date": "2026-10-13T00:00:00Z", "event_name": "secret_incident.assigned", "action_type": "UPDATE", "api_token_id": None},
 ]
 
 

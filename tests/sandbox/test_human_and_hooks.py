@@ -62,16 +62,18 @@ def test_human_edits_record_the_member_and_no_token(box):
     assert box.human.unassign(TRIGGERED)["status"] == "TRIGGERED"
     note = box.human.add_note(TRIGGERED, "Checked by hand.")
     assert (note["member_id"], note["api_token_id"], note["api_token"]) == (HUMAN, None, None)
+    assert note["user_id"] != note["member_id"]  # a user account id, as in the recordings
 
     entries = entries_for(box, TRIGGERED)
     assert [e["event_name"] for e in entries] == [
-        "incident.resolve", "incident.reopen", "incident.ignore", "incident.reopen",
-        "incident.assign", "incident.unassign"]
+        "secret_incident.resolved", "secret_incident.reopened", "secret_incident.ignored",
+        "secret_incident.reopened",
+        "secret_incident.assigned", "secret_incident.unassigned"]
     assert {(e["api_token_id"], e["member_id"], e["member_email"]) for e in entries} == {
         (None, HUMAN, "max.manager@corp.example")}
     note_entry = box.state()["audit_logs"][-1]
     assert (note_entry["event_name"], note_entry["api_token_id"], note_entry["member_id"]) == (
-        "incident_note.create", None, HUMAN)
+        "secret_incident_note.created", None, HUMAN)
     # what the API shows of it
     shown = call(box, "GET", f"/v1/incidents/secrets/{TRIGGERED}/notes").json()
     assert [(n["comment"], n["api_token_id"]) for n in shown] == [("Checked by hand.", None)]
@@ -107,7 +109,7 @@ def test_after_a_read_a_human_resolves_and_our_assign_meets_a_409(box):
     assert assign.status_code == 409
     entries = entries_for(box, TRIGGERED)
     assert [(e["event_name"], e["api_token_id"], e["member_id"]) for e in entries] == [
-        ("incident.resolve", None, HUMAN)]  # the human's, and nothing of ours
+        ("secret_incident.resolved", None, HUMAN)]  # the human's, and nothing of ours
     assert box.state()["incidents"][TRIGGERED]["resolver_id"] == HUMAN
 
 

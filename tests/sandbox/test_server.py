@@ -294,7 +294,9 @@ def test_members_filters(box):
 
 def test_teams_and_sources(box):
     teams = get(box, "/v1/teams")
-    assert teams.status_code == 200 and teams.json() == []
+    assert teams.status_code == 200
+    assert [(t["name"], t["is_global"]) for t in teams.json()][0] == ("All incidents", True)
+    assert len(teams.json()) >= 2  # and one team per access level below manager
     assert ids(walk(box, "/v1/sources")) == [10, 11]
     assert ids(walk(box, "/v1/sources", search="web")) == [11]
     assert get(box, "/v1/sources/10").json()["full_name"] == "acme/payments-api"

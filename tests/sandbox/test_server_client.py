@@ -120,7 +120,8 @@ def test_every_transition_and_its_conflict(fresh_sandbox):
         client_for(box, "writer").delete_note(incident_id, note.id)
     client.delete_note(incident_id, note.id)
     events = [a.event_name for a in client.audit_logs()]
-    assert events[:3] == ["incident_note.delete", "incident_note.update", "incident_note.create"]
+    assert events[:3] == ["secret_incident_note.deleted", "secret_incident_note.updated",
+                          "secret_incident_note.created"]
     assert box.state()["incidents"][incident_id]["status"] == "IGNORED"
 
 

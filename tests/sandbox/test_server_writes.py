@@ -53,7 +53,8 @@ def test_assign_reassign_and_conflicts(box):
 
 def assign_entries(box, incident_id: int) -> list[dict]:
     return [a for a in box.state()["audit_logs"]
-            if a["event_name"] == "incident.assign" and a["target_ids"] == [str(incident_id)]]
+            if a["event_name"] == "secret_incident.assigned"
+            and a["target_ids"] == [str(incident_id)]]
 
 
 def test_assigning_to_the_current_assignee_answers_200_and_assigns_again(box):
@@ -99,8 +100,37 @@ def test_unassign(box):
     assert act(box, TRIGGERED, "unassign").status_code == 409
 
 
+def test_unassigning_a_closed_incident_keeps_its_status(box):
+    """GitGuardian: "Unassigning a resolved incident will not update the status"."""
+    act(box, TRIGGERED, "assign", json={"member_id": 3})
+    act(box, TRIGGERED, "resolve", json={"secret_revoked": True})
+    response = act(box, TRIGGERED, "unassign")
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["status"], body["assignee_id"], body["assignee_email"]) == (
+        "RESOLVED", None, None)
+    assert body["resolved_at"] and body["secret_revoked"] is True
+    assert act(box, TRIGGERED, "unassign").status_code == 409  # nobody left to unassign
+
+
+def test_resolve_without_secret_revoked_is_accepted(box):
+    response = act(box, TRIGGERED, "resolve", json={})
+    assert response.status_code == 200
+    assert (response.json()["status"], response.json()["secret_revoked"]) == ("RESOLVED", False)
+
+
+def test_the_self_hosted_prefix_serves_the_same_api(box):
+    response = call(box, "GET", "/exposed/v1/incidents/secrets", params={"per_page": 2})
+    assert response.status_code == 200 and len(response.json()) == 2
+    assert "/exposed/v1/incidents/secrets?" in response.headers["link"]
+    assert call(box, "GET", "/exposed/v1/health").json() == {"detail": "Valid API key."}
+    assert act(box, TRIGGERED, "unassign").status_code == 409
+    written = call(box, "POST", f"/exposed/v1/incidents/secrets/{TRIGGERED}/assign",
+                   json={"member_id": 3})
+    assert written.status_code == 200 and status_of(box, TRIGGERED) == "ASSIGNED"
+
+
 def test_resolve_records_the_token_and_refuses_closed(box):
-    assert act(box, TRIGGERED, "resolve", json={}).status_code == 400
     assert act(box, TRIGGERED, "resolve", json={"secret_revoked": "perhaps"}).status_code == 400
     response = act(box, TRIGGERED, "resolve", token="writer", json={"secret_revoked": True})
     assert response.status_code == 200
@@ -193,16 +223,21 @@ def test_every_write_appends_an_audit_entry(box):
     act(box, RESOLVED, "resolve", json={"secret_revoked": True})  # 409: no entry
     logs = call(box, "GET", "/v1/audit_logs", params={"per_page": 100}).json()
     assert [entry["event_name"] for entry in logs] == [
-        "incident.ignore", "incident.unassign", "incident_note.create", "incident.unshare",
-        "incident.share", "incident.reopen", "incident.resolve", "incident.assign"]
+        "secret_incident.ignored", "secret_incident.unassigned", "secret_incident_note.created",
+        "incident_token.revoked", "incident_token.created", "secret_incident.reopened",
+        "secret_incident.resolved", "secret_incident.assigned"]
     assert logs[-1]["target_ids"] == [str(TRIGGERED)] and logs[-1]["action_type"] == "UPDATE"
     writer_id = box.store.authenticate(box.tokens["writer"]).id
     by_writer = call(box, "GET", "/v1/audit_logs", params={"api_token_id": writer_id}).json()
-    assert [e["event_name"] for e in by_writer] == ["incident.resolve"]
-    shares = call(box, "GET", "/v1/audit_logs", params={"event_name": "incident.share"}).json()
+    assert [e["event_name"] for e in by_writer] == ["secret_incident.resolved"]
+    shares = call(box, "GET", "/v1/audit_logs",
+                  params={"event_name": "incident_token.created"}).json()
     assert len(shares) == 1 and shares[0]["action_type"] == "CREATE"
+    # as recorded: the target is the share link's token, the incident is in data.issue_id
+    assert shares[0]["data"]["issue_id"] == IGNORED
+    assert shares[0]["target_ids"] != [str(IGNORED)] and shares[0]["data"]["expire_at"]
     assert shares[0]["member_email"] == "olivia.owner@corp.example"
-    assert box.state()["audit_logs"][-1]["event_name"] == "incident.ignore"
+    assert box.state()["audit_logs"][-1]["event_name"] == "secret_incident.ignored"
 
 
 # ---------------------------------------------------------------- events

@@ -21,8 +21,7 @@ from tests.fixtures.world import LEAVERS_OU
 
 MARKER = "[gg-remediation"
 # Writes whose repeat would be a duplicate in the audit log (notes are counted by marker).
-WRITE_EVENTS = ("incident.assign", "incident.unassign", "incident.resolve", "incident.ignore",
-                "incident.reopen", "incident.share", "incident.unshare")
+WRITE_EVENTS = ("assign", "unassign", "resolve", "ignore", "reopen", "share", "unshare")
 # The client's backoff between tries, shortened so ten percent of 5xx costs milliseconds; a
 # server's Retry-After (whole seconds) is still honoured for real.
 FAST_RETRIES = {"GITGUARDIAN_MAX_RETRIES": "6", "GITGUARDIAN_RETRY_BACKOFF_CAP": "0.02"}
@@ -61,13 +60,12 @@ def final_view(state: dict[str, Any]) -> dict[int, tuple]:
 
 
 def new_writes(before: dict[str, Any], after: dict[str, Any]) -> Counter:
-    """(event, target) -> count for the writes made between two snapshots."""
+    """(write, incident id) -> count for the writes made between two snapshots."""
+    from sandbox.store import audit_write
+
     seen = len(before["audit_logs"])
-    return Counter(
-        (log["event_name"], tuple(log["target_ids"]))
-        for log in after["audit_logs"][seen:]
-        if log["event_name"] in WRITE_EVENTS
-    )
+    writes = (audit_write(log) for log in after["audit_logs"][seen:])
+    return Counter(write for write in writes if write and write[0] in WRITE_EVENTS)
 
 
 def our_notes(state: dict[str, Any]) -> Counter:

@@ -51,12 +51,11 @@ WRITES = ("assign", "unassign", "resolve", "ignore", "reopen", "share", "unshare
 
 
 def _write_events(before: dict[str, Any], after: dict[str, Any]) -> Counter:
+    from sandbox.store import audit_write
+
     seen = len(before["audit_logs"])
-    return Counter(
-        (log["event_name"], tuple(log["target_ids"]))
-        for log in after["audit_logs"][seen:]
-        if (log["event_name"] or "").rsplit(".", 1)[-1] in WRITES
-    )
+    writes = (audit_write(log) for log in after["audit_logs"][seen:])
+    return Counter(write for write in writes if write and write[0] in WRITES)
 
 
 def _run_pair(world: dict[str, Any], name: str, ledger_url: str, seed: int,
