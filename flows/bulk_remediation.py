@@ -20,6 +20,8 @@ from tasks import enrich, fetch
 from tasks.decide.bulk import (
     PLAYBOOK,
     BulkRequest,
+    BulkSelection,
+    check_dates_exclude,
     check_request,
     decide_bulk,
     render_note,
@@ -76,6 +78,17 @@ def fetch_selection(client: Any, request: BulkRequest) -> list[Any]:
     return list(seen.values())
 
 
+def date_span(client: Any, selection: BulkSelection) -> tuple[Any, Any]:
+    """The `date` of the oldest and of the newest incident the selection matches (None, None
+    when it matches none): two requests of one incident each."""
+    (query,) = selection.api_queries()
+    ends = []
+    for ordering in ("date", "-date"):
+        first = next(iter(client.incident_pages(per_page=1, ordering=ordering, **query)), [])
+        ends.append(first[0].date if first else None)
+    return ends[0], ends[1]
+
+
 def _occurrences(client: Any, incidents: list[Any]) -> dict[int, list[Any]]:
     # A few incidents: one filtered listing each; many: one bulk sweep costs fewer requests.
     if len(incidents) <= 10:
@@ -106,7 +119,8 @@ def _directory_configured() -> bool:
 def _publish_selection(request: BulkRequest, api_count: int, selected: int, unknown: int) -> str:
     text = (
         f"{api_count} incidents match the API filters; {selected} meet every condition"
-        + (f"; {unknown} could not be checked (no occurrences)" if unknown else "")
+        + (f"; {unknown} could not be checked (occurrences missing or not all returned)"
+           if unknown else "")
     )
     create_markdown_artifact(
         key=f"{PLAYBOOK}-selection",
@@ -135,6 +149,11 @@ def bulk_remediation(policy: BulkRequest, dry_run: bool = True, max_actions: int
                   parameters={"policy": policy.model_dump(mode="json")}) as run:
         client = run.client
         now = datetime.now(timezone.utc)
+        if not policy.confirm_all and policy.selection.narrowed_by_dates_only(now):
+            # Only date bounds narrow the selection: refused when this workspace has no
+            # incident outside them, before the selection is listed.
+            oldest, newest = date_span(client, policy.selection.undated())
+            check_dates_exclude(policy, oldest, newest, now=now)
         incidents = fetch_selection(client, policy)
         logger.info("%d incidents match the API filters", len(incidents))
         occurrences: dict[int, list[Any]] = {}
@@ -155,7 +174,9 @@ def bulk_remediation(policy: BulkRequest, dry_run: bool = True, max_actions: int
                 else:
                     logger.warning("no directory configured: incidents go to the named successor")
 
-        plan = decide_bulk(selected, occurrences, policy, now=now, managers=managers,
+        # Every listed incident: decide_bulk selects them again, and the plan keeps as skips
+        # those it could not check (occurrences missing, or not all of them returned).
+        plan = decide_bulk(incidents, occurrences, policy, now=now, managers=managers,
                            members=members)
         return run.execute(plan, note=lambda d: render_note(d, policy), incidents=incidents)
 

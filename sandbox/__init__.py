@@ -190,6 +190,18 @@ class Sandbox:
         the client read the old state, and its next request meets the change."""
         return self._app.state.hooks.add("after", method, path, lambda: action(self), times)
 
+    def respond(self, method: str, path: str, status: int, body: str | Callable[[Sandbox], str],
+                *, content_type: str = "application/json", times: int | None = 1) -> Hook:
+        """Answer matching requests with a canned response instead of handling them: `status`,
+        `body` (text, or `body(box)` made when the request arrives) and `content_type`, e.g. a
+        share answering a 409 or a body that is not JSON. An action of `before` that raises
+        `ApiError` does not do this: the hook's error is kept and the request goes on."""
+
+        def answer() -> tuple[int, str, str]:
+            return status, body(self) if callable(body) else body, content_type
+
+        return self._app.state.hooks.add("respond", method, path, answer, times)
+
     def clear_hooks(self) -> None:
         self._app.state.hooks.clear()
 

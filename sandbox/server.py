@@ -138,8 +138,8 @@ class Hooks:
 
     def add(self, when: str, method: str, path: str, action: Callable[[], Any],
             times: int | None = 1) -> Hook:
-        if when not in ("before", "after"):
-            raise ValueError(f"when is 'before' or 'after', not {when!r}")
+        if when not in ("before", "after", "respond"):
+            raise ValueError(f"when is 'before', 'after' or 'respond', not {when!r}")
         hook = Hook(self, when, method, path, action, times)
         with self._lock:
             self._hooks.append(hook)
@@ -224,6 +224,15 @@ class SandboxApp(FastAPI):
             await super().__call__(scope, receive, send)
             return
         method, path = scope["method"].upper(), scope["path"]
+        canned = hooks.claim("respond", method, path)
+        if canned:
+            # A canned answer instead of the API's own (the request is not handled): the
+            # first matching hook's action gives (status, body text, content type).
+            status, body, content_type = await run_in_threadpool(canned[0].action)
+            response = Response(body, status_code=status, media_type=content_type,
+                                headers=_COMMON_HEADERS)
+            await response(scope, receive, send)
+            return
         await hooks.fire("before", method, path)
         started = False
 

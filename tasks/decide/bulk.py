@@ -16,8 +16,15 @@ Choices documented here because the issue left them open:
 - An incident already as the action wants it (resolve a resolved one, reopen an open one) is
   skipped as `already_done`, so a re-run plans nothing new. Writes check, at write time, that
   the incident is still in the status and with the assignee the plan saw.
-- "Unfiltered" means no condition at all, or only status/severity/validity filters that list
-  every value: such a selection needs `confirm_all`.
+- "Unfiltered" is decided by what a selection lets through, not by how it is spelt: no
+  condition at all; status/severity/validity lists naming every value; bounds that let
+  everything through (risk 0..100, at least 0 days old); path globs that match every
+  production-looking path (`tasks/decide/paths.py`, `**/*` and its kin); date bounds no incident
+  could fall outside (before GitGuardian existed, after now); and, checked in the flow on the
+  workspace itself, date bounds that exclude none of its incidents. Such a selection needs
+  `confirm_all`.
+- `path_mode="all"` is a claim about every occurrence: an incident whose `occurrences_count` is
+  unknown or differs from the occurrences returned is skipped (tasks/decide/coverage.py).
 - Offboarding ("assign" with `to_manager`): the incident goes to the current assignee's manager
   when the directory names one who is an active member, else to `assignee_email` (the named
   successor), else it is skipped as `no_successor`.
@@ -26,15 +33,22 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from clients.models import IncidentStatus, Severity, Validity
+from tasks.decide.coverage import occurrence_gap
 from tasks.decide.identity import is_bot_or_noreply, normalise_email
 from tasks.decide.notes import clip, note_budget
-from tasks.decide.paths import matching_glob, path_segments, printable, validate_glob
+from tasks.decide.paths import (
+    matches_everything,
+    matching_glob,
+    path_segments,
+    printable,
+    validate_glob,
+)
 from tasks.plan import Action, Decision, Plan, Precondition, Skip
 from tasks.plan import RESTORE_HUMAN_CHANGES_HELP
 
@@ -50,6 +64,15 @@ SKIP_NO_SUCCESSOR = "no_successor"
 SKIP_SAME_ASSIGNEE = "successor_is_assignee"
 
 NOTE_BUDGET = note_budget(PLAYBOOK)  # the API's 10,000 characters, less the marker
+
+# GitGuardian started in 2017: no incident is older, so a lower date bound before this narrows
+# nothing that could exist (an upper bound after now narrows nothing either).
+EARLIEST_INCIDENT = datetime(2017, 1, 1, tzinfo=timezone.utc)
+# The API filters on time: on the incident's `date` (checked on the workspace by the flow) and
+# on `triggered_at` (only the static check above).
+_DATE_FILTERS = {"date_after": "date", "date_before": "date",
+                 "triggered_at_after": "triggered_at", "triggered_at_before": "triggered_at"}
+_NARROWS_NOTHING = {"ordering"}  # an API filter that only orders the answers
 _REASON_MAX_CHARS = 4_000
 
 StatusName = Literal["TRIGGERED", "ASSIGNED", "RESOLVED", "IGNORED"]
@@ -173,8 +196,10 @@ class BulkSelection(BaseModel):
     def needs_occurrences(self) -> bool:
         return bool(self.path_globs or self.author_emails or self.source_names)
 
-    def is_unfiltered(self) -> bool:
-        """True when the selection would match every incident of the workspace."""
+    def is_unfiltered(self, now: datetime | None = None) -> bool:
+        """True when the selection would match every incident of the workspace, whatever its
+        spelling (see the module's text); date bounds are judged against what could exist."""
+        now = now or datetime.now(timezone.utc)
         every = {
             "status": set(IncidentStatus), "severity": set(Severity), "validity": set(Validity)
         }
@@ -188,12 +213,39 @@ class BulkSelection(BaseModel):
             self.risk_score_min not in (None, 0),
             self.risk_score_max not in (None, 100),
             self.min_age_days not in (None, 0),
-            self.max_age_days is not None,
+            self.max_age_days is not None
+            and now - timedelta(days=self.max_age_days) > EARLIEST_INCIDENT,
         )
+        narrowing_api = [
+            name for name, value in self.api_filters.items()
+            if name not in _NARROWS_NOTHING and not _date_bound_is_void(name, value, now)
+        ]
+        narrowing_paths = bool(self.path_globs) and not matches_everything(self.path_globs)
         return not (
             narrowing_lists
             or any(narrowing_bounds)
-            or self.assignee_emails or self.api_filters or self.needs_occurrences
+            or self.assignee_emails or narrowing_api or narrowing_paths
+            or self.author_emails or self.source_names
+        )
+
+    def undated(self) -> "BulkSelection":
+        """This selection without its date and age bounds."""
+        return self.model_copy(update={
+            "api_filters": {k: v for k, v in self.api_filters.items() if k not in _DATE_FILTERS},
+            "min_age_days": None, "max_age_days": None,
+        })
+
+    def narrowed_by_dates_only(self, now: datetime | None = None) -> bool:
+        """True when only date bounds on the incident's `date` (and age bounds) keep this
+        selection from matching everything: whether they exclude anything depends on the
+        workspace (`check_dates_exclude`)."""
+        now = now or datetime.now(timezone.utc)
+        if self.is_unfiltered(now) or not self.undated().is_unfiltered(now):
+            return False
+        return not any(
+            _DATE_FILTERS.get(name) == "triggered_at"
+            and not _date_bound_is_void(name, value, now)
+            for name, value in self.api_filters.items()
         )
 
 
@@ -322,16 +374,86 @@ class RefusedRequest(ValueError):
     """A bulk request that must not run as given; the message says what to change."""
 
 
-def check_request(request: BulkRequest) -> None:
+UNFILTERED_REFUSAL = (
+    "the selection has no filter that excludes anything and would match every incident{why}: "
+    "add a filter, or set confirm_all to act on the whole workspace"
+)
+
+
+def check_request(request: BulkRequest, *, now: datetime | None = None) -> None:
     """Everything that can be refused before any request: RefusedRequest or ValueError."""
     if not request.reason.strip():  # also covers model_construct, which skips validation
         raise RefusedRequest("the reason must not be blank: it becomes the note on every incident")
-    if request.selection.is_unfiltered() and not request.confirm_all:
-        raise RefusedRequest(
-            "the selection has no filter and would match every incident: add a filter, or set "
-            "confirm_all to act on the whole workspace"
-        )
     request.selection.validate_api_filters()
+    if request.selection.is_unfiltered(now) and not request.confirm_all:
+        selection = request.selection
+        why = []
+        if selection.path_globs:
+            why.append(f"(path_globs {selection.path_globs} match every production-looking path)")
+        if any(name in _DATE_FILTERS for name in selection.api_filters) or selection.max_age_days:
+            why.append("(its date bounds exclude no incident that could exist)")
+        raise RefusedRequest(UNFILTERED_REFUSAL.format(why=" " + " ".join(why) if why else ""))
+
+
+def check_dates_exclude(
+    request: BulkRequest, oldest: datetime | None, newest: datetime | None, *, now: datetime
+) -> None:
+    """RefusedRequest when the selection's only conditions are date bounds and they exclude no
+    incident of the workspace: `oldest` and `newest` are the `date`s of the first and last
+    incident the selection matches without its date bounds (None: the workspace has none)."""
+    selection = request.selection
+    if request.confirm_all or not selection.narrowed_by_dates_only(now):
+        return
+    lower, upper = _date_window(selection, now)
+    excludes = oldest is not None and newest is not None and (
+        (lower is not None and oldest < lower) or (upper is not None and newest > upper)
+    )
+    if not excludes:
+        span = (f"its incidents date from {oldest:%Y-%m-%d} to {newest:%Y-%m-%d}"
+                if oldest is not None and newest is not None else "it has no incident")
+        raise RefusedRequest(UNFILTERED_REFUSAL.format(
+            why=f" (its date bounds exclude no incident of this workspace: {span})"))
+
+
+def _as_time(value: Any) -> datetime | None:
+    """An API date filter's value as an aware time (a bare date: its midnight, UTC)."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else None
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
+    return None
+
+
+def _date_bound_is_void(name: str, value: Any, now: datetime) -> bool:
+    """True for a date bound no incident could fall outside."""
+    if name not in _DATE_FILTERS:
+        return False
+    when = _as_time(value)
+    if when is None:
+        return False  # not a time: the client's validation refuses it
+    return when < EARLIEST_INCIDENT if name.endswith("_after") else when > now
+
+
+def _date_window(
+    selection: BulkSelection, now: datetime
+) -> tuple[datetime | None, datetime | None]:
+    """The tightest (lower, upper) bounds on the incident's `date` the selection sets."""
+    lowers, uppers = [], []
+    for name, value in selection.api_filters.items():
+        when = _as_time(value)
+        if _DATE_FILTERS.get(name) == "date" and when is not None:
+            (lowers if name.endswith("_after") else uppers).append(when)
+    if selection.max_age_days is not None:
+        lowers.append(now - timedelta(days=selection.max_age_days))
+    if selection.min_age_days:
+        uppers.append(now - timedelta(days=selection.min_age_days))
+    return (max(lowers) if lowers else None), (min(uppers) if uppers else None)
 
 
 # --------------------------------------------------------------------------- selection
@@ -408,12 +530,19 @@ def select(
         if selection.max_age_days is not None and age > selection.max_age_days:
             continue
         if selection.needs_occurrences:
-            occurrences = occurrences_by_incident.get(incident.id)
+            listed = occurrences_by_incident.get(incident.id) or ()
+            occurrences = list({o.id: o for o in listed}.values())
             if not occurrences:
                 unknown.append(Skip(incident.id, SKIP_NO_OCCURRENCES, "no occurrence to check"))
                 continue
             if not _occurrence_conditions_hold(occurrences, selection):
                 continue
+            if selection.path_globs and selection.path_mode == "all":
+                # "Every path matches" holds for what was returned: only all of them will do.
+                gap = occurrence_gap(getattr(incident, "occurrences_count", None), occurrences)
+                if gap is not None:
+                    unknown.append(Skip(incident.id, gap.reason, gap.evidence))
+                    continue
         chosen[incident.id] = incident
     return sorted(chosen.values(), key=lambda i: i.id), unknown
 

@@ -29,6 +29,7 @@ from typing import Protocol
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from clients.directory import Lookup, Status
+from tasks.decide.coverage import OCCURRENCES_UNSEEN, occurrence_gap
 from tasks.decide.identity import (
     by_normalised_address,
     departed_addresses,
@@ -52,7 +53,7 @@ SKIP_DIRECTORY_ERROR = "directory_error"
 SKIP_BOT = "assignee_bot"
 SKIP_NO_SUCCESSOR = "no_successor"
 SKIP_AUTHOR_UNKNOWN = "author_unknown"
-SKIP_OCCURRENCES_INCOMPLETE = "occurrences_incomplete"
+SKIP_OCCURRENCES_INCOMPLETE = OCCURRENCES_UNSEEN  # and OCCURRENCES_COUNT_UNKNOWN: coverage.py
 
 NOTE_PLACEHOLDERS = frozenset({"old", "new", "reason"})
 DEFAULT_NOTE_TEMPLATE = (
@@ -275,15 +276,11 @@ def _unassigned_departure(
             SKIP_AUTHOR_UNKNOWN,
             f"Some authors left, but the directory does not know {', '.join(unknown)}.",
         )
-    expected = getattr(incident, "occurrences_count", None)
-    if expected is not None and len(occurrences) < expected:
-        # "All authors left" is a claim about every occurrence: unseen ones could disprove it.
-        return Skip(
-            incident.id,
-            SKIP_OCCURRENCES_INCOMPLETE,
-            f"Only {len(occurrences)} of {expected} occurrences were seen; cannot tell that "
-            "every author left.",
-        )
+    # "All authors left" is a claim about every occurrence: unseen ones could disprove it, and
+    # a null occurrences_count cannot say that none is unseen.
+    gap = occurrence_gap(getattr(incident, "occurrences_count", None), occurrences)
+    if gap is not None:
+        return Skip(incident.id, gap.reason, f"{gap.evidence}; cannot tell that every author left.")
     described = ", ".join(f"{a} ({_markers(lookups[a])})" for a in departed)
     return _Departure(
         old_assignee=None,

@@ -29,6 +29,25 @@ DEFAULT_TEST_GLOBS: tuple[str, ...] = (
     "**/*.spec.ts",
 )
 
+# Paths that any repository has outside its tests. A glob set that matches every one of them
+# matches everything, whatever its spelling ("**/*", or "*", "*/*", "*/*/*", ...): the
+# auto-ignore refuses it as test globs and bulk needs confirm_all for it (`matches_everything`).
+PRODUCTION_LOOKING_PATHS: tuple[str, ...] = (
+    "src/app/main.py",
+    "config/settings.yaml",
+    ".env",
+    "deploy/prod.tf",
+    "README.md",
+    "Dockerfile",
+    "Makefile",
+    "cmd/server/main.go",
+    "src/main/resources/application.properties",
+    "web/src/index.js",
+    "scripts/deploy.sh",
+    "k8s/production/secrets.yml",
+    "lib/payments/client.rb",
+)
+
 _ANY = "**"
 
 
@@ -98,6 +117,15 @@ def matching_glob(path: str | None, globs: Iterable[str] = DEFAULT_TEST_GLOBS) -
         if pattern and _match(pattern, segments):
             return glob
     return None
+
+
+def matches_everything(globs: Iterable[str]) -> bool:
+    """True when the globs match every production-looking path: decided by what they match,
+    not by how they are spelt."""
+    globs = tuple(globs)
+    return bool(globs) and all(
+        matching_glob(path, globs) is not None for path in PRODUCTION_LOOKING_PATHS
+    )
 
 
 def is_test_path(path: str | None, globs: Sequence[str] = DEFAULT_TEST_GLOBS) -> bool:

@@ -4,8 +4,9 @@ Pure: incidents, their occurrences (fetched in bulk and grouped by incident) and
 a Plan out. Safe by construction, whatever the policy says:
 - a `valid` secret is never ignored (the policy cannot even list it);
 - PUBLICLY_EXPOSED and PUBLICLY_LEAKED always veto (the policy can add tags, not remove these);
-- every occurrence must have been seen (as many as `occurrences_count`) and every path must
-  match a test-path glob; a null path is never a test path.
+- every occurrence must have been seen (as many as `occurrences_count`, counted before the veto
+  check: tasks/decide/coverage.py) and every path must match a test-path glob; a null path is
+  never a test path; globs that match every production-looking path are refused.
 `decide_recheck` undoes our own ignores that stopped being true (GitGuardian never reopens an
 ignored incident by itself).
 """
@@ -17,8 +18,16 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from tasks.decide.coverage import occurrence_gap
 from tasks.decide.notes import clip, note_budget
-from tasks.decide.paths import DEFAULT_TEST_GLOBS, matching_glob, printable, validate_glob
+from tasks.decide.paths import (
+    DEFAULT_TEST_GLOBS,
+    PRODUCTION_LOOKING_PATHS,
+    matches_everything,
+    matching_glob,
+    printable,
+    validate_glob,
+)
 from tasks.plan import Action, Decision, Plan, Precondition, Skip
 
 PLAYBOOK = "test-directory-auto-ignore"
@@ -101,6 +110,13 @@ class TestCredentialPolicy(BaseModel):
         globs = tuple(dict.fromkeys(validate_glob(str(v)) for v in values))
         if not globs:
             raise ValueError("at least one test-path glob is needed")
+        if matches_everything(globs):
+            shown = ", ".join(PRODUCTION_LOOKING_PATHS[:5])
+            raise ValueError(
+                f"test_globs {list(globs)} match every production-looking path ({shown}, ...): "
+                "they would call every path a test path; list the test folders and file "
+                "names instead"
+            )
         return globs
 
     @field_validator("severities", "detectors", "sources", mode="before")
@@ -203,19 +219,25 @@ def _judge(
     if outside:
         return Skip(incident_id, "filtered_out", outside)
 
+    # Every occurrence the API returned, before this playbook's own filters: one it vetoes is
+    # a veto_tag skip that says so, never counted as unseen.
     occurrences = _own_occurrences(incident_id, occurrences_by_incident)
     expected = incident.occurrences_count
-    if not occurrences and not expected and expected is not None:
+    if not occurrences and expected == 0:
         return Skip(incident_id, "no_occurrences", "the incident lists no occurrence")
-    if expected is None or len(occurrences) < expected:
+    vetoes = set(policy.veto_tags) | set(ALWAYS_VETO)
+    vetoed = [(o, sorted(t for t in set(_tags(o)) if t in vetoes)) for o in occurrences]
+    vetoed = [(o, tags) for o, tags in vetoed if tags]
+    if vetoed:
+        first, tags = vetoed[0]
         return Skip(
-            incident_id, "occurrences_unseen",
-            f"{len(occurrences)} of {expected if expected is not None else 'an unknown number of'} "
-            f"occurrences seen",
+            incident_id, "veto_tag",
+            f"occurrence {first.id} tagged {', '.join(tags)} ({len(vetoed)} of "
+            f"{len(occurrences)} returned occurrence(s) vetoed by the policy's veto tags)",
         )
-    tagged = sorted({t for o in occurrences for t in _tags(o) if t in policy.veto_tags})
-    if tagged:
-        return Skip(incident_id, "veto_tag", f"occurrence tagged {', '.join(tagged)}")
+    gap = occurrence_gap(expected, occurrences)
+    if gap is not None:
+        return Skip(incident_id, gap.reason, gap.evidence)
     if policy.sources:
         names = {_source_name(o) or "(unknown source)" for o in occurrences}
         foreign = sorted(names - set(policy.sources))

@@ -18,6 +18,7 @@ from tasks.decide.bulk import (
     BulkRequest,
     BulkSelection,
     RefusedRequest,
+    check_dates_exclude,
     check_request,
     decide_bulk,
     render_note,
@@ -123,6 +124,84 @@ def test_an_unfiltered_selection_needs_confirm_all(selection, unfiltered):
 
 
 @pytest.mark.parametrize(
+    "selection",
+    [
+        {"path_globs": ["**/*"]},
+        {"path_globs": ["**/*"], "path_mode": "any"},
+        {"path_globs": ["*", "*/*", "*/*/*", "*/*/*/*"]},
+        {"api_filters": {"date_after": "1970-01-01"}},
+        {"api_filters": {"date_after": "2016-12-31T23:00:00Z", "date_before": "2999-01-01"}},
+        {"api_filters": {"triggered_at_after": "2001-01-01"}},
+        {"api_filters": {"ordering": "-date"}},
+        {"max_age_days": 100_000},
+        {"path_globs": ["**/*"], "api_filters": {"date_after": "1970-01-01"},
+         "status": ["TRIGGERED", "ASSIGNED", "RESOLVED", "IGNORED"]},
+    ],
+)
+def test_a_selection_that_matches_everything_by_behaviour_needs_confirm_all(selection):
+    # Issue 13: "**/*" or date_after 1970-01-01 alone passed the confirm_all check.
+    bulk = request(**selection)
+    assert bulk.selection.is_unfiltered()
+    with pytest.raises(RefusedRequest, match="confirm_all") as refused:
+        check_request(bulk)
+    if "path_globs" in selection:
+        assert "match every production-looking path" in str(refused.value)
+    check_request(bulk.model_copy(update={"confirm_all": True}))
+
+
+@pytest.mark.parametrize(
+    "selection",
+    [
+        {"path_globs": ["**/*.py"]},
+        {"path_globs": ["src/**"]},
+        {"api_filters": {"date_after": "2025-01-01"}},
+        {"api_filters": {"date_before": "2025-01-01"}},
+        {"api_filters": {"triggered_at_after": "2025-01-01"}},
+        {"max_age_days": 30},
+    ],
+)
+def test_a_selection_that_excludes_something_possible_is_filtered(selection):
+    bulk = request(**selection)
+    assert not bulk.selection.is_unfiltered()
+    check_request(bulk)
+
+
+@pytest.mark.parametrize(
+    "api_filters, oldest, newest, refused",
+    [
+        ({"date_after": "2020-01-01"}, 100, 10, True),   # every incident is newer
+        ({"date_after": "2020-01-01"}, 5000, 10, False),  # the oldest falls outside
+        ({"date_before": "2020-01-01"}, 6000, 5000, True),  # every incident is older
+        ({"date_before": "2020-01-01"}, 6000, 10, False),
+    ],
+)
+def test_date_bounds_that_exclude_nothing_in_the_workspace_need_confirm_all(
+    api_filters, oldest, newest, refused
+):
+    bulk = request(api_filters=api_filters)
+    assert bulk.selection.narrowed_by_dates_only(NOW)
+    ends = (NOW - timedelta(days=oldest), NOW - timedelta(days=newest))
+    if refused:
+        with pytest.raises(RefusedRequest, match="exclude no incident of this workspace"):
+            check_dates_exclude(bulk, *ends, now=NOW)
+        check_dates_exclude(bulk.model_copy(update={"confirm_all": True}), *ends, now=NOW)
+    else:
+        check_dates_exclude(bulk, *ends, now=NOW)
+
+
+def test_age_bounds_are_judged_on_the_workspace_too():
+    bulk = request(max_age_days=30)
+    assert bulk.selection.narrowed_by_dates_only(NOW)
+    with pytest.raises(RefusedRequest, match="exclude no incident"):
+        check_dates_exclude(bulk, NOW - timedelta(days=20), NOW, now=NOW)
+    check_dates_exclude(bulk, NOW - timedelta(days=40), NOW, now=NOW)
+    # Another condition narrows already: nothing to check on the workspace.
+    assert not request(max_age_days=30, status=["TRIGGERED"]).selection.narrowed_by_dates_only(NOW)
+    assert not request(api_filters={"triggered_at_after": "2025-01-01"}).selection \
+        .narrowed_by_dates_only(NOW)
+
+
+@pytest.mark.parametrize(
     "api_filters, message",
     [
         ({"detector_name": "aws_iam"}, "unknown filter.*detector_name"),
@@ -181,7 +260,7 @@ def test_age_bounds_in_days():
 
 
 def test_path_globs_all_by_default_any_on_request():
-    incidents = [incident(1), incident(2), incident(3)]
+    incidents = [incident(1, occurrences_count=2), incident(2, occurrences_count=2), incident(3)]
     occurrences = by_incident(
         occurrence(10, 1, filepath="src/tests/conftest.py"),
         occurrence(11, 1, filepath="tests/unit/a.py"),
@@ -223,6 +302,34 @@ def test_an_incident_without_occurrences_is_skipped_not_guessed():
     assert chosen == [] and [s.reason for s in unknown] == [SKIP_NO_OCCURRENCES]
     # Without an occurrence condition nothing is needed.
     assert ids(select([incident(1)], {}, BulkSelection(status=["TRIGGERED"]), now=NOW)[0]) == [1]
+
+
+@pytest.mark.parametrize(
+    "count, reason, evidence",
+    [
+        (None, "occurrences_count_unknown", "2 occurrence(s) returned, and the API gives no "
+         "occurrences_count: not known to be all of them"),
+        (3, "occurrences_unseen", "2 of 3 occurrences returned"),
+        (1, "occurrences_count_mismatch", "2 occurrences returned, but occurrences_count says 1"),
+    ],
+)
+def test_path_mode_all_needs_every_occurrence_seen(count, reason, evidence):
+    # Issue 13: path_mode="all" never compared what it saw with occurrences_count.
+    occurrences = by_incident(occurrence(10, 1, filepath="tests/a.py"),
+                              occurrence(11, 1, filepath="tests/b.py"),
+                              occurrence(11, 1, filepath="tests/b.py"))  # listed twice: once
+    every = BulkSelection(path_globs=["tests/**"])
+    chosen, unknown = select([incident(1, occurrences_count=count)], occurrences, every, now=NOW)
+    assert chosen == []
+    assert [(s.incident_id, s.reason, s.evidence) for s in unknown] == [(1, reason, evidence)]
+    assert ids(select([incident(1, occurrences_count=2)], occurrences, every, now=NOW)[0]) == [1]
+    # One returned occurrence outside the globs already decides "no": not selected, no skip.
+    mixed = by_incident(occurrence(10, 1, filepath="src/a.py"))
+    assert select([incident(1, occurrences_count=3)], mixed, every, now=NOW) == ([], [])
+    # path_mode "any" needs only the one that matches.
+    some = BulkSelection(path_globs=["tests/**"], path_mode="any")
+    assert ids(select([incident(1, occurrences_count=count)], occurrences, some, now=NOW)[0]) \
+        == [1]
 
 
 def test_duplicates_from_several_listings_count_once():

@@ -338,7 +338,8 @@ def test_unassigned_needs_every_human_author_departed_and_ignores_bots():
         3: [occurrence(30, 3, "dependabot[bot]@users.noreply.github.com")],  # bots only
     }
     plan = decide(
-        [triggered(1), triggered(2), triggered(3)],
+        [triggered(1, occurrences_count=3), triggered(2, occurrences_count=2),
+         triggered(3, occurrences_count=1)],
         directory=directory,
         managers={email(ALICE): [active(BOB)], email(CAROL): [active(ERIN)]},
         members=members_of(BOB, ERIN),
@@ -382,12 +383,29 @@ def test_unassigned_with_unseen_occurrences_is_not_claimed():
         fallback_email=email(BOB),
         include_unassigned=True,
     )
-    assert only_skip(plan).reason == "occurrences_incomplete"
+    skip = only_skip(plan)
+    assert skip.reason == "occurrences_unseen"
+    assert skip.evidence.startswith("1 of 3 occurrences returned")
+
+
+def test_unassigned_with_a_null_occurrences_count_is_not_claimed():
+    # Issue 13: a null occurrences_count was read as "all seen" and the incident reassigned.
+    plan = decide(
+        [triggered(1, occurrences_count=None)],
+        directory={email(ALICE): departed(ALICE)},
+        members=members_of(BOB),
+        occurrences={1: [occurrence(10, 1, email(ALICE))]},
+        fallback_email=email(BOB),
+        include_unassigned=True,
+    )
+    skip = only_skip(plan)
+    assert skip.reason == "occurrences_count_unknown"
+    assert "no occurrences_count" in skip.evidence
 
 
 def test_an_unassigned_incident_never_goes_to_one_of_its_departed_authors():
     plan = decide(
-        [triggered(1)],
+        [triggered(1, occurrences_count=2)],
         directory={email(ALICE): departed(ALICE), email(CAROL): departed(CAROL)},
         managers={email(ALICE): [active(CAROL)]},  # a stale chain naming the other leaver
         members=members_of(ALICE, CAROL),
@@ -487,7 +505,7 @@ def test_render_note_fills_old_new_and_reason():
         occurrences={2: [occurrence(10, 2, email(ALICE))]},
         include_unassigned=True,
     )
-    plan = decide([assigned(1, ALICE), triggered(2)], **world)
+    plan = decide([assigned(1, ALICE), triggered(2, occurrences_count=1)], **world)
     policy = DepartedPolicy(note_template="{old} -> {new} {{because}} {reason}")
     first, second = plan.decisions
     assert render_note(first, policy) == (

@@ -71,6 +71,21 @@ def test_policy_rejects_useless_globs(globs):
         TestCredentialPolicy(test_globs=globs)
 
 
+@pytest.mark.parametrize("globs", [
+    ["**/*"], ["**/**/*"], ["./**/*"], ["*", "*/*", "*/*/*", "*/*/*/*"],
+    [*DEFAULT_TEST_GLOBS, "**/*"],
+])
+def test_policy_refuses_globs_that_match_every_production_path(globs):
+    # Issue 13: "**/*" was accepted (only a bare "**" was refused) and planned 58 ignores for 15.
+    with pytest.raises(ValidationError, match="match every production-looking path"):
+        TestCredentialPolicy(test_globs=globs)
+
+
+def test_policy_keeps_globs_that_do_not_match_everything():
+    for globs in (["e2e/**"], ["**/tests/**", "*"], ["**/*_test.go", "**/*.spec.ts"]):
+        assert TestCredentialPolicy(test_globs=globs).test_globs == tuple(globs)
+
+
 def test_policy_is_a_documented_form():
     schema = TestCredentialPolicy.model_json_schema()
     assert all(field.get("description") for field in schema["properties"].values())
@@ -186,18 +201,43 @@ def test_source_filter_needs_every_occurrence_in_a_listed_source():
 def test_occurrences_unseen():
     occ = by_incident(occurrence(1), occurrence(2))
     skip = only_skip(decide([incident(1, occurrences_count=3)], occ))
-    assert (skip.reason, skip.evidence) == ("occurrences_unseen", "2 of 3 occurrences seen")
-    # None seen of some, and an unknown count, are unseen too.
+    assert (skip.reason, skip.evidence) == ("occurrences_unseen", "2 of 3 occurrences returned")
+    # None seen of some is unseen too.
     assert only_skip(decide([incident(1, occurrences_count=3)], {})).reason == "occurrences_unseen"
+
+
+def test_an_unknown_occurrences_count_is_its_own_reason():
+    # Issue 13: a null count said "2 of an unknown number of occurrences seen" as if unseen.
+    occ = by_incident(occurrence(1), occurrence(2))
     skip = only_skip(decide([incident(1, occurrences_count=None)], occ))
-    assert skip.reason == "occurrences_unseen"
+    assert skip.reason == "occurrences_count_unknown"
+    assert skip.evidence.startswith("2 occurrence(s) returned")
+    assert only_skip(decide([incident(1, occurrences_count=None)], {})).reason == (
+        "occurrences_count_unknown")
+
+
+def test_more_occurrences_than_the_count_is_a_stale_count():
+    occ = by_incident(occurrence(1), occurrence(2))
+    skip = only_skip(decide([incident(1, occurrences_count=1)], occ))
+    assert (skip.reason, skip.evidence) == (
+        "occurrences_count_mismatch", "2 occurrences returned, but occurrences_count says 1")
+
+
+def test_a_vetoed_occurrence_is_counted_seen_and_named_as_the_veto():
+    occ = by_incident(occurrence(1), occurrence(2, tags=["PUBLICLY_EXPOSED"]))
+    skip = only_skip(decide([incident(1, occurrences_count=2)], occ))
+    assert skip.reason == "veto_tag"
+    assert skip.evidence == ("occurrence 2 tagged PUBLICLY_EXPOSED (1 of 2 returned "
+                             "occurrence(s) vetoed by the policy's veto tags)")
+    # Known-no wins over unknown: a vetoed occurrence is the reason even when some are unseen.
+    assert only_skip(decide([incident(1, occurrences_count=5)], occ)).reason == "veto_tag"
 
 
 def test_duplicated_or_misfiled_occurrences_do_not_count_as_seen():
     dup = occurrence(1)
     misfiled = occurrence(9, incident_id=2)
     skip = only_skip(decide([incident(1, occurrences_count=3)], {1: [dup, dup, misfiled]}))
-    assert (skip.reason, skip.evidence) == ("occurrences_unseen", "1 of 3 occurrences seen")
+    assert (skip.reason, skip.evidence) == ("occurrences_unseen", "1 of 3 occurrences returned")
 
 
 def test_no_occurrences():

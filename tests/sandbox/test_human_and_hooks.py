@@ -186,3 +186,29 @@ def test_times_holds_under_concurrent_requests(box):
         codes = list(pool.map(lambda _: call(box, "GET", "/v1/health").status_code, range(16)))
     assert codes == [200] * 16
     assert hook.fired == 3
+
+
+def test_an_api_error_raised_by_a_before_hook_does_not_reach_the_client(box):
+    def conflict(_box):
+        raise ApiError(409, "Incident already shared.")
+
+    hook = box.before("POST", rf"/v1/incidents/secrets/{TRIGGERED}/share", conflict)
+    answer = call(box, "POST", f"/v1/incidents/secrets/{TRIGGERED}/share", json={})
+    assert answer.status_code == 200 and "share_url" in answer.json()  # the request went on
+    assert [e.status for e in hook.errors] == [409]
+
+
+def test_respond_answers_a_canned_response_instead_of_the_api(box):
+    path = f"/v1/incidents/secrets/{TRIGGERED}/share"
+    before = box.state()["shares"]
+    hook = box.respond("POST", path, 409, '{"detail": "Incident already shared."}')
+    answer = call(box, "POST", path, json={})
+    assert (answer.status_code, answer.json()) == (409, {"detail": "Incident already shared."})
+    assert hook.fired == 1 and box.state()["shares"] == before  # not handled
+    box.respond("POST", path, 200, lambda b: f"<p>{len(b.store.incidents)}</p>",
+                content_type="text/html")
+    answer = call(box, "POST", path, json={})
+    assert answer.status_code == 200 and answer.text == "<p>12</p>"
+    assert answer.headers["content-type"].startswith("text/html")
+    # Spent: the next request is the API's own.
+    assert call(box, "POST", path, json={}).json()["share_url"]

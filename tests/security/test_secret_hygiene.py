@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from tasks import report
 from tasks.decide.departed import DepartedPolicy
 from tasks.decide.test_credentials import TestCredentialPolicy
 from tasks.decide.triage import TriagePolicy
+from tests.fixtures import canary
 from tests.security.conftest import run_records
 
 pytestmark = [pytest.mark.slapd, pytest.mark.prefect]
@@ -159,6 +161,103 @@ def test_no_secret_leaves_a_trace(canary_env, canary_key, caplog, verbose_prefec
     assert any(name.endswith("report.html") for name in places)
     leaks = [f"{what} in {where}" for where, text in places.items()
              for what, secret in secrets.items() if secret in text]
+    assert not leaks, leaks
+
+
+def _canary_share_url() -> tuple[str, str]:
+    """A share link of the sandbox's form, made now: (URL, its token)."""
+    token = secrets.token_urlsafe(24)
+    return f"https://dashboard.gitguardian.com/share/incidents/{token}", token
+
+
+# How a share endpoint may answer with its link in the text (issue 13): (status, content
+# type, body from the URL and its token). Each goes to a different incident.
+_SHARE_ERROR_ANSWERS = [
+    (409, "application/json", lambda url, t: json.dumps({"detail": f"Already shared: {url}"})),
+    (409, "text/plain", lambda url, t: f"Conflict: /share/incidents/{t}?token={t} exists"),
+    (200, "text/html", lambda url, t: f'<html><a href="{url}">your link</a></html>'),
+    (200, "application/json", lambda url, t: json.dumps(
+        {"share_url": url, "incident_id": "not-a-number", "expire_at": "never"})),
+    (400, "application/json", lambda url, t: json.dumps({"detail": [f"bad lifespan for {url}"]})),
+    (500, "text/plain", lambda url, t: f"Traceback: share {url} failed"),
+]
+
+
+def test_a_canary_share_url_in_error_answers_leaves_no_trace(canary_env, caplog,
+                                                              verbose_prefect_logs, tmp_path):
+    """A share endpoint answering a 409, a body that is not JSON, a wrong shape, a 400 or a 500,
+    each quoting a canary share link: the link reaches no log, artifact, flow result, state,
+    ledger row or report file (bulk share, then triage sharing, then the weekly report)."""
+    from flows.bulk_remediation import bulk_remediation
+    from tasks.decide.bulk import BulkAction, BulkRequest, BulkSelection
+
+    caplog.set_level(logging.DEBUG)
+    box = canary_env.sandbox
+    states, results, leaked = [], [], {}
+
+    def run(flow_fn, **parameters):
+        state, result = _flow(flow_fn, **parameters)
+        states.append(state)
+        results.append(result)
+        return state, result
+
+    # Bulk share of a few TRIGGERED incidents of one detector group: each answers one way.
+    groups: dict[str, list[int]] = {}
+    for incident in box.workspace.incidents:
+        if incident["status"] == "TRIGGERED" and not incident.get("share_url"):
+            groups.setdefault(incident["detector"]["detector_group_name"], []).append(
+                incident["id"])
+    group, ids = next((g, sorted(i)) for g, i in sorted(groups.items())
+                      if len(i) >= len(_SHARE_ERROR_ANSWERS))
+    for incident_id, (status, content_type, body) in zip(ids, _SHARE_ERROR_ANSWERS):
+        url, token = _canary_share_url()
+        leaked[f"share url answered to {incident_id} ({status} {content_type})"] = url
+        leaked[f"share token answered to {incident_id}"] = token
+        box.respond("POST", rf"/v1/incidents/secrets/{incident_id}/share", status,
+                    body(url, token), content_type=content_type)
+    policy = BulkRequest(
+        selection=BulkSelection(status=["TRIGGERED"], detector_group_name=group),
+        action=BulkAction(kind="share"), reason="Issue 13: share answers that quote the link")
+    state, bulk = run(bulk_remediation, policy=policy, dry_run=False, max_actions=500)
+    outcomes = {o["incident_id"]: o["result"] for o in bulk["outcomes"]}
+    assert {outcomes[i] for i in ids[:len(_SHARE_ERROR_ANSWERS)]} - {"applied"}, outcomes
+    box.clear_hooks()
+
+    # Triage sharing with non-member authors: every share answers a 409 quoting a link.
+    url, token = _canary_share_url()
+    leaked["share url answered to triage"], leaked["share token answered to triage"] = url, token
+    box.respond("POST", r"/v1/incidents/secrets/\d+/share", 409,
+                json.dumps({"detail": f"Incident already shared at {url}"}), times=None)
+    state, triage = run(commit_author_triage, dry_run=False, max_actions=500,
+                        policy=TriagePolicy(share_with_non_member_author=True))
+    assert [o for o in triage["outcomes"] if o["action"] == "share"], triage["outcomes"]
+    box.clear_hooks()
+
+    reports = tmp_path / "weekly"
+    week = report.last_complete_week(box.workspace.now, "UTC").label
+    state, weekly = run(weekly_report, week=week, output_dir=str(reports))
+    assert state.is_completed(), state.message
+
+    flow_run_ids = [s.state_details.flow_run_id for s in states]
+    records = run_records(flow_run_ids)
+    places: dict[str, str] = {
+        "captured logs": "\n".join(
+            f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records),
+        "prefect logs": "\n".join(records["logs"]),
+        "prefect artifacts": "\n".join(records["artifacts"]),
+        "prefect flow runs": "\n".join(_flow_run_texts(flow_run_ids)),
+        "state messages": "\n".join(str(s.message) for s in states),
+        "flow results": json.dumps(results, default=str),
+        "ledger": "\n".join(_ledger_rows(canary_env.ledger_url)),
+        "notes on GitGuardian": json.dumps(box.state()["notes"], default=str),
+    }
+    for path, text in _files(tmp_path).items():
+        places[f"file {Path(path).relative_to(tmp_path)}"] = text
+    assert any(name.endswith("report.html") for name in places)
+    leaks = [f"{what} in {where}" for where, text in places.items()
+             for what, secret in leaked.items() if secret in text]
+    leaks += [f"{what} in {where}" for where, text in places.items()
+              for what in canary.secrets_in(text)]
     assert not leaks, leaks
 
 
