@@ -80,8 +80,9 @@ def test_the_named_successor_still_takes_what_has_no_manager(export):
 
 
 @pytest.mark.prefect
-def test_offboarding_run_with_the_manager_lookup_failing_writes_nothing(use, fresh_sandbox,  # noqa: F811
-                                                                       monkeypatch, tmp_path):
+def test_offboarding_run_with_the_manager_lookup_failing_writes_nothing(
+    use, fresh_sandbox, monkeypatch, tmp_path,  # noqa: F811 - use is the fixture imported above
+):
     from tasks import enrich
 
     use(fresh_sandbox)
