@@ -17,6 +17,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from clients.directory import Status
 from tasks import enrich, fetch
+from tasks.decide.evidence import MANAGER_LOOKUP_ERROR, Evidence, from_directory
 from tasks.decide.bulk import (
     PLAYBOOK,
     BulkRequest,
@@ -100,15 +101,26 @@ def _occurrences(client: Any, incidents: list[Any]) -> dict[int, list[Any]]:
 
 
 @task(name="manager-of", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def managers_of(directory: Any, emails: list[str]) -> dict[str, str]:
-    """Assignee e-mail -> the e-mail of their manager, when the directory names an active one."""
-    found: dict[str, str] = {}
+def managers_of(directory: Any, emails: list[str]) -> dict[str, Evidence[str]]:
+    """Assignee e-mail -> tri-state evidence of their manager: yes (an active one's e-mail), no
+    (not in the directory, no manager named, the manager left), unknown (a lookup failed)."""
+    found: dict[str, Evidence[str]] = {}
     for email, lookup in enrich.lookup_people.fn(directory, emails).items():
-        if lookup.person is None or lookup.status not in (Status.ACTIVE, Status.DEPARTED):
+        if lookup.status is Status.ERROR:
+            found[email] = from_directory(lookup, reason=MANAGER_LOOKUP_ERROR,
+                                          subject=email).retyped()
+            continue
+        if lookup.person is None:  # not in the directory: nobody to ask about
+            found[email] = Evidence.no(f"the directory does not know {email}")
             continue
         chain = directory.manager_chain(lookup.person, depth=1)
-        if chain and chain[0].status is Status.ACTIVE and chain[0].person is not None:
-            found[email] = chain[0].person.email
+        if not chain:
+            found[email] = Evidence.no(f"the directory names no manager for {email}")
+            continue
+        manager = from_directory(chain[0], reason=MANAGER_LOOKUP_ERROR,
+                                 subject=f"the manager of {email}")
+        found[email] = (Evidence.yes(manager.value.email) if manager.is_yes
+                        else manager.retyped())
     return found
 
 
@@ -162,7 +174,7 @@ def bulk_remediation(policy: BulkRequest, dry_run: bool = True, max_actions: int
         selected, unknown = select(incidents, occurrences, policy.selection, now=now)
         logger.info(_publish_selection(policy, len(incidents), len(selected), len(unknown)))
 
-        managers: dict[str, str] = {}
+        managers: dict[str, Evidence[str]] = {}
         members: list[Any] | None = None
         if policy.action.kind == "assign" and selected:
             members = fetch.fetch_members(client)

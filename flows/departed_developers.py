@@ -73,8 +73,12 @@ def departed_developer_reassignment(
                     logger.warning("git: %s", problem)
                 # Owners and committers are names found in repositories: only someone the
                 # directory knows as active may inherit an incident (one more batched lookup).
-                found = {a for names in (*owners.values(), *committers.values()) for a in names}
-                lookups = {**lookups, **enrich.lookup_people(directory, found - set(lookups))}
+                # The directory failing now makes those lookups unknown: their incidents are
+                # skipped with the reason, the decisions already known still stand.
+                found = {a for listing in (*owners.values(), *committers.values())
+                         for a in (listing.value or ())}
+                lookups = {**lookups, **enrich.lookup_people(directory, found - set(lookups),
+                                                             mid_run=True)}
 
         plan = decide_departed(
             incidents, directory=lookups, managers=managers, members=members,

@@ -14,7 +14,8 @@ from tasks.runtime import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import SecretStr
 
-from clients.directory import Lookup, Status
+from clients.directory import DirectoryUnavailable, Lookup, Status
+from tasks.decide.evidence import COMMITTER_LOOKUP_ERROR, OWNER_LOOKUP_ERROR, Cause, Evidence
 from tasks.decide.identity import is_bot_or_noreply, normalise_email
 from tasks.settings import LDAP_PASSWORD_BLOCK, secret_value
 
@@ -47,9 +48,21 @@ def git_from_settings() -> Any:
 # No task retry: the adapter reconnects per call, and a refused bind or an outage ends the run
 # before any write with its message; the next scheduled run tries again.
 @task(name="lookup-people", cache_policy=NO_CACHE)
-def lookup_people(directory: Any, emails: Iterable[str]) -> dict[str, Lookup]:
+def lookup_people(directory: Any, emails: Iterable[str], *,
+                  mid_run: bool = False) -> dict[str, Lookup]:
+    """One answer per address. An unreachable directory raises, unless `mid_run` (the run has
+    already read the directory): then every address is answered ERROR, so the decisions that
+    needed them are skipped with their reason and the ones already known are not lost."""
     wanted = sorted({normalise_email(e) for e in emails if e and not is_bot_or_noreply(e)})
-    return dict(directory.lookup(wanted)) if wanted else {}
+    if not wanted:
+        return {}
+    try:
+        return dict(directory.lookup(wanted))
+    except DirectoryUnavailable as exc:
+        if not mid_run:
+            raise
+        return {address: Lookup(Status.ERROR, detail=f"directory unavailable mid-run: {exc}")
+                for address in wanted}
 
 
 @task(name="manager-chains", cache_policy=NO_CACHE)
@@ -77,28 +90,46 @@ def _leaking_file(occurrences: Sequence[Any]) -> tuple[str, str] | None:
 @task(name="file-owners", retries=0, cache_policy=NO_CACHE)
 def file_owners(
     git: Any, occurrences_by_incident: Mapping[int, Sequence[Any]]
-) -> tuple[dict[int, list[str]], dict[int, list[str]], list[str]]:
+) -> tuple[dict[int, Evidence[list[str]]], dict[int, Evidence[list[str]]], list[str]]:
     """CODEOWNERS owners and recent committers of each incident's leaking file.
 
-    Returns (owners by incident, committers by incident, problems). A missing repository is a
-    problem for that incident only: the others are still answered.
+    Returns (owners by incident, committers by incident, problems), each listing as tri-state
+    evidence: the addresses found (no: none), or unknown when the repository could not be read
+    (missing clone, git failing or timing out), so that a decision never moves past a listing
+    it could not see. One repository's problem stays its own incidents'.
     """
-    owners: dict[int, list[str]] = {}
-    committers: dict[int, list[str]] = {}
+    owners: dict[int, Evidence[list[str]]] = {}
+    committers: dict[int, Evidence[list[str]]] = {}
     problems: list[str] = []
     for incident_id, occurrences in occurrences_by_incident.items():
         located = _leaking_file(occurrences)
         if located is None:
             continue
         full_name, path = located
+
+        def problem(what: str, exc: Exception) -> str:
+            text = f"incident {incident_id}: {what}: {type(exc).__name__}: {exc}"[:300]
+            problems.append(text)
+            return f"The {what} of the leaking file in {full_name} could not be read " \
+                   f"({type(exc).__name__})."
+
         try:
-            owners[incident_id] = [
+            owners[incident_id] = Evidence.yes([
                 normalise_email(o) for o in git.codeowners(full_name, path)
                 if "@" in o and not o.startswith("@")  # e-mail owners; @handles are not members
-            ]
-            committers[incident_id] = [
-                normalise_email(a.email) for a in git.recent_committers(full_name, path)
-            ]
+            ])
         except Exception as exc:  # noqa: BLE001 - one repository's problem stays its own
-            problems.append(f"incident {incident_id}: {type(exc).__name__}: {exc}"[:300])
+            owners[incident_id] = Evidence.unknown(
+                OWNER_LOOKUP_ERROR, problem("CODEOWNERS", exc), _git_cause(exc))
+        try:
+            committers[incident_id] = Evidence.yes([
+                normalise_email(a.email) for a in git.recent_committers(full_name, path)
+            ])
+        except Exception as exc:  # noqa: BLE001 - one repository's problem stays its own
+            committers[incident_id] = Evidence.unknown(
+                COMMITTER_LOOKUP_ERROR, problem("committers", exc), _git_cause(exc))
     return owners, committers, problems
+
+
+def _git_cause(exc: Exception) -> Cause:
+    return Cause.TIMEOUT if "timed out" in str(exc) else Cause.ERROR

@@ -27,7 +27,9 @@ Choices documented here because the issue left them open:
   unknown or differs from the occurrences returned is skipped (tasks/decide/coverage.py).
 - Offboarding ("assign" with `to_manager`): the incident goes to the current assignee's manager
   when the directory names one who is an active member, else to `assignee_email` (the named
-  successor), else it is skipped as `no_successor`.
+  successor), else it is skipped as `no_successor`. A manager lookup that could not tell (the
+  person's entry or the manager's failed, was ambiguous or truncated) skips the incident as
+  `manager_lookup_error`: never the named successor instead.
 """
 from __future__ import annotations
 
@@ -40,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from clients.models import IncidentStatus, Severity, Validity
 from tasks.decide.coverage import occurrence_gap
+from tasks.decide.evidence import MANAGER_LOOKUP_ERROR, Evidence
 from tasks.decide.identity import is_bot_or_noreply, normalise_email
 from tasks.decide.notes import clip, note_budget
 from tasks.decide.paths import (
@@ -62,6 +65,7 @@ SKIP_NOT_APPLICABLE = "status_not_applicable"
 SKIP_NO_OCCURRENCES = "occurrences_missing"
 SKIP_NO_SUCCESSOR = "no_successor"
 SKIP_SAME_ASSIGNEE = "successor_is_assignee"
+SKIP_MANAGER_LOOKUP_ERROR = MANAGER_LOOKUP_ERROR  # to_manager: the directory could not tell
 
 NOTE_BUDGET = note_budget(PLAYBOOK)  # the API's 10,000 characters, less the marker
 
@@ -572,10 +576,11 @@ def _not_applicable(incident: Any, action: BulkAction) -> Skip | None:
 def _successor(
     incident: Any,
     action: BulkAction,
-    managers: Mapping[str, str],
+    managers: Mapping[str, str | Evidence[str]],
     active_members: Mapping[str, int] | None,
-) -> tuple[str | None, str]:
-    """(e-mail, provenance) of who receives the incident; (None, why) when nobody can."""
+) -> tuple[str | None, str | Evidence]:
+    """(e-mail, provenance) of who receives the incident; (None, why) when nobody can, or
+    (None, the unknown) when the manager lookup could not tell."""
 
     def usable(email: str | None) -> bool:
         return bool(email) and not is_bot_or_noreply(email) and (
@@ -584,8 +589,11 @@ def _successor(
 
     current = normalise_email(incident.assignee_email)
     if action.to_manager:
-        manager = normalise_email(managers.get(current))
-        if usable(manager) and manager != current:
+        found = _manager_evidence(managers.get(current))
+        if found.is_unknown:  # never the named successor instead: the manager may be fine
+            return None, found
+        manager = normalise_email(found.value)
+        if found.is_yes and usable(manager) and manager != current:
             return manager, "manager"
     if action.assignee_email and usable(action.assignee_email):
         return action.assignee_email, "successor"
@@ -594,18 +602,28 @@ def _successor(
     return None, f"the directory names no active manager for {current or 'the assignee'}"
 
 
+def _manager_evidence(value: str | Evidence[str] | None) -> Evidence[str]:
+    """A manager as the flow found it: an e-mail (yes), nothing (no manager named), or the
+    tri-state evidence itself (an unknown when the directory could not tell)."""
+    if isinstance(value, Evidence):
+        return value
+    return Evidence.yes(value) if value else Evidence.no("no manager named")
+
+
 def decide_bulk(
     incidents: Sequence[Any],
     occurrences_by_incident: Mapping[int, Sequence[Any]],
     request: BulkRequest,
     *,
     now: datetime | None = None,
-    managers: Mapping[str, str] | None = None,
+    managers: Mapping[str, str | Evidence[str]] | None = None,
     members: Sequence[Any] | None = None,
 ) -> Plan:
     """The plan: one decision per selected incident the action still applies to.
 
-    `managers`: normalised assignee e-mail -> manager e-mail (offboarding with to_manager).
+    `managers`: normalised assignee e-mail -> manager e-mail, or tri-state Evidence of it
+    (offboarding with to_manager): an unknown skips the incident (`manager_lookup_error`),
+    never hands it to the named successor.
     `members`: the workspace members; when given, an assignee must be an active one, and is
     assigned by member id (a member's e-mail may differ from the directory's in case or spaces).
     """
@@ -629,6 +647,9 @@ def decide_bulk(
         evidence = f"{action.kind}{f' ({shown})' if shown else ''} on {incident.status} incident"
         if action.kind == "assign":
             email, provenance = _successor(incident, action, managers, active)
+            if isinstance(provenance, Evidence):
+                skips.append(provenance.skip(incident.id))
+                continue
             if email is None:
                 skips.append(Skip(incident.id, SKIP_NO_SUCCESSOR, provenance))
                 continue

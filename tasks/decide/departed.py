@@ -15,21 +15,36 @@ Choices documented here because the brief left them open:
   directory was not asked or did not answer, which is a lookup failure, not an unknown person.
 - Unassigned (TRIGGERED) incidents are only reported as skips once at least one human author
   departed; an incident whose authors are all active or unknown is simply not a candidate.
+- Evidence is tri-state (tasks/decide/evidence.py): a candidate of the successor chain whose
+  lookup failed (a manager's entry, the CODEOWNERS file, a committer's entry, ...) stops the
+  chain and the incident is skipped with `manager_lookup_error`, `owner_lookup_error`,
+  `committer_lookup_error` or `fallback_lookup_error`: never handed to the next candidate.
 - The Decision's `reason` is the successor's provenance ("manager", "codeowner",
   "recent_committer", "fallback"); the evidence says who left, with which markers, and why the
   successor was chosen.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from clients.directory import Lookup, Status
+from clients.directory import Lookup, Person, Status
 from tasks.decide.coverage import OCCURRENCES_UNSEEN, occurrence_gap
+from tasks.decide.evidence import (
+    COMMITTER_LOOKUP_ERROR,
+    DIRECTORY_ERROR,
+    FALLBACK_LOOKUP_ERROR,
+    MANAGER_LOOKUP_ERROR,
+    OWNER_LOOKUP_ERROR,
+    Evidence,
+    first_yes,
+    from_directory,
+    listed,
+)
 from tasks.decide.identity import (
     by_normalised_address,
     departed_addresses,
@@ -49,7 +64,12 @@ REASON_CODEOWNER = "codeowner"
 REASON_RECENT_COMMITTER = "recent_committer"
 REASON_FALLBACK = "fallback"
 SKIP_UNKNOWN = "assignee_unknown"
-SKIP_DIRECTORY_ERROR = "directory_error"
+SKIP_DIRECTORY_ERROR = DIRECTORY_ERROR
+# A candidate that could not be checked stops the chain (tasks/decide/evidence.py).
+SKIP_MANAGER_LOOKUP_ERROR = MANAGER_LOOKUP_ERROR
+SKIP_OWNER_LOOKUP_ERROR = OWNER_LOOKUP_ERROR
+SKIP_COMMITTER_LOOKUP_ERROR = COMMITTER_LOOKUP_ERROR
+SKIP_FALLBACK_LOOKUP_ERROR = FALLBACK_LOOKUP_ERROR
 SKIP_BOT = "assignee_bot"
 SKIP_NO_SUCCESSOR = "no_successor"
 SKIP_AUTHOR_UNKNOWN = "author_unknown"
@@ -300,25 +320,30 @@ class _Successor:
     why: str
 
 
+def _excluded(address: str, departure: _Departure, people: _People) -> str | None:
+    """Why this address may never receive the incident, known without any lookup; else None."""
+    if not address or is_bot_or_noreply(address):
+        return f"{address or 'an empty address'} is not a person"
+    if address in departure.leavers or (
+        departure.old_assignee is not None and address == normalise_email(departure.old_assignee)
+    ):
+        return f"{address} is the person who left"
+    if people.is_departed(address):
+        return f"{address} left the company"
+    return None
+
+
 def _eligible(address: str, departure: _Departure, people: _People) -> MemberView | None:
     """The active member behind this address, if they may receive the incident."""
-    if not address or address in departure.leavers or is_bot_or_noreply(address):
-        return None
-    if departure.old_assignee is not None and address == normalise_email(departure.old_assignee):
-        return None
-    if people.is_departed(address):
+    if _excluded(address, departure, people) is not None:
         return None
     return people.active_members.get(address)
 
 
-def _account_of(
-    lookup: Lookup | None, departure: _Departure, people: _People, *also: str
-) -> MemberView | None:
+def _account_of(person: Person, departure: _Departure, people: _People,
+                *also: str) -> MemberView | None:
     """The active member account of a person the directory answered as active, under their
-    primary address, an alias or `also`; None for any other answer."""
-    person = lookup.person if lookup is not None else None
-    if lookup is None or lookup.status is not Status.ACTIVE or person is None or person.departed:
-        return None
+    primary address, an alias or `also`."""
     for address in (person.email, *person.aliases, *also):
         member = _eligible(normalise_email(address), departure, people)
         if member is not None:
@@ -326,83 +351,110 @@ def _account_of(
     return None
 
 
-def _manager_successor(departure: _Departure, people: _People, depth: int) -> _Successor | None:
+def _managers(departure: _Departure, people: _People, depth: int) -> Iterator[Evidence[_Successor]]:
+    """Each leaver's managers, nearest first. A chain the enrich layer did not give is taken as
+    no manager (it gives one per leaver); a failed step in it is an unknown."""
     for leaver in departure.leavers:
         for level, lookup in enumerate(people.managers.get(leaver, ())[:depth], start=1):
-            member = _account_of(lookup, departure, people)
-            if member is not None:
-                title = "manager" if level == 1 else f"manager at level {level}"
-                return _Successor(
-                    member,
-                    REASON_MANAGER,
-                    f"{normalise_email(member.email)} is the {title} of {leaver} and an "
-                    "active workspace member.",
-                )
-    return None
+            title = "manager" if level == 1 else f"manager at level {level}"
+            subject = f"the {title} of {leaver}"
+            found = from_directory(lookup, reason=MANAGER_LOOKUP_ERROR, subject=subject)
+            if not found.is_yes:
+                yield found.retyped()
+                continue
+            member = _account_of(found.value, departure, people)
+            if member is None:
+                yield Evidence.no(f"{subject} is not an active workspace member who may take it.")
+                continue
+            yield Evidence.yes(_Successor(
+                member, REASON_MANAGER,
+                f"{normalise_email(member.email)} is {subject} and an active workspace member.",
+            ))
 
 
-def _still_employed(address: str, departure: _Departure, people: _People) -> MemberView | None:
-    """The active member behind an address the directory says still works here.
-
-    A CODEOWNERS owner or a committer is only a name found in a repository: the directory must
-    know them as active (by that address or an alias), so that a leaver whose workspace account
-    is still active, someone the directory does not know, or a failed lookup never inherits an
-    incident. Their account may be listed under any of their addresses."""
-    return _account_of(people.directory.get(address), departure, people, address)
-
-
-def _first_listed(
-    addresses: Sequence[str], departure: _Departure, people: _People, reason: str, role: str,
-    *, in_directory: bool = True,
-) -> _Successor | None:
-    for address in addresses:
+def _listed(
+    addresses: Sequence[str] | Evidence[Sequence[str]] | None,
+    departure: _Departure, people: _People, *, reason: str, role: str, lookup_error: str,
+) -> Iterator[Evidence[_Successor]]:
+    """Owners or committers found in a repository, in order. They qualify only when the
+    directory knows them as active (by that address or an alias), so that a leaver whose
+    workspace account is still active or someone the directory does not know never inherits
+    an incident; a listing or a directory lookup that failed is an unknown."""
+    listing = listed(addresses, what=role)
+    if not listing.is_yes:
+        yield listing.retyped()
+        return
+    for address in listing.value or ():
         address = normalise_email(address)
-        if in_directory:
-            member = _still_employed(address, departure, people)
-        else:
-            member = _eligible(address, departure, people)
-        if member is not None:
-            return _Successor(
-                member,
-                reason,
-                f"{normalise_email(member.email)} is {role} and an active workspace member.",
-            )
-    return None
+        excluded = _excluded(address, departure, people)
+        if excluded is not None:
+            yield Evidence.no(excluded)
+            continue
+        subject = f"{role} {address}"
+        found = from_directory(people.directory.get(address), reason=lookup_error,
+                               subject=subject)
+        if not found.is_yes:
+            yield found.retyped()
+            continue
+        member = _account_of(found.value, departure, people, address)
+        if member is None:
+            yield Evidence.no(f"{subject} is not an active workspace member.")
+            continue
+        yield Evidence.yes(_Successor(
+            member, reason,
+            f"{normalise_email(member.email)} is {role} and an active workspace member.",
+        ))
 
 
-def _successor(
+def _fallback(address: str, departure: _Departure, people: _People) -> Evidence[_Successor]:
+    """The policy's fallback: named by the operator, so the member list vouches for them; a
+    directory answer about them that failed is still an unknown (they may have left)."""
+    address = normalise_email(address)
+    lookup = people.directory.get(address)
+    if lookup is not None and lookup.status is Status.ERROR and not people.is_departed(address):
+        return from_directory(lookup, reason=FALLBACK_LOOKUP_ERROR,
+                              subject=f"the fallback {address}").retyped()
+    member = _eligible(address, departure, people)
+    if member is None:
+        return Evidence.no(f"the fallback {address} may not take it")
+    return Evidence.yes(_Successor(
+        member, REASON_FALLBACK,
+        f"{normalise_email(member.email)} is the policy's fallback assignee and an active "
+        "workspace member.",
+    ))
+
+
+def _candidates(
     incident_id: int,
     departure: _Departure,
     people: _People,
-    codeowners: Mapping[int, Sequence[str]],
-    recent_committers: Mapping[int, Sequence[str]],
+    codeowners: Mapping[int, Sequence[str] | Evidence[Sequence[str]]],
+    recent_committers: Mapping[int, Sequence[str] | Evidence[Sequence[str]]],
     policy: DepartedPolicy,
-) -> _Successor | None:
-    found = _manager_successor(departure, people, policy.manager_depth)
-    if found is None and policy.use_codeowners:
-        found = _first_listed(
-            codeowners.get(incident_id, ()), departure, people, REASON_CODEOWNER,
-            "a CODEOWNERS owner of the leaking file",
+) -> Iterator[Evidence[_Successor]]:
+    """The successor chain, in order, lazily: a walk that stops never looks further."""
+    yield from _managers(departure, people, policy.manager_depth)
+    if policy.use_codeowners:
+        yield from _listed(
+            codeowners.get(incident_id), departure, people, reason=REASON_CODEOWNER,
+            role="a CODEOWNERS owner of the leaking file", lookup_error=OWNER_LOOKUP_ERROR,
         )
-    if found is None and policy.use_recent_committers:
-        found = _first_listed(
-            recent_committers.get(incident_id, ()), departure, people, REASON_RECENT_COMMITTER,
-            "the most recent active committer of the leaking file",
+    if policy.use_recent_committers:
+        yield from _listed(
+            recent_committers.get(incident_id), departure, people,
+            reason=REASON_RECENT_COMMITTER,
+            role="a recent committer of the leaking file", lookup_error=COMMITTER_LOOKUP_ERROR,
         )
-    if found is None and policy.fallback_email:
-        found = _first_listed(
-            (policy.fallback_email,), departure, people, REASON_FALLBACK,
-            "the policy's fallback assignee", in_directory=False,
-        )
-    return found
+    if policy.fallback_email:
+        yield _fallback(policy.fallback_email, departure, people)
 
 
 def _tried(
     incident_id: int,
     departure: _Departure,
     people: _People,
-    codeowners: Mapping[int, Sequence[str]],
-    recent_committers: Mapping[int, Sequence[str]],
+    codeowners: Mapping[int, Sequence[str] | Evidence[Sequence[str]]],
+    recent_committers: Mapping[int, Sequence[str] | Evidence[Sequence[str]]],
     policy: DepartedPolicy,
 ) -> str:
     managers = sum(
@@ -410,9 +462,11 @@ def _tried(
     )
     parts = [f"{managers} manager(s) up to level {policy.manager_depth}"]
     if policy.use_codeowners:
-        parts.append(f"{len(codeowners.get(incident_id, ()))} CODEOWNERS owner(s)")
+        owners = listed(codeowners.get(incident_id), what="owner").value or ()
+        parts.append(f"{len(owners)} CODEOWNERS owner(s)")
     if policy.use_recent_committers:
-        parts.append(f"{len(recent_committers.get(incident_id, ()))} recent committer(s)")
+        committers = listed(recent_committers.get(incident_id), what="committer").value or ()
+        parts.append(f"{len(committers)} recent committer(s)")
     parts.append(f"fallback {policy.fallback_email}" if policy.fallback_email else "no fallback")
     return (
         f"{departure.evidence} No active workspace member could take it over "
@@ -444,15 +498,17 @@ def decide_departed(
     managers: Mapping[str, Sequence[Lookup]],
     members: Sequence[MemberView],
     occurrences_by_incident: Mapping[int, Sequence[OccurrenceView]],
-    codeowners: Mapping[int, Sequence[str]],
-    recent_committers: Mapping[int, Sequence[str]],
+    codeowners: Mapping[int, Sequence[str] | Evidence[Sequence[str]]],
+    recent_committers: Mapping[int, Sequence[str] | Evidence[Sequence[str]]],
     policy: DepartedPolicy,
 ) -> Plan:
     """The reassignments to make, and the incidents left alone with the reason.
 
     `directory`: normalised e-mail -> Lookup. `managers`: normalised leaver e-mail -> manager
-    chain, nearest first. `codeowners` / `recent_committers`: incident id -> e-mails for the
-    leaking file, in priority order. Same inputs in any order give the same plan.
+    chain, nearest first (a failed step is an ERROR lookup). `codeowners` /
+    `recent_committers`: incident id -> e-mails for the leaking file, in priority order, or an
+    unknown Evidence when the repository could not be read. Same inputs in any order give the
+    same plan.
     """
     normalised_directory = by_normalised_address(directory)
     people = _People(
@@ -480,7 +536,14 @@ def decide_departed(
         if isinstance(found, Skip):
             skips.append(found)
             continue
-        successor = _successor(incident.id, found, people, codeowners, recent_committers, policy)
+        chosen = first_yes(
+            _candidates(incident.id, found, people, codeowners, recent_committers, policy)
+        )
+        if chosen.is_unknown:
+            # Never the next candidate: the one that could not be checked may be the successor.
+            skips.append(chosen.skip(incident.id, found.evidence))
+            continue
+        successor = chosen.value
         if successor is None:
             skips.append(
                 Skip(

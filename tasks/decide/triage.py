@@ -17,6 +17,12 @@ Choices the brief left open:
   an unseen occurrence could name a member author.
 - Least-loaded counts the open incidents given plus the assignments made earlier in this same
   plan (incidents in id order), so one run spreads the work instead of piling it on one person.
+- Evidence is tri-state (tasks/decide/evidence.py): an author whose directory lookup failed
+  stops the walk through the authors (`author_lookup_error`), never the next, older author; so
+  does a failed lookup of a CODEOWNERS owner or of the CODEOWNERS file (`owner_lookup_error`) and
+  of a group member (`group_lookup_error`). An address the directory was not asked about is read
+  as one it does not know (the flow asks about every author; owners and the group are matched
+  to members only).
 - A share goes with the assignment (or alone under "leave") when the most recent human author
   is not a member and not departed; it is skipped for an incident that already has a share link.
 """
@@ -32,6 +38,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from clients.directory import Lookup, Status
+from tasks.decide.evidence import (
+    AUTHOR_LOOKUP_ERROR,
+    GROUP_LOOKUP_ERROR,
+    OWNER_LOOKUP_ERROR,
+    Evidence,
+    from_directory,
+    listed,
+)
 from tasks.decide.identity import (
     by_normalised_address,
     departed_addresses,
@@ -113,6 +127,8 @@ class _Author:
     known_active: bool  # the directory answered ACTIVE
     bot: bool
     via: str  # how the address was resolved, for the evidence
+    # Set when a directory lookup behind this author failed: nobody can tell who they are.
+    unknown: Evidence | None = None
 
     @property
     def human(self) -> bool:
@@ -135,7 +151,8 @@ class _People:
                 self.members.setdefault(address, member)
 
     def resolve(
-        self, raw: str | None, name: str | None = None, *, use_mailmap: bool = True
+        self, raw: str | None, name: str | None = None, *, use_mailmap: bool = True,
+        reason: str = AUTHOR_LOOKUP_ERROR,
     ) -> _Author:
         address = normalise_email(raw)
         if is_bot_or_noreply(address, name):
@@ -165,7 +182,14 @@ class _People:
             if member is not None and normalise_email(member.email) in self.departed_addresses:
                 member = None
         known_active = any(lk.status is Status.ACTIVE for lk in lookups)
-        return _Author(raw, primary, member, departed, known_active, False, " and ".join(via))
+        unknown = None
+        if not departed:  # a known leaver is known; otherwise a failed lookup hides who it is
+            failed = next((lk for lk in lookups if lk.status is Status.ERROR), None)
+            if failed is not None:
+                unknown = from_directory(failed, reason=reason, subject=printable(address, 120))
+                member = None
+        return _Author(raw, primary, member, departed, known_active, False, " and ".join(via),
+                       unknown)
 
 
 def decide_triage(
@@ -176,7 +200,7 @@ def decide_triage(
     mailmap: Mapping[str, str],
     policy: TriagePolicy = TriagePolicy(),
     *,
-    codeowners: Mapping[int, Sequence[str]] | None = None,
+    codeowners: Mapping[int, Sequence[str] | Evidence[Sequence[str]]] | None = None,
     open_counts: Mapping[int, int] | None = None,
 ) -> Plan:
     """Assign each TRIGGERED incident to its most recent member author, else per the policy's
@@ -205,8 +229,9 @@ def decide_triage(
         else:
             skips.append(outcome)
         # An incident left to the departed-developer playbook is wholly theirs: no share either.
-        left_to_departed = getattr(outcome, "reason", "") == "author_departed"
-        share = None if left_to_departed else _share(incident, authors, policy)
+        # Nor on an author nobody could resolve: they may be a member, or may have left.
+        no_share = getattr(outcome, "reason", "") in ("author_departed", AUTHOR_LOOKUP_ERROR)
+        share = None if no_share else _share(incident, authors, policy)
         if share is not None:
             decisions.append(share)
     return Plan(PLAYBOOK, tuple(decisions), tuple(skips))
@@ -218,10 +243,15 @@ def _choose(
     authors: Sequence[tuple[Any, _Author]],
     people: _People,
     policy: TriagePolicy,
-    codeowners: Mapping[int, Sequence[str]],
+    codeowners: Mapping[int, Sequence[str] | Evidence[Sequence[str]]],
     load: Counter[int],
 ) -> Decision | Skip:
     for occurrence, author in authors:  # most recent first
+        if author.unknown is not None:
+            # Never an older author instead: this one may be the member, or may have left.
+            return author.unknown.skip(
+                incident.id, f"The author of occurrence {occurrence.id} cannot be resolved."
+            )
         if author.member is not None:
             via = f" (resolved through {author.via})" if author.via else ""
             return _assign(
@@ -244,8 +274,13 @@ def _choose(
                     f"{expected if expected is not None else 'an unknown number of'} "
                     "occurrences seen: an unseen one could name a member author")
     if policy.no_member_author == "codeowners":
-        for owner in codeowners.get(incident.id, ()):
-            resolved = people.resolve(owner, use_mailmap=False)
+        owners = listed(codeowners.get(incident.id), what="CODEOWNERS owner")
+        if owners.is_unknown:
+            return owners.skip(incident.id, described)
+        for owner in owners.value or ():
+            resolved = people.resolve(owner, use_mailmap=False, reason=OWNER_LOOKUP_ERROR)
+            if resolved.unknown is not None:
+                return resolved.unknown.skip(incident.id, described)
             if resolved.member is not None:
                 return _assign(
                     incident, resolved.member, "codeowner", policy,
@@ -256,7 +291,9 @@ def _choose(
                     f"{described} No CODEOWNERS owner of the leaking file is an active member.")
     group = {}
     for address in policy.group_emails:
-        resolved = people.resolve(address, use_mailmap=False)
+        resolved = people.resolve(address, use_mailmap=False, reason=GROUP_LOOKUP_ERROR)
+        if resolved.unknown is not None:  # they might be the least loaded, or have left
+            return resolved.unknown.skip(incident.id, described)
         if resolved.member is not None:
             group.setdefault(resolved.member.id, resolved.member)
     if not group:
@@ -286,7 +323,7 @@ def _share(
     if not policy.share_with_non_member_author or getattr(incident, "share_url", None):
         return None
     latest = next((a for _, a in authors if a.human), None)
-    if latest is None or latest.member is not None or latest.departed:
+    if latest is None or latest.member is not None or latest.departed or latest.unknown:
         return None
     if any(a.member is not None for _, a in authors):
         return None  # a member author was chosen: they fix it

@@ -173,9 +173,14 @@ def test_departed_by_alias_or_through_the_mailmap():
 
 
 def test_unknown_or_failed_lookups_are_not_departures():
-    directory = {**DIRECTORY, DEV2.email: error()}
+    directory = {**DIRECTORY, DEV2.email: unknown()}
     plan = triage([incident(1)], written_by(DEV2.email), directory=directory)
     assert only_assign(plan).arguments["email"] == DEV2.email
+    # A failed lookup is not a departure either, nor a go-ahead: the author may have left
+    # (issue 13; this test expected the assignment before).
+    directory = {**DIRECTORY, DEV2.email: error()}
+    plan = triage([incident(1)], written_by(DEV2.email), directory=directory)
+    assert only_skip(plan).reason == "author_lookup_error"
 
 
 # -- skips -------------------------------------------------------------------------------------
