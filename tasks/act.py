@@ -296,6 +296,14 @@ def apply_plan(
         return report
     check_blast_radius(plan, max_actions, approved=approved)
     decisions = list(plan.decisions)
+    if incidents is not None:
+        # Chunks of incidents close in time, so that each chunk's batched safety read is a
+        # short listing of a narrow date window (decisions on one incident keep their order).
+        incidents = list(incidents)
+        dated = {int(i.id): i.date for i in incidents if getattr(i, "date", None) is not None}
+        far = max(dated.values(), default=None)
+        if far is not None:
+            decisions.sort(key=lambda d: dated.get(d.incident_id, far))
     # Read before this run records any result of its own.
     leftovers = unfinished_decisions(ledger, plan.playbook, decisions)
     if not decisions and not leftovers:
@@ -609,19 +617,30 @@ class ChunkStates:
             return
         low = min(seen[i][0] for i in ids) - timedelta(seconds=1)
         high = max(seen[i][0] for i in ids) + timedelta(seconds=1)
-        expected = sum(1 for date, status in seen.values() if low <= date <= high
-                       and (not self.statuses or status in self.statuses))
-        if -(-expected // PER_PAGE) >= len(ids):  # pages the listing would take
+        # The statuses to list: those the chunk's incidents had when planned, within what the
+        # preconditions allow. One that changed status since is not listed, and is read alone.
+        statuses = {seen[i][1] for i in ids}
+        if self.statuses:
+            statuses &= self.statuses
+        expected = sum(1 for date, status in seen.values()
+                       if low <= date <= high and status in statuses)
+        pages = -(-expected // PER_PAGE)
+        if not statuses or pages >= len(ids):
             self.read_at = time.monotonic()  # one read each is cheaper: not looked at again soon
             return
-        filters: dict[str, Any] = {"date_after": low, "date_before": high, "per_page": PER_PAGE}
-        if self.statuses:
-            filters["status"] = sorted(self.statuses)
+        filters: dict[str, Any] = {"date_after": low, "date_before": high,
+                                   "status": sorted(statuses)}
         wanted = set(ids)
         started = time.monotonic()
-        for incident in self.writer.client.incidents(**filters):
-            if incident.id in wanted:
-                self.states[incident.id] = incident
+        # Never more pages than reads it saves (the plan's incidents may not be all the
+        # workspace holds in that window): what is left unlisted is read alone.
+        for number, page in enumerate(self.writer.client.incident_pages(per_page=PER_PAGE,
+                                                                        **filters)):
+            for incident in page:
+                if incident.id in wanted:
+                    self.states[incident.id] = incident
+            if number + 2 >= len(ids) or wanted <= set(self.states):
+                break
         self.read_at = started
 
 
