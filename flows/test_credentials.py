@@ -64,7 +64,9 @@ def test_directory_auto_ignore(
         if policy.recheck:
             plan = plan.merged(recheck(client, run.ledger, policy,
                                        token_id=getattr(run.token, "id", None)))
-        return run.execute(plan, note=render_note, incidents=incidents)
+        return run.execute(plan, note=render_note, incidents=incidents,
+                           read_filters={"validity": list(policy.validities),
+                                         "exclude_tags": list(policy.veto_tags)})
 
 
 def recheck(client: Any, ledger: Any, policy: TestCredentialPolicy, token_id: str | None = None):

@@ -281,6 +281,7 @@ def apply_plan(
                         list[Outcome]] | None = None,
     progress: Callable[[int, int], None] | None = None,
     incidents: Iterable[Any] | None = None,
+    read_filters: dict[str, Any] | None = None,
     max_read_age: float = MAX_READ_AGE,
 ) -> RunReport:
     """Apply `plan` (see the module's text). `lease`: one the caller holds (a playbook takes it
@@ -288,7 +289,8 @@ def apply_plan(
     writes. `run_chunk(apply, chunk)` runs one chunk (Prefect wraps it in a task).
     `incidents`: the incidents the plan was made from (their `date` and `status`), so each
     chunk's safety reads can be one listing of the chunk's date window instead of one read
-    per incident (see `ChunkStates`)."""
+    per incident (see `ChunkStates`); `read_filters`: the server-side filters the plan's
+    incidents were fetched with (beyond status), so that listing returns only their like."""
     report = RunReport(plan.playbook, dry_run, plan)
     ledger.record_plan(run_id, plan.decisions)
     if dry_run:
@@ -313,7 +315,7 @@ def apply_plan(
         writer = Writer(client, ledger, run_id, held, token_id=token_id, note=note,
                         workers=workers, detect=detect_overwrites,
                         restore=restore_human_changes, incidents=incidents,
-                        max_read_age=max_read_age)
+                        max_read_age=max_read_age, read_filters=read_filters)
         run_chunk = run_chunk or (lambda apply, chunk: apply(chunk))
         for chunk in chunks(decisions, chunk_size):
             report.outcomes.extend(run_chunk(writer.apply_chunk, list(chunk)))
@@ -345,12 +347,15 @@ class Writer:
     def __init__(self, client: Any, ledger: Any, run_id: str, lease: Any, *,
                  token_id: str | None, note: Callable[[Decision], str] | None,
                  workers: int = WORKERS, detect: bool = True, restore: bool = False,
-                 incidents: Iterable[Any] | None = None, max_read_age: float = MAX_READ_AGE):
+                 incidents: Iterable[Any] | None = None, max_read_age: float = MAX_READ_AGE,
+                 read_filters: dict[str, Any] | None = None):
         self.client, self.ledger, self.run_id, self.lease = client, ledger, run_id, lease
         self.token_id, self.note, self.workers = token_id, note, workers
         self.seen = {int(i.id): (i.date, i.status) for i in incidents or ()
                      if getattr(i, "date", None) is not None}
         self.max_read_age = max_read_age
+        self.read_filters = dict(read_filters or {})
+        self.read_filters.pop("status", None)  # the chunk's own statuses are listed
         self.read_ages: list[float] = []
         self._ages_lock = threading.Lock()
         self.detect, self.restore = detect and bool(token_id), restore
@@ -628,19 +633,25 @@ class ChunkStates:
         if not statuses or pages >= len(ids):
             self.read_at = time.monotonic()  # one read each is cheaper: not looked at again soon
             return
-        filters: dict[str, Any] = {"date_after": low, "date_before": high,
-                                   "status": sorted(statuses)}
+        filters: dict[str, Any] = {**self.writer.read_filters, "date_after": low,
+                                   "date_before": high, "status": sorted(statuses)}
         wanted = set(ids)
         started = time.monotonic()
         # Never more pages than reads it saves (the plan's incidents may not be all the
         # workspace holds in that window): what is left unlisted is read alone.
-        for number, page in enumerate(self.writer.client.incident_pages(per_page=PER_PAGE,
-                                                                        **filters)):
-            for incident in page:
-                if incident.id in wanted:
-                    self.states[incident.id] = incident
-            if number + 2 >= len(ids) or wanted <= set(self.states):
-                break
+        try:
+            pages = self.writer.client.incident_pages(per_page=PER_PAGE, **filters)
+            for number, page in enumerate(pages):
+                for incident in page:
+                    if incident.id in wanted:
+                        self.states[incident.id] = incident
+                if number + 2 >= len(ids) or wanted <= set(self.states):
+                    break
+        except Exception as exc:  # noqa: BLE001 - each incident is then read alone
+            logger.warning("batched safety read failed (%s): reading incidents one by one",
+                           error_detail(exc))
+            self.states = {}
+            started = time.monotonic()
         self.read_at = started
 
 

@@ -111,8 +111,10 @@ class Playbook:
                 self.lease.release()
 
     def execute(self, plan: Plan, *, note: Callable[[Decision], str] | None = None,
-                incidents: Iterable[Any] | None = None) -> Any:
-        """`incidents`: what the plan was made from, so the safety reads can be batched."""
+                incidents: Iterable[Any] | None = None,
+                read_filters: dict[str, Any] | None = None) -> Any:
+        """`incidents`: what the plan was made from, so the safety reads can be batched;
+        `read_filters`: the API filters they were fetched with (see `act.apply_plan`)."""
         logger = get_run_logger()
         publish_plan(plan, dry_run=self.dry_run)
         approved = False
@@ -128,7 +130,7 @@ class Playbook:
             dry_run=self.dry_run, max_actions=self.max_actions, approved=approved, note=note,
             lease=self.lease, token_id=getattr(self.token, "id", None),
             detect_overwrites="audit_logs:read" in granted, restore_human_changes=restore,
-            run_chunk=_run_chunk, incidents=incidents,
+            run_chunk=_run_chunk, incidents=incidents, read_filters=read_filters,
             progress=lambda done, total: logger.info("applied %d of %d decisions", done, total),
         )
         if self.lease is not None:
