@@ -209,3 +209,12 @@ def test_a_stale_batch_is_read_again(world):
     assert all(o.result is Result.APPLIED for o in outcomes)
     listings = client.request_counts.get("GET /v1/incidents/secrets", 0) - before
     assert listings >= 2  # listed again once the first listing aged past the limit
+
+
+def test_a_failed_batched_read_falls_back_to_one_read_each(world):
+    box, client, ledger, _ = world
+    incidents, decisions, target = _plan_time(client, box, count=4)
+    box.respond("GET", r"/v1/incidents/secrets", 400, '{"detail": "Bad filter."}')
+    outcomes = apply(world, decisions, incidents=incidents)
+    assert [o.result for o in outcomes] == [Result.APPLIED] * 4
+    assert client.request_counts.get("GET /v1/incidents/secrets/{id}", 0) >= 4
