@@ -86,7 +86,13 @@ def main(
     except Exception as exc:  # pydantic's message names the bad field
         print(f"error: invalid policy: {exc}", file=sys.stderr)
         return 2
-    result = flow_fn(policy=policy, dry_run=args.dry_run, max_actions=args.max_actions, return_state=True)
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    # A run from the command line is watched by its terminal, not by a server's zombie
+    # detection: no heartbeat thread, whose join costs about 1 s at the end of every run.
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        result = flow_fn(policy=policy, dry_run=args.dry_run, max_actions=args.max_actions,
+                         return_state=True)
     data = result.result(raise_on_failure=False)
     if isinstance(data, BaseException):
         print(f"error: {data}", file=sys.stderr)
