@@ -30,7 +30,12 @@ pytestmark = [pytest.mark.slapd, pytest.mark.prefect, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 JITTER_MS = 600
 SWEEP_SEEDS = 20
-PAIRS_AT_ONCE = 4  # pairs of processes run side by side in the sweep (they mostly wait)
+PAIRS_AT_ONCE = 3  # pairs of processes run side by side in the sweep (they mostly wait)
+# Both processes' first request is held until the other's arrives, but a process can still be
+# slowed after it (its Prefect server answering slowly under the load of many processes), and
+# reach the lease after the other run ended: that pair then proves nothing about running at
+# once (its invariants are still checked). Most pairs must overlap.
+MIN_OVERLAPPING = 0.9
 CHILD_DEADLINE = 600.0  # a safety net, not a timing assertion
 
 BULK_NOTE = [
@@ -125,9 +130,13 @@ def _check(outcome: dict[str, Any], name: str, seed: int) -> None:
     applied = sorted(outcome["applied"].values())
     assert applied[0] == 0 < applied[1], (context, "one run applies, the other finds it done",
                                            outcome["results"])
-    waited = [r.summary.get("lease_waited", 0) for r in runs
+
+
+def _overlapped(outcome: dict[str, Any]) -> bool:
+    """The run that applied nothing waited for the other's lease: they ran at once."""
+    waited = [r.summary.get("lease_waited", 0) for r in outcome["runs"]
               if outcome["applied"].get(r.id, 0) == 0]
-    assert waited and waited[0] > 0, (context, "the second run waited for the lease", runs)
+    return bool(waited) and waited[0] > 0
 
 
 @pytest.fixture(scope="module")
@@ -158,9 +167,12 @@ LEDGERS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 @pytest.mark.parametrize("kind", LEDGERS)
 @pytest.mark.parametrize("name", list(CASES))
 def test_two_runs_at_once_write_each_decision_once(world, name, kind, tmp_path, request):
-    seed = 1
-    outcome = _run_pair(world, name, _ledger_url(kind, tmp_path, request), seed, tmp_path)
-    _check(outcome, name, seed)
+    for seed in (1, 2, 3):  # until a pair really overlaps (nearly always the first)
+        outcome = _run_pair(world, name, _ledger_url(kind, tmp_path, request), seed, tmp_path)
+        _check(outcome, name, seed)
+        if _overlapped(outcome):
+            return
+    pytest.fail(f"{name}: in 3 pairs, no two runs were in flight at the same time")
 
 
 @pytest.mark.sweep
@@ -173,3 +185,6 @@ def test_two_runs_at_once_over_many_seeds(world, name, kind, tmp_path, request):
             lambda seed: _run_pair(world, name, urls[seed], seed, tmp_path), urls)))
     for seed, outcome in outcomes.items():
         _check(outcome, name, seed)
+    apart = [seed for seed, outcome in outcomes.items() if not _overlapped(outcome)]
+    assert len(apart) <= SWEEP_SEEDS * (1 - MIN_OVERLAPPING), (
+        f"{name}: the runs of seeds {apart} were not in flight at the same time")
