@@ -6,21 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from clients.ledger import Ledger
 from tasks.act import apply_plan, marker
 from tasks.plan import Action, Decision, Plan, Precondition, Result
 
 OPEN = ("TRIGGERED", "ASSIGNED")
 
 
-@pytest.fixture
-def world(fresh_sandbox, tmp_path):
-    from clients.gitguardian import GitGuardianClient
-
-    client = GitGuardianClient(fresh_sandbox.url, fresh_sandbox.token, requests_per_minute=None)
-    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
-    run_id = ledger.start_run("test", dry_run=False, parameters={})
-    return fresh_sandbox, client, ledger, run_id
 
 
 def apply(world, decisions, **options):

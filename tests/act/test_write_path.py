@@ -4,19 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from clients.ledger import Ledger
 from tasks.act import apply_plan, marker
 from tasks.plan import Action, Decision, Plan, Precondition, Result
 
 
-@pytest.fixture
-def world(fresh_sandbox, tmp_path):
-    from clients.gitguardian import GitGuardianClient
-
-    client = GitGuardianClient(fresh_sandbox.url, fresh_sandbox.token, requests_per_minute=None)
-    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
-    run_id = ledger.start_run("test", dry_run=False, parameters={})
-    return fresh_sandbox, client, ledger, run_id
 
 
 def _incident(box, status):
