@@ -442,8 +442,8 @@ class Writer:
             again = client.incident(decision.incident_id)
             if as_decided(decision, again) and made_by(decision, again, self.token_id) == "us":
                 _ensure_note(client, decision, body, check_first=True)
-                return Outcome(decision, Result.ALREADY_DONE,
-                               f"409 ({exc.detail}); the incident is as decided by this token"), None
+                detail = f"409 ({exc.detail}); the incident is as decided by this token"
+                return Outcome(decision, Result.ALREADY_DONE, detail), None
             return Outcome(decision, Result.STATE_CHANGED,
                            f"409 ({exc.detail}); {describe(again)}; not written, no note"), None
         written_at = time.monotonic()
@@ -506,7 +506,8 @@ class Writer:
 
     def _overwrote(self, outcome: Outcome, edit: Any) -> Outcome:
         decision = outcome.decision
-        theirs = f"{edit.event_name} by {edit.member_email or 'a member'} at {edit.date.isoformat()}"
+        who = edit.member_email or "a member"
+        theirs = f"{edit.event_name} by {who} at {edit.date.isoformat()}"
         if edit.data:
             theirs += f" ({edit.data})"
         from clients.ledger import scrub
