@@ -182,19 +182,8 @@ class Lease:
         """Claim a decision under this epoch, fenced by the lease (see the module's text)."""
         if not self.valid():
             return Claim(False, False, f"this run's lease on {self.name} is lost or expiring")
-        l, c = leases_table, claims_table
-        now = self.ledger._now()
-        fenced = (
-            sa.select(sa.literal(decision_id), sa.literal(self.name), sa.literal(self.epoch),
-                      sa.literal(self.run_id), sa.literal(now, sa.DateTime(timezone=True)))
-            .where(sa.exists().where(l.c.name == self.name, l.c.epoch == self.epoch,
-                                     l.c.holder == self.holder, l.c.expires_at > now))
-        )
-        insert = c.insert().from_select(
-            ["decision_id", "lease_name", "epoch", "run_id", "created_at"], fenced
-        ).returning(c.c.id)
         try:
-            rows = self.ledger._write_returning(insert)
+            rows = self.ledger._write_returning(self._fenced_claim(decision_id))
         except IntegrityError:
             return Claim(False, False, "already claimed in this run's lease")
         if len(rows) != 1:
@@ -211,8 +200,7 @@ class Lease:
         if not self.valid():
             claim = Claim(False, False, f"this run's lease on {self.name} is lost or expiring")
             return claim, self.ledger.record_intent(self.run_id, decision)
-        l, c, i = leases_table, claims_table, intents_table
-        now = self.ledger._now()
+        c, i = claims_table, intents_table
         decision_id = decision.decision_id
         try:
             with self.ledger.transaction() as connection:
@@ -224,19 +212,8 @@ class Lease:
                                             c.c.lease_name == self.name,
                                             c.c.epoch == self.epoch).limit(1)
                 ).first() is not None
-                inserted = []
-                if not again:
-                    fenced = (
-                        sa.select(sa.literal(decision_id), sa.literal(self.name),
-                                  sa.literal(self.epoch), sa.literal(self.run_id),
-                                  sa.literal(now, sa.DateTime(timezone=True)))
-                        .where(sa.exists().where(
-                            l.c.name == self.name, l.c.epoch == self.epoch,
-                            l.c.holder == self.holder, l.c.expires_at > now))
-                    )
-                    inserted = list(connection.execute(c.insert().from_select(
-                        ["decision_id", "lease_name", "epoch", "run_id", "created_at"], fenced
-                    ).returning(c.c.id)))
+                inserted = [] if again else list(
+                    connection.execute(self._fenced_claim(decision_id)))
                 intent = connection.execute(self.ledger.intent_statement(self.run_id, decision))
                 intent_id = int(intent.inserted_primary_key[0])
         except IntegrityError:  # another thread of this run claimed it at the same moment
@@ -251,6 +228,21 @@ class Lease:
         return Claim(True, earlier), intent_id
 
     # -- internals --------------------------------------------------------------------------------
+
+    def _fenced_claim(self, decision_id: str) -> Any:
+        """INSERT the claim only while this epoch's lease is held and unexpired (RETURNING id:
+        no row back means the lease is no longer ours)."""
+        l, c = leases_table, claims_table
+        now = self.ledger._now()
+        fenced = (
+            sa.select(sa.literal(decision_id), sa.literal(self.name), sa.literal(self.epoch),
+                      sa.literal(self.run_id), sa.literal(now, sa.DateTime(timezone=True)))
+            .where(sa.exists().where(l.c.name == self.name, l.c.epoch == self.epoch,
+                                     l.c.holder == self.holder, l.c.expires_at > now))
+        )
+        return c.insert().from_select(
+            ["decision_id", "lease_name", "epoch", "run_id", "created_at"], fenced
+        ).returning(c.c.id)
 
     def _earlier(self, decision_id: str) -> bool:
         i = intents_table
