@@ -358,18 +358,10 @@ def _managers(departure: _Departure, people: _People, depth: int) -> Iterator[Ev
         for level, lookup in enumerate(people.managers.get(leaver, ())[:depth], start=1):
             title = "manager" if level == 1 else f"manager at level {level}"
             subject = f"the {title} of {leaver}"
-            found = from_directory(lookup, reason=MANAGER_LOOKUP_ERROR, subject=subject)
-            if not found.is_yes:
-                yield found.retyped()
-                continue
-            member = _account_of(found.value, departure, people)
-            if member is None:
-                yield Evidence.no(f"{subject} is not an active workspace member who may take it.")
-                continue
-            yield Evidence.yes(_Successor(
-                member, REASON_MANAGER,
-                f"{normalise_email(member.email)} is {subject} and an active workspace member.",
-            ))
+            yield _vouched(lookup, departure, people, reason=REASON_MANAGER,
+                           lookup_error=MANAGER_LOOKUP_ERROR, subject=subject,
+                           not_member=f"{subject} is not an active workspace member who may "
+                                      "take it.")
 
 
 def _listed(
@@ -391,19 +383,27 @@ def _listed(
             yield Evidence.no(excluded)
             continue
         subject = f"{role} {address}"
-        found = from_directory(people.directory.get(address), reason=lookup_error,
-                               subject=subject)
-        if not found.is_yes:
-            yield found.retyped()
-            continue
-        member = _account_of(found.value, departure, people, address)
-        if member is None:
-            yield Evidence.no(f"{subject} is not an active workspace member.")
-            continue
-        yield Evidence.yes(_Successor(
-            member, reason,
-            f"{normalise_email(member.email)} is {role} and an active workspace member.",
-        ))
+        yield _vouched(people.directory.get(address), departure, people, address, reason=reason,
+                       lookup_error=lookup_error, subject=subject, role=role,
+                       not_member=f"{subject} is not an active workspace member.")
+
+
+def _vouched(lookup: Lookup | None, departure: _Departure, people: _People, *also: str,
+             reason: str, lookup_error: str, subject: str, not_member: str,
+             role: str | None = None) -> Evidence[_Successor]:
+    """A candidate the directory answered about: a successor when it knows them as active and
+    one of their addresses (or `also`) is an active member who may take the incident; no when
+    it does not; unknown (`lookup_error`) when the lookup failed."""
+    found = from_directory(lookup, reason=lookup_error, subject=subject)
+    if not found.is_yes:
+        return found.retyped()
+    member = _account_of(found.value, departure, people, *also)
+    if member is None:
+        return Evidence.no(not_member)
+    return Evidence.yes(_Successor(
+        member, reason,
+        f"{normalise_email(member.email)} is {role or subject} and an active workspace member.",
+    ))
 
 
 def _fallback(address: str, departure: _Departure, people: _People) -> Evidence[_Successor]:
