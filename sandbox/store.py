@@ -414,6 +414,7 @@ class Store:
         # incident id -> its activity log, made from the generated past on first use, then
         # appended to by every write (ours or a person's)
         self.activity: dict[int, list[dict]] = {}
+        self._notes_made: dict[int, list[dict]] | None = None
         # incident id -> member id -> permission granted on that incident alone
         self.access: dict[int, dict[int, str]] = {}
         self.teams: list[dict] = _teams(workspace)
@@ -546,10 +547,23 @@ class Store:
             # made before the incident's first change (`_writable`), so from its past alone
             source = self.incidents[incident_id]
             log = self.activity[incident_id] = []
-            for moment, key, data, member_id, token_id in generated_past(
-                    source, self.workspace.seed, list(self.members), self.workspace.now):
+            past = generated_past(
+                source, self.workspace.seed, list(self.members), self.workspace.now)
+            # the notes it was generated with, each an ADD_NOTE at its date (README)
+            past += [(n["created_at"], "ADD_NOTE", {"note_id": n["id"]}, n.get("member_id"),
+                      n.get("api_token_id"))
+                     for n in self._generated_notes().get(incident_id, [])]
+            for moment, key, data, member_id, token_id in sorted(past, key=lambda p: p[0]):
                 self._activity_entry(log, incident_id, moment, key, data, member_id, token_id)
         return log
+
+    def _generated_notes(self) -> dict[int, list[dict]]:
+        """The workspace's generated notes by incident (not those written since)."""
+        if self._notes_made is None:
+            self._notes_made = {}
+            for note in self.workspace.notes:
+                self._notes_made.setdefault(note["incident_id"], []).append(note)
+        return self._notes_made
 
     def _activity_entry(self, log: list[dict], incident_id: int, moment: str, key: str,
                         data: Any, member_id: int | None, token_id: str | None) -> None:
@@ -1047,6 +1061,7 @@ class Store:
         comment = self._check_comment(comment)
         with self.lock:
             self._incident(incident_id)
+            self._history(incident_id)  # its past first, so the note is not in it twice
             note = {
                 "id": self._next("note"),
                 "member_id": actor.member_id,
@@ -1063,6 +1078,7 @@ class Store:
             self.note_ids[note["id"]] = incident_id
             self._audit(actor, EVENT_NAMES["note_create"], "CREATE", [note["id"]],
                         {"incident_id": incident_id})
+            self._act(actor, incident_id, "ADD_NOTE", {"note_id": note["id"]})
             return _clone(note)
 
     def _note(self, actor: Actor, incident_id: int, note_id: int) -> dict:
@@ -1084,6 +1100,7 @@ class Store:
             note.update(comment=comment, updated_at=self.now())
             self._audit(actor, EVENT_NAMES["note_update"], "UPDATE", [note_id],
                         {"incident_id": incident_id})
+            self._act(actor, incident_id, "EDIT_NOTE", {"note_id": note_id})
             return _clone(note)
 
     def delete_note(self, actor: Actor, incident_id: int, note_id: int) -> None:
@@ -1093,6 +1110,7 @@ class Store:
             del self.note_ids[note_id]
             self._audit(actor, EVENT_NAMES["note_delete"], "DELETE", [note_id],
                         {"incident_id": incident_id})
+            self._act(actor, incident_id, "DELETE_NOTE", {"note_id": note_id})
 
     # ------------------------------------------------------------ occurrences
 
