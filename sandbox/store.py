@@ -473,7 +473,7 @@ class Store:
 
     def authenticate(self, secret: str | None) -> Token:
         token = self.tokens.get(secret or "")
-        if token is None:
+        if token is None or token.status != "active":
             raise ApiError(401, INVALID_KEY)
         return token
 
@@ -517,6 +517,7 @@ class Store:
         )
 
     def token_info(self, token: Token) -> dict:
+        ended = iso(self.workspace.now - timedelta(days=1))
         return {
             "id": token.id,
             "name": token.name,
@@ -526,9 +527,9 @@ class Store:
             "workspace_id": self.workspace_id,
             "created_at": iso(self.workspace.now - timedelta(days=90)),
             "last_used_at": self.now(),
-            "expire_at": None,
-            "revoked_at": None,
-            "status": "active",
+            "expire_at": ended if token.status == "expired" else None,
+            "revoked_at": ended if token.status == "revoked" else None,
+            "status": token.status,
             "creator_id": token.member_id,
         }
 

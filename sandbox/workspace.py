@@ -18,6 +18,7 @@ class Token:
     scopes: list[str]
     member_id: int
     type: str = "personal_access_token"
+    status: str = "active"  # or "revoked" / "expired": such a key answers 401
     # the API key value; invented at run time, never written to exports nor shown in reprs
     secret: str = field(default="", repr=False)
 

@@ -18,6 +18,7 @@ import pytest
 import clients.gitguardian as gg
 import sandbox
 from clients.gitguardian import GitGuardianClient
+from sandbox.workspace import Token
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +33,13 @@ def box() -> Iterator[sandbox.Sandbox]:
         client.update_incident(open_ids[2], custom_tags=[{"key": "env", "value": "prod"}])
         client.update_incident(open_ids[3], custom_tags=[{"key": "env", "value": "dev"}])
         client.add_note(open_ids[2], "checked")
+        # tokens unlike the sandbox's active personal ones: a revoked one, a service account
+        other = max(m for m in store.members)
+        store.add_token(Token(id="00000000-0000-4000-8000-00000000000a", name="old key",
+                              scopes=["incidents:read"], member_id=other, status="revoked"))
+        store.add_token(Token(id="00000000-0000-4000-8000-00000000000b", name="a bot",
+                              scopes=["incidents:read"], member_id=other,
+                              type="service_account"))
         running.human.assign(open_ids[4], store.members[next(iter(store.members))]["email"])
         archived = next(iter(store.sources.values()))
         archived.setdefault("provider_metadata", {})["archived"] = True
@@ -215,13 +223,27 @@ def test_the_filters_of_the_new_lists_change_the_answer(box):
     })
     assert len(notes) == 2
     incident = next(i for i in client.incidents(status="ASSIGNED"))
+    rows = list(client.incident_members(incident.id))
+    needle = rows[-1].email.split("@")[0]
     _walk(lambda **f: client.incident_members(incident.id, **f), gg._INCIDENT_MEMBER_FILTERS, {
         "access_level": ("owner", lambda m: m.role == "owner"),
         "incident_permission": ("full_access", lambda m: m.incident_permission == "full_access"),
-    }, skip={"search"})
-    # not walked yet: the tokens list's filters (every sandbox token is an active personal
-    # token, so status and type cannot change the answer): see README, issue 20
+        "search": (needle, lambda m: needle.lower() in f"{m.email} {m.name}".lower()),
+    })
+    bot = next(t for t in client.api_tokens() if t.type == "service_account")
+    _walk(client.api_tokens, gg._TOKEN_FILTERS, {
+        "status": ("revoked", lambda t: t.status == "revoked"),
+        "type": ("service_account", lambda t: t.type == "service_account"),
+        "member_id": (bot.member_id, lambda t: t.member_id == bot.member_id),
+    })
     _walk(client.teams, gg._TEAM_FILTERS, {
         "is_global": (True, lambda t: t.is_global is True),
         "search": ("Developers", lambda t: "developers" in t.name.lower()),
     })
+
+
+def test_a_revoked_key_is_refused(box):
+    revoked = next(secret for secret, t in box.store.tokens.items() if t.status == "revoked")
+    with pytest.raises(gg.AuthenticationError) as refused:
+        GitGuardianClient(box.url, revoked, requests_per_minute=None).token_info()
+    assert refused.value.status == 401
