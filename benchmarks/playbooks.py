@@ -211,7 +211,7 @@ def bench_write_path(box: Any, initial: bytes, name: str, policy: Any, plan_rows
 
 def bench_playbook(box: Any, initial: bytes, spec: tuple[str, ...], folder: Path,
                    latency_ms: int, repeat: int = 1, runs: tuple[str, ...] = ("flow", "write"),
-                   writers: int = 4, chunk_size: int = 50) -> dict[str, Any]:
+                   writers: int = 4, chunk_size: int = 100) -> dict[str, Any]:
     import importlib
 
     from benchmarks.baseline import run_baseline
@@ -407,8 +407,8 @@ def main(argv: list[str] | None = None) -> int:
                         "the write path alone, plain and through Prefect ('write'); default both")
     parser.add_argument("--writers", type=int, default=4,
                         help="the write path's threads ('write' runs; the flows use 4)")
-    parser.add_argument("--chunk-size", type=int, default=50,
-                        help="decisions per chunk ('write' runs; the flows use 50)")
+    parser.add_argument("--chunk-size", type=int, default=100,
+                        help="decisions per chunk ('write' runs; the flows use tasks.act.CHUNK, 100)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
 
