@@ -29,6 +29,7 @@ from tasks.decide.bulk import (
     select,
 )
 from tasks.playbook import Playbook
+from tasks.runtime import run_name
 
 
 # NO_CACHE: the inputs hold a live client, which can be neither hashed nor cached.
@@ -146,13 +147,17 @@ def _publish_selection(request: BulkRequest, api_count: int, selected: int, unkn
     return text
 
 
-@flow(name=PLAYBOOK, log_prints=True)
+@flow(name=PLAYBOOK, flow_run_name=run_name, log_prints=True)
 def bulk_remediation(policy: BulkRequest, dry_run: bool = True, max_actions: int = 50) -> Any:
     """Apply one action, with its reason as a note, to every incident a selection matches.
 
-    policy: the selection, the action and the reason. dry_run (default true): show the plan,
-    write nothing. max_actions: the most writes a run may make; a larger plan pauses for
-    approval when run from a deployment, and fails otherwise.
+    Args:
+        policy: The selection, the action and the reason.
+        dry_run: On: show the plan and write nothing (the default, unless a deployment
+            sets it off, and its description then says so). Off: this run writes to
+            GitGuardian; every write is re-checked, noted and recorded.
+        max_actions: The most writes this run may make. A larger plan pauses for approval
+            when the run comes from a deployment, and fails otherwise (nothing written).
     """
     logger = get_run_logger()
     # Refused here, before the client is built or any request is sent.

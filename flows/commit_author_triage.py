@@ -17,12 +17,12 @@ from tasks import enrich, fetch
 from tasks.decide.identity import is_bot_or_noreply, normalise_email
 from tasks.decide.triage import PLAYBOOK, TriagePolicy, decide_triage, render_note
 from tasks.playbook import Playbook
-from tasks.runtime import get_run_logger
+from tasks.runtime import get_run_logger, run_name
 
 SCOPES = ("incidents:read", "incidents:write", "members:read")
 
 
-@flow(name=PLAYBOOK, log_prints=True)
+@flow(name=PLAYBOOK, flow_run_name=run_name, log_prints=True)
 def commit_author_triage(
     policy: TriagePolicy = TriagePolicy(),
     dry_run: bool = True,
@@ -30,7 +30,13 @@ def commit_author_triage(
 ) -> Any:
     """Assign unassigned incidents to the active member who authored the leak.
 
-    dry_run: show the plan and write nothing. max_actions: the most writes this run may make.
+    Args:
+        policy: How an author is matched to a member, sharing, load balancing, the note.
+        dry_run: On: show the plan and write nothing (the default, unless a deployment
+            sets it off, and its description then says so). Off: this run writes to
+            GitGuardian; every write is re-checked, noted and recorded.
+        max_actions: The most writes this run may make. A larger plan pauses for approval
+            when the run comes from a deployment, and fails otherwise (nothing written).
     """
     logger = get_run_logger()
     scopes = SCOPES + (("incidents:share",) if policy.share_with_non_member_author else ())

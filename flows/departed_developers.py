@@ -14,13 +14,13 @@ from prefect.utilities.annotations import quote
 from tasks import enrich, fetch
 from tasks.decide.departed import DepartedPolicy, decide_departed, render_note
 from tasks.playbook import Playbook
-from tasks.runtime import get_run_logger
+from tasks.runtime import get_run_logger, run_name
 
 PLAYBOOK = "departed-developer-reassignment"
 SCOPES = ("incidents:read", "incidents:write", "members:read")
 
 
-@flow(name=PLAYBOOK, log_prints=True)
+@flow(name=PLAYBOOK, flow_run_name=run_name, log_prints=True)
 def departed_developer_reassignment(
     policy: DepartedPolicy = DepartedPolicy(),
     dry_run: bool = True,
@@ -28,8 +28,13 @@ def departed_developer_reassignment(
 ) -> Any:
     """Reassign open incidents whose assignee left the company (per the directory's leaver rules).
 
-    dry_run: show the plan and write nothing. max_actions: the most writes this run may make;
-    a larger plan pauses for approval when run from a deployment, and fails otherwise.
+    Args:
+        policy: Who counts as departed, who takes an incident over, the note.
+        dry_run: On: show the plan and write nothing (the default, unless a deployment
+            sets it off, and its description then says so). Off: this run writes to
+            GitGuardian; every write is re-checked, noted and recorded.
+        max_actions: The most writes this run may make. A larger plan pauses for approval
+            when the run comes from a deployment, and fails otherwise (nothing written).
     """
     logger = get_run_logger()
     with Playbook(PLAYBOOK, scopes=SCOPES, dry_run=dry_run, max_actions=max_actions,

@@ -22,14 +22,14 @@ from tasks.decide.test_credentials import (
     render_note,
 )
 from tasks.playbook import Playbook
-from tasks.runtime import get_run_logger
+from tasks.runtime import get_run_logger, run_name
 
 SCOPES = ("incidents:read", "incidents:write")
 OPEN = ("TRIGGERED", "ASSIGNED")
 FEW = 50  # below this many incidents, per-incident occurrence listings beat a bulk sweep
 
 
-@flow(name=PLAYBOOK, log_prints=True)
+@flow(name=PLAYBOOK, flow_run_name=run_name, log_prints=True)
 def test_directory_auto_ignore(
     policy: TestCredentialPolicy = TestCredentialPolicy(),
     dry_run: bool = True,
@@ -37,7 +37,13 @@ def test_directory_auto_ignore(
 ) -> Any:
     """Ignore (as test_credential) open incidents whose every occurrence is in a test path.
 
-    dry_run: show the plan and write nothing. max_actions: the most writes this run may make.
+    Args:
+        policy: What a test path is, which validities qualify, the veto tags, the note.
+        dry_run: On: show the plan and write nothing (the default, unless a deployment
+            sets it off, and its description then says so). Off: this run writes to
+            GitGuardian; every write is re-checked, noted and recorded.
+        max_actions: The most writes this run may make. A larger plan pauses for approval
+            when the run comes from a deployment, and fails otherwise (nothing written).
     """
     logger = get_run_logger()
     with Playbook(PLAYBOOK, scopes=SCOPES, dry_run=dry_run, max_actions=max_actions,

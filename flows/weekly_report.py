@@ -20,6 +20,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
 from tasks import report, report_render, settings
+from tasks.runtime import run_name
 
 FLOW = "weekly-report"
 DESCRIPTION = "Write the weekly remediation report (Markdown, HTML with charts, CSV, JSON) and artifacts."
@@ -156,7 +157,7 @@ def _window(week: str | None, tz: str, now: datetime | None = None) -> report.Wi
     return report.last_complete_week(now or datetime.now(timezone.utc), tz)
 
 
-@flow(name=FLOW, log_prints=True)
+@flow(name=FLOW, flow_run_name=run_name, log_prints=True)
 def weekly_report(
     week: str | None = None,
     timezone_name: str = "UTC",
@@ -166,8 +167,12 @@ def weekly_report(
 ) -> dict[str, Any]:
     """Write the weekly remediation report (Markdown, HTML with charts, CSV, JSON) and artifacts.
 
-    week: ISO week like 2026-W43 (default: the last complete week). timezone_name: where weeks
-    start on Monday 00:00. sla_days: days allowed per severity (null: no SLA).
+    Args:
+        week: ISO week like 2026-W43 (default: the last complete week).
+        timezone_name: Where weeks start on Monday 00:00 (an IANA zone, e.g. Europe/Paris).
+        sla_days: Days allowed per severity (null: no SLA).
+        output_dir: The folder the report's files are written to.
+        trend_weeks: How many weeks the trend charts show.
     """
     logger = get_run_logger()
     window = _window(week, timezone_name)

@@ -28,7 +28,8 @@ from tasks import act, fetch, settings
 from tasks.act import RunReport
 from tasks.decide.paths import printable
 from tasks.plan import Decision, Outcome, Plan
-from tasks.runtime import create_markdown_artifact, create_table_artifact, get_run_logger, task
+from tasks.runtime import (APPROVED_TAG, DRY_TAG, WRITES_TAG, create_markdown_artifact,
+                           create_table_artifact, get_run_logger, tag_run, task)
 
 
 class ApiUnavailable(RuntimeError):
@@ -72,6 +73,11 @@ class Playbook:
         from clients.gitguardian import ConnectionFailed, ServerError
         from clients.lease import LeaseHeld
 
+        # What this run is, in the runs list (its name says it too: `runtime.run_name`).
+        if self.dry_run:
+            tag_run((DRY_TAG,), drop=(WRITES_TAG, APPROVED_TAG))
+        else:
+            tag_run((WRITES_TAG,), drop=(DRY_TAG,))
         self.client = self.client or settings.gitguardian_client()
         try:
             scopes = self.scopes if not self.dry_run else _read_scopes(self.scopes)
@@ -122,6 +128,8 @@ class Playbook:
             logger.warning("%d writes planned, above max_actions=%d: pausing for approval",
                            len(plan), self.max_actions)
             approved = ask_approval(plan, self.max_actions)
+            if approved:
+                tag_run((APPROVED_TAG,))
         granted = set(getattr(self.token, "scopes", None) or ())
         policy = self.parameters.get("policy")
         restore = bool(isinstance(policy, dict) and policy.get("restore_human_changes"))

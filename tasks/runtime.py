@@ -80,3 +80,59 @@ def create_markdown_artifact(*args: Any, **kwargs: Any) -> Any:
 
 def _unquoted(value: Any) -> Any:
     return value.unquote() if isinstance(value, quote) else value
+
+
+# -- what a run is, in the runs list --------------------------------------------------------------
+
+# Flow name -> the short label its runs carry in their names.
+RUN_LABELS = {
+    "departed-developer-reassignment": "departed",
+    "test-directory-auto-ignore": "auto-ignore",
+    "commit-author-triage": "triage",
+    "bulk-remediation": "bulk",
+    "weekly-report": "weekly report",
+}
+DRY_TAG, WRITES_TAG, APPROVED_TAG = "dry-run", "writes", "approved"
+
+
+def run_name() -> str:
+    """A flow run's name from its parameters (Prefect calls this as `flow_run_name` when the run
+    starts): `departed · DRY RUN · 2026-12-01 06:00 UTC`, `triage · WRITES · ...`,
+    `weekly report · 2026-W48 · ...`. The time is the run's scheduled start, in UTC."""
+    from datetime import datetime, timezone
+
+    from prefect.runtime import flow_run
+
+    parameters = flow_run.parameters or {}
+    name = flow_run.flow_name or ""
+    label = RUN_LABELS.get(name, name)
+    if name == "weekly-report":
+        mode = str(parameters.get("week") or "last complete week")
+    else:
+        mode = "DRY RUN" if parameters.get("dry_run", True) is not False else "WRITES"
+    when = flow_run.scheduled_start_time
+    when = (datetime.now(timezone.utc) if when is None else
+            datetime.fromtimestamp(when.timestamp(), timezone.utc))
+    return f"{label} · {mode} · {when:%Y-%m-%d %H:%M} UTC"
+
+
+def tag_run(add: tuple[str, ...], drop: tuple[str, ...] = ()) -> None:
+    """Give the current flow run tags saying what it does (`dry-run` or `writes`, `approved`),
+    dropping those that would contradict them (a deployment's static tag). Best effort: no flow
+    run (plain mode, a test calling the body) or an unreachable API leaves the tags as they are."""
+    if _PLAIN.get():
+        return
+    from prefect.client.orchestration import get_client
+    from prefect.runtime import flow_run
+
+    run_id = flow_run.id
+    if not run_id:
+        return
+    try:
+        with get_client(sync_client=True) as client:
+            current = client.read_flow_run(run_id).tags or []
+            tags = [t for t in current if t not in drop and t not in add] + list(add)
+            if tags != current:
+                client.update_flow_run(run_id, tags=tags)
+    except Exception as exc:  # noqa: BLE001 - a missing tag never stops a run
+        logging.getLogger(__name__).warning("could not tag the flow run: %s", type(exc).__name__)
