@@ -54,17 +54,81 @@ def _list_incidents(box: Any) -> None:
     say("  by severity: " + ", ".join(f"{k} {v}" for k, v in by_severity.most_common()))
 
 
+FAILED: list[str] = []  # the steps of this demo run that failed
+
+
 def _run(title: str, flow_fn: Any, **parameters: Any) -> dict[str, Any]:
+    """One flow run; a failed one is said in one line (no traceback) and counted in FAILED."""
     started = time.monotonic()
     state = flow_fn(return_state=True, **parameters)
     data = state.result(raise_on_failure=False)
     elapsed = time.monotonic() - started
     if isinstance(data, BaseException):
-        say(f"  {title}: FAILED after {elapsed:.1f}s: {data}")
+        FAILED.append(title)
+        say(f"  {title}: FAILED after {elapsed:.1f}s: {type(data).__name__}: {data}")
         return {}
     summary = data.get("summary") or f"week {data.get('week')}, {len(data.get('files', {}))} files"
+    if state.is_failed():
+        FAILED.append(title)
+        say(f"  {title}: FAILED after {elapsed:.1f}s: {summary}")
+        return data
     say(f"  {title} ({elapsed:.1f}s): {summary}")
     return data
+
+
+def _fresh(out: Path) -> None:
+    """A new ledger and report folder for this demo run: the sandbox is new each time, so an
+    earlier demo's ledger would count writes this sandbox never saw."""
+    import shutil
+
+    for path in out.glob("ledger.sqlite*"):
+        path.unlink()
+    shutil.rmtree(out / "reports", ignore_errors=True)
+
+
+def _writes_in_audit_log(box: Any) -> Counter[str]:
+    """The writes the demo's token made, by the sandbox's audit log (notes aside)."""
+    from clients.gitguardian import GitGuardianClient
+    from sandbox.store import audit_write
+
+    client = GitGuardianClient(box.url, box.token, requests_per_minute=None)
+    token_id = client.token_info().id
+    writes: Counter[str] = Counter()
+    for page in client.audit_log_pages(api_token_id=token_id):
+        for entry in page:
+            found = audit_write(entry.model_dump(mode="json"))
+            if found and not found[0].startswith("note_"):
+                writes[found[0]] += 1
+    return writes
+
+
+def _writes_in_report(data: dict[str, Any]) -> Counter[str]:
+    """The applied writes of the report's automation table (this week)."""
+    import json
+
+    path = (data.get("files") or {}).get("kpis.json")
+    if not path:
+        return Counter()
+    rows = json.loads(Path(path).read_text(encoding="utf-8"))["kpis"].get("automation_actions", [])
+    return Counter({key: n for key, n in _sum_rows(rows).items() if n})
+
+
+def _sum_rows(rows: list[dict[str, Any]]) -> Counter[str]:
+    total: Counter[str] = Counter()
+    for row in rows:
+        if row.get("result") == "applied" and row.get("action") != "note":
+            total[str(row["action"])] += int(row.get("count") or 0)
+    return total
+
+
+def _hint(module: str) -> str:
+    """`.venv/bin/python -m <module>`, as it runs from the repository root."""
+    python = Path(sys.executable)
+    try:
+        python = python.relative_to(ROOT)
+    except ValueError:
+        pass
+    return f"{python} -m {module}"
 
 
 def _playbooks() -> list[tuple[str, Any, Any]]:
@@ -93,16 +157,24 @@ def _playbooks() -> list[tuple[str, Any, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m flows.demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--incidents", type=int, default=2000)
-    parser.add_argument("--out", type=Path, default=ROOT / "data" / "demo")
-    parser.add_argument("--max-actions", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=7,
+                        help="the generated workspace's seed (default 7): same seed, same workspace")
+    parser.add_argument("--incidents", type=int, default=2000,
+                        help="how many incidents the sandbox generates (default 2000)")
+    parser.add_argument("--out", type=Path, default=ROOT / "data" / "demo",
+                        help="where the directory export, git repositories, ledger and report go "
+                        "(default data/demo/; the ledger and report are made new each demo run)")
+    parser.add_argument("--max-actions", type=int, default=None,
+                        help="each real run's blast-radius limit (default: the size of its dry "
+                        "run's plan, so every step applies what it planned)")
     parser.add_argument("--keep-serving", action="store_true",
                         help="afterwards, keep the sandbox and a local Prefect server with its UI up, "
                         "serving every deployment of prefect.yaml against the sandbox (Ctrl-C stops)")
-    parser.add_argument("--ui-port", type=int, default=4200)
+    parser.add_argument("--ui-port", type=int, default=4200,
+                        help="the local Prefect server's port with --keep-serving (default 4200)")
     parser.add_argument("--token", help="the sandbox's full-scope API key (default: made up now)")
     args = parser.parse_args(argv)
+    FAILED.clear()
 
     os.environ.setdefault("PREFECT_HOME", str(ROOT / ".prefect"))
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
@@ -118,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     with sandbox.running(seed=args.seed, incidents=args.incidents, token=args.token) as box:
         say(f"  serving at {box.url}")
         args.out.mkdir(parents=True, exist_ok=True)
+        _fresh(args.out)
         export(box.workspace, args.out)
         say(f"  directory and git repositories exported to {args.out}")
         _environment(box, args.out)
@@ -128,9 +201,11 @@ def main(argv: list[str] | None = None) -> int:
         say("3. Running each playbook: a dry run (the plan), then for real (Prefect local mode)...")
         results = {}
         for label, flow_fn, policy in _playbooks():
-            _run(f"{label}, dry run", flow_fn, policy=policy, dry_run=True, max_actions=args.max_actions)
+            limits = {} if args.max_actions is None else {"max_actions": args.max_actions}
+            dry = _run(f"{label}, dry run", flow_fn, policy=policy, dry_run=True, **limits)
+            limit = args.max_actions if args.max_actions is not None else len(dry.get("plan") or ())
             results[label] = _run(f"{label}, applied", flow_fn, policy=policy, dry_run=False,
-                                  max_actions=args.max_actions)
+                                  max_actions=limit)
 
         try:
             from flows.weekly_report import weekly_report
@@ -146,12 +221,31 @@ def main(argv: list[str] | None = None) -> int:
             data = _run("weekly report", weekly_report, week=f"{year}-W{week:02d}",
                         output_dir=str(args.out / "reports"))
             report_file = (data.get("files") or {}).get("report.html") if data else None
+            if data:
+                audit, reported = _writes_in_audit_log(box), _writes_in_report(data)
+                say("  writes of this demo, by the sandbox's audit log: " + _counts(audit))
+                say("  writes of this demo, by the report's automation table: " + _counts(reported))
+                if audit != reported:
+                    FAILED.append("report against the audit log")
+                    say("  FAILED: the report's automation figures differ from the audit log")
 
         if server is not None:  # the sandbox stays up while the deployments are served
+            say()
+            say("To run a playbook's command line against this sandbox, in another shell:")
+            # The sandbox's key is made up for this demo run (or given with --token): it opens
+            # only this loopback sandbox, which stops with the demo.
+            for name in ("GITGUARDIAN_API_URL", "GITGUARDIAN_API_KEY", "DIRECTORY_JSON",
+                         "LDAP_BASE_DN", "LDAP_LEAVERS_OU", "GIT_MIRRORS_ROOT", "LEDGER_URL"):
+                say(f"  export {name}={os.environ[name]}")
+            say(f"  export GITGUARDIAN_REQUESTS_PER_MINUTE=0 PREFECT_API_URL={os.environ['PREFECT_API_URL']}")
+            say(f"  {_hint('flows.departed_developers')} --dry-run")
             _keep_serving(args.ui_port, server)
 
     say()
-    say("Done. Where to look next:")
+    if FAILED:
+        say(f"{len(FAILED)} step(s) FAILED: {', '.join(FAILED)}. Where to look:")
+    else:
+        say("Done. Where to look next:")
     say(f"  - the audit ledger of every decision and write: {args.out / 'ledger.sqlite'}")
     if report_file:
         say(f"  - the weekly report: {report_file}")
@@ -159,8 +253,12 @@ def main(argv: list[str] | None = None) -> int:
     say(f"  - the flow runs and their plan/outcome artifacts: `PREFECT_HOME={home} "
         ".venv/bin/prefect server start`,")
     say("    then http://127.0.0.1:4200 (this demo used Prefect's local mode with that PREFECT_HOME)")
-    say("  - each playbook's options: python -m flows.departed_developers --help")
-    return 0
+    say(f"  - each playbook's options: {_hint('flows.departed_developers')} --help")
+    return 1 if FAILED else 0
+
+
+def _counts(counts: Counter[str]) -> str:
+    return ", ".join(f"{action} {n}" for action, n in sorted(counts.items())) or "none"
 
 
 def _start_prefect_server(port: int) -> Any:
@@ -201,7 +299,9 @@ def _keep_serving(port: int, server: Any) -> None:
     say(f"Serving {len(deployments)} deployments against the sandbox; the UI: http://127.0.0.1:{port}")
     for deployment in deployments:
         say(f"  - {describe(deployment)}")
-    say("Open a deployment, press Run (a dry run by default), then read its artifacts. Ctrl-C stops.")
+    say("Open a deployment, press Run, then read its artifacts. A run's name says DRY RUN or "
+        "WRITES (tags dry-run / writes); departed-developer-reassignment/daily writes by default. "
+        "Ctrl-C stops.")
     try:
         serve(*deployments)
     except KeyboardInterrupt:

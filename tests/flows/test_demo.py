@@ -1,0 +1,57 @@
+"""The demo is honest (issue 15): run twice into one folder, each run starts a new ledger and
+report (the sandbox is new each time), so the report's automation figures equal the sandbox's
+audit log of that run; every step passes with the default blast radius (sized to each plan); a
+failed step makes the demo say so and exit non-zero."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = [pytest.mark.slow]
+
+
+def _demo(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "GITGUARDIAN_"))}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect-home"), DO_NOT_TRACK="1",
+               PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "flows.demo", "--out", str(tmp_path / "demo"),
+                           *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)
+
+
+def _line(output: str, start: str) -> str:
+    found = [line for line in output.splitlines() if line.strip().startswith(start)]
+    assert found, f"no line starting {start!r} in:\n{output[-3000:]}"
+    return found[-1].split(":", 1)[1].strip()
+
+
+def test_two_demo_runs_in_one_folder_report_what_each_sandbox_saw(tmp_path):
+    for seed in ("3", "4"):
+        done = _demo(tmp_path, "--incidents", "400", "--seed", seed)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        assert "Done. Where to look next" in done.stdout
+        assert "FAILED" not in done.stdout
+        audit = _line(done.stdout, "writes of this demo, by the sandbox's audit log")
+        reported = _line(done.stdout, "writes of this demo, by the report's automation table")
+        assert audit != "none" and re.search(r"assign \d+", audit), audit
+        assert reported == audit
+    # The hint works as printed, from the repository root.
+    hint = re.search(r"each playbook's options: (\S+) -m (\S+) --help", done.stdout)
+    assert hint, done.stdout[-1000:]
+    helped = subprocess.run([hint[1], "-m", hint[2], "--help"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert helped.returncode == 0 and "--dry-run" in helped.stdout
+
+
+def test_a_failed_step_makes_the_demo_fail(tmp_path):
+    done = _demo(tmp_path, "--incidents", "400", "--max-actions", "1")
+    assert done.returncode == 1, done.stdout[-3000:]
+    assert re.search(r"\d+ step\(s\) FAILED: ", done.stdout), done.stdout[-3000:]
+    assert "Done." not in done.stdout
+    assert "applied: FAILED" in done.stdout
