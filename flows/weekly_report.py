@@ -2,7 +2,9 @@
 the automation did, as files under `reports/<YYYY>-W<WW>/` and Prefect artifacts.
 
 fetch (incidents in a few disjoint passes, members, occurrences of two weeks, audit log,
-ledger) -> compute (tasks/report.py, pandas) -> render (tasks/report_render.py) -> artifacts.
+ledger, the activity logs of the incidents whose history can change the figures) -> compute
+(tasks/report.py, tasks/report_history.py, pandas) -> render (tasks/report_render.py) ->
+artifacts.
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import argparse
 import json
 import sys
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -19,12 +22,15 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact, cr
 from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
-from tasks import report, report_render, settings
+from tasks import report, report_history, report_render, settings
 from tasks.runtime import run_name
 
 FLOW = "weekly-report"
 DESCRIPTION = "Write the weekly remediation report (Markdown, HTML with charts, CSV, JSON) and artifacts."
 FETCH = dict(retries=1, retry_delay_seconds=5)  # the client already retries 429, 5xx, resets
+DEFAULT_HISTORY_BUDGET = 2000  # activity logs read at most per report (one request each, mostly)
+HISTORY_READERS = 4  # activity logs read at once (the client's rate limiter still paces them)
+ACTIVITY_LOGS = "GET /v1/incidents/secrets/{id}/activity-logs"
 # Hashing 100k incidents (and a client holding locks) into a cache key costs more than it saves.
 NO_CACHING = dict(cache_policy=NO_CACHE)
 
@@ -116,19 +122,79 @@ def fetch_ledger(since: datetime, until: datetime) -> list[Any] | None:
         return None
 
 
+# History: the activity logs of the incidents whose past can make the figures differ from
+# today's data (report_history.candidates: closed since the trend start, flagged regressions,
+# opened in the range, then older open ones), at most `budget` of them, read 4 at a time. A 403
+# on the first one (the token may not read activity logs) stops there: the report then says it
+# rebuilt its past from today's data. A log that cannot be read leaves its incident to today's
+# data, and the report counts them.
+
+
+@task(name="fetch-report-history", **NO_CACHING)
+def fetch_report_history(client: Any, incidents: list[Any], since: datetime, until: datetime,
+                         budget: int) -> dict[str, Any]:
+    from clients.gitguardian import GitGuardianError, PermissionDenied
+
+    chosen = report_history.candidates(incidents, since, until, budget)
+    before = client.request_counts.get(ACTIVITY_LOGS, 0)
+    logs: dict[int, list[Any]] = {}
+    failed: list[int] = []
+
+    def read(incident_id: int) -> None:
+        try:
+            logs[incident_id] = [e for page in client.activity_log_pages(incident_id, per_page=100)
+                                 for e in page]
+        except PermissionDenied:
+            raise
+        except GitGuardianError:  # gone since it was listed, or the API failed on it
+            failed.append(incident_id)
+
+    status = "off" if budget <= 0 else "read"
+    if chosen.ids:
+        try:
+            read(chosen.ids[0])  # a missing scope shows at once, before 4 readers start
+            with ThreadPoolExecutor(HISTORY_READERS) as pool:
+                list(pool.map(read, chosen.ids[1:]))
+        except PermissionDenied:
+            status, logs = "forbidden", {}
+    requests = client.request_counts.get(ACTIVITY_LOGS, 0) - before
+    return {"status": status, "logs": logs, "failed": failed, "candidates": chosen,
+            "requests": requests}
+
+
+def history_of(frame: Any, read: dict[str, Any] | None) -> report_history.History:
+    """The report's History from what `fetch_report_history` read, with its statement."""
+    if read is None or read["status"] == "off":
+        return report_history.from_state(frame, report_history.state_note(
+            "history_budget is 0: no activity log was read"))
+    if read["status"] == "forbidden":
+        return report_history.from_state(frame, report_history.state_note(
+            "the API token may not read activity logs: 403 on the first one"))
+    history = report_history.from_logs(frame, read["logs"], read["candidates"],
+                                       requests=read["requests"])
+    if read["failed"]:
+        history.note += (f" {len(read['failed'])} activity log(s) could not be read: those "
+                         f"incidents count from today's data.")
+        history.summary["failed"] = len(read["failed"])
+    return history
+
+
 @task(name="compute-report", **NO_CACHING)
 def compute_report(incidents: list[Any], members: list[Any], occurrences: list[Any],
                    audit: list[Any] | None, ledger: list[Any] | None, window: report.Window,
-                   sla_days: dict[str, int | None], trend_weeks: int, token_id: str | None) -> report.WeeklyReport:
+                   sla_days: dict[str, int | None], trend_weeks: int, token_id: str | None,
+                   history: dict[str, Any] | None = None) -> report.WeeklyReport:
     notes = []
     if audit is None:
         notes.append("Audit log not available: the API token lacks the audit_logs:read scope.")
+    frame = report.incidents_frame(incidents)
     return report.compute(
-        report.incidents_frame(incidents), window,
+        frame, window,
         members=report.members_frame(members), occurrences=report.occurrences_frame(occurrences),
         audit=None if audit is None else report.audit_frame(audit),
         ledger=None if ledger is None else report.ledger_frame(ledger),
         sla_days=sla_days, trend_weeks=trend_weeks, token_id=token_id, notes=notes,
+        history=history_of(frame, history),
     )
 
 
@@ -164,6 +230,7 @@ def weekly_report(
     sla_days: dict[str, int | None] | None = None,
     output_dir: str = "reports",
     trend_weeks: int = 12,
+    history_budget: int = DEFAULT_HISTORY_BUDGET,
 ) -> dict[str, Any]:
     """Write the weekly remediation report (Markdown, HTML with charts, CSV, JSON) and artifacts.
 
@@ -173,6 +240,9 @@ def weekly_report(
         sla_days: Days allowed per severity (null: no SLA).
         output_dir: The folder the report's files are written to.
         trend_weeks: How many weeks the trend charts show.
+        history_budget: The most incident activity logs read to know past backlogs, closures
+            and reopenings (about one request each); 0 reads none and rebuilds them from
+            today's data. The report says which it did.
     """
     logger = get_run_logger()
     window = _window(week, timezone_name)
@@ -189,17 +259,19 @@ def weekly_report(
     occurrences = fetch_report_occurrences(client, previous_start, end)
     audit = fetch_audit_log(client, previous_start, end)
     ledger = fetch_ledger(previous_start, end)
-    logger.info("%d incidents, %d members, %d occurrences read in %d requests", len(incidents),
-                len(members), len(occurrences), sum(client.request_counts.values()))
+    history = fetch_report_history(client, quote(incidents), trend_start, end, history_budget)
+    logger.info("%d incidents, %d members, %d occurrences, %d activity logs read in %d requests",
+                len(incidents), len(members), len(occurrences), len(history["logs"]),
+                sum(client.request_counts.values()))
 
     # quote(): else Prefect walks every model of these inputs, twice, looking for upstream
     # futures (there are none): 9 s on 10k incidents, where the compute takes 0.4 s.
     weekly = compute_report(quote(incidents), quote(members), quote(occurrences), quote(audit),
-                            quote(ledger), window, sla, trend_weeks, token_id)
+                            quote(ledger), window, sla, trend_weeks, token_id, quote(history))
     files = write_report(quote(weekly), output_dir)
     publish_artifacts(weekly, files["report.html"])
     return {"week": window.label, "files": files, "requests": dict(client.request_counts),
-            "notes": weekly.notes}
+            "notes": weekly.notes, "history": weekly.history}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,13 +299,17 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default: critical 1, high 7, medium 30, low 90, info and unknown none)")
     parser.add_argument("--output-dir", default="reports", help="folder for <YYYY>-W<WW>/ (default: reports)")
     parser.add_argument("--trend-weeks", type=int, default=12, help="weeks the trends show (default: 12)")
+    parser.add_argument("--history-budget", type=int, default=DEFAULT_HISTORY_BUDGET,
+                        help="most incident activity logs read for past backlogs, closures and "
+                             f"reopenings (default: {DEFAULT_HISTORY_BUDGET}; 0: today's data only)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     result = weekly_report(week=args.week, timezone_name=args.timezone, sla_days=args.sla_days,
-                           output_dir=args.output_dir, trend_weeks=args.trend_weeks)
+                           output_dir=args.output_dir, trend_weeks=args.trend_weeks,
+                           history_budget=args.history_budget)
     print(f"Weekly report {result['week']}: {result['files']['report.html']}")
     for note in result["notes"]:
         print(f"note: {note}")

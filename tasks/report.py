@@ -7,9 +7,13 @@ Definitions (the README repeats them for readers of the report):
   That is what the data shows: an incident closed, reopened and closed again counts once, in
   the week of its latest closure; an open incident never counts as closed, whatever stale
   closing date it keeps.
-- open at time T: opened before T (or with no date) and not closed before T. The history of
-  earlier close/reopen cycles is not in the API's data, so past backlogs are reconstructed from
-  the current state and the dates above.
+- open at time T: opened before T (or with no date) and no closure holding at T (closed
+  before T and not reopened before T). Closures and reopenings come from a `History`
+  (tasks/report_history.py): the incidents' activity logs where they were read, else today's
+  data (closed once, at the dates above, never reopened).
+- closed in a week: incidents with a closure in the week, each once, by its latest closure
+  there; its time to close runs from the start of the open period it ended (`date`, or the
+  reopening before it).
 - age at T: whole days from the opened date to T (0-7, 8-30, 31-90, over 90 days).
 - a week runs Monday 00:00 to the next Monday 00:00 in the report's time zone (ISO weeks), so
   a week across a DST change lasts 167 or 169 hours.
@@ -25,6 +29,9 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
+
+from tasks import report_history
+from tasks.report_history import History
 
 OPEN_STATUSES = ("TRIGGERED", "ASSIGNED")
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "info", "unknown")
@@ -231,14 +238,18 @@ class WeeklyReport:
     backlog_aging: pd.DataFrame  # severity x age bucket
     incidents: pd.DataFrame  # the incidents the week touched (opened, closed, or open at its end)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    history: dict[str, Any] = field(default_factory=dict)  # how closures were known (method, ...)
 
 
 def _in(series: pd.Series, window: Window) -> pd.Series:
     return (series >= window.start) & (series < window.end)
 
 
-def open_at(frame: pd.DataFrame, at: pd.Timestamp) -> pd.Series:
-    """Incidents open at `at`: opened before (or undated) and not closed before it."""
+def open_at(frame: pd.DataFrame, at: pd.Timestamp, history: History | None = None) -> pd.Series:
+    """Incidents open at `at`: opened before (or undated) and not closed before it (with a
+    `history`: no closure of it holding at `at`)."""
+    if history is not None:
+        return report_history.open_at(frame, history, at)
     opened = frame["date"].isna() | (frame["date"] < at)
     closed_before = frame["is_closed"] & (frame["closed_at"].isna() | (frame["closed_at"] < at))
     return opened & ~closed_before
@@ -272,16 +283,18 @@ def _triple(current: Any, previous: Any) -> dict[str, Any]:
     return {"value": current, "previous": previous, "change": change}
 
 
-def _sla_breaches(frame: pd.DataFrame, window: Window, sla_days: Mapping[str, int | None]) -> pd.DataFrame:
+def _sla_breaches(frame: pd.DataFrame, window: Window, sla_days: Mapping[str, int | None],
+                  history: History) -> pd.DataFrame:
     """Open at the week's end for longer than the SLA, or closed in the week after it."""
     columns = ["id", "severity", "kind", "days", "sla_days", "incident_name", "detector",
                "assignee_email", "gitguardian_url"]
     limit = frame["severity"].map({k: v for k, v in sla_days.items() if v is not None}).astype(float)
     has_sla = limit.notna()
     open_days = (window.end - frame["date"]) / pd.Timedelta(days=1)
-    overdue = has_sla & open_at(frame, window.end) & frame["date"].notna() & (open_days > limit)
-    took_days = (frame["closed_at"] - frame["date"]) / pd.Timedelta(days=1)
-    late = has_sla & _in(frame["closed_at"], window) & (took_days > limit)
+    overdue = (has_sla & open_at(frame, window.end, history) & frame["date"].notna()
+               & (open_days > limit))
+    took_days = report_history.closures_in(frame, history, window.start, window.end)["took_days"]
+    late = has_sla & took_days.notna() & (took_days > limit)
     parts = []
     for mask, kind, days in ((overdue, "open past SLA", open_days), (late, "closed late", took_days)):
         part = frame[mask].assign(kind=kind, days=days[mask].round(1), sla_days=limit[mask].astype(int))
@@ -291,30 +304,32 @@ def _sla_breaches(frame: pd.DataFrame, window: Window, sla_days: Mapping[str, in
 
 
 def _week_scalars(frame: pd.DataFrame, window: Window, sla_days: Mapping[str, int | None],
-                  token_id: str | None, severities: list[str]) -> dict[str, Any]:
+                  token_id: str | None, severities: list[str], history: History) -> dict[str, Any]:
     """The week's scalar KPIs (computed again for the previous week to show the change)."""
     opened = _in(frame["date"], window)
-    closed = _in(frame["closed_at"], window)
-    resolved = closed & (frame["status"] == "RESOLVED")
-    ignored = closed & (frame["status"] == "IGNORED")
-    backlog = frame[open_at(frame, window.end)]
+    closures = report_history.closures_in(frame, history, window.start, window.end)
+    closed = closures["closed_at"].notna()
+    resolved = closed & (closures["kind"] == "RESOLVED")
+    ignored = closed & (closures["kind"] == "IGNORED")
+    backlog = frame[open_at(frame, window.end, history)]
     buckets = age_bucket(age_days(backlog, window.end))
-    took = (frame.loc[closed, "closed_at"] - frame.loc[closed, "date"]) / pd.Timedelta(days=1)
+    took = closures.loc[closed, "took_days"].astype(float)
     took_severity = frame.loc[closed, "severity"]
-    breaches = _sla_breaches(frame, window, sla_days)
+    breaches = _sla_breaches(frame, window, sla_days, history)
     ours = pd.Series(False, index=frame.index)
     if token_id:
-        ours = (resolved & (frame["resolver_api_token_id"] == token_id)) | (
-            ignored & (frame["ignorer_api_token_id"] == token_id))
+        ours = closed & (closures["api_token_id"] == token_id)
     n_closed = int(closed.sum())
+    revoked = closures["secret_revoked"] == True  # noqa: E712 - None and NaN are "not known"
     return {
         "opened": int(opened.sum()),
         "closed": n_closed,
         "resolved": int(resolved.sum()),
-        "resolved_revoked": int((resolved & (frame["secret_revoked"] == True)).sum()),  # noqa: E712
-        "resolved_not_revoked": int((resolved & (frame["secret_revoked"] != True)).sum()),  # noqa: E712
+        "resolved_revoked": int((resolved & revoked).sum()),
+        "resolved_not_revoked": int((resolved & ~revoked).sum()),
         "ignored": int(ignored.sum()),
-        "ignored_by_reason": frame.loc[ignored, "ignore_reason"].fillna("(none)").value_counts().to_dict(),
+        "ignored_by_reason": closures.loc[ignored, "ignore_reason"].fillna("(none)").value_counts().to_dict(),
+        "reopened": history.reopened_in(window.start, window.end),
         "backlog": len(backlog),
         "backlog_by_severity": {s: int((backlog["severity"] == s).sum()) for s in severities},
         "backlog_by_age": {b: int((buckets == b).sum()) for b in AGE_BUCKETS},
@@ -369,13 +384,14 @@ def _top_sources(occurrences: pd.DataFrame | None, frame: pd.DataFrame, window: 
     return _top(sources_of(window), sources_of(window.previous()), "source")
 
 
-def _assignees(frame: pd.DataFrame, members: pd.DataFrame, window: Window) -> pd.DataFrame:
+def _assignees(frame: pd.DataFrame, members: pd.DataFrame, window: Window,
+               history: History | None = None) -> pd.DataFrame:
     """Open incidents at the week's end per assignee, flagging inactive and departed members.
 
     Matched on the member id, else on the normalised e-mail; an assignee found neither way is
     no longer a member of the workspace: "departed".
     """
-    backlog = frame.loc[open_at(frame, window.end), ["assignee_id", "assignee_email"]]
+    backlog = frame.loc[open_at(frame, window.end, history), ["assignee_id", "assignee_email"]]
     backlog = backlog[backlog["assignee_id"].notna() | backlog["assignee_email"].notna()]
     keys = pd.DataFrame({"assignee_id": backlog["assignee_id"].fillna(-1),
                          "email": backlog["assignee_email"].fillna("").astype(str)})
@@ -419,14 +435,17 @@ def _audit(audit: pd.DataFrame | None, window: Window, token_id: str | None) -> 
     }
 
 
-def trends(frame: pd.DataFrame, window: Window, weeks: int) -> pd.DataFrame:
+def trends(frame: pd.DataFrame, window: Window, weeks: int,
+           history: History | None = None) -> pd.DataFrame:
+    history = history if history is not None else report_history.from_state(frame)
     rows = []
     for w in trend_windows(window, weeks):
-        closed = _in(frame["closed_at"], w)
-        took = (frame.loc[closed, "closed_at"] - frame.loc[closed, "date"]) / pd.Timedelta(days=1)
+        closures = report_history.closures_in(frame, history, w.start, w.end)
+        took = closures["took_days"].dropna().astype(float)
         rows.append({
-            "week": w.label, "opened": int(_in(frame["date"], w).sum()), "closed": int(closed.sum()),
-            "backlog": int(open_at(frame, w.end).sum()),
+            "week": w.label, "opened": int(_in(frame["date"], w).sum()), "closed": len(took),
+            "reopened": history.reopened_in(w.start, w.end),
+            "backlog": int(open_at(frame, w.end, history).sum()),
             "time_to_close_median_days": _quantile(took, 0.5),
             "time_to_close_p90_days": _quantile(took, 0.9),
         })
@@ -445,18 +464,21 @@ def compute(
     trend_weeks: int = 12,
     token_id: str | None = None,
     notes: Iterable[str] = (),
+    history: History | None = None,
 ) -> WeeklyReport:
     """Every KPI of the week, each with the previous week's value and the change.
 
     `audit` None means "not available" (the token lacks audit_logs:read); `ledger` None or empty
-    means no automation was recorded.
+    means no automation was recorded. `history` None: closures from today's data alone.
     """
+    if history is None:
+        history = report_history.from_state(incidents)
     sla = dict(DEFAULT_SLA_DAYS if sla_days is None else sla_days)
     members = members if members is not None else members_frame([])
     severities = _ordered_severities(incidents["severity"].unique())
     previous = window.previous()
-    now = _week_scalars(incidents, window, sla, token_id, severities)
-    before = _week_scalars(incidents, previous, sla, token_id, severities)
+    now = _week_scalars(incidents, window, sla, token_id, severities, history)
+    before = _week_scalars(incidents, previous, sla, token_id, severities, history)
     kpis: dict[str, Any] = {k: _nested_triples(now[k], before[k]) for k in now}
 
     opened_now = incidents.loc[_in(incidents["date"], window), "detector"]
@@ -464,9 +486,9 @@ def compute(
     kpis["top_detectors"] = _top(opened_now, opened_before, "detector")
     kpis["top_sources"] = _top_sources(occurrences, incidents, window)
 
-    assignees = _assignees(incidents, members, window)
+    assignees = _assignees(incidents, members, window, history)
     held = assignees[assignees["member_status"] != "active"]
-    held_before = _assignees(incidents, members, previous)
+    held_before = _assignees(incidents, members, previous, history)
     held_before = held_before[held_before["member_status"] != "active"]
     kpis["open_per_assignee"] = assignees.head(TOP_N).to_dict("records")
     kpis["held_by_inactive_or_departed"] = _triple(int(held["open_incidents"].sum()),
@@ -475,22 +497,27 @@ def compute(
     automation = _automation(ledger, window)
     kpis["automation_actions"] = automation.to_dict("records")
     notes = list(notes)
+    if history.note:
+        notes.append(history.note)
     if ledger is None or ledger.empty:
         notes.append("No automation recorded: the ledger holds no playbook action for these weeks.")
     kpis["audit_log"] = _audit(audit, window, token_id)
 
-    backlog = incidents[open_at(incidents, window.end)]
+    backlog = incidents[open_at(incidents, window.end, history)]
     aging = pd.crosstab(backlog["severity"], age_bucket(age_days(backlog, window.end)))
     aging = aging.reindex(index=severities, columns=list(AGE_BUCKETS), fill_value=0)
     aging = aging.loc[:, (aging.sum() > 0) | (aging.columns != "unknown")]
 
-    touched = (_in(incidents["date"], window) | _in(incidents["closed_at"], window)
-               | open_at(incidents, window.end))
+    closed_in_week = report_history.closures_in(incidents, history, window.start, window.end)
+    touched = (_in(incidents["date"], window) | closed_in_week["closed_at"].notna()
+               | open_at(incidents, window.end, history))
     return WeeklyReport(
-        window=window, kpis=kpis, notes=notes, trends=trends(incidents, window, trend_weeks),
-        sla_breaches=_sla_breaches(incidents, window, sla), automation=automation,
+        window=window, kpis=kpis, notes=notes,
+        trends=trends(incidents, window, trend_weeks, history),
+        sla_breaches=_sla_breaches(incidents, window, sla, history), automation=automation,
         backlog_aging=aging, incidents=incidents[touched].sort_values("id").reset_index(drop=True),
         tables={"assignees": assignees, "held_by_inactive_or_departed": held.reset_index(drop=True),
                 "publicly_exposed": backlog.loc[backlog["publicly_exposed"].astype(bool)][
                     ["id", "severity", "incident_name", "detector", "assignee_email"]].reset_index(drop=True)},
+        history=dict(history.summary),
     )

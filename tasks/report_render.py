@@ -332,6 +332,7 @@ def kpis_json(report: WeeklyReport, generated_at: datetime | None = None) -> str
         "window": {"start": w.start.isoformat(), "end": w.end.isoformat()},
         "generated_at": (generated_at or datetime.now(timezone.utc)).isoformat(),
         "notes": report.notes,
+        "history": report.history,  # how closures and reopenings were known (method, reads)
         "kpis": report.kpis,
         "trends": _records(report.trends),
         "sla_breaches_total": len(report.sla_breaches),

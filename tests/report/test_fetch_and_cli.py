@@ -86,7 +86,8 @@ def test_cli_help_lists_the_parameters():
     done = subprocess.run([sys.executable, "-m", "flows.weekly_report", "--help"],
                           capture_output=True, text=True, timeout=60, cwd=str(_root()))
     assert done.returncode == 0, done.stderr
-    for option in ("--week", "--timezone", "--sla-days", "--output-dir", "--trend-weeks"):
+    for option in ("--week", "--timezone", "--sla-days", "--output-dir", "--trend-weeks",
+                   "--history-budget"):
         assert option in done.stdout
 
 
@@ -99,9 +100,10 @@ def test_cli_passes_options_to_the_flow(monkeypatch, capsys):
 
     monkeypatch.setattr(flow_module, "weekly_report", fake_flow)
     assert flow_module.main(["--week", "2026-W43", "--timezone", "Europe/Paris", "--trend-weeks", "4",
-                             "--sla-days", "critical=3"]) == 0
+                             "--sla-days", "critical=3", "--history-budget", "0"]) == 0
     assert seen["week"] == "2026-W43" and seen["timezone_name"] == "Europe/Paris"
     assert seen["trend_weeks"] == 4 and seen["sla_days"]["critical"] == 3
+    assert seen["history_budget"] == 0
     assert "/x/report.html" in capsys.readouterr().out
 
 
