@@ -136,12 +136,12 @@ class History:
     note: str = ""
     summary: dict[str, Any] = field(default_factory=dict)
 
-    def closed_ids_at(self, at: pd.Timestamp) -> set[Any]:
-        """Ids of the incidents a closure holds at `at`."""
+    def closed_ids_at(self, at: pd.Timestamp) -> Any:
+        """Ids of the incidents a closure holds at `at` (an array)."""
         c = self.closures
         holds = (c["closed_at"].isna() | (c["closed_at"] < at)) & (
             c["reopened_at"].isna() | (c["reopened_at"] >= at))
-        return set(c.loc[holds, "incident_id"])
+        return c.loc[holds, "incident_id"].to_numpy()
 
     def reopened_in(self, start: pd.Timestamp, end: pd.Timestamp) -> int | None:
         """Incidents reopened in [start, end), each once; None when not known."""
@@ -168,10 +168,9 @@ def closures_in(frame: pd.DataFrame, history: History, start: pd.Timestamp,
                            / pd.Timedelta(days=1))
     columns = ["closed_at", "kind", "secret_revoked", "ignore_reason", "api_token_id",
                "took_days"]
-    aligned = frame[["id"]].merge(latest[["incident_id"] + columns], how="left",
-                                  left_on="id", right_on="incident_id")
+    aligned = latest.set_index("incident_id")[columns].reindex(frame["id"].to_numpy())
     aligned.index = frame.index
-    return aligned[columns]
+    return aligned
 
 
 def _closures_frame(rows: list[list[Any]]) -> pd.DataFrame:
@@ -182,23 +181,30 @@ def _closures_frame(rows: list[list[Any]]) -> pd.DataFrame:
     return closures
 
 
-def _state_rows(frame: pd.DataFrame) -> list[list[Any]]:
-    closed = frame[frame["is_closed"]]
-    rows = []
-    for row in closed.itertuples(index=False):
-        resolved = row.status == "RESOLVED"
-        rows.append([row.id, row.closed_at, pd.NaT, row.status,
-                     row.secret_revoked if resolved else None,
-                     None if resolved else row.ignore_reason,
-                     row.resolver_api_token_id if resolved else row.ignorer_api_token_id,
-                     row.date])
-    return rows
+def _state_closures(frame: pd.DataFrame) -> pd.DataFrame:
+    """One closure per closed incident of `frame`, as today's data shows it (column-wise: a
+    report may hold 100k incidents)."""
+    closed = frame[frame["is_closed"]].reset_index(drop=True)
+    resolved = closed["status"] == "RESOLVED"
+    closures = pd.DataFrame({
+        "incident_id": closed["id"],
+        "closed_at": closed["closed_at"],
+        "reopened_at": pd.Series(pd.NaT, index=closed.index, dtype="datetime64[ns, UTC]"),
+        "kind": closed["status"],
+        "secret_revoked": closed["secret_revoked"].astype(object).where(resolved, None),
+        "ignore_reason": closed["ignore_reason"].astype(object).where(~resolved, None),
+        "api_token_id": closed["resolver_api_token_id"].where(
+            resolved, closed["ignorer_api_token_id"]).astype(object),
+        "opened_at": closed["date"],
+    }, columns=CLOSURE_COLUMNS)
+    for name in ("closed_at", "reopened_at", "opened_at"):
+        closures[name] = pd.to_datetime(closures[name], utc=True)
+    return closures
 
 
 def from_state(frame: pd.DataFrame, note: str = "") -> History:
     """Today's data: one closure per closed incident, never reopened; reopenings unknown."""
-    return History(METHOD_STATE, _closures_frame(_state_rows(frame)), None, note,
-                   {"method": METHOD_STATE})
+    return History(METHOD_STATE, _state_closures(frame), None, note, {"method": METHOD_STATE})
 
 
 def log_closures(incident: Mapping[str, Any], entries: Sequence[Any]
@@ -263,8 +269,9 @@ def from_logs(frame: pd.DataFrame, logs: Mapping[int, Sequence[Any]],
         from_log.add(incident_id)
         rows += closures
         reopens += [(incident_id, at) for at in reopened]
-    rest = frame[~frame["id"].isin(from_log)]
-    rows += _state_rows(rest)
+    rest = _state_closures(frame[~frame["id"].isin(list(from_log))])
+    logged = _closures_frame(rows)
+    closures = pd.concat([logged, rest], ignore_index=True) if len(logged) else rest
     reopen_frame = pd.DataFrame(reopens, columns=["incident_id", "at"])
     reopen_frame["at"] = pd.to_datetime(reopen_frame["at"], utc=True)
     summary: dict[str, Any] = {
@@ -275,7 +282,7 @@ def from_logs(frame: pd.DataFrame, logs: Mapping[int, Sequence[Any]],
         summary.update(budget=chosen.budget, candidates=chosen.total, left_out=chosen.left_out,
                        by_tier={t: {"incidents": n, "read": r}
                                 for t, (n, r) in chosen.by_tier.items()})
-    history = History(METHOD_LOGS, _closures_frame(rows), reopen_frame, "", summary)
+    history = History(METHOD_LOGS, closures, reopen_frame, "", summary)
     history.note = _logs_note(history, chosen, disagreeing)
     return history
 

@@ -1,7 +1,8 @@
 """End to end: the weekly-report flow on the sandbox API, under a real local Prefect server.
 
-The files exist, kpis.json agrees with counts made here directly over the sandbox's state, the
-requests stay near the lower bound, and the HTML loads in headless Chromium without errors.
+The files exist, kpis.json agrees with counts made here directly over the sandbox's state and
+its activity logs, the requests stay near the lower bound, and the HTML loads in headless
+Chromium without errors.
 """
 from __future__ import annotations
 
@@ -35,14 +36,18 @@ def _closed_at(incident: dict) -> datetime | None:
     return None
 
 
-def _open_at(incident: dict, at: datetime) -> bool:
+def _open_at(incident: dict, log: list, at: datetime) -> bool:
+    """First seen before `at`, and its last closing or reopening before `at` not a closing."""
     opened = _time(incident.get("date"))
     if opened is not None and opened >= at:
         return False
-    if incident["status"] in ("RESOLVED", "IGNORED"):
-        closed = _closed_at(incident)
-        return closed is not None and closed >= at
-    return True
+    moves = [e for e in log if e.created_at < at
+             and e.key in ("RESOLVE", "IGNORE", "UNRESOLVE", "REOPEN")]
+    return not moves or moves[-1].key not in ("RESOLVE", "IGNORE")
+
+
+def _closures_in(log: list, start: datetime, end: datetime) -> list:
+    return [e for e in log if e.key in ("RESOLVE", "IGNORE") and start <= e.created_at < end]
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +57,9 @@ def run(prefect_server, tmp_path_factory):
     out = tmp_path_factory.mktemp("reports")
     with sandbox.running(seed=SEED, incidents=INCIDENTS) as box:
         window = report.last_complete_week(box.workspace.now, "Europe/Paris")
-        saved = {k: os.environ.get(k) for k in ("GITGUARDIAN_API_URL", "GITGUARDIAN_API_KEY", "LEDGER_URL")}
+        saved = {k: os.environ.get(k) for k in ("GITGUARDIAN_API_URL", "GITGUARDIAN_API_KEY", "LEDGER_URL",
+                                                "GITGUARDIAN_REQUESTS_PER_MINUTE")}
+        os.environ["GITGUARDIAN_REQUESTS_PER_MINUTE"] = "0"  # the sandbox sets no limit
         os.environ["GITGUARDIAN_API_URL"] = box.url
         os.environ["GITGUARDIAN_API_KEY"] = box.tokens["no_audit"]  # meets a 403 on the audit log
         os.environ["LEDGER_URL"] = f"sqlite:///{out / 'ledger.db'}"
@@ -66,7 +73,12 @@ def run(prefect_server, tmp_path_factory):
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
-        yield {"result": result, "state": box.state(), "window": window, "out": out}
+        from clients.gitguardian import GitGuardianClient
+
+        client = GitGuardianClient(box.url, box.token, requests_per_minute=None)
+        logs = {i: sorted(client.activity_logs(i), key=lambda e: (e.created_at, e.id))
+                for i in box.store.incidents}
+        yield {"result": result, "state": box.state(), "window": window, "out": out, "logs": logs}
 
 
 def test_files_exist(run):
@@ -81,19 +93,22 @@ def test_kpis_agree_with_the_sandbox_state(run):
     kpis = json.loads((run["out"] / window.label / "kpis.json").read_text())["kpis"]
     start, end = window.start.to_pydatetime(), window.end.to_pydatetime()
     incidents = list(state["incidents"].values())
+    logs = run["logs"]
 
     opened = sum(1 for i in incidents if _time(i.get("date")) and start <= _time(i["date"]) < end)
-    closed = [i for i in incidents if _closed_at(i) and start <= _closed_at(i) < end]
+    # closed in the week: a closure in its log there, counted once, by its latest one
+    closed = [_closures_in(logs[i["id"]], start, end)[-1] for i in incidents
+              if _closures_in(logs[i["id"]], start, end)]
     backlog: dict[str, int] = {}
     for i in incidents:
-        if _open_at(i, end):
+        if _open_at(i, logs[i["id"]], end):
             severity = i.get("severity") or "unknown"
             backlog[severity] = backlog.get(severity, 0) + 1
 
     assert opened > 0 and closed, "the seeded week should hold openings and closures"
     assert kpis["opened"]["value"] == opened
     assert kpis["closed"]["value"] == len(closed)
-    assert kpis["ignored"]["value"] == sum(1 for i in closed if i["status"] == "IGNORED")
+    assert kpis["ignored"]["value"] == sum(1 for e in closed if e.key == "IGNORE")
     assert kpis["backlog"]["value"] == sum(backlog.values()) > 0
     assert {s: v["value"] for s, v in kpis["backlog_by_severity"].items() if v["value"]} == backlog
 
@@ -119,6 +134,11 @@ def test_requests_stay_near_the_lower_bound(run):
     # five disjoint passes: each may end on one partial page, or read one page past the range
     assert lower_bound <= requests["GET /v1/incidents/secrets"] <= lower_bound + 5
     assert requests["GET /v1/members"] == math.ceil(len(state["members"]) / 100)
+    # activity logs: one request each for those the history needs (none first seen after the
+    # week: their past is after the report's range)
+    end = window.end.to_pydatetime()
+    histories = [i for i in needed if not (_time(i.get("date")) and _time(i["date"]) >= end)]
+    assert requests["GET /v1/incidents/secrets/{id}/activity-logs"] == len(histories)
 
 
 def test_artifacts_are_published(run):
