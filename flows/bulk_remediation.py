@@ -11,9 +11,8 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
-from prefect import flow, get_run_logger, task
+from prefect import flow
 from prefect.cache_policies import NO_CACHE
-from prefect.artifacts import create_markdown_artifact
 
 from clients.directory import Status
 from tasks import enrich, fetch
@@ -29,7 +28,7 @@ from tasks.decide.bulk import (
     select,
 )
 from tasks.playbook import Playbook
-from tasks.runtime import run_name
+from tasks.runtime import create_markdown_artifact, get_run_logger, run_name, task
 
 
 # NO_CACHE: the inputs hold a live client, which can be neither hashed nor cached.
@@ -70,11 +69,17 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 @task(name="select-incidents", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def fetch_selection(client: Any, request: BulkRequest) -> list[Any]:
-    """Every incident the API filters select: one listing per assignee e-mail, else one."""
+def fetch_selection(client: Any, request: BulkRequest, members: list[Any] | None = None,
+                    ) -> list[Any]:
+    """Every incident the API filters select: one listing per assignee e-mail (a `member` or
+    `restricted` member's on their own endpoint when `members` are known), else one."""
     seen: dict[int, Any] = {}
-    for query in request.selection.api_queries():
-        for page in client.incident_pages(per_page=100, **query):
+    for member_id, query in request.selection.listings(members):
+        if member_id is None:
+            pages = client.incident_pages(per_page=100, **query)
+        else:
+            pages = client.member_incident_pages(member_id, per_page=100, **query)
+        for page in pages:
             for incident in page:
                 seen.setdefault(incident.id, incident)
     return list(seen.values())
@@ -171,7 +176,12 @@ def bulk_remediation(policy: BulkRequest, dry_run: bool = True, max_actions: int
             # incident outside them, before the selection is listed.
             oldest, newest = date_span(client, policy.selection.undated())
             check_dates_exclude(policy, oldest, newest, now=now)
-        incidents = fetch_selection(client, policy)
+        members: list[Any] | None = None
+        if policy.action.kind == "assign":
+            # Listed now rather than after the selection: the assignment needs them, and they
+            # let a person's incidents be listed on their own member endpoint.
+            members = fetch.fetch_members(client)
+        incidents = fetch_selection(client, policy, members)
         logger.info("%d incidents match the API filters", len(incidents))
         occurrences: dict[int, list[Any]] = {}
         if policy.selection.needs_occurrences and incidents:
@@ -180,9 +190,7 @@ def bulk_remediation(policy: BulkRequest, dry_run: bool = True, max_actions: int
         logger.info(_publish_selection(policy, len(incidents), len(selected), len(unknown)))
 
         managers: dict[str, Evidence[str]] = {}
-        members: list[Any] | None = None
         if policy.action.kind == "assign" and selected:
-            members = fetch.fetch_members(client)
             if policy.action.to_manager:
                 if _directory_configured():
                     # An unreachable directory raises here: the run ends before any write.
@@ -195,7 +203,8 @@ def bulk_remediation(policy: BulkRequest, dry_run: bool = True, max_actions: int
         # those it could not check (occurrences missing, or not all of them returned).
         plan = decide_bulk(incidents, occurrences, policy, now=now, managers=managers,
                            members=members)
-        return run.execute(plan, note=lambda d: render_note(d, policy), incidents=incidents)
+        return run.execute(plan, note=lambda d: render_note(d, policy), incidents=incidents,
+                           read_filters=policy.selection.read_filters())
 
 
 def main(argv: list[str] | None = None) -> int:

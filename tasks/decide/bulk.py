@@ -25,6 +25,16 @@ Choices documented here because the issue left them open:
   `confirm_all`.
 - `path_mode="all"` is a claim about every occurrence: an incident whose `occurrences_count` is
   unknown or differs from the occurrences returned is skipped (tasks/decide/coverage.py).
+- Listing a person's incidents (`assignee_emails`): one listing per address. Where the
+  members are listed anyway (assign actions) and the address is a member of access level
+  `member` or `restricted`, that listing is the member's own endpoint
+  (`/v1/members/{id}/secret-incidents`, with the selection's filters and `assignee_id`): it
+  lists what the member can see, which for those levels is their incidents and the few shared
+  with them, where the workspace-wide list must find them among every incident. Managers and
+  owners see every incident, so for them (and for an address no member has) the incident list
+  with the assignee filter is used. Either way the assignee is re-checked on the answers. The
+  write path's safety reads of a one-person selection list with the same filters
+  (`read_filters`), so each chunk's listing holds that person's incidents only.
 - Offboarding ("assign" with `to_manager`): the incident goes to the current assignee's manager
   when the directory names one who is an active member, else to `assignee_email` (the named
   successor), else it is skipped as `no_successor`. A manager lookup that could not tell (the
@@ -77,7 +87,14 @@ EARLIEST_INCIDENT = datetime(2017, 1, 1, tzinfo=timezone.utc)
 _DATE_FILTERS = {"date_after": "date", "date_before": "date",
                  "triggered_at_after": "triggered_at", "triggered_at_before": "triggered_at"}
 _NARROWS_NOTHING = {"ordering"}  # an API filter that only orders the answers
+# Access levels whose member endpoint lists their own incidents (and those shared with them):
+# managers and owners see every incident there.
+MEMBER_ENDPOINT_LEVELS = ("member", "restricted")
 _REASON_MAX_CHARS = 4_000
+
+def _field(obj: Any, name: str) -> Any:
+    return obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
+
 
 StatusName = Literal["TRIGGERED", "ASSIGNED", "RESOLVED", "IGNORED"]
 SeverityName = Literal["critical", "high", "medium", "low", "info", "unknown"]
@@ -188,6 +205,35 @@ class BulkSelection(BaseModel):
         if not self.assignee_emails:
             return [base]
         return [{**base, "assignee_email": email} for email in self.assignee_emails]
+
+    def listings(self, members: Sequence[Any] | None = None
+                 ) -> list[tuple[int | None, dict[str, Any]]]:
+        """The listings to make, as (member id, query): a member id means that member's own
+        endpoint (`members` known, an address of a `member`/`restricted` member: see the
+        module's text), None the workspace-wide incident list."""
+        queries = self.api_queries()
+        if not self.assignee_emails or members is None:
+            return [(None, query) for query in queries]
+        by_email = {normalise_email(_field(m, "email")): m for m in members}
+        listings: list[tuple[int | None, dict[str, Any]]] = []
+        for query in queries:
+            member = by_email.get(query["assignee_email"])
+            level = str(_field(member, "access_level") or "") if member is not None else ""
+            if member is not None and level in MEMBER_ENDPOINT_LEVELS:
+                own = {k: v for k, v in query.items() if k != "assignee_email"}
+                member_id = int(_field(member, "id"))
+                listings.append((member_id, {**own, "assignee_id": member_id}))
+            else:
+                listings.append((None, query))
+        return listings
+
+    def read_filters(self) -> dict[str, Any]:
+        """The API filters the write path's safety reads may list with: the selection's one
+        query without its status (the chunk lists its own), or none for several listings."""
+        queries = self.api_queries()
+        if len(queries) != 1:
+            return {}
+        return {k: v for k, v in queries[0].items() if k not in ("status", "ordering")}
 
     def validate_api_filters(self) -> None:
         """ValueError, naming the filter, before any request (the client's own validation)."""
