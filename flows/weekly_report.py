@@ -164,7 +164,10 @@ def fetch_report_history(client: Any, incidents: list[Any], since: datetime, unt
 
 def history_of(frame: Any, read: dict[str, Any] | None) -> report_history.History:
     """The report's History from what `fetch_report_history` read, with its statement."""
-    if read is None or read["status"] == "off":
+    if read is None:
+        return report_history.from_state(frame, report_history.state_note(
+            "no activity log was read"))
+    if read["status"] == "off":
         return report_history.from_state(frame, report_history.state_note(
             "history_budget is 0: no activity log was read"))
     if read["status"] == "forbidden":

@@ -131,3 +131,42 @@ def test_the_note_says_what_the_budget_left_out(frame):
     fallback = report_history.from_state(frame, report_history.state_note("a 403"))
     assert "rebuilt from today's data (a 403)" in fallback.note
     assert fallback.reopened_in(W43.start, W43.end) is None
+
+
+class LogClient:
+    """Answers activity logs from a dict; `refuse` ids raise the given error."""
+
+    def __init__(self, logs, refuse=None):
+        from collections import Counter
+
+        self.logs, self.refuse, self.request_counts = logs, refuse or {}, Counter()
+
+    def activity_log_pages(self, incident_id, per_page):
+        self.request_counts["GET /v1/incidents/secrets/{id}/activity-logs"] += 1
+        if incident_id in self.refuse:
+            raise self.refuse[incident_id]
+        yield self.logs.get(incident_id, [])
+
+
+def test_fetching_the_history_reads_the_candidates_and_falls_back_on_a_403(frame):
+    from clients.gitguardian import NotFound, PermissionDenied
+    from flows.weekly_report import fetch_report_history, history_of
+
+    since, until = datetime(2026, 9, 28, tzinfo=timezone.utc), W43.end.to_pydatetime()
+    read = fetch_report_history.fn(LogClient(LOGS, {11: NotFound("gone")}), INCIDENTS, since,
+                                   until, 100)
+    assert read["status"] == "read" and read["failed"] == [11]
+    assert set(read["logs"]) == set(read["candidates"].ids) - {11}
+    assert read["requests"] == len(read["candidates"].ids)
+    history = history_of(frame, read)
+    assert history.method == "activity_logs" and "1 activity log(s) could not be read" in (
+        history.note)
+
+    first = read["candidates"].ids[0]
+    refused = fetch_report_history.fn(LogClient(LOGS, {first: PermissionDenied("no")}), INCIDENTS,
+                                      since, until, 100)
+    assert refused["status"] == "forbidden" and refused["requests"] == 1
+    assert "403" in history_of(frame, refused).note
+    off = fetch_report_history.fn(LogClient(LOGS), INCIDENTS, since, until, 0)
+    assert off["status"] == "off" and off["requests"] == 0
+    assert "history_budget is 0" in history_of(frame, off).note
