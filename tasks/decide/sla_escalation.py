@@ -140,6 +140,10 @@ class SlaEscalationPolicy(BaseModel):
         "08:00", description="Quiet hours end (HH:MM, local). Equal to the start: no quiet hours."
     )
     quiet_weekends: bool = Field(True, description="Saturdays and Sundays are quiet all day.")
+    email_from: str | None = Field(
+        None, description="The From address of e-mailed digests (default: the e-mail block's "
+        "username).",
+    )
     allow_private_urls: bool = Field(
         False,
         description="Let webhook blocks post to private or loopback addresses (Prefect's SSRF "
@@ -513,19 +517,9 @@ def decide_sla_escalation(
                               f"{timing}."))
             continue
         records = list(history.get(incident.id, ()))
-        if noted is not None:
-            notes = noted.get(incident.id)
-            if notes is None or notes.is_unknown:
-                cycle = current_cycle(incident, records, reopened.get(incident.id))
-                if not any(rung_order(d) >= rung_order(rung) for d in cycle.done):
-                    detail = (notes.detail if notes is not None else
-                              "The incident's notes were not read.")
-                    skips.append(Skip(incident.id, SKIP_NOTES_LOOKUP_ERROR,
-                                      f"{detail} Our earlier stage notes cannot be checked, so "
-                                      "no stage is repeated; the next run tries again."))
-                    continue
-            else:
-                records += list(notes.value or ())
+        notes = None if noted is None else noted.get(incident.id)
+        if notes is not None and notes.is_yes:
+            records += list(notes.value or ())
         cycle = current_cycle(incident, records, reopened.get(incident.id))
         done = [d for d in cycle.done if rung_order(d) >= rung_order(rung)]
         if done:
@@ -539,6 +533,12 @@ def decide_sla_escalation(
             continue
         planned = _plan_rung(incident, rung, cycle, days, timing, people,
                              occurrences_by_incident.get(incident.id, ()), policy)
+        if isinstance(planned, Decision) and noted is not None and (
+                notes is None or not notes.is_yes):
+            detail = notes.detail if notes is not None else "The incident's notes were not read."
+            planned = Skip(incident.id, SKIP_NOTES_LOOKUP_ERROR,
+                           f"{detail} Our earlier stage notes cannot be checked, so no stage is "
+                           "repeated; the next run tries again.")
         (decisions if isinstance(planned, Decision) else skips).append(planned)
     return Plan(PLAYBOOK, tuple(decisions), tuple(skips))
 
@@ -732,3 +732,51 @@ def render_digest(digest: Digest, policy: SlaEscalationPolicy) -> tuple[str, str
 def unknown_notes(detail: str) -> Evidence[Sequence[StageRecord]]:
     """Notes that could not be read, as evidence."""
     return Evidence.unknown(SKIP_NOTES_LOOKUP_ERROR, detail, Cause.ERROR)
+
+
+OUTBOX = "outbox"  # the pseudo-block of `outbox_dir`: digests written as files
+
+
+@dataclass(frozen=True)
+class Message:
+    """One digest through one block: what a run sends, records and retries."""
+
+    recipient: str  # normalised e-mail, or SECURITY
+    block: str  # "block-type/block-name", or OUTBOX
+    address: str | None  # where an e-mail block sends it (None: a channel post or a file)
+    subject: str
+    body: str
+    decision_ids: tuple[str, ...]
+
+
+def blocks_for(recipient: str, policy: SlaEscalationPolicy) -> tuple[str, ...]:
+    blocks = policy.security_blocks if recipient == SECURITY else policy.people_blocks
+    return tuple(blocks) + ((OUTBOX,) if policy.outbox_dir else ())
+
+
+def is_email_block(block: str) -> bool:
+    return block.split("/", 1)[0] == "email-server-credentials"
+
+
+def plan_messages(items: Iterable[DigestItem], delivered: set[tuple[str, str, str]],
+                  policy: SlaEscalationPolicy) -> list[Message]:
+    """One message per recipient and block, holding the items that block has not delivered
+    yet (this run's and earlier failures alike): one digest per person per run and channel."""
+    items = list(items)
+    messages = []
+    for recipient in sorted({i.recipient for i in items}):
+        mine = [i for i in items if i.recipient == recipient]
+        for block in blocks_for(recipient, policy):
+            address = None
+            if is_email_block(block):
+                address = policy.security_lead_email if recipient == SECURITY else recipient
+                if not address:
+                    continue  # nobody to e-mail (stage 3 without a security lead)
+            pending = [i for i in mine if (i.decision_id, recipient, block) not in delivered]
+            if not pending:
+                continue
+            [digest] = build_digests(pending)
+            subject, body = render_digest(digest, policy)
+            messages.append(Message(recipient, block, address, subject, body,
+                                    digest.decision_ids))
+    return messages
