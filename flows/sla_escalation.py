@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from prefect import flow
@@ -30,6 +30,7 @@ from tasks.runtime import create_table_artifact, get_run_logger, run_name, task
 
 SCOPES = ("incidents:read", "incidents:write", "members:read")
 REOPENED_EVENT = "secret_incident.reopened"
+CLOCK_SLACK = timedelta(days=2)
 
 
 @task(name="fetch-stage-notes", **FETCH)
@@ -137,11 +138,17 @@ def sla_escalation(
         occurrences = fetch.fetch_occurrences_of(client, unassigned) if unassigned else {}
         history, done = stage_history(run.ledger)
         since = min((r.at for rs in history.values() for r in rs), default=None)
-        reopened = fetch_reopenings(client, since)
+        # Two days of slack: the audit log is dated by GitGuardian's clock, the ledger by ours.
+        reopened = fetch_reopenings(client, since and since - CLOCK_SLACK)
         if reopened is None:
             logger.warning("the audit log could not be read (audit_logs:read?): reopened "
                            "incidents are not seen, their ladder goes on where it was")
             reopened = {}
+        # A reopened incident's stage notes date its last rung in GitGuardian's clock.
+        again = sorted(i for i in reopened if i in history and i in by_id)
+        for incident_id, found in fetch_stage_notes(client, again).items():
+            if found.is_yes:
+                history[incident_id] = list(history[incident_id]) + list(found.value or ())
 
         owners = {normalise_email(by_id[i].assignee_email) for i in due} - {""}
         owners |= {normalise_email(o.author_info) for occ in occurrences.values() for o in occ

@@ -258,7 +258,8 @@ class StageRecord:
     rung: str
     cycle: int
     assignee_after: str  # normalised; "" when the incident was left unassigned
-    at: datetime
+    at: datetime  # the ledger's clock, or GitGuardian's for a note (`source`)
+    source: str = "ledger"  # "ledger" or "note"
 
 
 def record_from_decision(incident_id: int, arguments: Mapping[str, Any],
@@ -274,7 +275,7 @@ def record_from_decision(incident_id: int, arguments: Mapping[str, Any],
 def records_from_note(incident_id: int, comment: str, at: datetime) -> list[StageRecord]:
     """The rungs a note's tags say were done (a note of ours holds one)."""
     return [StageRecord(int(incident_id), m["rung"], int(m["cycle"]),
-                        normalise_email(m["assignee"]), at)
+                        normalise_email(m["assignee"]), at, "note")
             for m in STAGE_TAG_RE.finditer(comment or "")]
 
 
@@ -451,7 +452,11 @@ def current_cycle(incident: IncidentView, records: Sequence[StageRecord],
         return _Cycle(latest.cycle + 1, frozenset(),
                       f"cycle {latest.cycle + 1}: reassigned from {before} to "
                       f"{assignee or 'nobody'} since the last rung")
-    if reopened_at is not None and reopened_at > latest.at:
+    # A reopening is dated by GitGuardian's clock: compared with our note's date (the same
+    # clock) when the note was read, else with the ledger's.
+    noted_at = [r.at for r in records if r.cycle == latest.cycle and r.source == "note"]
+    since = max(noted_at) if noted_at else latest.at
+    if reopened_at is not None and reopened_at > since:
         return _Cycle(latest.cycle + 1, frozenset(),
                       f"cycle {latest.cycle + 1}: reopened at {reopened_at:%Y-%m-%d %H:%M} UTC")
     done = frozenset(r.rung for r in records if r.cycle == latest.cycle)

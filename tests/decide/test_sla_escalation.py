@@ -431,3 +431,15 @@ def test_properties_of_any_workspace(incidents, seed):
     # Quiet time plans nothing.
     saturday = NOW + 3 * DAY
     assert not decide(incidents, directory=directory, now=saturday).decisions
+
+
+def test_a_reopening_is_compared_with_our_notes_date_in_the_same_clock():
+    incident = Inc(1, date=NOW - 8 * DAY)
+    decision = only(decide([incident]))
+    ledger_record = ladder.record_from_decision(1, decision.arguments, NOW)  # our clock: ahead
+    [note_record] = ladder.records_from_note(1, ladder.render_note(decision), NOW - DAY)
+    reopened = {1: NOW - DAY / 2}  # after the note (GitGuardian's clock), before our clock's time
+    assert skip_reason(decide([incident], history={1: [ledger_record]}, reopened=reopened)) == \
+        "stage_done"
+    plan = decide([incident], history={1: [ledger_record, note_record]}, reopened=reopened)
+    assert only(plan).arguments["cycle"] == 2
