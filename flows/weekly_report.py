@@ -19,7 +19,8 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact, cr
 from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
-from tasks import report, report_render, settings
+from tasks import notify, report, report_render, settings
+from tasks.notify import ReportDelivery
 from tasks.runtime import run_name
 
 FLOW = "weekly-report"
@@ -164,6 +165,7 @@ def weekly_report(
     sla_days: dict[str, int | None] | None = None,
     output_dir: str = "reports",
     trend_weeks: int = 12,
+    deliver_to: ReportDelivery | None = None,
 ) -> dict[str, Any]:
     """Write the weekly remediation report (Markdown, HTML with charts, CSV, JSON) and artifacts.
 
@@ -173,6 +175,8 @@ def weekly_report(
         sla_days: Days allowed per severity (null: no SLA).
         output_dir: The folder the report's files are written to.
         trend_weeks: How many weeks the trend charts show.
+        deliver_to: Prefect notification blocks the summary (headline KPIs and the report's
+            path) is sent through, e.g. {"blocks": ["slack-webhook/security-team"]}.
     """
     logger = get_run_logger()
     window = _window(week, timezone_name)
@@ -198,8 +202,13 @@ def weekly_report(
                             quote(ledger), window, sla, trend_weeks, token_id)
     files = write_report(quote(weekly), output_dir)
     publish_artifacts(weekly, files["report.html"])
-    return {"week": window.label, "files": files, "requests": dict(client.request_counts),
-            "notes": weekly.notes}
+    result = {"week": window.label, "files": files, "requests": dict(client.request_counts),
+              "notes": weekly.notes}
+    if deliver_to is not None and deliver_to.blocks:
+        subject, body = notify.report_summary(weekly.kpis, window.label,
+                                              str(Path(files["report.html"]).resolve()))
+        result["delivered"] = notify.deliver_report(deliver_to, subject, body)
+    return result
 
 
 # ---------------------------------------------------------------------------------------------

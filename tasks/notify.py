@@ -195,3 +195,73 @@ def _block_secrets(block: Any) -> list[str]:
         if isinstance(value, str) and len(value) >= 8:
             found.append(value)
     return found
+
+
+# --- the weekly report's summary, through the same blocks --------------------------------------
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator  # noqa: E402
+
+HEADLINE_KPIS = ("opened", "closed", "backlog", "sla_breaches", "time_to_close_median_days",
+                 "publicly_exposed_open", "automated_closures")
+
+
+class ReportDelivery(BaseModel):
+    """Where the weekly report's summary goes: Prefect notification blocks, as the SLA ladder
+    names them ('block-type/block-name'); e-mail blocks send it to `email_to`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    blocks: tuple[str, ...] = Field((), description="Blocks the summary goes through.")
+    email_to: tuple[str, ...] = Field((), description="Addresses e-mail blocks send it to.")
+    email_from: str | None = Field(None, description="From address (default: the block's).")
+    allow_private_urls: bool = Field(
+        False, description="Let webhook blocks post to private addresses (SSRF guard off).")
+
+    @field_validator("blocks", mode="before")
+    @classmethod
+    def _names(cls, value: Any) -> Any:
+        from tasks.decide.sla_escalation import SlaEscalationPolicy
+
+        return SlaEscalationPolicy._blocks(value)  # the same 'type/name' rule
+
+
+def report_summary(kpis: dict[str, Any], week: str, html_path: str) -> tuple[str, str]:
+    """(subject, body): the headline KPIs with last week's values and where the report is."""
+    def value(name: str) -> str:
+        kpi = kpis.get(name) or {}
+        now, before = kpi.get("value"), kpi.get("previous")
+        text = "n/a" if now is None else str(now)
+        return text + (f" (previous week {before})" if before is not None else "")
+
+    lines = [f"GitGuardian weekly remediation report, {week}.", ""]
+    lines += [f"- {name.replace('_', ' ')}: {value(name)}" for name in HEADLINE_KPIS]
+    lines += ["", f"The full report: {html_path}"]
+    late = (kpis.get("sla_breaches") or {}).get("value")
+    subject = f"GitGuardian weekly report {week}" + (f": {late} SLA breaches" if late else "")
+    return subject, _safe("\n".join(lines))
+
+
+def deliver_report(delivery: ReportDelivery, subject: str, body: str,
+                   loader: Any = load_block) -> list[dict[str, str]]:
+    """Send the summary through each block (e-mail blocks: to each address). Never raises: a
+    failure is in the returned rows (block, to, status, detail), the report stands."""
+    rows = []
+    for block_name in delivery.blocks:
+        targets: tuple[str | None, ...] = (delivery.email_to if is_email_block(block_name)
+                                           else (None,))
+        for address in targets:
+            message = Message("weekly-report", block_name, address, subject, body, ())
+            secrets: list[str] = []
+            try:
+                block = loader(block_name)
+                secrets = _block_secrets(block)
+                send(message, block, allow_private_urls=delivery.allow_private_urls,
+                     email_from=delivery.email_from)
+                rows.append({"block": block_name, "to": address or "", "status": "sent",
+                             "detail": ""})
+            except Exception as exc:  # noqa: BLE001 - the report stands; said in the result
+                detail = _safe(failure_text(exc), *secrets)
+                logger.warning("weekly report summary through %s failed: %s", block_name, detail)
+                rows.append({"block": block_name, "to": address or "", "status": "failed",
+                             "detail": detail})
+    return rows
