@@ -111,7 +111,7 @@ def sla_escalation(
     max_actions: int = 50,
     now: datetime | None = None,
 ) -> Any:
-    """Chase open incidents against their SLA: a note and a digest per rung, owner, manager, security.
+    """Chase open incidents against their SLA: tell the owner, then the manager, then security.
 
     Args:
         policy: Thresholds, whom to tell, quiet hours, the notification blocks.

@@ -565,7 +565,8 @@ def _plan_rung(incident: IncidentView, rung: str, cycle: _Cycle, days: int, timi
         told = "the security team is told"
         if policy.security_lead_email:
             told += f" ({policy.security_lead_email})"
-        evidence = f"{facts} Stage 3 (escalated: over {policy.escalate_after_days:g} days late): {told}."
+        evidence = (f"{facts} Stage 3 (escalated: over {policy.escalate_after_days:g} days "
+                    f"late): {told}.")
     else:
         owner = _owner(incident, occurrences, people)
         if isinstance(owner, Skip):

@@ -108,7 +108,8 @@ def done_history(plan, at=NOW):
     ("high", 6.3, "approaching_90"), ("high", 7.0, "approaching_90"),
     ("high", 7.01, "breached"), ("high", 10.0, "breached"), ("high", 10.01, "escalated"),
     ("critical", 0.4, None), ("critical", 0.5, "approaching_50"), ("critical", 1.5, "breached"),
-    ("critical", 4.5, "escalated"), ("medium", 16, "approaching_50"), ("low", 92, "breached"), ("low", 100, "escalated"),
+    ("critical", 4.5, "escalated"), ("medium", 16, "approaching_50"), ("low", 92, "breached"),
+    ("low", 100, "escalated"),
 ])
 def test_the_rung_due_follows_the_shared_sla_table(severity, age_days, rung):
     plan = decide([Inc(1, severity=severity, date=NOW - age_days * DAY)])
