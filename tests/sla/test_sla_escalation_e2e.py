@@ -296,3 +296,26 @@ def test_a_human_reassignment_or_reopen_starts_the_ladder_again(playbook_env, re
         [s for s in third["skipped"] if s["incident_id"] == escalated]]
     assert "arguments" in row, row
     assert "\"cycle\": 2" in row["arguments"] and "reopened" in row["evidence"]
+
+
+def test_reassigning_to_the_manager_is_written_once_and_is_not_a_reset(playbook_env, receivers):
+    import json
+
+    webhook, teams, smtp = receivers
+    save_blocks(webhook, teams, smtp)
+    box = playbook_env.sandbox
+    now = monday_ten(box)
+    state, first = run(now, reassign_to_manager=True, send_email=False)
+    assert state.is_completed(), state.message
+    moved = [p for p in first["plan"] if p["action"] == "assign"]
+    assert moved, "the seeded workspace has breached incidents whose manager is a member"
+    after = box.state()
+    for row in moved:
+        manager = json.loads(row["arguments"])["email"]
+        assert after["incidents"][row["incident_id"]]["assignee_email"] == manager
+        assert "reassigned to them" in row["evidence"]
+    # The manager now holds them: our own reassignment starts no new cycle, nothing is repeated.
+    state, again = run(now + timedelta(minutes=5), reassign_to_manager=True, send_email=False)
+    assert state.is_completed(), state.message
+    assert again["plan"] == []
+    assert box.state()["incidents"] == after["incidents"]
