@@ -117,7 +117,33 @@ claims_table = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.UniqueConstraint("decision_id", "lease_name", "epoch", name="claims_once_per_epoch"),
 )
+# Notifications (the SLA ladder's digests): one row per message attempt, whatever came of it:
+# `sent` (the block accepted it), `failed` (its detail says why, never the block's URL or
+# password; the items are sent again by the next run) or `written` (a file in the outbox).
+notifications_table = sa.Table(
+    "notifications", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(36), sa.ForeignKey("runs.id"), nullable=False, index=True),
+    sa.Column("playbook", sa.String(200), nullable=False, index=True),
+    sa.Column("recipient", sa.String(320), nullable=False),
+    sa.Column("block", sa.String(300), nullable=False),
+    sa.Column("decision_ids", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
 MUTABLE_TABLES = ("leases",)
+
+
+@dataclass(frozen=True)
+class NotificationRecord:
+    run_id: str
+    recipient: str
+    block: str
+    decision_ids: tuple[str, ...]
+    status: str
+    detail: str
+    at: datetime
 
 @dataclass(frozen=True)
 class RunRecord:
@@ -463,6 +489,33 @@ class Ledger:
                               _utc(row.created_at))
                 for row in connection.execute(query)
             ]
+
+    def record_notification(self, run_id: str, playbook: str, *, recipient: str, block: str,
+                            decision_ids: Iterable[str], status: str, detail: str = "") -> None:
+        """One message attempt (see `notifications_table`)."""
+        self._write(notifications_table.insert().values(
+            run_id=run_id, playbook=playbook, recipient=scrub(recipient)[:320],
+            block=scrub(block)[:300], decision_ids=_json(sorted(set(decision_ids))),
+            status=_value(status), detail=scrub(detail or "")[:1000], created_at=self._now(),
+        ))
+
+    def notifications(self, playbook: str) -> list[NotificationRecord]:
+        """Every message attempt of this playbook, oldest first."""
+        n = notifications_table
+        query = sa.select(n).where(n.c.playbook == playbook).order_by(n.c.created_at, n.c.id)
+        with self.engine.connect() as connection:
+            return [
+                NotificationRecord(row.run_id, row.recipient, row.block,
+                                   tuple(json.loads(row.decision_ids)), row.status, row.detail,
+                                   _utc(row.created_at))
+                for row in connection.execute(query)
+            ]
+
+    def delivered(self, playbook: str) -> set[tuple[str, str, str]]:
+        """(decision id, recipient, block) of every item a message carried successfully."""
+        return {(decision_id, record.recipient, record.block)
+                for record in self.notifications(playbook) if record.status in ("sent", "written")
+                for decision_id in record.decision_ids}
 
     def dispose(self) -> None:
         if self._engine is not None:

@@ -155,6 +155,33 @@ def _playbooks() -> list[tuple[str, Any, Any]]:
     return found
 
 
+def _sla_escalation(args: Any) -> None:
+    """The SLA ladder: a dry run, then applied; its digests written as files (no webhook)."""
+    from flows.sla_escalation import sla_escalation
+    from tasks.decide.sla_escalation import SlaEscalationPolicy
+
+    outbox = args.out / "digests"
+    import shutil
+
+    shutil.rmtree(outbox, ignore_errors=True)
+    # The demo runs at any hour: no quiet hours or weekends here (the deployment keeps them).
+    policy = SlaEscalationPolicy(outbox_dir=str(outbox), quiet_weekends=False,
+                                 quiet_hours_start="00:00", quiet_hours_end="00:00")
+    say("   SLA escalation ladder (owner, manager, security), digests to files only...")
+    limits = {} if args.max_actions is None else {"max_actions": args.max_actions}
+    dry = _run("sla escalation, dry run", sla_escalation, policy=policy, dry_run=True,
+               **{"max_actions": 10_000, **limits})
+    limit = args.max_actions if args.max_actions is not None else len(dry.get("plan") or ())
+    done = _run("sla escalation, applied", sla_escalation, policy=policy, dry_run=False,
+                max_actions=limit)
+    stages = Counter(row["reason"] for row in done.get("plan") or ())
+    say("  stages applied: " + (", ".join(f"{k} {v}" for k, v in sorted(stages.items()))
+                                or "none"))
+    files = sorted((outbox / "sent").rglob("*.txt")) if (outbox / "sent").exists() else []
+    say(f"  {len(files)} digest(s) written to {outbox / 'sent'} (what the dry run would send: "
+        f"{outbox / 'dry-run'})")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m flows.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=7,
@@ -206,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
             limit = args.max_actions if args.max_actions is not None else len(dry.get("plan") or ())
             results[label] = _run(f"{label}, applied", flow_fn, policy=policy, dry_run=False,
                                   max_actions=limit)
+
+        _sla_escalation(args)
 
         try:
             from flows.weekly_report import weekly_report

@@ -22,7 +22,8 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact, cr
 from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
-from tasks import report, report_history, report_render, settings
+from tasks import notify, report, report_history, report_render, settings
+from tasks.notify import ReportDelivery
 from tasks.runtime import run_name
 
 FLOW = "weekly-report"
@@ -234,6 +235,7 @@ def weekly_report(
     output_dir: str = "reports",
     trend_weeks: int = 12,
     history_budget: int = DEFAULT_HISTORY_BUDGET,
+    deliver_to: ReportDelivery | None = None,
 ) -> dict[str, Any]:
     """Write the weekly remediation report (Markdown, HTML with charts, CSV, JSON) and artifacts.
 
@@ -246,6 +248,8 @@ def weekly_report(
         history_budget: The most incident activity logs read to know past backlogs, closures
             and reopenings (about one request each); 0 reads none and rebuilds them from
             today's data. The report says which it did.
+        deliver_to: Prefect notification blocks the summary (headline KPIs and the report's
+            path) is sent through, e.g. {"blocks": ["slack-webhook/security-team"]}.
     """
     logger = get_run_logger()
     window = _window(week, timezone_name)
@@ -273,8 +277,13 @@ def weekly_report(
                             quote(ledger), window, sla, trend_weeks, token_id, quote(history))
     files = write_report(quote(weekly), output_dir)
     publish_artifacts(weekly, files["report.html"])
-    return {"week": window.label, "files": files, "requests": dict(client.request_counts),
-            "notes": weekly.notes, "history": weekly.history}
+    result = {"week": window.label, "files": files, "requests": dict(client.request_counts),
+              "notes": weekly.notes, "history": weekly.history}
+    if deliver_to is not None and deliver_to.blocks:
+        subject, body = notify.report_summary(weekly.kpis, window.label,
+                                              str(Path(files["report.html"]).resolve()))
+        result["delivered"] = notify.deliver_report(deliver_to, subject, body)
+    return result
 
 
 # ---------------------------------------------------------------------------------------------

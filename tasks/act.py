@@ -421,6 +421,12 @@ class Writer:
         if decision.action is Action.NOTE:
             if earlier and _has_note(client, decision):
                 return Outcome(decision, Result.ALREADY_DONE, "the note already exists"), None
+            if decision.precondition.before_note:  # a note that holds only while it is true
+                current = (states.current(decision.incident_id)[0] if states is not None
+                           else client.incident(decision.incident_id))
+                if not precondition_holds(decision, current):
+                    return Outcome(decision, Result.STATE_CHANGED,
+                                   f"{describe(current)}; no note written"), None
             _ensure_note(client, decision, body, check_first=False)
             return Outcome(decision, Result.APPLIED), None
         if states is not None:

@@ -76,6 +76,23 @@ def manager_chains(
     return chains
 
 
+@task(name="owner-manager-chains", cache_policy=NO_CACHE)
+def owner_manager_chains(
+    directory: Any, lookups: Mapping[str, Lookup], owners: Iterable[str], depth: int
+) -> dict[str, list[Lookup]]:
+    """The manager chains of people still here (the SLA ladder's stage 2), nearest first.
+    A chain step that fails is an ERROR lookup in it (the decide stops there)."""
+    chains: dict[str, list[Lookup]] = {}
+    for email in sorted({normalise_email(o) for o in owners}):
+        lookup = lookups.get(email)
+        if lookup is not None and lookup.status is Status.ACTIVE and lookup.person is not None:
+            try:
+                chains[email] = list(directory.manager_chain(lookup.person, depth=depth))
+            except DirectoryUnavailable as exc:
+                chains[email] = [Lookup(Status.ERROR, detail=f"directory unavailable: {exc}")]
+    return chains
+
+
 def _leaking_file(occurrences: Sequence[Any]) -> tuple[str, str] | None:
     """The source and path of the most recent occurrence that has both."""
     dated = [

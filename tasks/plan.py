@@ -47,12 +47,15 @@ class Precondition:
     """What the incident must still look like when the write is made.
 
     `statuses`: allowed current statuses (empty: any). `assignee_email`: the assignee the plan
-    saw (compared normalised), or None to not check it.
+    saw (compared normalised), or None to not check it. `before_note`: a NOTE decision reads
+    the incident and checks the above before writing (off: a note is written whatever the
+    incident's state, as bulk notes are).
     """
 
     statuses: tuple[str, ...] = ()
     assignee_email: str | None = None
     check_assignee: bool = False
+    before_note: bool = False
 
 
 @dataclass(frozen=True)

@@ -36,9 +36,8 @@ from tasks.report_history import History
 OPEN_STATUSES = ("TRIGGERED", "ASSIGNED")
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "info", "unknown")
 AGE_BUCKETS = ("0-7 days", "8-30 days", "31-90 days", "over 90 days", "unknown")
-DEFAULT_SLA_DAYS: dict[str, int | None] = {
-    "critical": 1, "high": 7, "medium": 30, "low": 90, "info": None, "unknown": None,
-}
+# The SLA per severity: one definition, shared with the SLA escalation ladder (tasks/sla.py).
+from tasks.sla import DEFAULT_SLA_DAYS  # noqa: E402
 PUBLIC_TAGS = ("PUBLICLY_EXPOSED", "PUBLICLY_LEAKED")
 TOP_N = 10
 

@@ -90,6 +90,7 @@ RUN_LABELS = {
     "test-directory-auto-ignore": "auto-ignore",
     "commit-author-triage": "triage",
     "bulk-remediation": "bulk",
+    "sla-escalation": "sla escalation",
     "weekly-report": "weekly report",
 }
 DRY_TAG, WRITES_TAG, APPROVED_TAG = "dry-run", "writes", "approved"

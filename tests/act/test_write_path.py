@@ -134,3 +134,34 @@ def test_as_decided_by_someone_else_is_not_ours_and_gets_no_note(world):
     assert "no note" in outcome.detail
     assert not _ours(box, incident["id"], decision)
     assert not ledger.applied("test")
+
+
+def _guarded_note(incident, seen_assignee, before_note=True):
+    return Decision("test", incident["id"], Action.NOTE, {"stage": "x"}, "r",
+                    "A note that holds only while the incident is as planned.",
+                    Precondition(statuses=("TRIGGERED", "ASSIGNED"), assignee_email=seen_assignee,
+                                 check_assignee=True, before_note=before_note))
+
+
+def test_a_note_with_before_note_is_written_only_while_its_precondition_holds(world):
+    box, client, *_ = world
+    incident = _incident(box, "ASSIGNED")
+    held = _guarded_note(incident, incident["assignee_email"])
+    [outcome] = apply(world, [held])
+    assert outcome.result is Result.APPLIED and len(_ours(box, incident["id"], held)) == 1
+    # Someone reassigned it since the plan saw it: no note (a plain note would be written).
+    other = next(m for m in client.members()
+                 if m.active and m.email != incident["assignee_email"]
+                 and m.access_level != "restricted")
+    client.assign(incident["id"], email=other.email)
+    stale = _guarded_note(incident, incident["assignee_email"])
+    stale = Decision(**{**stale.__dict__, "arguments": {"stage": "y"}})
+    [outcome] = apply(world, [stale])
+    assert outcome.result is Result.STATE_CHANGED and "no note written" in outcome.detail
+    assert not _ours(box, incident["id"], stale)
+    plain = Decision(**{**stale.__dict__, "arguments": {"stage": "z"},
+                        "precondition": Precondition(statuses=("TRIGGERED", "ASSIGNED"),
+                                                     assignee_email=incident["assignee_email"],
+                                                     check_assignee=True)})
+    [outcome] = apply(world, [plain])
+    assert outcome.result is Result.APPLIED

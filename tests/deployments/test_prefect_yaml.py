@@ -21,6 +21,7 @@ EXPECTED_SCHEDULES = {
     "commit-author-triage": [("*/15 * * * *", "UTC")],
     "weekly-report": [("0 7 * * 1", "UTC")],
     "bulk-remediation": [],
+    "sla-escalation": [("0 * * * 1-5", "UTC")],
 }
 # Values a run needs that no deployment default can give (typed in the UI each time).
 RUN_TIME_VALUES = {
@@ -37,7 +38,8 @@ def test_every_existing_flow_file_has_a_deployment_and_no_other() -> None:
     listed = {spec.entrypoint.split(":")[0] for spec in SPECS}
     assert all((root / path).is_file() for path in listed), "a listed entrypoint has no file"
     known = {"flows/departed_developers.py", "flows/weekly_report.py", "flows/bulk_remediation.py",
-             "flows/test_credentials.py", "flows/commit_author_triage.py"}
+             "flows/test_credentials.py", "flows/commit_author_triage.py",
+             "flows/sla_escalation.py"}
     present = {str(p.relative_to(root)) for p in (root / "flows").glob("*.py")} & known
     assert present == listed
 
