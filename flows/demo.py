@@ -294,7 +294,10 @@ def _keep_serving(port: int, server: Any) -> None:
 
     from deployments.serve import build, describe
 
+    from tasks.approval import ensure_timeout_automation
+
     deployments = build()
+    ensure_timeout_automation()
     say()
     say(f"Serving {len(deployments)} deployments against the sandbox; the UI: http://127.0.0.1:{port}")
     for deployment in deployments:
