@@ -18,6 +18,7 @@ failed and the CLI can still print the table.
 """
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -33,12 +34,13 @@ from tasks.act import RunReport
 from tasks.decide.paths import printable
 from tasks.errors import InputError, NotApproved
 from tasks.plan import Decision, Outcome, Plan
-from tasks.preflight import ApiUnavailable  # noqa: F401 - where callers found it before
+from tasks.preflight import ApiUnavailable
 from tasks.progress import Progress
 from tasks.runtime import (APPROVED_TAG, DRY_TAG, WRITES_TAG, create_markdown_artifact,
                            create_table_artifact, get_run_logger, tag_run, task)
 
 DEFAULT_APPROVAL_TIMEOUT_HOURS = 24.0
+TOKEN_RETRY_SECONDS = 5.0  # GitGuardian unreachable at the start: one more try after this
 
 
 class LedgerNotShared(RuntimeError):
@@ -94,7 +96,12 @@ class Playbook:
                              f"(30 days), got {self.approval_timeout_hours!r}")
         self.client = self.client or settings.gitguardian_client()
         scopes = self.scopes if not self.dry_run else preflight.read_scopes(self.scopes)
-        self.token = preflight.check_token(self.client, scopes)
+        try:
+            self.token = preflight.check_token(self.client, scopes)
+        except ApiUnavailable:
+            # Once more after a pause (the client has already retried): a longer blip.
+            time.sleep(TOKEN_RETRY_SECONDS)
+            self.token = preflight.check_token(self.client, scopes)
         self.ledger = self.ledger or settings.ledger()
         if not self.dry_run and is_interactive():
             self._take_answer()  # a declined plan ends the run here, before anything is fetched
