@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from flows.bulk_remediation import bulk_remediation, main
-from tasks.act import marker
 from tasks.decide.bulk import BulkAction, BulkRequest, BulkSelection, RefusedRequest
 
 pytestmark = [pytest.mark.prefect]
