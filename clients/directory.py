@@ -432,16 +432,19 @@ class Directory:
 
     # -- public ----------------------------------------------------------------------------
 
-    def lookup(self, emails: Iterable[str]) -> dict[str, Lookup]:
+    def lookup(self, emails: Iterable[str],
+               progress: Callable[[int, int], None] | None = None) -> dict[str, Lookup]:
         """One outcome per normalised address: ACTIVE, DEPARTED, UNKNOWN or ERROR.
 
         Raises DirectoryUnavailable when the directory cannot be reached at the start, so a
         caller stops before acting on anything. Later failures make the affected batch ERROR.
+        `progress(done, total)`: called after each batch searched (addresses not cached).
         """
         with self._lock:
-            return self._lookup(emails)
+            return self._lookup(emails, progress)
 
-    def _lookup(self, emails: Iterable[str]) -> dict[str, Lookup]:
+    def _lookup(self, emails: Iterable[str],
+                progress: Callable[[int, int], None] | None = None) -> dict[str, Lookup]:
         wanted = list(dict.fromkeys(_normalise(e) for e in emails))
         answers: dict[str, Lookup] = {}
         to_search: list[str] = []
@@ -457,6 +460,8 @@ class Directory:
         size = self.settings.batch_size
         for start in range(0, len(to_search), size):
             answers.update(self._lookup_batch(to_search[start:start + size]))
+            if progress is not None:
+                progress(min(start + size, len(to_search)), len(to_search))
         return {address: answers[address] for address in wanted}
 
     def _lookup_batch(self, batch: list[str]) -> dict[str, Lookup]:

@@ -444,12 +444,17 @@ class Ledger:
                 for row in rows
             ]
 
-    def runs(self, playbook: str | None = None, since: datetime | None = None) -> list[RunRecord]:
-        """Runs, oldest first, each with its last recorded end (None while running or crashed)."""
+    def runs(self, playbook: str | None = None, since: datetime | None = None,
+             flow_run_id: str | None = None) -> list[RunRecord]:
+        """Runs, oldest first, each with its last recorded end (None while running or crashed).
+        A run suspended for approval ends `awaiting_approval`, then `approved` or `declined`
+        (with the approver's reason) once answered."""
         run, end = runs_table, run_ends_table
         query = sa.select(run).order_by(run.c.started_at, run.c.id)
         if playbook is not None:
             query = query.where(run.c.playbook == playbook)
+        if flow_run_id is not None:
+            query = query.where(run.c.flow_run_id == str(flow_run_id))
         if since is not None:
             query = query.where(run.c.started_at >= _utc(since))
         with self.engine.connect() as connection:

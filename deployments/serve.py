@@ -56,6 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     from prefect import serve
 
+    from tasks.approval import ensure_timeout_automation
+
+    # A run suspended for approval and not answered in time ends Cancelled, not Failed.
+    print(ensure_timeout_automation(), flush=True)
     serve(*deployments)
     return 0
 

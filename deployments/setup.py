@@ -6,7 +6,9 @@
 - the global rate limit `gitguardian-api` sized from GITGUARDIAN_REQUESTS_PER_MINUTE (default
   200; 0 disables it), shared by every worker (see deployments/ratelimit.py);
 - the Secret blocks `gitguardian-api-key` from GITGUARDIAN_API_KEY and `ldap-bind-password`
-  from LDAP_PASSWORD, when those are set (overwritten: this is also how a key is rotated).
+  from LDAP_PASSWORD, when those are set (overwritten: this is also how a key is rotated);
+- the automation that ends a playbook run Cancelled when nobody answered its approval in time
+  (tasks/approval.py; `deployments.serve` ensures it too).
 
 Secret values are never printed: only which block was saved from which variable.
 """
@@ -92,9 +94,11 @@ def setup(environ: dict[str, str] | None = None) -> list[str]:
     environ = dict(os.environ if environ is None else environ)
     text = environ.get("GITGUARDIAN_REQUESTS_PER_MINUTE", "").strip()
     rpm = int(text) if text else ratelimit.DEFAULT_REQUESTS_PER_MINUTE
+    from tasks.approval import ensure_timeout_automation
+
     with get_client(sync_client=True) as client:
         messages = [ensure_work_pool(client), ensure_rate_limit(client, rpm)]
-    return messages + save_secrets(environ)
+    return messages + [ensure_timeout_automation()] + save_secrets(environ)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,12 +2,17 @@
 
 check the request (before any request is sent) -> select (API filters, then client-side
 conditions; the count is logged and shown first) -> decide (tasks/decide/bulk.py, pure) ->
-act (the one write path: dry run by default, blast radius, approval pause from a deployment).
+act (the one write path: dry run by default, blast radius, approval from a deployment).
 """
 from __future__ import annotations
 
-import os
 import sys
+if __name__ == "__main__":  # the command line: checked before Prefect loads (flows/cli.py)
+    from flows.cli import command_line
+
+    sys.exit(command_line("flows.bulk_remediation"))
+
+import os
 from datetime import datetime, timezone
 from typing import Any
 
@@ -22,12 +27,13 @@ from tasks.decide.bulk import (
     BulkRequest,
     BulkSelection,
     check_dates_exclude,
-    check_request,
     decide_bulk,
     render_note,
     select,
 )
+from tasks.errors import one_line_errors
 from tasks.playbook import Playbook
+from tasks.progress import paged
 from tasks.runtime import create_markdown_artifact, get_run_logger, run_name, task
 
 
@@ -79,7 +85,7 @@ def fetch_selection(client: Any, request: BulkRequest, members: list[Any] | None
             pages = client.incident_pages(per_page=100, **query)
         else:
             pages = client.member_incident_pages(member_id, per_page=100, **query)
-        for page in pages:
+        for page in paged(pages, fetch.described("incidents", query), "incidents"):
             for incident in page:
                 seen.setdefault(incident.id, incident)
     return list(seen.values())
@@ -153,7 +159,9 @@ def _publish_selection(request: BulkRequest, api_count: int, selected: int, unkn
 
 
 @flow(name=PLAYBOOK, flow_run_name=run_name, log_prints=True)
-def bulk_remediation(policy: BulkRequest, dry_run: bool = True, max_actions: int = 50) -> Any:
+@one_line_errors
+def bulk_remediation(policy: BulkRequest, dry_run: bool = True, max_actions: int = 50,
+                    approval_timeout_hours: float = 24.0) -> Any:
     """Apply one action, with its reason as a note, to every incident a selection matches.
 
     Args:
@@ -161,14 +169,18 @@ def bulk_remediation(policy: BulkRequest, dry_run: bool = True, max_actions: int
         dry_run: On: show the plan and write nothing (the default, unless a deployment
             sets it off, and its description then says so). Off: this run writes to
             GitGuardian; every write is re-checked, noted and recorded.
-        max_actions: The most writes this run may make. A larger plan pauses for approval
+        max_actions: The most writes this run may make. A larger plan waits for approval
             when the run comes from a deployment, and fails otherwise (nothing written).
+        approval_timeout_hours: How long a run started from a deployment waits, suspended,
+            for a person to approve or decline a plan above max_actions (default 24 hours).
+            Unanswered by then, it ends Cancelled and writes nothing.
     """
     logger = get_run_logger()
-    # Refused here, before the client is built or any request is sent.
-    check_request(policy)
+    # Entering checks the request (tasks/preflight.py), before the client is built or any
+    # request is sent.
     with Playbook(PLAYBOOK, scopes=policy.action.scopes, dry_run=dry_run, max_actions=max_actions,
-                  parameters={"policy": policy.model_dump(mode="json")}) as run:
+                  parameters={"policy": policy.model_dump(mode="json")}, policy=policy,
+                  approval_timeout_hours=approval_timeout_hours) as run:
         client = run.client
         now = datetime.now(timezone.utc)
         if not policy.confirm_all and policy.selection.narrowed_by_dates_only(now):
@@ -203,8 +215,9 @@ def bulk_remediation(policy: BulkRequest, dry_run: bool = True, max_actions: int
         # those it could not check (occurrences missing, or not all of them returned).
         plan = decide_bulk(incidents, occurrences, policy, now=now, managers=managers,
                            members=members)
+        emails = {m.id: m.email for m in members or ()}
         return run.execute(plan, note=lambda d: render_note(d, policy), incidents=incidents,
-                           read_filters=policy.selection.read_filters())
+                           read_filters=policy.selection.read_filters(), emails=emails)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -218,6 +231,3 @@ def main(argv: list[str] | None = None) -> int:
         argv=argv,
     )
 
-
-if __name__ == "__main__":
-    sys.exit(main())

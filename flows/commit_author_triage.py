@@ -7,6 +7,11 @@ and leavers; git: .mailmap, CODEOWNERS when the policy falls back to it) -> deci
 from __future__ import annotations
 
 import sys
+if __name__ == "__main__":  # the command line: checked before Prefect loads (flows/cli.py)
+    from flows.cli import command_line
+
+    sys.exit(command_line("flows.commit_author_triage"))
+
 from collections import Counter
 from typing import Any
 
@@ -16,6 +21,7 @@ from prefect.utilities.annotations import quote
 from tasks import enrich, fetch
 from tasks.decide.identity import is_bot_or_noreply, normalise_email
 from tasks.decide.triage import PLAYBOOK, TriagePolicy, decide_triage, render_note
+from tasks.errors import one_line_errors
 from tasks.playbook import Playbook
 from tasks.runtime import get_run_logger, run_name
 
@@ -23,10 +29,12 @@ SCOPES = ("incidents:read", "incidents:write", "members:read")
 
 
 @flow(name=PLAYBOOK, flow_run_name=run_name, log_prints=True)
+@one_line_errors
 def commit_author_triage(
     policy: TriagePolicy = TriagePolicy(),
     dry_run: bool = True,
     max_actions: int = 50,
+    approval_timeout_hours: float = 24.0,
 ) -> Any:
     """Assign unassigned incidents to the active member who authored the leak.
 
@@ -35,13 +43,17 @@ def commit_author_triage(
         dry_run: On: show the plan and write nothing (the default, unless a deployment
             sets it off, and its description then says so). Off: this run writes to
             GitGuardian; every write is re-checked, noted and recorded.
-        max_actions: The most writes this run may make. A larger plan pauses for approval
+        max_actions: The most writes this run may make. A larger plan waits for approval
             when the run comes from a deployment, and fails otherwise (nothing written).
+        approval_timeout_hours: How long a run started from a deployment waits, suspended,
+            for a person to approve or decline a plan above max_actions (default 24 hours).
+            Unanswered by then, it ends Cancelled and writes nothing.
     """
     logger = get_run_logger()
     scopes = SCOPES + (("incidents:share",) if policy.share_with_non_member_author else ())
     with Playbook(PLAYBOOK, scopes=scopes, dry_run=dry_run, max_actions=max_actions,
-                  parameters={"policy": policy.model_dump(mode="json")}) as run:
+                  parameters={"policy": policy.model_dump(mode="json")}, policy=policy,
+                  approval_timeout_hours=approval_timeout_hours) as run:
         client = run.client
         members = fetch.fetch_members(client)
         incidents = fetch.fetch_incidents(client, status="TRIGGERED")
@@ -111,6 +123,3 @@ def main(argv: list[str] | None = None) -> int:
     return cli_main(commit_author_triage, TriagePolicy, prog="python -m flows.commit_author_triage",
                     description=commit_author_triage.__doc__.splitlines()[0], argv=argv)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -204,7 +204,10 @@ def main(argv: list[str] | None = None) -> int:
     FAILED.clear()
 
     os.environ.setdefault("PREFECT_HOME", str(ROOT / ".prefect"))
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    # INFO reaches the runs' logs (the UI shows each run's progress and steps); the console
+    # shows warnings only, the demo's own lines say what happens.
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
@@ -323,7 +326,10 @@ def _keep_serving(port: int, server: Any) -> None:
 
     from deployments.serve import build, describe
 
+    from tasks.approval import ensure_timeout_automation
+
     deployments = build()
+    ensure_timeout_automation()
     say()
     say(f"Serving {len(deployments)} deployments against the sandbox; the UI: http://127.0.0.1:{port}")
     for deployment in deployments:

@@ -6,6 +6,11 @@ owns the leaking file) -> decide (tasks/decide/departed.py, pure) -> act (the on
 from __future__ import annotations
 
 import sys
+if __name__ == "__main__":  # the command line: checked before Prefect loads (flows/cli.py)
+    from flows.cli import command_line
+
+    sys.exit(command_line("flows.departed_developers"))
+
 from typing import Any
 
 from prefect import flow
@@ -13,6 +18,7 @@ from prefect.utilities.annotations import quote
 
 from tasks import enrich, fetch
 from tasks.decide.departed import DepartedPolicy, decide_departed, render_note
+from tasks.errors import one_line_errors
 from tasks.playbook import Playbook
 from tasks.runtime import get_run_logger, run_name
 
@@ -21,10 +27,12 @@ SCOPES = ("incidents:read", "incidents:write", "members:read")
 
 
 @flow(name=PLAYBOOK, flow_run_name=run_name, log_prints=True)
+@one_line_errors
 def departed_developer_reassignment(
     policy: DepartedPolicy = DepartedPolicy(),
     dry_run: bool = True,
     max_actions: int = 50,
+    approval_timeout_hours: float = 24.0,
 ) -> Any:
     """Reassign open incidents whose assignee left the company (per the directory's leaver rules).
 
@@ -33,12 +41,16 @@ def departed_developer_reassignment(
         dry_run: On: show the plan and write nothing (the default, unless a deployment
             sets it off, and its description then says so). Off: this run writes to
             GitGuardian; every write is re-checked, noted and recorded.
-        max_actions: The most writes this run may make. A larger plan pauses for approval
+        max_actions: The most writes this run may make. A larger plan waits for approval
             when the run comes from a deployment, and fails otherwise (nothing written).
+        approval_timeout_hours: How long a run started from a deployment waits, suspended,
+            for a person to approve or decline a plan above max_actions (default 24 hours).
+            Unanswered by then, it ends Cancelled and writes nothing.
     """
     logger = get_run_logger()
     with Playbook(PLAYBOOK, scopes=SCOPES, dry_run=dry_run, max_actions=max_actions,
-                  parameters={"policy": policy.model_dump(mode="json")}) as run:
+                  parameters={"policy": policy.model_dump(mode="json")}, policy=policy,
+                  approval_timeout_hours=approval_timeout_hours) as run:
         client = run.client
         members = fetch.fetch_members(client)
         incidents = fetch.fetch_incidents(client, status="ASSIGNED")
@@ -103,8 +115,4 @@ def main(argv: list[str] | None = None) -> int:
         description=departed_developer_reassignment.__doc__.splitlines()[0],
         argv=argv,
     )
-
-
-if __name__ == "__main__":
-    sys.exit(main())
 

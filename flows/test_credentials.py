@@ -9,6 +9,11 @@ ignored incident by itself.
 from __future__ import annotations
 
 import sys
+if __name__ == "__main__":  # the command line: checked before Prefect loads (flows/cli.py)
+    from flows.cli import command_line
+
+    sys.exit(command_line("flows.test_credentials"))
+
 from typing import Any
 
 from prefect import flow
@@ -21,6 +26,7 @@ from tasks.decide.test_credentials import (
     decide_test_credentials,
     render_note,
 )
+from tasks.errors import one_line_errors
 from tasks.playbook import Playbook
 from tasks.runtime import get_run_logger, run_name
 
@@ -30,10 +36,12 @@ FEW = 50  # below this many incidents, per-incident occurrence listings beat a b
 
 
 @flow(name=PLAYBOOK, flow_run_name=run_name, log_prints=True)
+@one_line_errors
 def test_directory_auto_ignore(
     policy: TestCredentialPolicy = TestCredentialPolicy(),
     dry_run: bool = True,
     max_actions: int = 50,
+    approval_timeout_hours: float = 24.0,
 ) -> Any:
     """Ignore (as test_credential) open incidents whose every occurrence is in a test path.
 
@@ -42,12 +50,16 @@ def test_directory_auto_ignore(
         dry_run: On: show the plan and write nothing (the default, unless a deployment
             sets it off, and its description then says so). Off: this run writes to
             GitGuardian; every write is re-checked, noted and recorded.
-        max_actions: The most writes this run may make. A larger plan pauses for approval
+        max_actions: The most writes this run may make. A larger plan waits for approval
             when the run comes from a deployment, and fails otherwise (nothing written).
+        approval_timeout_hours: How long a run started from a deployment waits, suspended,
+            for a person to approve or decline a plan above max_actions (default 24 hours).
+            Unanswered by then, it ends Cancelled and writes nothing.
     """
     logger = get_run_logger()
     with Playbook(PLAYBOOK, scopes=SCOPES, dry_run=dry_run, max_actions=max_actions,
-                  parameters={"policy": policy.model_dump(mode="json")}) as run:
+                  parameters={"policy": policy.model_dump(mode="json")}, policy=policy,
+                  approval_timeout_hours=approval_timeout_hours) as run:
         client = run.client
         # One listing per status and validity: multi-value filters are not confirmed on the
         # incidents endpoint. Incidents with a veto tag are excluded server-side (and re-checked
@@ -98,6 +110,3 @@ def main(argv: list[str] | None = None) -> int:
                     prog="python -m flows.test_credentials",
                     description=test_directory_auto_ignore.__doc__.splitlines()[0], argv=argv)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

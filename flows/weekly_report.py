@@ -8,9 +8,13 @@ artifacts.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
+
+if __name__ == "__main__":  # the command line: checked before Prefect loads (flows/cli.py)
+    from flows.cli import report_command_line
+
+    sys.exit(report_command_line())
+
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
@@ -22,14 +26,16 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact, cr
 from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
-from tasks import notify, report, report_history, report_render, settings
+from flows.cli import DEFAULT_HISTORY_BUDGET, report_command_line, report_parser, sla_option
+from tasks import notify, preflight, report, report_history, report_render, settings
+from tasks.errors import one_line_errors
 from tasks.notify import ReportDelivery
+from tasks.progress import paged
 from tasks.runtime import run_name
 
 FLOW = "weekly-report"
 DESCRIPTION = "Write the weekly remediation report (Markdown, HTML with charts, CSV, JSON) and artifacts."
 FETCH = dict(retries=1, retry_delay_seconds=5)  # the client already retries 429, 5xx, resets
-DEFAULT_HISTORY_BUDGET = 2000  # activity logs read at most per report (one request each, mostly)
 HISTORY_READERS = 4  # activity logs read at once (the client's rate limiter still paces them)
 ACTIVITY_LOGS = "GET /v1/incidents/secrets/{id}/activity-logs"
 # Hashing 100k incidents (and a client holding locks) into a cache key costs more than it saves.
@@ -75,14 +81,17 @@ def _closed_since(pages: Iterator[list[Any]], field: str, since: datetime) -> It
 def fetch_report_incidents(client: Any, trend_start: datetime) -> list[Any]:
     boundary = trend_start + timedelta(seconds=1)  # overlap a second rather than miss an edge
     found: dict[int, Any] = {}
-    for page in client.incident_pages(per_page=100, date_after=trend_start):
+    pages = client.incident_pages(per_page=100, date_after=trend_start)
+    for page in paged(pages, "incidents opened in the trend range", "incidents"):
         found.update((i.id, i) for i in page)
     for status in report.OPEN_STATUSES:
-        for page in client.incident_pages(per_page=100, status=status, date_before=boundary):
+        pages = client.incident_pages(per_page=100, status=status, date_before=boundary)
+        for page in paged(pages, f"older {status} incidents", "incidents"):
             found.update((i.id, i) for i in page if i.status == status)
     for status, field in (("RESOLVED", "resolved_at"), ("IGNORED", "ignored_at")):
-        pages = client.incident_pages(per_page=100, status=status, date_before=boundary,
-                                      ordering=f"-{field}")
+        pages = paged(client.incident_pages(per_page=100, status=status, date_before=boundary,
+                                            ordering=f"-{field}"),
+                      f"older incidents {status} in the trend range", "incidents")
         found.update((i.id, i) for i in _closed_since(pages, field, trend_start) if i.status == status)
     return list(found.values())
 
@@ -90,13 +99,15 @@ def fetch_report_incidents(client: Any, trend_start: datetime) -> list[Any]:
 @task(name="fetch-report-members", **FETCH, **NO_CACHING)
 def fetch_report_members(client: Any) -> list[Any]:
     """Every member, once: who is inactive, and who is no longer a member at all."""
-    return [m for page in client.member_pages(per_page=100) for m in page]
+    return [m for page in paged(client.member_pages(per_page=100), "members", "members")
+            for m in page]
 
 
 @task(name="fetch-report-occurrences", **FETCH, **NO_CACHING)
 def fetch_report_occurrences(client: Any, since: datetime, until: datetime) -> list[Any]:
     """Occurrences of the week and the one before: they name the sources ("top sources")."""
-    return [o for page in client.occurrence_pages(per_page=100, date_after=since, date_before=until)
+    pages = client.occurrence_pages(per_page=100, date_after=since, date_before=until)
+    return [o for page in paged(pages, "occurrences of the two weeks", "occurrences")
             for o in page]
 
 
@@ -106,7 +117,8 @@ def fetch_audit_log(client: Any, since: datetime, until: datetime) -> list[Any] 
     from clients.gitguardian import PermissionDenied
 
     try:
-        return [a for page in client.audit_log_pages(per_page=100, date_after=since, date_before=until)
+        pages = client.audit_log_pages(per_page=100, date_after=since, date_before=until)
+        return [a for page in paged(pages, "audit log of the two weeks", "entries")
                 for a in page]
     except PermissionDenied:
         return None
@@ -228,6 +240,7 @@ def _window(week: str | None, tz: str, now: datetime | None = None) -> report.Wi
 
 
 @flow(name=FLOW, flow_run_name=run_name, log_prints=True)
+@one_line_errors
 def weekly_report(
     week: str | None = None,
     timezone_name: str = "UTC",
@@ -252,6 +265,9 @@ def weekly_report(
             path) is sent through, e.g. {"blocks": ["slack-webhook/security-team"]}.
     """
     logger = get_run_logger()
+    # The parameters, the settings and the key first: one line naming what to fix.
+    token = preflight.check_report(week_text=week, timezone_name=timezone_name, sla=sla_days,
+                                   trend_weeks=trend_weeks, output_dir=output_dir)
     window = _window(week, timezone_name)
     sla = dict(report.DEFAULT_SLA_DAYS if sla_days is None else sla_days)
     # The previous week is always read: every KPI shows its change from it.
@@ -260,7 +276,7 @@ def weekly_report(
     end = window.end.to_pydatetime()
 
     client = settings.gitguardian_client()
-    token_id = str(client.token_info().id)
+    token_id = str(token.id)
     incidents = fetch_report_incidents(client, trend_start)
     members = fetch_report_members(client)
     occurrences = fetch_report_occurrences(client, previous_start, end)
@@ -287,46 +303,11 @@ def weekly_report(
 
 
 # ---------------------------------------------------------------------------------------------
-# Command line
+# Command line (flows/cli.py: checked before the flow starts)
 
-
-def _sla_option(text: str) -> dict[str, int | None]:
-    """'critical=1,high=7,info=none' or a JSON object."""
-    if text.strip().startswith("{"):
-        return json.loads(text)
-    sla: dict[str, int | None] = dict(report.DEFAULT_SLA_DAYS)
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        name, _, days = part.partition("=")
-        sla[name.strip()] = None if days.strip().lower() in ("", "none", "null") else int(days)
-    return sla
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m flows.weekly_report",
-                                     description=DESCRIPTION)
-    parser.add_argument("--week", help="ISO week, e.g. 2026-W43 (default: the last complete week)")
-    parser.add_argument("--timezone", default="UTC", help="time zone where weeks start (default: UTC)")
-    parser.add_argument("--sla-days", type=_sla_option, default=None, metavar="SEV=DAYS,...",
-                        help="days allowed per severity, e.g. critical=1,high=7,medium=30,low=90,info=none "
-                             "(default: critical 1, high 7, medium 30, low 90, info and unknown none)")
-    parser.add_argument("--output-dir", default="reports", help="folder for <YYYY>-W<WW>/ (default: reports)")
-    parser.add_argument("--trend-weeks", type=int, default=12, help="weeks the trends show (default: 12)")
-    parser.add_argument("--history-budget", type=int, default=DEFAULT_HISTORY_BUDGET,
-                        help="most incident activity logs read for past backlogs, closures and "
-                             f"reopenings (default: {DEFAULT_HISTORY_BUDGET}; 0: today's data only)")
-    return parser
+_sla_option = sla_option
+build_parser = report_parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    result = weekly_report(week=args.week, timezone_name=args.timezone, sla_days=args.sla_days,
-                           output_dir=args.output_dir, trend_weeks=args.trend_weeks,
-                           history_budget=args.history_budget)
-    print(f"Weekly report {result['week']}: {result['files']['report.html']}")
-    for note in result["notes"]:
-        print(f"note: {note}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return report_command_line(argv, load_flow=lambda: weekly_report)

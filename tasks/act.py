@@ -279,7 +279,7 @@ def apply_plan(
     chunk_size: int = CHUNK,
     run_chunk: Callable[[Callable[[list[Decision]], list[Outcome]], list[Decision]],
                         list[Outcome]] | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,  # (done, total) after each decision
     incidents: Iterable[Any] | None = None,
     read_filters: dict[str, Any] | None = None,
     max_read_age: float = MAX_READ_AGE,
@@ -312,21 +312,38 @@ def apply_plan(
         return report
     with _holding(lease, ledger, lease_key or plan.playbook, run_id) as held:
         report.lease_waited = getattr(held, "waited", 0.0) if lease is None else 0.0
+        counted = _Counter(len(decisions), progress)
         writer = Writer(client, ledger, run_id, held, token_id=token_id, note=note,
                         workers=workers, detect=detect_overwrites,
                         restore=restore_human_changes, incidents=incidents,
-                        max_read_age=max_read_age, read_filters=read_filters)
+                        max_read_age=max_read_age, read_filters=read_filters,
+                        on_done=counted.one)
         run_chunk = run_chunk or (lambda apply, chunk: apply(chunk))
         for chunk in chunks(decisions, chunk_size):
             report.outcomes.extend(run_chunk(writer.apply_chunk, list(chunk)))
-            if progress:
-                progress(len(report.outcomes), len(decisions))
         if leftovers:
             logger.info("finishing %d decision(s) an earlier run left unfinished", len(leftovers))
             report.outcomes.extend(writer.finish(d) for d in leftovers)
         report.detection = writer.detection
         report.read_ages = writer.read_ages
     return report
+
+
+class _Counter:
+    """Decisions carried out so far, reported to `progress(done, total)` after each one (from
+    the writer's threads)."""
+
+    def __init__(self, total: int, progress: Callable[[int, int], None] | None):
+        self.total, self.progress, self.done = total, progress, 0
+        self._lock = threading.Lock()
+
+    def one(self) -> None:
+        if self.progress is None:
+            return
+        with self._lock:
+            self.done += 1
+            done = self.done
+        self.progress(done, self.total)
 
 
 @contextlib.contextmanager
@@ -348,8 +365,10 @@ class Writer:
                  token_id: str | None, note: Callable[[Decision], str] | None,
                  workers: int = WORKERS, detect: bool = True, restore: bool = False,
                  incidents: Iterable[Any] | None = None, max_read_age: float = MAX_READ_AGE,
-                 read_filters: dict[str, Any] | None = None):
+                 read_filters: dict[str, Any] | None = None,
+                 on_done: Callable[[], None] | None = None):
         self.client, self.ledger, self.run_id, self.lease = client, ledger, run_id, lease
+        self.on_done = on_done
         self.token_id, self.note, self.workers = token_id, note, workers
         self.seen = {int(i.id): (i.date, i.status) for i in incidents or ()
                      if getattr(i, "date", None) is not None}
@@ -371,7 +390,12 @@ class Writer:
 
         def in_order(group: list[int]) -> list[tuple[int, Outcome]]:
             # Decisions on one incident (assign, then share) run in plan order, in one thread.
-            return [(i, self.apply_one(decisions[i], windows, i, states)) for i in group]
+            done = []
+            for i in group:
+                done.append((i, self.apply_one(decisions[i], windows, i, states)))
+                if self.on_done is not None:
+                    self.on_done()
+            return done
 
         groups: dict[int, list[int]] = {}
         for index, decision in enumerate(decisions):

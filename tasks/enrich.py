@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from clients.directory import DirectoryUnavailable, Lookup, Status
 from tasks.decide.evidence import COMMITTER_LOOKUP_ERROR, OWNER_LOOKUP_ERROR, Cause, Evidence
 from tasks.decide.identity import is_bot_or_noreply, normalise_email
+from tasks.progress import Progress
 from tasks.settings import LDAP_PASSWORD_BLOCK, secret_value
 
 
@@ -56,8 +57,11 @@ def lookup_people(directory: Any, emails: Iterable[str], *,
     wanted = sorted({normalise_email(e) for e in emails if e and not is_bot_or_noreply(e)})
     if not wanted:
         return {}
+    progress = Progress("directory lookups", unit="addresses")
     try:
-        return dict(directory.lookup(wanted))
+        found = dict(directory.lookup(wanted, progress=progress.update))
+        progress.finish()
+        return found
     except DirectoryUnavailable as exc:
         if not mid_run:
             raise
@@ -70,9 +74,13 @@ def manager_chains(
     directory: Any, lookups: Mapping[str, Lookup], depth: int
 ) -> dict[str, list[Lookup]]:
     chains: dict[str, list[Lookup]] = {}
-    for email, lookup in lookups.items():
-        if lookup.status is Status.DEPARTED and lookup.person is not None:
-            chains[email] = list(directory.manager_chain(lookup.person, depth=depth))
+    departed = [(email, lookup) for email, lookup in lookups.items()
+                if lookup.status is Status.DEPARTED and lookup.person is not None]
+    progress = Progress("managers of people who left", total=len(departed), unit="people")
+    for done, (email, lookup) in enumerate(departed, 1):
+        chains[email] = list(directory.manager_chain(lookup.person, depth=depth))
+        progress.update(done)
+    progress.finish()
     return chains
 
 
@@ -118,7 +126,10 @@ def file_owners(
     owners: dict[int, Evidence[list[str]]] = {}
     committers: dict[int, Evidence[list[str]]] = {}
     problems: list[str] = []
-    for incident_id, occurrences in occurrences_by_incident.items():
+    progress = Progress("leaking files' owners and committers",
+                        total=len(occurrences_by_incident), unit="incidents")
+    for done, (incident_id, occurrences) in enumerate(occurrences_by_incident.items(), 1):
+        progress.update(done - 1)
         located = _leaking_file(occurrences)
         if located is None:
             continue
@@ -145,6 +156,8 @@ def file_owners(
         except Exception as exc:  # noqa: BLE001 - one repository's problem stays its own
             committers[incident_id] = Evidence.unknown(
                 COMMITTER_LOOKUP_ERROR, problem("committers", exc), _git_cause(exc))
+    progress.update(len(occurrences_by_incident))
+    progress.finish()
     return owners, committers, problems
 
 

@@ -11,6 +11,9 @@ from typing import Any
 from tasks.runtime import task
 from prefect.cache_policies import NO_CACHE
 
+from tasks.preflight import MissingScopes, missing_scopes
+from tasks.progress import Progress, paged
+
 # Reads are idempotent: a retried fetch only costs requests. The client already retries 429,
 # 5xx and connection errors with backoff; one task retry covers a longer blip.
 
@@ -33,10 +36,6 @@ def transient(task, task_run, state) -> bool:
 FETCH = dict(retries=1, retry_delay_seconds=5, retry_condition_fn=transient, cache_policy=NO_CACHE)
 
 
-class MissingScopes(RuntimeError):
-    pass
-
-
 @task(name="check-scopes", **FETCH)
 def check_scopes(client: Any, required: Iterable[str]) -> Any:
     """Fail early, naming each missing scope. `incidents:share` implies write implies read.
@@ -44,24 +43,27 @@ def check_scopes(client: Any, required: Iterable[str]) -> Any:
     Returns the token (its id tells our writes from a person's; its workspace names the lease).
     """
     token = client.token_info()
-    granted = set(token.scopes or ())
-    implied = set(granted)
-    if "incidents:share" in granted:
-        implied |= {"incidents:write", "incidents:read"}
-    if "incidents:write" in granted:
-        implied.add("incidents:read")
-    missing = sorted(set(required) - implied)
+    missing = missing_scopes(token, required)
     if missing:
+        granted = ", ".join(sorted(token.scopes or ())) or "none"
         raise MissingScopes(
             f"The API token lacks the scope(s) {', '.join(missing)} this playbook needs "
-            f"(it has: {', '.join(sorted(granted)) or 'none'})."
+            f"(it has: {granted})."
         )
     return token
 
 
 @task(name="fetch-members", **FETCH)
 def fetch_members(client: Any) -> list[Any]:
-    return [m for page in client.member_pages(per_page=100) for m in page]
+    return [m for page in paged(client.member_pages(per_page=100), "members", "members")
+            for m in page]
+
+
+def described(what: str, filters: dict[str, Any]) -> str:
+    """'incidents (status=ASSIGNED, validity=invalid)': a listing, as progress lines name it."""
+    shown = ", ".join(f"{k}={v if not isinstance(v, (list, tuple)) else ','.join(map(str, v))}"
+                      for k, v in filters.items() if v not in (None, [], ()))
+    return f"{what} ({shown})" if shown else what
 
 
 @task(name="fetch-incidents", **FETCH)
@@ -69,7 +71,8 @@ def fetch_incidents(client: Any, **filters: Any) -> list[Any]:
     """Every incident matching the filters. A `status` filter is re-checked on the answers."""
     statuses = _as_set(filters.get("status"))
     found = []
-    for page in client.incident_pages(per_page=100, **filters):
+    pages = client.incident_pages(per_page=100, **filters)
+    for page in paged(pages, described("incidents", filters), "incidents"):
         found.extend(i for i in page if not statuses or i.status in statuses)
     return found
 
@@ -78,7 +81,8 @@ def fetch_incidents(client: Any, **filters: Any) -> list[Any]:
 def fetch_occurrences(client: Any, **filters: Any) -> dict[int, list[Any]]:
     """Occurrences in bulk from /v1/occurrences/secrets, grouped by incident id."""
     grouped: dict[int, list[Any]] = defaultdict(list)
-    for page in client.occurrence_pages(per_page=100, **filters):
+    pages = client.occurrence_pages(per_page=100, **filters)
+    for page in paged(pages, described("occurrences", filters), "occurrences"):
         for occurrence in page:
             grouped[occurrence.incident_id].append(occurrence)
     return dict(grouped)
@@ -89,13 +93,17 @@ def fetch_occurrences_of(client: Any, incident_ids: Sequence[int]) -> dict[int, 
     """Occurrences of a few incidents, one filtered listing each (cheaper than a bulk sweep
     when only a handful of incidents need them)."""
     grouped: dict[int, list[Any]] = {}
-    for incident_id in incident_ids:
+    progress = Progress("occurrences of incidents", total=len(incident_ids), unit="incidents")
+    for done, incident_id in enumerate(incident_ids, 1):
+        progress.update(done - 1)
         grouped[incident_id] = [
             o
             for page in client.occurrence_pages(per_page=100, incident_id=incident_id)
             for o in page
             if o.incident_id == incident_id
         ]
+    progress.update(len(incident_ids))
+    progress.finish()
     return grouped
 
 

@@ -5,35 +5,42 @@ Prefect glue around the one write path (tasks/act.py), and the end.
         ... fetch, enrich, decide ...
         return run.execute(plan, note=...)
 
-A real run takes the playbook's lease (clients/lease.py) before it fetches anything, so its
-plan is made from what the previous run left, and holds it until the end; a dry run writes
-nothing and takes none. `execute` shows the plan, asks for approval when the plan is above
-`max_actions` and the run came from a deployment, applies the plan through `act.apply_plan`
-(one Prefect task run per chunk), shows the outcomes, and returns the flow's result: a dict
-(summary, plan, outcomes) when every write succeeded, else a Failed state carrying the same
-dict, so the run's final state says what failed and the CLI can still print the table.
+Entering checks the run's settings and its key first (tasks/preflight.py: one line naming
+what to fix, nothing fetched or written). A real run takes the playbook's lease
+(clients/lease.py) before it fetches anything, so its plan is made from what the previous run
+left, and holds it until the end; a dry run writes nothing and takes none. `execute` shows the
+plan, asks for approval when the plan is above `max_actions` and the run came from a
+deployment (tasks/approval.py: the run is suspended until a person answers), applies the plan
+through `act.apply_plan` (one Prefect task run per chunk, "n of N" progress), shows the
+outcomes, and returns the flow's result: a dict (summary, plan, outcomes) when every write
+succeeded, else a Failed state carrying the same dict, so the run's final state says what
+failed and the CLI can still print the table.
 """
 from __future__ import annotations
 
+import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from prefect.cache_policies import NO_CACHE
+from prefect.exceptions import Pause
 from prefect.runtime import flow_run
 from prefect.states import Failed
 from prefect.utilities.annotations import quote
 
-from tasks import act, fetch, settings
+from tasks import act, approval, preflight, settings
 from tasks.act import RunReport
 from tasks.decide.paths import printable
+from tasks.errors import InputError, NotApproved
 from tasks.plan import Decision, Outcome, Plan
+from tasks.preflight import ApiUnavailable
+from tasks.progress import Progress
 from tasks.runtime import (APPROVED_TAG, DRY_TAG, WRITES_TAG, create_markdown_artifact,
                            create_table_artifact, get_run_logger, tag_run, task)
 
-
-class ApiUnavailable(RuntimeError):
-    """GitGuardian could not be reached (or answered only server errors) at the run's start."""
+DEFAULT_APPROVAL_TIMEOUT_HOURS = 24.0
+TOKEN_RETRY_SECONDS = 5.0  # GitGuardian unreachable at the start: one more try after this
 
 
 class LedgerNotShared(RuntimeError):
@@ -54,13 +61,14 @@ class Playbook:
         dry_run: bool,
         max_actions: int,
         parameters: dict[str, Any],
+        policy: Any = None,
+        approval_timeout_hours: float = DEFAULT_APPROVAL_TIMEOUT_HOURS,
         client: Any = None,
         ledger: Any = None,
     ):
-        if max_actions < 0:
-            raise ValueError("max_actions must be 0 or more")
         self.name, self.scopes, self.dry_run = name, tuple(scopes), dry_run
-        self.max_actions = max_actions
+        self.max_actions, self.policy = max_actions, policy
+        self.approval_timeout_hours = approval_timeout_hours
         self.parameters = {**parameters, "dry_run": dry_run, "max_actions": max_actions}
         self.client = client
         self.ledger = ledger
@@ -68,9 +76,11 @@ class Playbook:
         self.lease: Any = None
         self.run_id: str | None = None
         self.report: RunReport | None = None
+        self.answer: approval.ApprovalInput | None = None  # this attempt resumes an approval
+        self.approved_ids: set[str] = set()
+        self.suspended = False
 
     def __enter__(self) -> "Playbook":
-        from clients.gitguardian import ConnectionFailed, ServerError
         from clients.lease import LeaseHeld
 
         # What this run is, in the runs list (its name says it too: `runtime.run_name`).
@@ -78,17 +88,23 @@ class Playbook:
             tag_run((DRY_TAG,), drop=(WRITES_TAG, APPROVED_TAG))
         else:
             tag_run((WRITES_TAG,), drop=(DRY_TAG,))
+        # Settings, then the key and its scopes: one line naming what to fix, nothing fetched.
+        preflight.check_playbook_settings(self.name, self.policy, max_actions=self.max_actions)
+        if not (isinstance(self.approval_timeout_hours, (int, float))
+                and 0 < self.approval_timeout_hours <= 24 * 30):
+            raise InputError("approval_timeout_hours must be more than 0 and at most 720 "
+                             f"(30 days), got {self.approval_timeout_hours!r}")
         self.client = self.client or settings.gitguardian_client()
+        scopes = self.scopes if not self.dry_run else preflight.read_scopes(self.scopes)
         try:
-            scopes = self.scopes if not self.dry_run else _read_scopes(self.scopes)
-            self.token = fetch.check_scopes(self.client, scopes)
-        except (ConnectionFailed, ServerError) as exc:
-            # The first call of every run: say plainly which part is down (the URL holds no key).
-            where = getattr(self.client, "base_url", "")
-            raise ApiUnavailable(
-                f"GitGuardian API unavailable at {where}: {exc}. Nothing was written."
-            ) from None
+            self.token = preflight.check_token(self.client, scopes)
+        except ApiUnavailable:
+            # Once more after a pause (the client has already retried): a longer blip.
+            time.sleep(TOKEN_RETRY_SECONDS)
+            self.token = preflight.check_token(self.client, scopes)
         self.ledger = self.ledger or settings.ledger()
+        if not self.dry_run and is_interactive():
+            self._take_answer()  # a declined plan ends the run here, before anything is fetched
         self.run_id = self.ledger.start_run(
             self.name, dry_run=self.dry_run, parameters=self.parameters, flow_run_id=_flow_run_id()
         )
@@ -110,37 +126,110 @@ class Playbook:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
-            if exc is not None and self.run_id is not None and self.report is None:
+            if isinstance(exc, Pause) and self.suspended:
+                pass  # suspended for approval: the ledger run says `awaiting_approval`
+            elif exc is not None and self.run_id is not None and self.report is None:
                 self.ledger.end_run(self.run_id, "failed", {"error": type(exc).__name__})
         finally:
             if self.lease is not None:
                 self.lease.release()
 
+    # -- approval (tasks/approval.py) -----------------------------------------------------------
+
+    def _take_answer(self) -> None:
+        """When this attempt resumes a suspension: the answer, recorded against the suspended
+        attempt's ledger run. Declined: NotApproved (the run ends Cancelled)."""
+        run_id = _flow_run_id()
+        answer = approval.read_answer(run_id) if run_id else None
+        if answer is None:
+            return
+        asked = approval.awaiting_run(self.ledger, self.name, run_id)
+        self._record_answer(asked, answer)
+        if not answer.approve:
+            raise NotApproved(f"{approval.NOT_APPROVED} (declined: {answer.reason})")
+        if asked is None:
+            raise NotApproved(f"{approval.NOT_APPROVED}: the approved plan is not in this "
+                              f"ledger ({ledger_identity(self.ledger)}); run it again")
+        self.answer = answer
+        self.approved_ids = {row["decision_id"] for row in self.ledger.decisions(asked.id)}
+
+    def _record_answer(self, asked: Any, answer: approval.ApprovalInput) -> None:
+        state = approval.APPROVED if answer.approve else approval.DECLINED
+        if asked is not None and asked.state == approval.AWAITING:
+            self.ledger.end_run(asked.id, state, {"approve": answer.approve,
+                                                  "reason": answer.reason,
+                                                  "planned": (asked.summary or {}).get("planned")})
+        tag_run((APPROVED_TAG,) if answer.approve else (approval.DECLINED_TAG,),
+                drop=(approval.AWAITING_TAG,))
+        get_run_logger().info("plan %s: %s", state, answer.reason)
+
+    def _ask(self, plan: Plan, emails: Mapping[int, str] | None) -> None:
+        """Suspend the run until a person answers (raises Prefect's Pause)."""
+        logger = get_run_logger()
+        logger.warning("%d writes planned, above max_actions=%d: suspended until approved "
+                       "(at most %g h)", len(plan), self.max_actions, self.approval_timeout_hours)
+        tag_run((approval.AWAITING_TAG,))
+        try:
+            answer = approval.suspend(plan, max_actions=self.max_actions,
+                                      timeout_hours=self.approval_timeout_hours, emails=emails)
+        except Pause:
+            self.ledger.record_plan(self.run_id, plan.decisions)
+            self.ledger.end_run(self.run_id, approval.AWAITING, {
+                "planned": len(plan), "max_actions": self.max_actions,
+                "approval_timeout_hours": self.approval_timeout_hours})
+            self.suspended = True
+            raise
+        except RuntimeError as exc:  # the server refused the suspension
+            raise act.BlastRadiusExceeded(
+                f"The plan holds {len(plan)} writes, above this run's limit of "
+                f"{self.max_actions}, and approval is not possible here ({exc}): nothing was "
+                "written. Raise max_actions."
+            ) from None
+        # The pause had already fired: the answer is for the plan recorded then.
+        asked = approval.awaiting_run(self.ledger, self.name, _flow_run_id() or "")
+        self._record_answer(asked, answer)
+        if not answer.approve:
+            raise NotApproved(f"{approval.NOT_APPROVED} (declined: {answer.reason})")
+        self.answer = answer
+        self.approved_ids = ({row["decision_id"] for row in self.ledger.decisions(asked.id)}
+                             if asked is not None else set())
+
+    # -- the plan ------------------------------------------------------------------------------
+
     def execute(self, plan: Plan, *, note: Callable[[Decision], str] | None = None,
                 incidents: Iterable[Any] | None = None,
-                read_filters: dict[str, Any] | None = None) -> Any:
+                read_filters: dict[str, Any] | None = None,
+                emails: Mapping[int, str] | None = None) -> Any:
         """`incidents`: what the plan was made from, so the safety reads can be batched;
-        `read_filters`: the API filters they were fetched with (see `act.apply_plan`)."""
+        `read_filters`: the API filters they were fetched with (see `act.apply_plan`);
+        `emails`: member id -> e-mail, for decisions that name a member by id (the approval
+        form shows people's e-mails)."""
         logger = get_run_logger()
-        publish_plan(plan, dry_run=self.dry_run)
         approved = False
-        if not self.dry_run and len(plan) > self.max_actions and is_interactive():
-            logger.warning("%d writes planned, above max_actions=%d: pausing for approval",
-                           len(plan), self.max_actions)
-            approved = ask_approval(plan, self.max_actions)
-            if approved:
-                tag_run((APPROVED_TAG,))
+        publish_plan(plan, dry_run=self.dry_run)
+        if not self.dry_run and is_interactive():
+            if self.answer is None and len(plan) > self.max_actions:
+                self._ask(plan, emails)  # suspends the run: this attempt ends here
+            if self.answer is not None:
+                approved_plan = approval.restrict(plan, self.approved_ids)
+                if len(approved_plan) != len(plan):
+                    logger.warning("%d decision(s) planned since the approval was asked are "
+                                   "left for the next run", len(plan) - len(approved_plan))
+                    publish_plan(approved_plan, dry_run=self.dry_run)
+                plan, approved = approved_plan, True
         granted = set(getattr(self.token, "scopes", None) or ())
         policy = self.parameters.get("policy")
         restore = bool(isinstance(policy, dict) and policy.get("restore_human_changes"))
+        progress = Progress("writes", unit="decisions", logger=logger)
         self.report = report = act.apply_plan(
             plan, client=self.client, ledger=self.ledger, run_id=self.run_id,
             dry_run=self.dry_run, max_actions=self.max_actions, approved=approved, note=note,
             lease=self.lease, token_id=getattr(self.token, "id", None),
             detect_overwrites="audit_logs:read" in granted, restore_human_changes=restore,
             run_chunk=_run_chunk, incidents=incidents, read_filters=read_filters,
-            progress=lambda done, total: logger.info("applied %d of %d decisions", done, total),
+            progress=progress.update,
         )
+        progress.finish()
         if self.lease is not None:
             report.lease_waited = self.lease.waited
         publish_outcomes(report)
@@ -156,9 +245,13 @@ class Playbook:
             "requests": dict(getattr(self.client, "request_counts", {})),
             "max_read_age": round(max(report.read_ages, default=0.0), 3),
         }
+        ended = {"counts": report.counts, "planned": len(plan),
+                 "lease_waited": round(report.lease_waited, 1)}
+        if self.answer is not None:
+            result["approval"] = ended["approval"] = {"approve": True,
+                                                      "reason": self.answer.reason}
         state = "failed" if report.failed else "completed"
-        self.ledger.end_run(self.run_id, state, {"counts": report.counts, "planned": len(plan),
-                                                 "lease_waited": round(report.lease_waited, 1)})
+        self.ledger.end_run(self.run_id, state, ended)
         if report.failed:
             ids = ", ".join(str(o.decision.incident_id) for o in report.failed[:20])
             return Failed(
@@ -242,33 +335,11 @@ def _md(text: str) -> str:
 # ------------------------------------------------------------------ approval
 
 def is_interactive() -> bool:
-    """A run started from a deployment can pause for approval in the UI; a local call cannot."""
+    """A run started from a deployment can be suspended for approval in the UI; a local call
+    cannot (see tasks/approval.py)."""
     from prefect.runtime import deployment
 
     return deployment.id is not None
-
-
-def ask_approval(plan: Plan, max_actions: int) -> bool:
-    from prefect.flow_runs import pause_flow_run
-    from prefect.input import RunInput
-
-    class Approval(RunInput):
-        approve: bool = False
-
-    sample = "\n".join(
-        f"- {d.incident_id}: {d.action.value} {_md(str(d.arguments))} ({d.reason})"
-        for d in plan.decisions[:10]
-    )
-    create_markdown_artifact(
-        key=_artifact_key(plan.playbook, "approval"),
-        markdown=(
-            f"# Approval needed\n\n{len(plan)} writes planned, above the limit of "
-            f"{max_actions}.\n\nFirst decisions:\n\n{sample}\n\n"
-            "Resume the run with approve = true to apply the whole plan."
-        ),
-    )
-    answer = pause_flow_run(wait_for_input=Approval, timeout=3600, poll_interval=2)
-    return bool(answer and answer.approve)
 
 
 def ledger_identity(ledger: Any) -> str:
@@ -312,11 +383,6 @@ def check_one_ledger(key: str, ledger: Any) -> None:
             "same LEDGER_URL (a shared Postgres database) on every worker; if the ledger moved "
             f"on purpose, delete the Prefect Variable {LEDGERS_VARIABLE!r}."
         )
-
-
-def _read_scopes(scopes: tuple[str, ...]) -> tuple[str, ...]:
-    """A dry run writes nothing: it only needs the read side of each scope."""
-    return tuple(s.replace(":write", ":read").replace(":share", ":read") for s in scopes)
 
 
 def _flow_run_id() -> str | None:

@@ -35,13 +35,10 @@ def secret_value(block_name: str, env_name: str) -> str | None:
 def gitguardian_client(**overrides):
     from clients.gitguardian import GitGuardianClient
 
-    api_key = secret_value(API_KEY_BLOCK, "GITGUARDIAN_API_KEY")
-    if not api_key:
-        raise RuntimeError(
-            "No GitGuardian API key: create the Prefect Secret block "
-            f"'{API_KEY_BLOCK}' or set GITGUARDIAN_API_KEY."
-        )
-    base_url = os.environ.get("GITGUARDIAN_API_URL", "https://api.gitguardian.com")
+    from tasks import preflight
+
+    # InputError naming the variable or the Secret block: a missing or malformed key or URL.
+    base_url, api_key = preflight.api_url(), preflight.api_key()
     from deployments.ratelimit import requests_per_minute_from_env, shared_limiter
 
     rpm = requests_per_minute_from_env()

@@ -1,12 +1,11 @@
 """End to end: the bulk-remediation flow on the sandbox API, under a real local Prefect server.
 
 Each action with its note, a dry run that writes nothing, a re-run that acts on nothing new,
-refusals before any request, the offboarding preset, and the approval pause.
+refusals before any request and the offboarding preset (approval: tests/deployments/).
 """
 from __future__ import annotations
 
 import json
-import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,6 @@ from typing import Any
 import pytest
 
 from flows.bulk_remediation import bulk_remediation, main
-from tasks.act import marker
 from tasks.decide.bulk import BulkAction, BulkRequest, BulkSelection, RefusedRequest
 
 pytestmark = [pytest.mark.prefect]
@@ -288,52 +286,8 @@ def test_offboarding_to_the_manager_from_the_directory(use, fresh_sandbox, monke
 
 
 # --------------------------------------------------------------------------- approval
-
-
-@pytest.mark.slow  # Prefect's pause polls for the input every 10 s
-def test_a_plan_over_max_actions_pauses_for_approval_then_applies(use, fresh_sandbox, monkeypatch):
-    """From a deployment the run pauses; resuming it with approve = true applies the whole plan."""
-    from prefect import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
-    from prefect.flow_runs import resume_flow_run
-
-    use(fresh_sandbox)
-    monkeypatch.setattr("tasks.playbook.is_interactive", lambda: True)
-    group = group_with(fresh_sandbox.workspace, "TRIGGERED", low=3)
-    policy = request({"status": ["TRIGGERED"], "detector_group_name": group},
-                     {"kind": "ignore", "ignore_reason": "false_positive"})
-    name = f"bulk-approval-{id(policy)}"
-    outcome: dict[str, Any] = {}
-
-    def target() -> None:
-        flow = bulk_remediation.with_options(flow_run_name=name)
-        outcome["state"] = flow(policy=policy, dry_run=False, max_actions=1, return_state=True)
-
-    before = fresh_sandbox.state()
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    paused = None
-    with get_client(sync_client=True) as client:
-        # Poll the server (no fixed sleep): the run shows up, then becomes Paused.
-        for _ in range(600):
-            runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name])))
-            if runs and runs[0].state and runs[0].state.is_paused():
-                paused = runs[0]
-                break
-            thread.join(timeout=0.1)
-            assert thread.is_alive(), f"the run ended without pausing: {outcome.get('state')}"
-    assert paused is not None
-    # Paused before the first write.
-    assert fresh_sandbox.state()["incidents"] == before["incidents"]
-    assert fresh_sandbox.state()["notes"] == before["notes"]
-
-    resume_flow_run(paused.id, run_input={"approve": True})
-    thread.join(timeout=120)
-    assert not thread.is_alive()
-    state = outcome["state"]
-    assert state.is_completed(), state
-    result = state.result()
-    assert len(result["plan"]) >= 3 and set(result["counts"]) == {"applied"}
+# A plan above max_actions from a deployment: the run is suspended and asks for approval in a
+# form (tests/deployments/test_approval.py, through a real server and serve process).
 
 
 # --------------------------------------------------------------------------- CLI

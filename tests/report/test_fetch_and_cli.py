@@ -99,6 +99,8 @@ def test_cli_passes_options_to_the_flow(monkeypatch, capsys):
         return {"week": "2026-W43", "files": {"report.html": "/x/report.html"}, "notes": ["n"]}
 
     monkeypatch.setattr(flow_module, "weekly_report", fake_flow)
+    # The checks made before the flow starts (tests/flows/test_cli_errors.py) need a key.
+    monkeypatch.setattr("tasks.preflight.check_report", lambda **_: None)
     assert flow_module.main(["--week", "2026-W43", "--timezone", "Europe/Paris", "--trend-weeks", "4",
                              "--sla-days", "critical=3", "--history-budget", "0"]) == 0
     assert seen["week"] == "2026-W43" and seen["timezone_name"] == "Europe/Paris"

@@ -27,8 +27,11 @@ def unused_port() -> int:
 
 @pytest.fixture
 def quick_task_retries(monkeypatch):
-    """The fetch tasks wait 5 s before their one retry; the retry stays, the wait goes."""
+    """The fetch tasks wait 5 s before their one retry; the retry stays, the wait goes (the
+    token check's second try too)."""
     from tasks import fetch
+
+    monkeypatch.setattr("tasks.playbook.TOKEN_RETRY_SECONDS", 0.0)
 
     for name in ("check_scopes", "fetch_members", "fetch_incidents", "fetch_occurrences"):
         monkeypatch.setattr(fetch, name, getattr(fetch, name).with_options(retry_delay_seconds=0))

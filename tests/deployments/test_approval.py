@@ -1,0 +1,230 @@
+"""Approval as a form, through a real Prefect server and `python -m deployments.serve` (the
+deployments of prefect.yaml, in one process) against a sandbox.
+
+The departed-developer deployment `daily` writes by default; started with `max_actions=1`, its
+plan is above the limit: the run is suspended (the serve process is free), its Resume form
+holds the plan's summary with people's e-mails. Then, through the Prefect API:
+- declined, with a reason: the run ends Cancelled "not approved, nothing written", nothing
+  changed in the sandbox, the reason in the ledger;
+- not answered within its `approval_timeout_hours`: Cancelled (the automation serve ensures),
+  nothing written;
+- approved, with a reason: the run applies the plan, the reason in the ledger.
+The three share one server, serve process and sandbox (in this order: an approved plan leaves
+nothing for the next).
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tasks import approval
+from tasks.decide.identity import normalise_email
+
+from .conftest import ROOT, PrefectServer, _base_env, free_port, stop, tail, wait_until
+
+pytestmark = [pytest.mark.slow, pytest.mark.prefect]
+
+DEPARTED = "departed-developer-reassignment"
+
+
+@dataclass
+class Served:
+    server: PrefectServer
+    box: Any
+    ledger_url: str
+    log: Path
+
+    def client(self):
+        from prefect.client.orchestration import get_client
+
+        return get_client(sync_client=True)
+
+    def start(self, **parameters: Any) -> Any:
+        with self.client() as client:
+            deployment = client.read_deployment_by_name(f"{DEPARTED}/daily")
+            return client.create_flow_run_from_deployment(
+                deployment.id, parameters={"dry_run": False, "max_actions": 1, **parameters})
+
+    def state(self, run_id: Any) -> Any:
+        with self.client() as client:
+            return client.read_flow_run(run_id).state
+
+    def wait(self, run_id: Any, what: str, check, timeout: float = 180) -> Any:
+        def done():
+            state = self.state(run_id)
+            return state if state is not None and check(state) else None
+
+        return wait_until(done, timeout=timeout, interval=0.5,
+                          what=f"{what} of {run_id}\n{tail(self.log)}")
+
+    def ledger(self):
+        from clients.ledger import Ledger
+
+        return Ledger(self.ledger_url)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, sandbox_workspace, sandbox_export) -> Iterator[Served]:
+    import copy
+
+    import sandbox as sandbox_package
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    tmp = tmp_path_factory.mktemp("approval")
+    home = tmp / "prefect-home"
+    home.mkdir()
+    env = _base_env(home)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    server_log, serve_log = tmp / "server.log", tmp / "serve.log"
+    with open(server_log, "wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+             "--port", str(port)], cwd=tmp, env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True)
+    serve = None
+    try:
+        def healthy() -> bool:
+            if server.poll() is not None:
+                raise AssertionError(f"prefect server exited early:\n{tail(server_log)}")
+            try:
+                return requests.get(f"{url}/health", timeout=2).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_until(healthy, timeout=120, what="the Prefect server's /api/health")
+        with sandbox_package.running(workspace=copy.deepcopy(sandbox_workspace)) as box:
+            ledger_url = f"sqlite:///{tmp / 'ledger.sqlite'}"
+            serve_env = {
+                **env, "PREFECT_API_URL": url, "PWD": str(ROOT),
+                "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+                "GITGUARDIAN_API_URL": box.url, "GITGUARDIAN_API_KEY": box.token,
+                "GITGUARDIAN_REQUESTS_PER_MINUTE": "0", "LEDGER_URL": ledger_url,
+                "DIRECTORY_JSON": str(sandbox_export / "directory.json"),
+                "LDAP_BASE_DN": "dc=corp,dc=example",
+                "LDAP_LEAVERS_OU": "ou=leavers,dc=corp,dc=example",
+                "GIT_MIRRORS_ROOT": str(sandbox_export / "repos"),
+                "REPORTS_DIR": str(tmp / "reports"),
+            }
+            with open(serve_log, "wb") as out:
+                serve = subprocess.Popen([sys.executable, "-m", "deployments.serve"], cwd=ROOT,
+                                         env=serve_env, stdout=out, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+            with temporary_settings({PREFECT_API_URL: url}):
+                found = PrefectServer(url=url, env={**env, "PREFECT_API_URL": url}, home=home,
+                                      log=server_log)
+                served = Served(found, box, ledger_url, serve_log)
+
+                def registered():
+                    if serve.poll() is not None:
+                        raise AssertionError(f"serve exited:\n{tail(serve_log)}")
+                    with served.client() as client:
+                        try:
+                            return client.read_deployment_by_name(f"{DEPARTED}/daily")
+                        except Exception:  # noqa: BLE001 - not yet
+                            return None
+
+                wait_until(registered, timeout=180, what=f"serve's deployments\n{tail(serve_log)}")
+                yield served
+    finally:
+        if serve is not None:
+            stop(serve, times=2)
+        stop(server)
+
+
+def _suspended(served: Served, **parameters: Any) -> Any:
+    run = served.start(**parameters)
+    state = served.wait(run.id, "suspension", lambda s: s.is_paused() or s.is_final())
+    assert state.is_paused() and state.name == "Suspended", (state, tail(served.log))
+    return run
+
+
+def _answer(served: Served, run_id: Any, **run_input: Any) -> None:
+    from prefect.flow_runs import resume_flow_run
+
+    resume_flow_run(run_id, run_input=run_input)
+
+
+def _ledger_runs(served: Served, run_id: Any) -> list[Any]:
+    return served.ledger().runs(DEPARTED, flow_run_id=str(run_id))
+
+
+def test_a_declined_approval_ends_cancelled_and_writes_nothing(served: Served) -> None:
+    from prefect.input.actions import read_flow_run_input
+
+    box = served.box
+    before = box.state()
+    run = _suspended(served)
+    with served.client() as client:
+        assert "awaiting-approval" in client.read_flow_run(run.id).tags
+    # The form: approve and a mandatory reason; its description is the plan's summary, with
+    # people's e-mails (not member ids) and the plan artifact's name.
+    schema = read_flow_run_input("suspended-approval-schema", flow_run_id=run.id)
+    assert set(schema["properties"]) == {"approve", "reason"}
+    assert schema["required"] == ["reason"]
+    description = read_flow_run_input("suspended-approval-description", flow_run_id=run.id)
+    truth = box.workspace.ground_truth[DEPARTED]["actions"]
+    assert f"{len(truth)} writes planned" in description and "limit of 1" in description
+    assert "| assign | " in description and f"`{DEPARTED}-plan`" in description
+    emails = {normalise_email(a["arguments"]["email"]) for a in truth.values()}
+    assert any(email in description.casefold() for email in emails), description
+    assert "member_id" not in description
+    # A resume without a reason is refused by the server (the form's schema).
+    with pytest.raises(RuntimeError, match="reason"):
+        _answer(served, run.id, approve=False)
+
+    _answer(served, run.id, approve=False, reason="Not during the freeze, INC-7")
+    state = served.wait(run.id, "the end", lambda s: s.is_final())
+    assert state.is_cancelled(), (state, tail(served.log))
+    assert "not approved, nothing written" in state.message
+    assert "Traceback" not in (state.message or "")
+    after = box.state()
+    assert after["incidents"] == before["incidents"] and after["notes"] == before["notes"]
+    assert after["audit_logs"] == before["audit_logs"]
+    ends = {r.state: r.summary for r in _ledger_runs(served, run.id)}
+    assert ends.get(approval.DECLINED, {}).get("reason") == "Not during the freeze, INC-7"
+    with served.client() as client:
+        tags = client.read_flow_run(run.id).tags
+    assert "declined" in tags and "awaiting-approval" not in tags
+
+
+def test_an_unanswered_approval_times_out_cancelled(served: Served) -> None:
+    box = served.box
+    before = box.state()
+    run = _suspended(served, approval_timeout_hours=0.002)  # 7 s
+    state = served.wait(run.id, "the timeout", lambda s: s.is_cancelled(), timeout=120)
+    assert state.message == approval.TIMEOUT_MESSAGE
+    after = box.state()
+    assert after["incidents"] == before["incidents"] and after["notes"] == before["notes"]
+    assert [r.state for r in _ledger_runs(served, run.id)] == [approval.AWAITING]
+
+
+def test_an_approved_plan_is_applied_and_the_reason_is_in_the_ledger(served: Served) -> None:
+    box = served.box
+    truth = box.workspace.ground_truth[DEPARTED]["actions"]
+    want = {int(i): normalise_email(a["arguments"]["email"]) for i, a in truth.items()}
+    reason = f"Reviewed the list with HR ({uuid.uuid4().hex[:6]})"
+    run = _suspended(served)
+    _answer(served, run.id, approve=True, reason=reason)
+    state = served.wait(run.id, "the end", lambda s: s.is_final())
+    assert state.is_completed(), (state, tail(served.log))
+
+    after = box.state()
+    for incident_id, email in want.items():
+        assert normalise_email(after["incidents"][incident_id]["assignee_email"]) == email
+    runs = _ledger_runs(served, run.id)
+    asked = [r for r in runs if r.state == approval.APPROVED]
+    assert len(asked) == 1 and asked[0].summary["reason"] == reason
+    applied = [r for r in runs if r.state == "completed"]
+    assert len(applied) == 1 and applied[0].summary["approval"]["reason"] == reason
+    assert applied[0].summary["counts"] == {"applied": len(want)}
+    with served.client() as client:
+        assert "approved" in client.read_flow_run(run.id).tags
