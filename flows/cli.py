@@ -78,6 +78,8 @@ COMMANDS = {c.module: c for c in (
             "tasks.decide.triage:TriagePolicy"),
     Command("flows.bulk_remediation", "bulk_remediation", "bulk-remediation",
             "tasks.decide.bulk:BulkRequest"),
+    Command("flows.sla_escalation", "sla_escalation", "sla-escalation",
+            "tasks.decide.sla_escalation:SlaEscalationPolicy"),
 )}
 
 

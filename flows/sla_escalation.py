@@ -10,6 +10,12 @@ and sent again by the next run).
 from __future__ import annotations
 
 import sys
+
+if __name__ == "__main__":  # the command line: checked before Prefect loads (flows/cli.py)
+    from flows.cli import command_line
+
+    sys.exit(command_line("flows.sla_escalation"))
+
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
@@ -24,6 +30,7 @@ from tasks.decide import sla_escalation as ladder
 from tasks.decide.evidence import Evidence
 from tasks.decide.identity import is_bot_or_noreply, normalise_email
 from tasks.decide.sla_escalation import PLAYBOOK, SlaEscalationPolicy
+from tasks.errors import one_line_errors
 from tasks.fetch import FETCH
 from tasks.playbook import Playbook
 from tasks.runtime import create_table_artifact, get_run_logger, run_name, task
@@ -105,10 +112,12 @@ def current_items(done: Iterable[tuple[str, int, Mapping[str, Any]]],
 
 
 @flow(name=PLAYBOOK, flow_run_name=run_name, log_prints=True)
+@one_line_errors
 def sla_escalation(
     policy: SlaEscalationPolicy = SlaEscalationPolicy(),
     dry_run: bool = True,
     max_actions: int = 50,
+    approval_timeout_hours: float = 24.0,
     now: datetime | None = None,
 ) -> Any:
     """Chase open incidents against their SLA: tell the owner, then the manager, then security.
@@ -120,12 +129,16 @@ def sla_escalation(
             notes to GitGuardian and sends the digests.
         max_actions: The most writes (stage notes) this run may make. A larger plan pauses
             for approval when the run comes from a deployment, and fails otherwise.
+        approval_timeout_hours: How long a run started from a deployment waits, suspended,
+            for a person to approve or decline a plan above max_actions (default 24 hours).
+            Unanswered by then, it ends Cancelled and writes nothing.
         now: The time the SLA clocks are read at (default: now); for tests and replays.
     """
     logger = get_run_logger()
     now = now or datetime.now(timezone.utc)
     with Playbook(PLAYBOOK, scopes=SCOPES, dry_run=dry_run, max_actions=max_actions,
-                  parameters={"policy": policy.model_dump(mode="json")}) as run:
+                  parameters={"policy": policy.model_dump(mode="json")}, policy=policy,
+                  approval_timeout_hours=approval_timeout_hours) as run:
         client = run.client
         members = fetch.fetch_members(client)
         incidents = (fetch.fetch_incidents(client, status="ASSIGNED")
@@ -223,11 +236,6 @@ def _notify(run: Playbook, plan: Any, by_id: Mapping[int, Any], now: datetime,
 
 
 def main(argv: list[str] | None = None) -> int:
-    from flows.cli import main as cli_main
+    from flows.cli import command_line
 
-    return cli_main(sla_escalation, SlaEscalationPolicy, prog="python -m flows.sla_escalation",
-                    description=sla_escalation.__doc__.splitlines()[0], argv=argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return command_line("flows.sla_escalation", argv)

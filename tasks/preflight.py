@@ -42,10 +42,11 @@ SCOPES: dict[str, tuple[str, ...]] = {
     "departed-developer-reassignment": ("incidents:read", "incidents:write", "members:read"),
     "test-directory-auto-ignore": ("incidents:read", "incidents:write"),
     "commit-author-triage": ("incidents:read", "incidents:write", "members:read"),
+    "sla-escalation": ("incidents:read", "incidents:write", "members:read"),
     "weekly-report": ("incidents:read", "members:read"),
 }
 # Playbooks that cannot run without a directory (bulk `to_manager` uses one when configured).
-NEEDS_DIRECTORY = ("departed-developer-reassignment", "commit-author-triage")
+NEEDS_DIRECTORY = ("departed-developer-reassignment", "commit-author-triage", "sla-escalation")
 SEVERITIES = ("critical", "high", "medium", "low", "info", "unknown")
 
 

@@ -13,6 +13,9 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["PREFECT_HOME"] = _prefect_home
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# The demo and CLI subprocesses start Prefect's local server: 20 s is too short on a loaded
+# 2-core machine (seen as "Timed out while attempting to connect to ephemeral Prefect API").
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 # Never talk to a real GitGuardian from tests, whatever the developer's shell exports.
 for _name in ("GITGUARDIAN_API_KEY", "GITGUARDIAN_API_URL"):
     os.environ.pop(_name, None)
