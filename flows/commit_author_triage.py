@@ -27,6 +27,7 @@ def commit_author_triage(
     policy: TriagePolicy = TriagePolicy(),
     dry_run: bool = True,
     max_actions: int = 50,
+    incident_ids: list[int] | None = None,
 ) -> Any:
     """Assign unassigned incidents to the active member who authored the leak.
 
@@ -37,15 +38,22 @@ def commit_author_triage(
             GitGuardian; every write is re-checked, noted and recorded.
         max_actions: The most writes this run may make. A larger plan pauses for approval
             when the run comes from a deployment, and fails otherwise (nothing written).
+        incident_ids: Only these incidents (a GitGuardian event's ids; read one by one).
+            Empty: every unassigned incident of the workspace.
     """
     logger = get_run_logger()
     scopes = SCOPES + (("incidents:share",) if policy.share_with_non_member_author else ())
     with Playbook(PLAYBOOK, scopes=scopes, dry_run=dry_run, max_actions=max_actions,
-                  parameters={"policy": policy.model_dump(mode="json")}) as run:
+                  parameters={"policy": policy.model_dump(mode="json"),
+                              "incident_ids": incident_ids}) as run:
         client = run.client
         members = fetch.fetch_members(client)
-        incidents = fetch.fetch_incidents(client, status="TRIGGERED")
-        occurrences = fetch.fetch_occurrences(client, status="TRIGGERED")
+        if incident_ids is None:
+            incidents = fetch.fetch_incidents(client, status="TRIGGERED")
+            occurrences = fetch.fetch_occurrences(client, status="TRIGGERED")
+        else:
+            incidents, occurrences = fetch.fetch_incidents_by_id(client, incident_ids)
+            incidents = [i for i in incidents if i.status == "TRIGGERED"]
         wanted = {i.id for i in incidents}
         occurrences = {i: o for i, o in occurrences.items() if i in wanted}
         logger.info("%d unassigned incidents, %d occurrences", len(incidents), sum(map(len, occurrences.values())))
