@@ -17,8 +17,8 @@ Each request is checked before anything is read from its body, in this order:
 A verified event becomes a Prefect event `gitguardian.incident.<action>` (`incident_triggered`
 -> `gitguardian.incident.triggered`, `new_occurrence` -> `gitguardian.incident.new_occurrence`)
 whose resource is `gitguardian.incident.<id>`. Bursts are coalesced: the first event of a name
-opens a window (5 s) and, when it closes, ONE Prefect event carries every incident id seen in
-it (`payload.incident_ids`), so a historical scan that opens 500 incidents starts one run per
+opens a window that closes after 5 s without another (60 s at most), and ONE Prefect event
+then carries every incident id seen in it (`payload.incident_ids`), so a historical scan that opens 500 incidents starts one run per
 playbook, not 500. The payload keeps only what a playbook needs (ids, status, validity,
 severity, detector, occurrence id); never a secret, a hash, a share URL or the signature.
 
@@ -102,7 +102,8 @@ class Settings:
     timestamp_header: str = "Timestamp"
     max_skew: float = 300.0  # seconds either way
     max_body: int = MiB
-    window: float = 5.0  # seconds a burst is gathered into one Prefect event
+    window: float = 5.0  # quiet seconds that close a burst into one Prefect event
+    max_wait: float = 60.0  # ... but no event waits longer than this
     replay_memory: int = 100_000  # signed deliveries remembered (each for 2 x max_skew)
 
     @classmethod
@@ -117,6 +118,7 @@ class Settings:
             max_skew=_env_float("GG_WEBHOOK_MAX_SKEW_SECONDS", base.max_skew),
             max_body=int(_env_float("GG_WEBHOOK_MAX_BODY_BYTES", base.max_body)),
             window=_env_float("GG_WEBHOOK_WINDOW_SECONDS", base.window),
+            max_wait=_env_float("GG_WEBHOOK_MAX_WAIT_SECONDS", base.max_wait),
         )
 
 
@@ -162,6 +164,8 @@ class Batch:
     name: str
     action: str
     opened: float
+    last: float = 0.0  # monotonic time of the latest webhook
+    started: float = 0.0  # monotonic time of the first
     incidents: dict[int, dict[str, Any]] = field(default_factory=dict)
     deliveries: int = 0
 
@@ -170,10 +174,14 @@ Sink = Callable[[Any], Awaitable[None]]
 
 
 class Coalescer:
-    """Gathers verified events per Prefect event name for `window` seconds, then emits one."""
+    """Gathers verified events per Prefect event name until `window` seconds pass without a new
+    one (or `max_wait` since the first), then emits one event for them all. A burst (a scan's
+    hundreds of new incidents, or the assignments our own triage run writes one after the
+    other) thus starts one run per playbook; a lone event waits `window` seconds."""
 
-    def __init__(self, sink: Sink, window: float, triggers: dict[str, list[str]] | None = None):
-        self.sink, self.window = sink, window
+    def __init__(self, sink: Sink, window: float, triggers: dict[str, list[str]] | None = None,
+                 max_wait: float = 60.0):
+        self.sink, self.window, self.max_wait = sink, window, max(max_wait, window)
         self.triggers = triggers or {}
         self.pending: dict[str, Batch] = {}
         self.tasks: set[asyncio.Task] = set()
@@ -184,15 +192,25 @@ class Coalescer:
         name = event_name(action)
         batch = self.pending.get(name)
         if batch is None:
-            batch = self.pending[name] = Batch(name, action, time.time())
+            now = time.monotonic()
+            batch = self.pending[name] = Batch(name, action, time.time(), started=now)
             task = asyncio.get_running_loop().create_task(self._flush_later(name))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
         batch.deliveries += 1
+        batch.last = time.monotonic()
         batch.incidents.setdefault(incident_id, {}).update(details)
 
     async def _flush_later(self, name: str) -> None:
-        await asyncio.sleep(self.window)
+        while True:
+            batch = self.pending.get(name)
+            if batch is None:
+                return
+            due = min(batch.last + self.window, batch.started + self.max_wait)
+            wait = due - time.monotonic()
+            if wait <= 0:
+                break
+            await asyncio.sleep(wait)
         await self.flush(name)
 
     async def flush(self, name: str) -> None:
@@ -323,7 +341,8 @@ def create_app(token: str, settings: Settings | None = None, *, sink: Sink | Non
         raise ValueError("no webhook signature token")
     settings = settings or Settings()
     coalescer = Coalescer(sink or prefect_sink(), settings.window,
-                          triggered_by() if triggers is None else triggers)
+                          triggered_by() if triggers is None else triggers,
+                          max_wait=settings.max_wait)
     replays = Replays(ttl=2 * settings.max_skew, limit=settings.replay_memory)
     counts: dict[str, int] = {}
     @contextlib.asynccontextmanager
@@ -430,12 +449,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="seconds the Timestamp header may differ from this clock")
     parser.add_argument("--max-body", type=int, default=base.max_body, help="bytes (413 above)")
     parser.add_argument("--window", type=float, default=base.window,
-                        help="seconds a burst of events is gathered into one Prefect event")
+                        help="quiet seconds that close a burst of events into one Prefect event")
+    parser.add_argument("--max-wait", type=float, default=base.max_wait,
+                        help="the longest an event waits for its burst to end (seconds)")
     args = parser.parse_args(argv)
     settings = Settings(host=args.host, port=args.port, path=args.path,
                         signature_header=args.signature_header,
                         timestamp_header=args.timestamp_header, max_skew=args.max_skew,
-                        max_body=args.max_body, window=args.window)
+                        max_body=args.max_body, window=args.window, max_wait=args.max_wait)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logger.setLevel(logging.INFO)
     token = load_token()
@@ -446,9 +467,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
     app = create_app(token, settings)
-    logger.info("listening on http://%s:%d%s (window %.1f s, skew %.0f s, body <= %d bytes)",
-                settings.host, settings.port, settings.path, settings.window, settings.max_skew,
-                settings.max_body)
+    logger.info("listening on http://%s:%d%s (window %.1f s, at most %.0f s; skew %.0f s; "
+                "body <= %d bytes)", settings.host, settings.port, settings.path,
+                settings.window, settings.max_wait, settings.max_skew, settings.max_body)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
                 access_log=False)
     return 0

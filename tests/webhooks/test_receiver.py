@@ -197,3 +197,28 @@ def test_the_command_refuses_to_start_without_a_token(monkeypatch, capsys) -> No
     monkeypatch.setattr(webhooks, "load_token", lambda: None)
     assert webhooks.main(["--port", "0"]) == 2
     assert "gitguardian-webhook-token" in capsys.readouterr().err
+
+
+def test_a_steady_stream_is_one_event_until_max_wait() -> None:
+    """The window closes after `window` quiet seconds, so a stream of events (our own triage
+    run assigning 500 incidents one after the other) is one event; `max_wait` caps the wait."""
+    import asyncio
+
+    from deployments.webhooks import Coalescer
+
+    async def stream(max_wait: float) -> list:
+        sent: list = []
+
+        async def sink(event) -> None:
+            sent.append(event)
+
+        coalescer = Coalescer(sink, window=0.3, triggers={}, max_wait=max_wait)
+        for incident_id in range(1, 13):  # one every 0.1 s for 1.2 s
+            coalescer.add("incident_assigned", incident_id, {})
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.6)
+        return [e.payload["incident_ids"] for e in sent]
+
+    assert asyncio.run(stream(max_wait=60)) == [list(range(1, 13))]
+    batches = asyncio.run(stream(max_wait=0.5))
+    assert len(batches) >= 2 and sum(batches, []) == list(range(1, 13))
