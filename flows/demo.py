@@ -362,13 +362,14 @@ def _events_demo(args: argparse.Namespace) -> int:
             say(f"4. Incident #{created['id']} is {incident['status']}, assigned to "
                 f"{incident['assignee_email']}, {time.monotonic() - started:.1f} s after it "
                 "was created.")
-            time.sleep(3)
+            time.sleep(2 * path.window + 2)  # the departed run its assignment triggered
             say("5. The flow runs the event started (Prefect UI: "
                 f"http://127.0.0.1:{args.ui_port}/runs):")
             for run in sorted(path.flow_runs(), key=lambda r: r.created):
                 ids = run.parameters.get("incident_ids")
-                say(f"  - {run.name}: {run.state.name if run.state else '?'}, "
-                    f"incident_ids={ids}")
+                if ids and created["id"] in ids:  # the runs its events started
+                    say(f"  - {run.name}: {run.state.name if run.state else '?'}, "
+                        f"incident_ids={ids}")
             say(f"Logs: {path.logs['receiver']} (the receiver), {path.logs['serve']} (the runs)")
             if args.keep_serving:
                 say("Serving on; create incidents with the sandbox's events to see more. "
