@@ -36,6 +36,8 @@ class DeploymentSpec:
     schedules: tuple[Schedule, ...] = ()
     concurrency_limit: int | None = None
     work_pool: str | None = None
+    # prefect.yaml `triggers:` as written (event triggers: expect, match, parameters, ...)
+    triggers: tuple[dict[str, Any], ...] = ()
 
     @property
     def module(self) -> str:
@@ -79,6 +81,7 @@ def load(path: Path = PREFECT_YAML) -> list[DeploymentSpec]:
             schedules=tuple(_schedule(s) for s in raw.get("schedules") or ()),
             concurrency_limit=_limit(raw.get("concurrency_limit")),
             work_pool=(raw.get("work_pool") or {}).get("name"),
+            triggers=tuple(dict(t) for t in raw.get("triggers") or ()),
         ))
     return specs
 

@@ -24,6 +24,7 @@ def build(path: Path = config.PREFECT_YAML) -> list[Any]:
 
     built = []
     for spec in config.load(path):
+        triggers = [deployment_trigger(t) for t in spec.triggers]
         flow = spec.load_flow()
         built.append(flow.to_deployment(
             name=spec.name,
@@ -32,8 +33,17 @@ def build(path: Path = config.PREFECT_YAML) -> list[Any]:
             parameters=dict(spec.parameters),
             schedules=[Cron(s.cron, timezone=s.timezone, active=s.active) for s in spec.schedules],
             concurrency_limit=spec.concurrency_limit,
+            triggers=triggers,
         ))
     return built
+
+
+def deployment_trigger(raw: dict[str, Any]) -> Any:
+    """A prefect.yaml trigger as the model `prefect deploy` builds from it."""
+    from pydantic import TypeAdapter
+    from prefect.events.schemas.deployment_triggers import DeploymentTriggerTypes
+
+    return TypeAdapter(DeploymentTriggerTypes).validate_python(raw)
 
 
 def describe(deployment: Any) -> str:
@@ -41,15 +51,19 @@ def describe(deployment: Any) -> str:
         f"{s.schedule.cron} {s.schedule.timezone}" for s in deployment.schedules or []
     ) or "no schedule (ad hoc)"
     name = f"{deployment.flow_name}/{deployment.name}"
-    return f"{name}: {schedules}; parameters {deployment.parameters}"
+    events = sorted({e for t in deployment.triggers or [] for e in getattr(t, "expect", ())})
+    on = f"; on events {', '.join(events)}" if events else ""
+    return f"{name}: {schedules}{on}; parameters {deployment.parameters}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deployments.serve",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--list", action="store_true", help="print the deployments and exit")
+    parser.add_argument("--file", type=Path, default=config.PREFECT_YAML,
+                        help="the prefect.yaml to read (default: the checkout's)")
     args = parser.parse_args(argv)
-    deployments = build()
+    deployments = build(args.file)
     for deployment in deployments:
         print(describe(deployment), flush=True)
     if args.list:

@@ -5,8 +5,10 @@
 - the process work pool `gitguardian-remediation` (created if missing, left alone otherwise);
 - the global rate limit `gitguardian-api` sized from GITGUARDIAN_REQUESTS_PER_MINUTE (default
   200; 0 disables it), shared by every worker (see deployments/ratelimit.py);
-- the Secret blocks `gitguardian-api-key` from GITGUARDIAN_API_KEY and `ldap-bind-password`
-  from LDAP_PASSWORD, when those are set (overwritten: this is also how a key is rotated);
+- the Secret blocks `gitguardian-api-key` from GITGUARDIAN_API_KEY, `ldap-bind-password`
+  from LDAP_PASSWORD and `gitguardian-webhook-token` from GITGUARDIAN_WEBHOOK_TOKEN (the
+  webhook receiver's signature token), when those are set (overwritten: this is also how a
+  key is rotated);
 - the automation that ends a playbook run Cancelled when nobody answered its approval in time
   (tasks/approval.py; `deployments.serve` ensures it too).
 
@@ -25,7 +27,9 @@ from deployments.config import WORK_POOL
 from tasks.settings import API_KEY_BLOCK, LDAP_PASSWORD_BLOCK
 
 # Secret block -> the environment variable it is filled from.
-SECRETS = {API_KEY_BLOCK: "GITGUARDIAN_API_KEY", LDAP_PASSWORD_BLOCK: "LDAP_PASSWORD"}
+SECRETS = {API_KEY_BLOCK: "GITGUARDIAN_API_KEY", LDAP_PASSWORD_BLOCK: "LDAP_PASSWORD",
+           # the webhook receiver's signature token (deployments/webhooks.py)
+           "gitguardian-webhook-token": "GITGUARDIAN_WEBHOOK_TOKEN"}
 
 
 def ensure_work_pool(client: Any, name: str = WORK_POOL) -> str:

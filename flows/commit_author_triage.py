@@ -35,6 +35,7 @@ def commit_author_triage(
     dry_run: bool = True,
     max_actions: int = 50,
     approval_timeout_hours: float = 24.0,
+    incident_ids: list[int] | None = None,
 ) -> Any:
     """Assign unassigned incidents to the active member who authored the leak.
 
@@ -48,16 +49,23 @@ def commit_author_triage(
         approval_timeout_hours: How long a run started from a deployment waits, suspended,
             for a person to approve or decline a plan above max_actions (default 24 hours).
             Unanswered by then, it ends Cancelled and writes nothing.
+        incident_ids: Only these incidents (a GitGuardian event's ids; read one by one).
+            Empty: every unassigned incident of the workspace.
     """
     logger = get_run_logger()
     scopes = SCOPES + (("incidents:share",) if policy.share_with_non_member_author else ())
     with Playbook(PLAYBOOK, scopes=scopes, dry_run=dry_run, max_actions=max_actions,
-                  parameters={"policy": policy.model_dump(mode="json")}, policy=policy,
-                  approval_timeout_hours=approval_timeout_hours) as run:
+                  parameters={"policy": policy.model_dump(mode="json"),
+                              "incident_ids": incident_ids},
+                  policy=policy, approval_timeout_hours=approval_timeout_hours) as run:
         client = run.client
         members = fetch.fetch_members(client)
-        incidents = fetch.fetch_incidents(client, status="TRIGGERED")
-        occurrences = fetch.fetch_occurrences(client, status="TRIGGERED")
+        if incident_ids is None:
+            incidents = fetch.fetch_incidents(client, status="TRIGGERED")
+            occurrences = fetch.fetch_occurrences(client, status="TRIGGERED")
+        else:
+            incidents, occurrences = fetch.fetch_incidents_by_id(client, incident_ids)
+            incidents = [i for i in incidents if i.status == "TRIGGERED"]
         wanted = {i.id for i in incidents}
         occurrences = {i: o for i, o in occurrences.items() if i in wanted}
         logger.info("%d unassigned incidents, %d occurrences", len(incidents), sum(map(len, occurrences.values())))

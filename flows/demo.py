@@ -8,6 +8,7 @@ report, and prints what happened and where to look. No account, no token, no ser
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -200,6 +201,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ui-port", type=int, default=4200,
                         help="the local Prefect server's port with --keep-serving (default 4200)")
     parser.add_argument("--token", help="the sandbox's full-scope API key (default: made up now)")
+    parser.add_argument("--events", action="store_true",
+                        help="show the event path instead: a local Prefect server, the webhook "
+                        "receiver and the served deployments; a new incident in the sandbox, the "
+                        "triage run its webhook triggered, the incident assigned")
     args = parser.parse_args(argv)
     FAILED.clear()
 
@@ -212,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # Prefect's local server gets 20 s to start by default: too short on a busy 2-core machine.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    if args.events:
+        return _events_demo(args)
 
     server = _start_prefect_server(args.ui_port) if args.keep_serving else None
 
@@ -346,6 +353,71 @@ def _keep_serving(port: int, server: Any) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def _events_demo(args: argparse.Namespace) -> int:
+    """The event path end to end (issue 16), every part real, then the runs it made."""
+    import copy
+    import secrets
+
+    from benchmarks.event_path import EventPath, triage_examples, wait_until
+    from sandbox.export import export
+    from sandbox.generator import generate
+    from tasks.decide.identity import normalise_email
+
+    server = _start_prefect_server(args.ui_port)
+    try:
+        say(f"1. Generating the sandbox workspace (seed {args.seed}, {args.incidents} incidents) "
+            f"and exporting it to {args.out} ...")
+        workspace = generate(args.seed, args.incidents)
+        args.out.mkdir(parents=True, exist_ok=True)
+        _fresh(args.out)
+        export(workspace, args.out)
+        work = args.out / "events"
+        work.mkdir(exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+        path = EventPath(os.environ["PREFECT_API_URL"], env, work, copy.deepcopy(workspace),
+                         args.out, "demo-" + secrets.token_hex(16), window=2.0)
+        say("2. Starting the webhook receiver (python -m deployments.webhooks) and serving the "
+            "playbooks' deployments with their triggers (writes on for this demo) ...")
+        with path.running():
+            say(f"  receiver: {path.receiver_url}; sandbox: {path.box.url} (its webhooks go to "
+                "the receiver, signed)")
+            template, email = triage_examples(workspace)[0]
+            started = time.monotonic()
+            created = path.leak_like(template)
+            say(f"3. The sandbox detected a new incident #{created['id']} (a leak by {email}); "
+                "GitGuardian's webhook 'incident_triggered' went to the receiver ...")
+
+            def assigned() -> Any:
+                incident = path.incident(created["id"])
+                mail = normalise_email(incident.get("assignee_email") or "")
+                return incident if mail == email else None
+
+            incident = wait_until(assigned, timeout=180, interval=0.25,
+                                  what=f"incident {created['id']} to be assigned")
+            say(f"4. Incident #{created['id']} is {incident['status']}, assigned to "
+                f"{incident['assignee_email']}, {time.monotonic() - started:.1f} s after it "
+                "was created.")
+            time.sleep(2 * path.window + 2)  # the departed run its assignment triggered
+            say("5. The flow runs the event started (Prefect UI: "
+                f"http://127.0.0.1:{args.ui_port}/runs):")
+            for run in sorted(path.flow_runs(), key=lambda r: r.created):
+                ids = run.parameters.get("incident_ids")
+                if ids and created["id"] in ids:  # the runs its events started
+                    say(f"  - {run.name}: {run.state.name if run.state else '?'}, "
+                        f"incident_ids={ids}")
+            say(f"Logs: {path.logs['receiver']} (the receiver), {path.logs['serve']} (the runs)")
+            if args.keep_serving:
+                say("Serving on; create incidents with the sandbox's events to see more. "
+                    "Ctrl-C stops.")
+                with contextlib.suppress(KeyboardInterrupt):
+                    while True:
+                        time.sleep(1)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return 0
 
 
 if __name__ == "__main__":

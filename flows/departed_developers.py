@@ -33,6 +33,7 @@ def departed_developer_reassignment(
     dry_run: bool = True,
     max_actions: int = 50,
     approval_timeout_hours: float = 24.0,
+    incident_ids: list[int] | None = None,
 ) -> Any:
     """Reassign open incidents whose assignee left the company (per the directory's leaver rules).
 
@@ -46,18 +47,29 @@ def departed_developer_reassignment(
         approval_timeout_hours: How long a run started from a deployment waits, suspended,
             for a person to approve or decline a plan above max_actions (default 24 hours).
             Unanswered by then, it ends Cancelled and writes nothing.
+        incident_ids: Only these incidents (a GitGuardian event's ids; read one by one).
+            Empty: every open incident of the workspace.
     """
     logger = get_run_logger()
     with Playbook(PLAYBOOK, scopes=SCOPES, dry_run=dry_run, max_actions=max_actions,
-                  parameters={"policy": policy.model_dump(mode="json")}, policy=policy,
-                  approval_timeout_hours=approval_timeout_hours) as run:
+                  parameters={"policy": policy.model_dump(mode="json"),
+                              "incident_ids": incident_ids},
+                  policy=policy, approval_timeout_hours=approval_timeout_hours) as run:
         client = run.client
         members = fetch.fetch_members(client)
-        incidents = fetch.fetch_incidents(client, status="ASSIGNED")
         occurrences: dict[int, list[Any]] = {}
-        if policy.include_unassigned:
-            incidents += fetch.fetch_incidents(client, status="TRIGGERED")
-            occurrences = fetch.fetch_occurrences(client, status="TRIGGERED")
+        prefetched: dict[int, list[Any]] = {}  # a scoped run read them with each incident
+        if incident_ids is None:
+            incidents = fetch.fetch_incidents(client, status="ASSIGNED")
+            if policy.include_unassigned:
+                incidents += fetch.fetch_incidents(client, status="TRIGGERED")
+                occurrences = fetch.fetch_occurrences(client, status="TRIGGERED")
+        else:
+            statuses = ("ASSIGNED", "TRIGGERED") if policy.include_unassigned else ("ASSIGNED",)
+            incidents, prefetched = fetch.fetch_incidents_by_id(client, incident_ids)
+            incidents = [i for i in incidents if i.status in statuses]
+            occurrences = {i.id: prefetched.get(i.id, [])
+                           for i in incidents if i.status == "TRIGGERED"}
         logger.info("%d open incidents to look at", len(incidents))
 
         # A directory that cannot be reached raises here: the run ends before any write.
@@ -82,7 +94,10 @@ def departed_developer_reassignment(
             orphans = [s.incident_id for s in first.skips if s.reason == "no_successor"]
             if orphans:
                 missing = [i for i in orphans if i not in occurrences]
-                occurrences.update(fetch.fetch_occurrences_of(client, missing))
+                occurrences.update({i: prefetched[i] for i in missing if i in prefetched})
+                missing = [i for i in missing if i not in prefetched]
+                if missing or not prefetched:
+                    occurrences.update(fetch.fetch_occurrences_of(client, missing))
                 owners, committers, problems = enrich.file_owners(
                     enrich.git_from_settings(), quote({i: occurrences.get(i, []) for i in orphans})
                 )

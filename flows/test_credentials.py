@@ -42,6 +42,7 @@ def test_directory_auto_ignore(
     dry_run: bool = True,
     max_actions: int = 50,
     approval_timeout_hours: float = 24.0,
+    incident_ids: list[int] | None = None,
 ) -> Any:
     """Ignore (as test_credential) open incidents whose every occurrence is in a test path.
 
@@ -55,11 +56,14 @@ def test_directory_auto_ignore(
         approval_timeout_hours: How long a run started from a deployment waits, suspended,
             for a person to approve or decline a plan above max_actions (default 24 hours).
             Unanswered by then, it ends Cancelled and writes nothing.
+        incident_ids: Only these incidents (a GitGuardian event's ids; read one by one), for
+            the ignore and the recheck alike. Empty: every open incident of the workspace.
     """
     logger = get_run_logger()
     with Playbook(PLAYBOOK, scopes=SCOPES, dry_run=dry_run, max_actions=max_actions,
-                  parameters={"policy": policy.model_dump(mode="json")}, policy=policy,
-                  approval_timeout_hours=approval_timeout_hours) as run:
+                  parameters={"policy": policy.model_dump(mode="json"),
+                              "incident_ids": incident_ids},
+                  policy=policy, approval_timeout_hours=approval_timeout_hours) as run:
         client = run.client
         # One listing per status and validity: multi-value filters are not confirmed on the
         # incidents endpoint. Incidents with a veto tag are excluded server-side (and re-checked
@@ -67,13 +71,22 @@ def test_directory_auto_ignore(
         # be told from one never returned, so decide counts them all and vetoes them itself.
         incidents: list[Any] = []
         occurrences: dict[int, list[Any]] = {}
-        for status in OPEN:
-            for validity in policy.validities:
-                filters = dict(status=status, validity=validity)
-                incidents += fetch.fetch_incidents(
-                    client, **filters, exclude_tags=list(policy.veto_tags))
-                for incident_id, found in fetch.fetch_occurrences(client, **filters).items():
-                    occurrences.setdefault(incident_id, []).extend(found)
+        scoped: tuple[list[Any], dict[int, list[Any]]] | None = None
+        if incident_ids is None:
+            for status in OPEN:
+                for validity in policy.validities:
+                    filters = dict(status=status, validity=validity)
+                    incidents += fetch.fetch_incidents(
+                        client, **filters, exclude_tags=list(policy.veto_tags))
+                    for incident_id, found in fetch.fetch_occurrences(client, **filters).items():
+                        occurrences.setdefault(incident_id, []).extend(found)
+        else:
+            # The same selection as the listings' filters, applied to the incidents read.
+            scoped = fetch.fetch_incidents_by_id(client, incident_ids)
+            veto = set(policy.veto_tags)
+            incidents = [i for i in scoped[0] if i.status in OPEN
+                         and i.validity in policy.validities and not veto & set(i.tags or ())]
+            occurrences = scoped[1]
         wanted = {i.id for i in incidents}
         occurrences = {i: o for i, o in occurrences.items() if i in wanted}
         logger.info("%d candidate incidents, %d occurrences", len(incidents), sum(map(len, occurrences.values())))
@@ -81,19 +94,27 @@ def test_directory_auto_ignore(
 
         if policy.recheck:
             plan = plan.merged(recheck(client, run.ledger, policy,
-                                       token_id=getattr(run.token, "id", None)))
+                                       token_id=getattr(run.token, "id", None), scoped=scoped))
         return run.execute(plan, note=render_note, incidents=incidents,
                            read_filters={"validity": list(policy.validities),
                                          "exclude_tags": list(policy.veto_tags)})
 
 
-def recheck(client: Any, ledger: Any, policy: TestCredentialPolicy, token_id: str | None = None):
+def recheck(client: Any, ledger: Any, policy: TestCredentialPolicy, token_id: str | None = None,
+            scoped: tuple[list[Any], dict[int, list[Any]]] | None = None):
     """Incidents this playbook ignored (per the ledger) that are still ignored, re-judged.
 
-    Only an ignore our token made is ever reopened: one a person made since is theirs."""
+    Only an ignore our token made is ever reopened: one a person made since is theirs.
+    `scoped`: the incidents (and occurrences) a scoped run read; only those are re-judged."""
     ignored_by_us = {a.incident_id for a in ledger.applied(PLAYBOOK, action="ignore")}
+    if scoped is not None:
+        ignored_by_us &= {i.id for i in scoped[0]}
     if not ignored_by_us:
         return decide_recheck([], {}, {}, policy)
+    if scoped is not None:
+        found = {i.id: i for i in scoped[0] if i.id in ignored_by_us and i.status == "IGNORED"}
+        return decide_recheck(ignored_by_us, found, {i: scoped[1].get(i, []) for i in found},
+                              policy, token_id=token_id)
     incidents = {i.id: i for i in fetch.fetch_incidents(client, status="IGNORED") if i.id in ignored_by_us}
     ids = sorted(incidents)
     if len(ids) <= FEW:

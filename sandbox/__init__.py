@@ -153,6 +153,7 @@ class Sandbox:
     _app: Any = field(repr=False)
     _stop: Callable[[], None] = field(repr=False)
     human: Dashboard = field(init=False, repr=False)
+    webhooks: Any = field(default=None, repr=False)  # sandbox.webhooks.WebhookSender or None
 
     def __post_init__(self) -> None:
         self.human = Dashboard(self.store, pick_human(self.store)["id"])
@@ -281,18 +282,27 @@ def running(
     workspace: Workspace | None = None,
     port: int = 0,
     strict_reassign: bool = False,
+    webhook_url: str | None = None,
+    webhook_token: str | None = None,
 ) -> Iterator[Sandbox]:
     """Serve a seeded sandbox on a free loopback port for the duration of the block.
 
     jitter_ms: each request waits an extra uniform 0..jitter_ms ms (seeded), after latency_ms.
     strict_reassign: assigning an incident to its current assignee answers 409 instead of the
     real API's 200 (off by default).
+    webhook_url, webhook_token: post a signed GitGuardian-style event for every change
+    (sandbox/webhooks.py); `box.webhooks` is the sender (None without a URL).
     """
     from sandbox.server import create_app
 
     workspace = workspace if workspace is not None else build_workspace(seed, incidents, now)
     named = ensure_tokens(workspace, token)
     store = Store(workspace, strict_reassign=strict_reassign)
+    sender = None
+    if webhook_url:
+        from sandbox.webhooks import WebhookSender
+
+        sender = store.notify = WebhookSender(webhook_url, webhook_token or "")
     app = create_app(store)
     url, stop = serve_in_thread(app, port)
     box = Sandbox(url=url, tokens={n: t.secret for n, t in named.items()},
@@ -303,6 +313,9 @@ def running(
         if rate_limit or faults or resets or latency_ms or jitter_ms:
             box.set_adversity(rate_limit=rate_limit, faults=faults, resets=resets,
                               latency_ms=latency_ms, jitter_ms=jitter_ms, seed=seed)
+        box.webhooks = sender
         yield box
     finally:
         stop()
+        if sender is not None:
+            sender.stop()

@@ -47,6 +47,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--latency-ms", type=int, default=0, help="added to every answer")
     serve.add_argument("--jitter-ms", type=int, default=0,
                        help="each answer waits an extra random 0..N ms (seeded)")
+    serve.add_argument("--webhook-url", help="POST a signed GitGuardian-style event there for "
+                       "every change (new incident, occurrence, validity, any write)")
+    serve.add_argument("--webhook-token", help="the webhook's signature token (default: the "
+                       "GITGUARDIAN_WEBHOOK_TOKEN variable)")
     serve.add_argument("--state-file", type=Path,
                        help="JSON state loaded at start when present, saved at exit")
 
@@ -76,6 +80,16 @@ def serve(args: argparse.Namespace) -> int:
                               resets=args.resets, latency_ms=args.latency_ms,
                               jitter_ms=args.jitter_ms, seed=args.seed)
     app = create_app(store, adversity=adversity)
+    if args.webhook_url:
+        from sandbox.webhooks import WebhookSender
+
+        token = args.webhook_token or os.environ.get("GITGUARDIAN_WEBHOOK_TOKEN")
+        if not token:
+            print("--webhook-url needs --webhook-token (or GITGUARDIAN_WEBHOOK_TOKEN)",
+                  file=sys.stderr)
+            return 2
+        store.notify = WebhookSender(args.webhook_url, token)
+        print(f"webhooks: {args.webhook_url}")
     # The workspace lives as long as the server: keep the collector from walking it again.
     gc.freeze()
     sock = _free_socket(args.port)

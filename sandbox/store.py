@@ -363,6 +363,9 @@ class Store:
         # strict_reassign: assigning an ASSIGNED incident to its current assignee answers 409
         # (the sandbox's old behaviour) instead of the real API's 200.
         self.strict_reassign = strict_reassign
+        # notify(action, incident, extra): called for every change the platform would announce
+        # through a custom webhook (sandbox/webhooks.py sends them); None: nobody listens.
+        self.notify: Callable[[str, dict, dict], None] | None = None
         # Indexing allocates many small containers; with a big workspace alive, each
         # automatic collection walks all of it (measured: 9 s instead of 1 s at 100k).
         collecting = gc.isenabled()
@@ -465,6 +468,11 @@ class Store:
 
     def now(self) -> str:
         return iso(self.clock())
+
+    def _announce(self, action: str, incident_id: int, **extra: Any) -> None:
+        """Tell the webhook sender (if any) what changed; a copy, taken under the lock."""
+        if self.notify is not None:
+            self.notify(action, _clone(self.incidents[incident_id]), _clone(extra))
 
     def add_token(self, token: Token) -> None:
         if not token.secret:
@@ -706,6 +714,7 @@ class Store:
             self._audit(actor, EVENT_NAMES["grant_access"], "UPDATE", [incident_id],
                         {"member_id": member["id"], "permission": permission})
             self._act(actor, incident_id, "GRANT_ACCESS", {"users": [member["id"]]})
+            self._announce("incident_access_granted", incident_id, member=_member_brief(member))
             return {"member_id": member["id"], "incident_id": incident_id,
                     "incident_permission": permission}
 
@@ -720,6 +729,7 @@ class Store:
             self._audit(actor, EVENT_NAMES["revoke_access"], "UPDATE", [incident_id],
                         {"member_id": member["id"]})
             self._act(actor, incident_id, "REMOVE_ACCESS", {"users": [member["id"]]})
+            self._announce("incident_access_revoked", incident_id, member=_member_brief(member))
 
     def update_incident(self, actor: Actor, incident_id: int, body: Mapping[str, Any]) -> dict:
         """PATCH: `severity` and/or `custom_tags` ([{key, value}]); anything else ignored."""
@@ -740,6 +750,7 @@ class Store:
                 incident["severity"] = severity
                 self._act(actor, incident_id, "SET_SEVERITY",
                           {"severity": severity, "previous_severity": previous})
+                self._announce("incident_severity_changed", incident_id)
             if tags is not None:
                 incident["custom_tags"] = [
                     {"id": self._custom_tag_id(t["key"], t.get("value")), "key": t["key"],
@@ -885,6 +896,7 @@ class Store:
             same = incident["status"] == "ASSIGNED" and incident.get("assignee_id") == member["id"]
             if same and self.strict_reassign:
                 raise ApiError(409, CONFLICT)
+            had = incident.get("assignee_id")
             # Otherwise the real API answers 200 and records (and e-mails) the assignment again.
             incident.update(
                 status="ASSIGNED", assignee_id=member["id"], assignee_email=member["email"]
@@ -892,6 +904,8 @@ class Store:
             self._audit(actor, EVENT_NAMES["assign"], "UPDATE", [incident_id],
                         {"assignee_id": member["id"]})
             self._act(actor, incident_id, "ASSIGN", {"assignees": [member["id"]]})
+            self._announce("incident_reassigned" if had is not None and had != member["id"]
+                           else "incident_assigned", incident_id)
             return self._answer(incident)
 
     def _find_member(self, *, email: str | None, member_id: int | None) -> dict:
@@ -921,6 +935,7 @@ class Store:
             previous = incident.get("assignee_id")
             self._audit(actor, EVENT_NAMES["unassign"], "UPDATE", [incident_id])
             self._act(actor, incident_id, "UNASSIGN", {"assignees": [previous]})
+            self._announce("incident_unassigned", incident_id)
             return self._answer(incident)
 
     def resolve(self, actor: Actor, incident_id: int, secret_revoked: Any = None) -> dict:
@@ -942,6 +957,7 @@ class Store:
             self._audit(actor, EVENT_NAMES["resolve"], "UPDATE", [incident_id],
                         {"secret_revoked": secret_revoked})
             self._act(actor, incident_id, "RESOLVE", {"revoked": secret_revoked})
+            self._announce("incident_resolved", incident_id)
             return self._answer(incident)
 
     def ignore(self, actor: Actor, incident_id: int, ignore_reason: Any) -> dict:
@@ -962,6 +978,7 @@ class Store:
             self._audit(actor, EVENT_NAMES["ignore"], "UPDATE", [incident_id],
                         {"ignore_reason": ignore_reason})
             self._act(actor, incident_id, "IGNORE", {"ignore_reason": ignore_reason})
+            self._announce("incident_ignored", incident_id)
             return self._answer(incident)
 
     def reopen(self, actor: Actor, incident_id: int) -> dict:
@@ -973,6 +990,7 @@ class Store:
             self._reopen(incident)
             self._audit(actor, EVENT_NAMES["reopen"], "UPDATE", [incident_id])
             self._act(actor, incident_id, "UNRESOLVE" if was == "RESOLVED" else "REOPEN")
+            self._announce("incident_reopened", incident_id)
             return self._answer(incident)
 
     @staticmethod
@@ -1023,6 +1041,7 @@ class Store:
             self._audit(actor, EVENT_NAMES["share"], "CREATE", [share_id],
                         {"issue_id": incident_id, "expire_at": share["expire_at"]})
             self._act(actor, incident_id, "SHARE", {"shared_at": _offset_time(self.now())})
+            self._announce("incident_shared_publicly", incident_id)
             return _clone(share)
 
     def unshare(self, actor: Actor, incident_id: int) -> None:
@@ -1036,6 +1055,7 @@ class Store:
             self._audit(actor, EVENT_NAMES["unshare"], "DELETE", [share_id],
                         {"issue_id": incident_id})
             self._act(actor, incident_id, "UNSHARE", {"unshared_at": _offset_time(self.now())})
+            self._announce("incident_unshared_publicly", incident_id)
 
     # ------------------------------------------------------------ notes
 
@@ -1080,6 +1100,7 @@ class Store:
             self._audit(actor, EVENT_NAMES["note_create"], "CREATE", [note["id"]],
                         {"incident_id": incident_id})
             self._act(actor, incident_id, "ADD_NOTE", {"note_id": note["id"]})
+            self._announce("incident_note_created", incident_id)
             return _clone(note)
 
     def _note(self, actor: Actor, incident_id: int, note_id: int) -> dict:
@@ -1333,6 +1354,7 @@ class Store:
         sha: str | None = None,
         source_id: int | None = None,
         tags: list[str] | None = None,
+        _announce: bool = True,
     ) -> dict:
         """A new sighting of an incident's secret, as the real scanner would report it.
 
@@ -1376,12 +1398,17 @@ class Store:
             presence = incident.get("secret_presence")
             if isinstance(presence, dict) and "in_vcs" in presence:
                 presence["in_vcs"] = presence.get("in_vcs", 0) + 1
-            if incident["status"] == "RESOLVED":
+            regression = incident["status"] == "RESOLVED"
+            if regression:
                 self._history(incident_id)
                 self._reopen(incident)
                 incident["regression"] = True
                 log = self.activity[incident_id]
                 self._activity_entry(log, incident_id, self.now(), "UNRESOLVE", None, None, None)
+            if _announce:
+                self._announce("new_occurrence", incident_id, occurrence=occurrence)
+                if regression:
+                    self._announce("incident_regression", incident_id)
             return _clone(occurrence)
 
     def new_incident(
@@ -1456,7 +1483,8 @@ class Store:
             self._incident_ids.append(incident_id)  # the largest id so far: order holds
             self._owned.add(("incident", incident_id))
             self.new_occurrence(incident_id, filepath=filepath, author_email=author_email,
-                                author_name=author_name, source_id=source_id)
+                                author_name=author_name, source_id=source_id, _announce=False)
+            self._announce("incident_triggered", incident_id)
             return _clone(self.incidents[incident_id])
 
     def set_validity(self, incident_id: int, validity: str) -> dict:
@@ -1464,7 +1492,10 @@ class Store:
             raise ValueError(f"unknown validity {validity!r}")
         with self.lock:
             incident = self._writable(incident_id)
+            changed = incident.get("validity") != validity
             incident["validity"] = validity
+            if changed:
+                self._announce("incident_validity_changed", incident_id)
             return _clone(incident)
 
     def deactivate_member(self, member_id: int) -> dict:
@@ -1475,6 +1506,10 @@ class Store:
                 raise ApiError(404, NOT_FOUND)
             member["active"] = False
             return _clone(member)
+
+
+def _member_brief(member: Mapping[str, Any]) -> dict:
+    return {k: member.get(k) for k in ("id", "name", "email", "access_level")}
 
 
 def _has_any_tag(present: list[str], wanted: list[str]) -> bool:

@@ -283,8 +283,11 @@ def _triple(current: Any, previous: Any) -> dict[str, Any]:
 
 
 def _sla_breaches(frame: pd.DataFrame, window: Window, sla_days: Mapping[str, int | None],
-                  history: History) -> pd.DataFrame:
-    """Open at the week's end for longer than the SLA, or closed in the week after it."""
+                  history: History | None = None) -> pd.DataFrame:
+    """Open at the week's end for longer than the SLA, or closed in the week after it
+    (`history` None: closures from today's data alone)."""
+    if history is None:
+        history = report_history.from_state(frame)
     columns = ["id", "severity", "kind", "days", "sla_days", "incident_name", "detector",
                "assignee_email", "gitguardian_url"]
     limit = frame["severity"].map({k: v for k, v in sla_days.items() if v is not None}).astype(float)

@@ -17,8 +17,9 @@ IDS = [f"{s.entrypoint.split(':')[1]}/{s.name}" for s in SPECS]
 # The schedules the issue asks for, by flow name (cron, time zone).
 EXPECTED_SCHEDULES = {
     "departed-developer-reassignment": [("0 6 * * *", "UTC")],
-    "test-directory-auto-ignore": [("0 * * * *", "UTC")],
-    "commit-author-triage": [("*/15 * * * *", "UTC")],
+    # Less often since issue 16: events run these within seconds; the sweeps reconcile.
+    "test-directory-auto-ignore": [("0 */6 * * *", "UTC")],
+    "commit-author-triage": [("30 * * * *", "UTC")],
     "weekly-report": [("0 7 * * 1", "UTC")],
     "bulk-remediation": [],
     "sla-escalation": [("0 * * * 1-5", "UTC")],
@@ -109,9 +110,9 @@ def test_schedules_concurrency_pool_and_labels(spec: config.DeploymentSpec) -> N
         if flow.name == "weekly-report":
             assert (dates[0].weekday(), dates[0].hour, (dates[1] - dates[0]).days) == (0, 7, 7)
         if flow.name == "test-directory-auto-ignore":
-            assert (dates[0].minute, gap.total_seconds()) == (0, 3600)
+            assert (dates[0].minute, gap.total_seconds()) == (0, 6 * 3600)
         if flow.name == "commit-author-triage":
-            assert gap.total_seconds() == 900
+            assert (dates[0].minute, gap.total_seconds()) == (30, 3600)
     assert spec.concurrency_limit == 1
     assert spec.work_pool == config.WORK_POOL
     assert spec.description and spec.tags
@@ -136,3 +137,59 @@ def test_bulk_presets_are_the_flows_presets_unscheduled_dry_runs() -> None:
     presets = {name: spec for name, spec in bulk.items() if "policy" in spec.parameters}
     assert {name: spec.parameters for name, spec in presets.items()} == PRESETS
     assert all(not spec.schedules and spec.parameters["dry_run"] is True for spec in bulk.values())
+
+
+# Issue 16: which GitGuardian events run which playbook, scoped to the event's incidents.
+EXPECTED_TRIGGERS = {
+    "commit-author-triage": [{"gitguardian.incident.triggered",
+                              "gitguardian.incident.new_occurrence"}],
+    "test-directory-auto-ignore": [{"gitguardian.incident.triggered",
+                                    "gitguardian.incident.new_occurrence"},
+                                   {"gitguardian.incident.validity_changed"}],
+    "departed-developer-reassignment": [{"gitguardian.incident.assigned",
+                                         "gitguardian.incident.reassigned"}],
+}
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+def test_event_triggers_run_the_playbook_for_the_events_incidents(
+        spec: config.DeploymentSpec) -> None:
+    from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
+
+    from deployments.serve import deployment_trigger
+    from deployments.webhooks import ACTIONS, EVENT_PREFIX
+
+    flow = spec.load_flow()
+    expected = EXPECTED_TRIGGERS.get(flow.name, [])
+    assert [set(t["expect"]) for t in spec.triggers] == expected
+    known = {EVENT_PREFIX + suffix for suffix in ACTIONS.values()}
+    for raw in spec.triggers:
+        trigger = deployment_trigger(raw)  # what `prefect deploy` and serve build
+        assert isinstance(trigger, DeploymentEventTrigger)
+        assert set(trigger.expect) <= known  # names the receiver emits
+        assert trigger.match.model_dump() == {"prefect.resource.id": "gitguardian.incident.*"}
+        assert (trigger.posture, trigger.threshold, trigger.enabled) == ("Reactive", 1, True)
+        assert trigger.parameters == {"incident_ids": "{{ event.payload.incident_ids }}"}
+        # A rendered value (a list of ids) is a valid parameter of the flow, with the
+        # deployment's own defaults (dry_run, max_actions) kept.
+        validated = flow.validate_parameters({**spec.parameters, "incident_ids": [3, 5]})
+        assert validated["incident_ids"] == [3, 5]
+        import uuid
+
+        trigger.set_deployment_id(uuid.uuid4())
+        automation = trigger.as_automation()
+        assert automation.name == raw["name"]
+        assert [a.type for a in automation.actions] == ["run-deployment"]
+
+
+def test_the_trigger_template_renders_the_events_ids_as_a_list() -> None:
+    """Prefect's own RunDeployment rendering: '{{ event.payload.incident_ids }}' keeps its
+    type (a list of ints), not a string."""
+    from prefect.server.events.actions import RunDeployment
+    from prefect.utilities.schema_tools.hydration import HydrationContext, hydrate
+
+    parameters = {"incident_ids": "{{ event.payload.incident_ids }}"}
+    RunDeployment._upgrade_v1_templates(parameters)
+    context = HydrationContext(render_jinja=True, raise_on_error=True,
+                               jinja_context={"event": {"payload": {"incident_ids": [7, 9]}}})
+    assert hydrate(parameters, context) == {"incident_ids": [7, 9]}

@@ -44,6 +44,9 @@ def test_setup_creates_pool_limit_and_secrets_idempotently(
     monkeypatch.setenv("GITGUARDIAN_API_KEY", api_key)
     monkeypatch.setenv("LDAP_PASSWORD", ldap_password)
     monkeypatch.setenv("GITGUARDIAN_REQUESTS_PER_MINUTE", "120")
+    from tests.fixtures.canary import WEBHOOK_TOKEN
+
+    monkeypatch.setenv("GITGUARDIAN_WEBHOOK_TOKEN", WEBHOOK_TOKEN)
 
     assert deploy_setup.main([]) == 0
     first = capsys.readouterr().out
@@ -64,6 +67,13 @@ def test_setup_creates_pool_limit_and_secrets_idempotently(
     assert limit.slot_decay_per_second == pytest.approx((120 - 10) / 60)
     assert Secret.load("gitguardian-api-key", _sync=True).get() == api_key
     assert Secret.load("ldap-bind-password", _sync=True).get() == ldap_password
+    # The webhook receiver reads its token from the block, the environment unset.
+    from deployments import webhooks
+
+    assert Secret.load("gitguardian-webhook-token", _sync=True).get() == WEBHOOK_TOKEN
+    monkeypatch.delenv("GITGUARDIAN_WEBHOOK_TOKEN")
+    assert webhooks.load_token() == WEBHOOK_TOKEN
+    assert "saved from GITGUARDIAN_WEBHOOK_TOKEN" in first and WEBHOOK_TOKEN not in first
 
     # Rotation: a new key in the environment replaces the block's value.
     rotated = _fake_secret()

@@ -55,3 +55,20 @@ def test_a_failed_step_makes_the_demo_fail(tmp_path):
     assert re.search(r"\d+ step\(s\) FAILED: ", done.stdout), done.stdout[-3000:]
     assert "Done." not in done.stdout
     assert "applied: FAILED" in done.stdout
+
+
+@pytest.mark.prefect
+def test_the_events_demo_shows_a_webhook_assigning_an_incident(tmp_path):
+    """`make demo ARGS=--events` (issue 16): a real server, receiver and served deployments;
+    the new incident ends assigned, and the triage run its webhook started is listed."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    done = _demo(tmp_path, "--events", "--incidents", "200", "--ui-port", str(port))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assigned = re.search(r"Incident #(\d+) is ASSIGNED, assigned to (\S+),", done.stdout)
+    assert assigned, done.stdout[-3000:]
+    triage = [line for line in done.stdout.splitlines() if "triage · WRITES" in line]
+    assert triage and f"incident_ids=[{assigned.group(1)}]" in triage[0], done.stdout[-3000:]

@@ -1,0 +1,118 @@
+"""Issue 16 end to end, every part real: the sandbox posts a signed webhook -> the receiver
+(`python -m deployments.webhooks`) -> a Prefect server (`prefect server start`) -> prefect.yaml's
+deployment triggers -> `python -m deployments.serve` runs the playbook scoped to the event's
+incidents -> the incident is assigned to its author and a test-path one ignored, asserted
+through the sandbox's API. Then a burst of 500 new incidents starts at most 5 flow runs."""
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+
+import pytest
+
+from benchmarks.event_path import EventPath, triage_examples
+from tasks.decide.identity import normalise_email
+from tests.fixtures import canary
+
+from .conftest import PrefectServer, wait_until
+
+pytestmark = [pytest.mark.slow, pytest.mark.prefect, pytest.mark.timeout(900)]
+
+
+def _runs_by_deployment(path: EventPath, since: float) -> dict[str, list]:
+    with path.client() as client:
+        names = {d.id: d.name for d in client.read_deployments()}
+    found: dict[str, list] = {}
+    for run in path.flow_runs():
+        if run.created and run.created.timestamp() >= since:
+            found.setdefault(names.get(run.deployment_id, "?"), []).append(run)
+    return found
+
+
+def _all_final(path: EventPath) -> bool:
+    return all(r.state is not None and r.state.is_final() for r in path.flow_runs())
+
+
+def test_a_webhook_runs_the_playbooks_for_its_incident_and_a_burst_is_a_few_runs(
+    prefect_server_process: PrefectServer, sandbox_workspace, sandbox_export: Path,
+    tmp_path: Path,
+) -> None:
+    server = prefect_server_process
+    path = EventPath(server.url, server.env, tmp_path, copy.deepcopy(sandbox_workspace),
+                     sandbox_export, canary.WEBHOOK_TOKEN, window=1.0)
+    template, email = triage_examples(sandbox_workspace)[0]
+    with path.running():
+        box = path.box
+        since = time.time()
+        leak = path.leak_like(template)  # a new TRIGGERED incident: the same author's leak
+        test_leak = path.leak_like(template, filepath="tests/fixtures/settings_test.py",
+                                   validity="invalid")
+
+        def remediated() -> bool:
+            one, two = path.incident(leak["id"]), path.incident(test_leak["id"])
+            return (one["status"] == "ASSIGNED" and two["status"] == "IGNORED") and (one, two)
+
+        one, two = wait_until(remediated, timeout=120, interval=0.5,
+                              what=f"the event-driven runs\n{path.logs['serve'].read_text()[-3000:]}")
+        assert normalise_email(one["assignee_email"]) == email
+        assert two["ignore_reason"] == "test_credential"
+        runs = _runs_by_deployment(path, since)
+        triage = runs["on-events-and-hourly"]
+        assert all(r.parameters["incident_ids"] for r in triage)
+        scoped = {i for r in triage for i in r.parameters["incident_ids"]}
+        assert leak["id"] in scoped and scoped <= {leak["id"], test_leak["id"]}
+        assert any(test_leak["id"] in r.parameters["incident_ids"]
+                   for r in runs["on-events-and-6-hourly"])
+        # The receiver said what each event triggered; the token is nowhere in its log.
+        wait_until(lambda: _all_final(path), timeout=120, what="the runs to end")
+        receiver_log = path.logs["receiver"].read_text()
+        assert f"received incident_triggered for incident {leak['id']}" in receiver_log
+        assert "commit-author-triage/on-events-and-hourly" in receiver_log
+        for log in path.logs.values():
+            assert canary.secrets_in(log.read_text(errors="replace")) == []
+
+        # A burst: 500 new incidents (a historical scan) -> at most 5 flow runs.
+        box.webhooks.flush(60)
+        wait_until(lambda: _all_final(path), timeout=120, what="the first runs to end")
+        time.sleep(2 * path.window)
+        before = path.counter.count
+        since = time.time()
+        burst = [path.leak_like(template)["id"] for _ in range(500)]
+        assert box.webhooks.flush(120) and not box.webhooks.failed
+
+        def burst_done() -> bool:
+            states = [box.store.incidents[i]["status"] for i in burst]
+            return all(s == "ASSIGNED" for s in states) and _all_final(path)
+
+        wait_until(burst_done, timeout=300, interval=1.0,
+                   what=f"the burst's incidents assigned\n{path.logs['serve'].read_text()[-3000:]}")
+        time.sleep(3 * path.window)
+        wait_until(lambda: _all_final(path), timeout=120, what="the burst's last runs")
+        runs = _runs_by_deployment(path, since)
+        count = sum(len(r) for r in runs.values())
+        assert count <= 5, {k: len(v) for k, v in runs.items()}
+        assert {i for r in runs["on-events-and-hourly"] for i in r.parameters["incident_ids"]} \
+            == set(burst)
+        burst_requests = path.counter.count - before
+        # Against what one scoped run per playbook of those ids needs: each id is read once per
+        # playbook in either case (the runs of a playbook split the ids, never repeat one), so
+        # the difference is the fixed cost (token, members, ...) of every run beyond the
+        # first per playbook. That fixed cost, measured: a run scoped to no incident at all.
+        for name, found in runs.items():
+            ids = [i for r in found for i in r.parameters["incident_ids"]]
+            assert len(ids) == len(set(ids)), name
+        with path.client() as client:
+            triage_id = next(d.id for d in client.read_deployments()
+                             if d.name == "on-events-and-hourly")
+            counted = path.counter.count
+            empty = client.create_flow_run_from_deployment(triage_id,
+                                                           parameters={"incident_ids": []})
+            wait_until(lambda: (s := client.read_flow_run(empty.id).state) and s.is_final(),
+                       timeout=120, what="the empty scoped run")
+            fixed = path.counter.count - counted
+        reference = burst_requests - (count - len(runs)) * fixed
+        print(f"burst: {count} flow runs {({k: len(v) for k, v in runs.items()})}, "
+              f"{burst_requests} API requests; one scoped run per playbook: {reference} "
+              f"(fixed cost of a run: {fixed})")
+        assert burst_requests <= 1.1 * reference

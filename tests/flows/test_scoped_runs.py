@@ -1,0 +1,115 @@
+"""Playbooks scoped to incidents (issue 16): a run given `incident_ids` reads only those
+incidents, decides as the full sweep does for them, and costs requests in proportion to the
+ids, not to the workspace. Counted at the sandbox (every request it serves)."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from flows.commit_author_triage import commit_author_triage
+from flows.departed_developers import departed_developer_reassignment as departed
+from flows.test_credentials import test_directory_auto_ignore as auto_ignore
+from tasks.decide.departed import DepartedPolicy
+from tasks.decide.test_credentials import TestCredentialPolicy
+from tasks.decide.triage import TriagePolicy
+
+pytestmark = [pytest.mark.slapd, pytest.mark.prefect, pytest.mark.slow]
+
+FLOWS = {
+    "triage": (commit_author_triage, TriagePolicy()),
+    "auto-ignore": (auto_ignore, TestCredentialPolicy()),
+    "departed": (departed, DepartedPolicy()),
+}
+
+
+class RequestCounter:
+    """Every request the sandbox serves, by method and path."""
+
+    def __init__(self, box):
+        self.seen: Counter[tuple[str, str]] = Counter()
+        self.hooks = []
+        for method in ("GET", "POST", "PATCH", "PUT", "DELETE"):
+            self.hooks.append(box.before(method, r"/v1/.*", self._count(method), times=None))
+
+    def _count(self, method):
+        def count(box):
+            self.seen[(method, "any")] += 1
+        return count
+
+    def total(self) -> int:
+        return sum(self.seen.values())
+
+    def reset(self) -> None:
+        self.seen.clear()
+
+
+def decisions(result) -> dict[int, list[tuple[str, dict]]]:
+    found: dict[int, list[tuple[str, dict]]] = {}
+    for row in result["plan"]:
+        found.setdefault(row["incident_id"], []).append((row["action"], json.loads(row["arguments"])))
+    return found
+
+
+def skips(result) -> dict[int, str]:
+    return {s["incident_id"]: s["reason"] for s in result.get("skipped") or []}
+
+
+def run(flow_fn, policy, **parameters):
+    state = flow_fn(return_state=True, policy=policy, dry_run=True, max_actions=5000, **parameters)
+    assert state.is_completed(), state.message
+    return state.result()
+
+
+@pytest.mark.parametrize("name", sorted(FLOWS))
+def test_a_scoped_run_decides_as_the_sweep_and_costs_per_id(playbook_env, name):
+    flow_fn, policy = FLOWS[name]
+    box = playbook_env.sandbox
+    counter = RequestCounter(box)
+    full = run(flow_fn, policy)
+    sweep_requests = counter.total()
+    planned = decisions(full)
+    assert planned, f"the sandbox should give {name} something to do"
+
+    # Ids the sweep acted on, ids it skipped or ignored, and one that does not exist.
+    acted = sorted(planned)[:6]
+    others = sorted(i for i in box.store.incidents if i not in planned)[:4]
+    chosen = acted + others + [99_999_999]
+
+    counts = {}
+    for size in (len(chosen) // 2, len(chosen)):
+        ids = chosen[:size]
+        counter.reset()
+        scoped = run(flow_fn, policy, incident_ids=ids)
+        counts[size] = counter.total()
+        # The same decisions as the sweep's, for these ids exactly.
+        assert decisions(scoped) == {i: d for i, d in planned.items() if i in ids}
+        assert {i: r for i, r in skips(scoped).items()} == {
+            i: r for i, r in skips(full).items() if i in ids}
+    small, large = sorted(counts)
+    per_id = (counts[large] - counts[small]) / (large - small)
+    # One GET per incident (its occurrences come with it); a few fixed requests (token,
+    # members) around them.
+    assert per_id <= 1.5, counts
+    assert counts[small] <= small * 1.5 + 6, counts
+    assert counts[large] < sweep_requests / 2 or sweep_requests < 40, (counts, sweep_requests)
+
+
+def test_a_scoped_auto_ignore_rechecks_only_its_ids(playbook_env):
+    """The recheck (reopen what we ignored once its reason is gone) is scoped too."""
+    box = playbook_env.sandbox
+    policy = TestCredentialPolicy()
+    result = auto_ignore(return_state=True, policy=policy, dry_run=False, max_actions=5000)
+    assert result.is_completed(), result.message
+    ignored = sorted(i for i, d in decisions(result.result()).items())
+    assert len(ignored) >= 2
+    # Both ignored incidents get a new occurrence outside any test path: the recheck would
+    # reopen both; a run scoped to the first reopens the first only.
+    for incident_id in ignored[:2]:
+        box.events.new_occurrence(incident_id, filepath="src/app/settings.py")
+    scoped = run(auto_ignore, policy, incident_ids=[ignored[0]])
+    assert decisions(scoped) == {ignored[0]: [("reopen", {})]} or \
+        list(decisions(scoped)) == [ignored[0]]
+    sweep = run(auto_ignore, policy)
+    assert {ignored[0], ignored[1]} <= set(decisions(sweep))
