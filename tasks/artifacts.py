@@ -23,9 +23,11 @@ from urllib.parse import quote, urlsplit
 from tasks.decide.paths import printable
 from tasks.plan import Action, Decision, Outcome, Plan
 
-EVIDENCE_WIDTH = 70  # characters per line of the evidence column
+# Prefect's tables do not wrap cells: these keep a plan's row within about 1,100 px.
+EVIDENCE_WIDTH = 60  # characters per line of the evidence column
 EVIDENCE_LINES = 3  # then "…": the ledger holds the rest
-WHO_WIDTH = 48
+WHO_WIDTH = 44
+WHY_WIDTH = 26
 FAILURES_LISTED = 50
 
 _MD = {c: "\\" + c for c in "\\`*_[]|#~"}
@@ -154,40 +156,51 @@ def new_assignee(decision: Decision) -> str | None:
 
 def who_what(decision: Decision) -> str:
     """The new assignee's e-mail, or what the write does, in words (plain text, not escaped)."""
+    return " ".join(_who_parts(decision))
+
+
+def _who_parts(decision: Decision) -> list[str]:
     args = decision.arguments
     match decision.action:
         case Action.ASSIGN:
             email = new_assignee(decision)
-            target = email or f"member {args.get('member_id')}"
+            parts = [f"to {email or 'member ' + str(args.get('member_id'))}"]
             pre = decision.precondition
-            old = pre.assignee_email if pre.check_assignee else None
-            quiet = "" if args.get("send_email", True) else " (no e-mail sent)"
-            return f"to {target}" + (f" (was {old})" if old else "") + quiet
+            if pre.check_assignee and pre.assignee_email:
+                parts.append(f"(was {pre.assignee_email})")
+            if not args.get("send_email", True):
+                parts.append("(no e-mail sent)")
+            return parts
         case Action.UNASSIGN:
-            return "unassigned"
+            return ["unassigned"]
         case Action.IGNORE:
             why = str(args.get("ignore_reason") or "")
-            return f"ignored as {IGNORE_REASONS.get(why, why.replace('_', ' ') or 'no reason')}"
+            return [f"ignored as {IGNORE_REASONS.get(why, why.replace('_', ' ') or 'no reason')}"]
         case Action.RESOLVE:
             revoked = args.get("secret_revoked")
-            return "resolved, secret revoked" if revoked else "resolved, secret not revoked"
+            return ["resolved, secret revoked" if revoked else "resolved, secret not revoked"]
         case Action.REOPEN:
-            return "reopened"
+            return ["reopened"]
         case Action.SHARE:
             hours = int(args.get("lifespan_hours") or 0)
             life = f"for {hours} h" if hours else "for the workspace's default time"
-            return f"share link for the author, {life}"
+            return [f"share link for the author, {life}"]
         case Action.NOTE:
-            return "a note"
-    return decision.action.value
+            return ["a note"]
+    return [decision.action.value]
+
+
+def _who_cell(decision: Decision) -> str:
+    """One part a line (the new assignee first), each wrapped."""
+    return "<br>".join(wrap(part, WHO_WIDTH) for part in _who_parts(decision))
 
 
 def plan_row(decision: Decision, links: IncidentLinks) -> dict[str, str]:
     return {
         "incident": links.cell(decision.incident_id),
         "action": decision.action.value,
-        "who / what": wrap(who_what(decision), WHO_WIDTH),
-        "why": wrap(reason_words(decision.reason), WHO_WIDTH),
+        "who / what": _who_cell(decision),
+        "why": wrap(reason_words(decision.reason), WHY_WIDTH),
         "evidence": wrap(decision.evidence, EVIDENCE_WIDTH, EVIDENCE_LINES),
         "decision": decision.decision_id,
     }

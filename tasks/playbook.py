@@ -24,7 +24,7 @@ from prefect.runtime import flow_run
 from prefect.states import Failed
 from prefect.utilities.annotations import quote
 
-from tasks import act, fetch, settings
+from tasks import act, artifacts, fetch, settings
 from tasks.act import RunReport
 from tasks.decide.paths import printable
 from tasks.plan import Decision, Outcome, Plan
@@ -122,7 +122,8 @@ class Playbook:
         """`incidents`: what the plan was made from, so the safety reads can be batched;
         `read_filters`: the API filters they were fetched with (see `act.apply_plan`)."""
         logger = get_run_logger()
-        publish_plan(plan, dry_run=self.dry_run)
+        links = artifacts.IncidentLinks(incidents or ())
+        publish_plan(plan, dry_run=self.dry_run, links=links)
         approved = False
         if not self.dry_run and len(plan) > self.max_actions and is_interactive():
             logger.warning("%d writes planned, above max_actions=%d: pausing for approval",
@@ -143,7 +144,7 @@ class Playbook:
         )
         if self.lease is not None:
             report.lease_waited = self.lease.waited
-        publish_outcomes(report)
+        publish_outcomes(report, links=links)
         logger.info(report.summary())
         result = {
             "playbook": self.name,
@@ -188,13 +189,18 @@ def _artifact_key(playbook: str, what: str) -> str:
     return f"{playbook}-{what}".lower()
 
 
-def publish_plan(plan: Plan, *, dry_run: bool) -> None:
-    rows = [d.row() for d in plan.decisions] or [{"incident_id": None, "action": "none"}]
+def publish_plan(plan: Plan, *, dry_run: bool,
+                 links: artifacts.IncidentLinks | None = None) -> None:
+    """The plan as people read it: incident (linked), action, who / what, why, short evidence
+    (tasks/artifacts.py); the full evidence is in the ledger under the decision id."""
+    links = links or artifacts.IncidentLinks()
+    rows = ([artifacts.plan_row(d, links) for d in plan.decisions]
+            or [{"incident": "", "action": "nothing to do"}])
     create_table_artifact(
         key=_artifact_key(plan.playbook, "plan"),
         table=rows,
         description=f"{plan.playbook}: {len(plan)} decisions "
-                    f"({'dry run' if dry_run else 'to apply'})",
+                    f"({'dry run: nothing written' if dry_run else 'to apply'})",
     )
     if plan.skips:
         skipped = Counter(s.reason for s in plan.skips)
@@ -205,28 +211,20 @@ def publish_plan(plan: Plan, *, dry_run: bool) -> None:
         )
 
 
-def publish_outcomes(report: RunReport) -> None:
-    rows = [o.row() for o in report.outcomes] or [{"incident_id": None, "result": "none"}]
+def publish_outcomes(report: RunReport, *, links: artifacts.IncidentLinks | None = None) -> None:
+    """The outcomes (the plan's columns plus the result) and the run's Markdown summary."""
+    links = links or artifacts.IncidentLinks()
+    rows = ([artifacts.outcome_row(o, links) for o in report.outcomes]
+            or [{"incident": "", "result": "nothing to do"}])
     create_table_artifact(
         key=_artifact_key(report.playbook, "outcomes"),
         table=rows,
         description=report.summary(),
     )
-    lines = [f"# {report.playbook}", "", report.summary(), ""]
-    if report.overwrites:
-        lines += ["## Written over a change made meanwhile", ""] + [
-            f"- incident {o.decision.incident_id}: {o.result.value}: {_md(o.detail)}"
-            for o in report.overwrites
-        ] + [""]
-    if report.failed:
-        lines += ["## Failed", ""] + [
-            f"- incident {o.decision.incident_id}: {o.decision.action.value}: {_md(o.detail)}"
-            for o in report.failed
-        ]
-    if report.detection and not report.dry_run:
-        lines += ["", f"After-write check: {_md(report.detection)}."]
-    create_markdown_artifact(key=_artifact_key(report.playbook, "summary"),
-                             markdown="\n".join(lines))
+    create_markdown_artifact(
+        key=_artifact_key(report.playbook, "summary"),
+        markdown=artifacts.summary_markdown(report, links, headline=report.summary()),
+    )
 
 
 def _md(text: str) -> str:
