@@ -226,7 +226,7 @@ def outcome_row(outcome: Outcome, links: IncidentLinks) -> dict[str, str]:
         "incident": row["incident"],
         "action": row["action"],
         "who / what": row["who / what"],
-        "result": RESULT_WORDS.get(outcome.result.value, outcome.result.value),
+        "result": wrap(RESULT_WORDS.get(outcome.result.value, outcome.result.value), WHY_WIDTH),
         "detail": detail,
         "why": row["why"],
         "evidence": row["evidence"],
@@ -250,7 +250,8 @@ def summary_markdown(report: Any, links: IncidentLinks, *, headline: str) -> str
     then every failure (and every write made over someone's change) with its detail."""
     outcomes: list[Outcome] = list(report.outcomes)
     plan: Plan = report.plan
-    lines = [f"# {text(report.playbook)}: {'dry run' if report.dry_run else 'run'}", "",
+    mode = "dry run, nothing written" if report.dry_run else "run that writes"
+    lines = [f"# {text(report.playbook)}: {mode}", "",
              text(headline), ""]
     lines += _count_table("By action", Counter(d.action.value for d in plan.decisions), "action")
     reasons = Counter(reason_words(d.reason) for d in plan.decisions)

@@ -113,12 +113,13 @@ def test_outcomes_and_summary():
     ])
     rows = [artifacts.outcome_row(o, links(101, 102, 103)) for o in report.outcomes]
     assert [r["result"] for r in rows] == ["done", "FAILED",
-                                          "left: the incident changed since the plan"]
+                                          "left: the incident changed<br>since the plan"]
     assert rows[0]["who / what"] == "to carol@corp.example<br>(was bob@corp.example)"
     assert rows[1]["detail"] == "403 Forbidden &lt;script&gt;alert(1)&lt;/script&gt;"
     assert list(rows[0])[:4] == ["incident", "action", "who / what", "result"]
 
     text = artifacts.summary_markdown(report, links(101, 102, 103), headline=report.summary())
+    assert text.startswith("# departed-developer-reassignment: run that writes")
     assert "| assign | 2 |" in text and "| share | 1 |" in text  # by action
     assert "| the leaver's manager | 2 |" in text  # by reason, in words
     assert "| done | 1 |" in text and "| FAILED | 1 |" in text  # by result
