@@ -42,6 +42,13 @@ def ui_runs(prefect_ui, fresh_sandbox, sandbox_directory, sandbox_export, tmp_pa
         assert dry.is_completed() and real.is_completed(), (dry.message, real.message)
         yield {"dry": str(dry.state_details.flow_run_id),
                "real": str(real.state_details.flow_run_id), "result": real.result(), "env": env}
+        # Send what Prefect still holds for this server (logs, events) while it is up: its
+        # workers are kept per API URL, and would retry a stopped server at the session's exit.
+        from prefect.events.worker import EventsWorker
+        from prefect.logging.handlers import APILogWorker
+
+        APILogWorker.drain_all(timeout=30)
+        EventsWorker.drain_all(timeout=30)
 
 
 def test_runs_list_tells_dry_and_real_runs_apart(prefect_ui, ui_runs, tmp_path):  # noqa: F811
