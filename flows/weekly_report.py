@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
@@ -199,12 +199,13 @@ def history_of(frame: Any, read: dict[str, Any] | None) -> report_history.Histor
 def compute_report(incidents: list[Any], members: list[Any], occurrences: list[Any],
                    audit: list[Any] | None, ledger: list[Any] | None, window: report.Window,
                    sla_days: dict[str, int | None], trend_weeks: int, token_id: str | None,
-                   history: dict[str, Any] | None = None) -> report.WeeklyReport:
+                   history: dict[str, Any] | None = None,
+                   now: datetime | None = None) -> report.WeeklyReport:
     notes = []
     if audit is None:
         notes.append("Audit log not available: the API token lacks the audit_logs:read scope.")
     frame = report.incidents_frame(incidents)
-    return report.compute(
+    weekly = report.compute(
         frame, window,
         members=report.members_frame(members), occurrences=report.occurrences_frame(occurrences),
         audit=None if audit is None else report.audit_frame(audit),
@@ -212,25 +213,37 @@ def compute_report(incidents: list[Any], members: list[Any], occurrences: list[A
         sla_days=sla_days, trend_weeks=trend_weeks, token_id=token_id, notes=notes,
         history=history_of(frame, history),
     )
+    # What reaches its SLA in the next 7 days: from the week's end, or from now in a partial week.
+    return report.add_outlook(weekly, frame, sla_days, now or datetime.now(timezone.utc))
 
 
 @task(name="write-report", **NO_CACHING)
-def write_report(weekly: report.WeeklyReport, output_dir: str) -> dict[str, str]:
-    return {name: str(path) for name, path in report_render.write_report(weekly, output_dir).items()}
+def write_report(weekly: report.WeeklyReport, output_dir: str,
+                 generated_at: datetime | None = None) -> dict[str, str]:
+    paths = report_render.write_report(weekly, output_dir, generated_at=generated_at)
+    return {name: str(path) for name, path in paths.items()}
 
 
-def publish_artifacts(weekly: report.WeeklyReport, html_path: str) -> None:
+def publish_artifacts(weekly: report.WeeklyReport, files: dict[str, str],
+                      generated_at: datetime | None = None) -> None:
+    """What the Prefect UI shows: the headline (with the files' paths to copy: a file:// link
+    does not open from a browser's page), the whole report as Markdown with its tables and
+    links, and the SLA breaches and automation as tables."""
     week = weekly.window.label.lower()
-    create_markdown_artifact(key=f"weekly-report-summary-{week}", markdown=report_render.summary_markdown(weekly),
-                             description=f"Weekly report {weekly.window.label}")
-    breaches = report_render._records(weekly.sla_breaches) or [{"result": "no SLA breach"}]
+    shown = {name: Path(path).resolve() for name, path in files.items()}
+    create_markdown_artifact(key=f"weekly-report-summary-{week}",
+                             markdown=report_render.summary_markdown(weekly, generated_at, shown),
+                             description=f"Weekly report {weekly.window.label}: the headline")
+    create_markdown_artifact(key=f"weekly-report-{week}",
+                             markdown=Path(files["report.md"]).read_text(encoding="utf-8"),
+                             description=f"Weekly report {weekly.window.label}: the whole report "
+                                         "(the HTML file adds the charts)")
+    breaches = report_render.breach_rows(weekly) or [{"result": "no SLA breach"}]
     create_table_artifact(key=f"weekly-report-sla-breaches-{week}", table=breaches,
                           description="Incidents past their SLA at the week's end, or closed late in it")
     automation = weekly.automation.to_dict("records") or [{"result": "no automation recorded"}]
     create_table_artifact(key=f"weekly-report-automation-{week}", table=automation,
                           description="Playbook actions by playbook, action and outcome (with last week's)")
-    create_link_artifact(key=f"weekly-report-html-{week}", link=Path(html_path).resolve().as_uri(),
-                         link_text=f"Weekly report {weekly.window.label} (HTML)")
 
 
 def _window(week: str | None, tz: str, now: datetime | None = None) -> report.Window:
@@ -289,10 +302,12 @@ def weekly_report(
 
     # quote(): else Prefect walks every model of these inputs, twice, looking for upstream
     # futures (there are none): 9 s on 10k incidents, where the compute takes 0.4 s.
+    now = datetime.now(timezone.utc)
     weekly = compute_report(quote(incidents), quote(members), quote(occurrences), quote(audit),
-                            quote(ledger), window, sla, trend_weeks, token_id, quote(history))
-    files = write_report(quote(weekly), output_dir)
-    publish_artifacts(weekly, files["report.html"])
+                            quote(ledger), window, sla, trend_weeks, token_id, quote(history),
+                            now)
+    files = write_report(quote(weekly), output_dir, now)
+    publish_artifacts(weekly, files, now)
     result = {"week": window.label, "files": files, "requests": dict(client.request_counts),
               "notes": weekly.notes, "history": weekly.history}
     if deliver_to is not None and deliver_to.blocks:

@@ -67,6 +67,9 @@ class Decision:
     reason: str  # a stable code, e.g. "assignee_departed"
     evidence: str  # one or two human sentences, shown in the plan and written in the note
     precondition: Precondition = field(default_factory=Precondition)
+    # For people only (plan, outcomes, approval): the e-mail an assign by member id gives the
+    # incident to (bulk assigns by id). Not part of the decision's id nor of its equality.
+    shown_assignee: str | None = field(default=None, compare=False)
 
     @property
     def decision_id(self) -> str:

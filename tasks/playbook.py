@@ -29,7 +29,7 @@ from prefect.runtime import flow_run
 from prefect.states import Failed
 from prefect.utilities.annotations import quote
 
-from tasks import act, approval, preflight, settings
+from tasks import act, approval, artifacts, fetch, preflight, settings
 from tasks.act import RunReport
 from tasks.decide.paths import printable
 from tasks.errors import InputError, NotApproved
@@ -205,8 +205,9 @@ class Playbook:
         `emails`: member id -> e-mail, for decisions that name a member by id (the approval
         form shows people's e-mails)."""
         logger = get_run_logger()
+        links = artifacts.IncidentLinks(incidents or ())
         approved = False
-        publish_plan(plan, dry_run=self.dry_run)
+        publish_plan(plan, dry_run=self.dry_run, links=links)
         if not self.dry_run and is_interactive():
             if self.answer is None and len(plan) > self.max_actions:
                 self._ask(plan, emails)  # suspends the run: this attempt ends here
@@ -215,7 +216,7 @@ class Playbook:
                 if len(approved_plan) != len(plan):
                     logger.warning("%d decision(s) planned since the approval was asked are "
                                    "left for the next run", len(plan) - len(approved_plan))
-                    publish_plan(approved_plan, dry_run=self.dry_run)
+                    publish_plan(approved_plan, dry_run=self.dry_run, links=links)
                 plan, approved = approved_plan, True
         granted = set(getattr(self.token, "scopes", None) or ())
         policy = self.parameters.get("policy")
@@ -232,7 +233,7 @@ class Playbook:
         progress.finish()
         if self.lease is not None:
             report.lease_waited = self.lease.waited
-        publish_outcomes(report)
+        publish_outcomes(report, links=links)
         logger.info(report.summary())
         result = {
             "playbook": self.name,
@@ -281,13 +282,18 @@ def _artifact_key(playbook: str, what: str) -> str:
     return f"{playbook}-{what}".lower()
 
 
-def publish_plan(plan: Plan, *, dry_run: bool) -> None:
-    rows = [d.row() for d in plan.decisions] or [{"incident_id": None, "action": "none"}]
+def publish_plan(plan: Plan, *, dry_run: bool,
+                 links: artifacts.IncidentLinks | None = None) -> None:
+    """The plan as people read it: incident (linked), action, who / what, why, short evidence
+    (tasks/artifacts.py); the full evidence is in the ledger under the decision id."""
+    links = links or artifacts.IncidentLinks()
+    rows = ([artifacts.plan_row(d, links) for d in plan.decisions]
+            or [{"incident": "", "action": "nothing to do"}])
     create_table_artifact(
         key=_artifact_key(plan.playbook, "plan"),
         table=rows,
         description=f"{plan.playbook}: {len(plan)} decisions "
-                    f"({'dry run' if dry_run else 'to apply'})",
+                    f"({'dry run: nothing written' if dry_run else 'to apply'})",
     )
     if plan.skips:
         skipped = Counter(s.reason for s in plan.skips)
@@ -298,28 +304,20 @@ def publish_plan(plan: Plan, *, dry_run: bool) -> None:
         )
 
 
-def publish_outcomes(report: RunReport) -> None:
-    rows = [o.row() for o in report.outcomes] or [{"incident_id": None, "result": "none"}]
+def publish_outcomes(report: RunReport, *, links: artifacts.IncidentLinks | None = None) -> None:
+    """The outcomes (the plan's columns plus the result) and the run's Markdown summary."""
+    links = links or artifacts.IncidentLinks()
+    rows = ([artifacts.outcome_row(o, links) for o in report.outcomes]
+            or [{"incident": "", "result": "nothing to do"}])
     create_table_artifact(
         key=_artifact_key(report.playbook, "outcomes"),
         table=rows,
         description=report.summary(),
     )
-    lines = [f"# {report.playbook}", "", report.summary(), ""]
-    if report.overwrites:
-        lines += ["## Written over a change made meanwhile", ""] + [
-            f"- incident {o.decision.incident_id}: {o.result.value}: {_md(o.detail)}"
-            for o in report.overwrites
-        ] + [""]
-    if report.failed:
-        lines += ["## Failed", ""] + [
-            f"- incident {o.decision.incident_id}: {o.decision.action.value}: {_md(o.detail)}"
-            for o in report.failed
-        ]
-    if report.detection and not report.dry_run:
-        lines += ["", f"After-write check: {_md(report.detection)}."]
-    create_markdown_artifact(key=_artifact_key(report.playbook, "summary"),
-                             markdown="\n".join(lines))
+    create_markdown_artifact(
+        key=_artifact_key(report.playbook, "summary"),
+        markdown=artifacts.summary_markdown(report, links, headline=report.summary()),
+    )
 
 
 def _md(text: str) -> str:

@@ -691,6 +691,7 @@ def decide_bulk(
         reason = "bulk_" + action.kind
         shown = ", ".join(f"{k}={v}" for k, v in sorted(arguments.items()))
         evidence = f"{action.kind}{f' ({shown})' if shown else ''} on {incident.status} incident"
+        assignee = None
         if action.kind == "assign":
             email, provenance = _successor(incident, action, managers, active)
             if isinstance(provenance, Evidence):
@@ -702,7 +703,7 @@ def decide_bulk(
             if email == normalise_email(incident.assignee_email) and incident.status == "ASSIGNED":
                 skips.append(Skip(incident.id, SKIP_SAME_ASSIGNEE, f"already assigned to {email}"))
                 continue
-            arguments = {**arguments, "email": email}
+            arguments, assignee = {**arguments, "email": email}, email
             if active is not None:
                 arguments = {"member_id": active[email], "send_email": action.send_email}
             reason = f"bulk_assign_{provenance}"
@@ -721,6 +722,7 @@ def decide_bulk(
                 arguments=arguments,
                 reason=reason,
                 evidence=evidence,
+                shown_assignee=assignee,
                 # Written only if nobody changed the incident since the plan was made.
                 precondition=Precondition(
                     statuses=(incident.status,),

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import re
+from datetime import datetime, timezone
 
 import pytest
 
@@ -24,9 +25,12 @@ def hostile() -> report.WeeklyReport:
          "detector": {"name": "x", "display_name": f"Det {SCRIPT} | *bold* _it_ `code` [l](u)"},
          "incident_name": f"name\nwith | newline {SCRIPT}", "assignee_id": 5,
          "assignee_email": "evil|<img src=x onerror=alert(2)>@corp.example",
-         "tags": ["PUBLICLY_EXPOSED"]},
+         "tags": ["PUBLICLY_EXPOSED"], "gitguardian_url": "javascript:alert(3)"},
         {"id": 2, "date": "2026-10-21T00:00:00Z", "status": "TRIGGERED", "severity": "<b>sev</b>",
          "detector": {"name": "=cmd|' /C calc'!A0"}, "incident_name": "=1+1"},
+        {"id": 3, "date": "2026-10-20T00:00:00Z", "status": "TRIGGERED", "severity": "critical",
+         "detector": {"name": "y"}, "tags": ["PUBLICLY_EXPOSED"],
+         "gitguardian_url": 'https://dashboard.gitguardian.com/workspace/1/incidents/3?x=(a)|b "c'},
     ]
     occurrences = [{"incident_id": 1, "date": "2026-10-20T00:00:00Z",
                     "source": {"id": 1, "full_name": f"acme/{PIPE_PATH}{SCRIPT}"}}]
@@ -41,6 +45,85 @@ def test_md_escapes_markup_and_line_breaks():
     assert report_render.md(SCRIPT) == "&lt;script&gt;alert(1)&lt;/script&gt;"
     assert report_render.md("*x* _y_ `z` [l](u) #") == "\\*x\\* \\_y\\_ \\`z\\` \\[l\\](u) \\#"
     assert report_render.md(None) == "" and report_render.md(float("nan")) == ""
+
+
+LINK_3 = "https://dashboard.gitguardian.com/workspace/1/incidents/3?x=%28a%29%7Cb%20%22c"
+
+
+def test_incidents_link_to_gitguardian_and_only_over_http(hostile):
+    text = report_render.markdown(hostile)
+    assert f"[3]({LINK_3})" in text  # in the SLA breaches and publicly exposed tables
+    assert "javascript" not in text and "[1](" not in text  # incident 1's URL is not http(s)
+    page = report_render.html_page(hostile, chart_images={})
+    assert f'<a href="{LINK_3}" target="_blank" rel="noopener noreferrer">3</a>' in page
+    assert "javascript" not in page
+    rows = report_render.breach_rows(hostile)
+    assert {r["incident"] for r in rows} == {"1", f"[3]({LINK_3})"}
+
+
+def test_numbers_read_as_people_expect():
+    assert report_render.fmt("automated_closure_share", 0.25) == "25%"
+    assert report_render.fmt("time_to_close_median_days", 125.114) == "125.1"
+    assert report_render.fmt("backlog", 12345) == "12,345"
+    assert report_render.fmt("backlog", None) == "–"
+    assert report_render.fmt_change("automated_closure_share", 0.05) == "+5 pts"
+    assert report_render.fmt_change("automated_closure_share", 0.0) == "0 pts"
+    assert report_render.fmt_change("time_to_close_p90_days", -87.674) == "-87.7"
+    assert report_render.fmt_change("opened", -5) == "-5"
+
+
+def _figures(text: str) -> list[str]:
+    """Decimal numbers in text, outside links and dates."""
+    text = re.sub(r"\]\([^)]*\)", "]", text)
+    return re.findall(r"(?<![\w.])\d+\.\d+(?![\w.])", text)
+
+
+def test_kpis_show_percentages_and_days_to_one_decimal():
+    incidents = [
+        {"id": i, "date": f"2026-10-{day:02d}T0{i % 7}:17:00Z", "status": "RESOLVED",
+         "severity": "high", "resolved_at": f"2026-10-2{i % 5}T13:00:00Z",
+         "resolver_api_token_id": "ours" if i % 3 else None}
+        for i, day in enumerate(range(1, 12), start=1)
+    ]
+    weekly = report.compute(report.incidents_frame(incidents), W43, trend_weeks=2, token_id="ours")
+    share = weekly.kpis["automated_closure_share"]["value"]
+    assert 0 < share < 1 and len(str(share)) > 4  # a fraction with decimals underneath
+    text = report_render.markdown(weekly)
+    page = report_render.html_page(weekly, chart_images={})
+    assert f"{share * 100:.0f}%" in text and f"{share * 100:.0f}%" in page
+    assert str(share) not in text and str(share) not in page
+    for figure in _figures(text) + _figures(page):
+        assert len(figure.split(".")[1]) == 1, figure
+
+
+def test_partial_week_is_labelled_and_a_complete_one_is_not(hostile):
+    inside = datetime(2026, 10, 22, 12, tzinfo=timezone.utc)  # Thursday noon: 3.5 days
+    after = datetime(2026, 10, 27, tzinfo=timezone.utc)
+    label = report_render.partial_label(hostile, inside)
+    assert label.startswith("Partial week: 3.5 of 7 days")
+    assert f"**{report_render.md(label)}**" in report_render.summary_markdown(hostile, inside)
+    page = report_render.html_page(hostile, chart_images={}, generated_at=inside)
+    assert '<p class="partial" id="partial-week">Partial week: 3.5 of 7 days' in page
+    assert "opened so far" in page and "open now" in page
+    assert report_render.partial_label(hostile, after) is None
+    assert "Partial week" not in report_render.markdown(hostile, after)
+    page = report_render.html_page(hostile, chart_images={}, generated_at=after)
+    assert "partial-week" not in page and "Partial week" not in page and "so far" not in page
+    document = json.loads(report_render.kpis_json(hostile, inside))
+    assert document["partial_week_days"] == 3.5
+
+
+def test_headline_comes_first_with_arrows(hostile):
+    after = datetime(2026, 10, 27, tzinfo=timezone.utc)
+    text = report_render.summary_markdown(hostile, after)
+    table = [line for line in text.splitlines() if line.startswith("| **")]
+    assert [line.split("|")[1].strip() for line in table] == [
+        "**open at the week's end**", "**opened**", "**closed**", "**SLA breaches**",
+        "**median days to close**", "**publicly exposed, open**"]
+    assert "| **opened** | **3** | 0 | ▲ +3 (worse) |" in table
+    page = report_render.html_page(hostile, chart_images={}, generated_at=after)
+    order = [page.index(f'id="{i}"') for i in ("headline", "about-to-breach", "every-kpi")]
+    assert order == sorted(order)
 
 
 def _unescaped_pipes(line: str) -> int:
@@ -68,7 +151,7 @@ def test_html_escapes_every_value(hostile):
     # The only tags are ours: no <script> at all, and only the elements the template writes.
     tags = set(re.findall(r"<([a-zA-Z][a-zA-Z0-9]*)", page))
     assert tags <= {"html", "head", "meta", "title", "style", "body", "h1", "h2", "p", "em", "table",
-                    "thead", "tbody", "tr", "th", "td", "figure", "img", "figcaption"}
+                    "thead", "tbody", "tr", "th", "td", "figure", "img", "section", "div", "a"}
 
 
 def test_csv_keeps_values_and_defuses_formulas(hostile):
@@ -82,7 +165,7 @@ def test_csv_keeps_values_and_defuses_formulas(hostile):
 def test_kpis_json_is_strict_json(hostile):
     document = json.loads(report_render.kpis_json(hostile))
     assert document["week"] == "2026-W43" and document["title"].endswith("2026-W43")
-    assert document["kpis"]["opened"] == {"value": 2, "previous": 0, "change": 2}
+    assert document["kpis"]["opened"] == {"value": 3, "previous": 0, "change": 3}
     assert document["kpis"]["time_to_close_median_days"]["value"] is None  # NaN would be invalid JSON
 
 

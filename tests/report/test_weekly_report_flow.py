@@ -9,9 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
-import subprocess
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -67,6 +65,10 @@ def run(prefect_server, tmp_path_factory):
             from flows.weekly_report import weekly_report
 
             result = weekly_report(week=window.label, timezone_name="Europe/Paris", output_dir=str(out))
+            # This week, not over yet: the partial week the demo reports.
+            year, week, _ = datetime.now(timezone.utc).isocalendar()
+            current = report.Window(year, week, "UTC")
+            partial = weekly_report(week=current.label, output_dir=str(out / "partial"))
         finally:
             for key, value in saved.items():
                 if value is None:
@@ -78,7 +80,8 @@ def run(prefect_server, tmp_path_factory):
         client = GitGuardianClient(box.url, box.token, requests_per_minute=None)
         logs = {i: sorted(client.activity_logs(i), key=lambda e: (e.created_at, e.id))
                 for i in box.store.incidents}
-        yield {"result": result, "state": box.state(), "window": window, "out": out, "logs": logs}
+        yield {"result": result, "state": box.state(), "window": window, "out": out, "logs": logs,
+               "partial": partial, "current": current}
 
 
 def test_files_exist(run):
@@ -146,35 +149,90 @@ def test_artifacts_are_published(run):
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
     week = run["window"].label.lower()
-    keys = [f"weekly-report-{what}-{week}" for what in ("summary", "sla-breaches", "automation", "html")]
+    keys = [f"weekly-report-{what}-{week}" for what in ("summary", "sla-breaches", "automation")]
+    keys.append(f"weekly-report-{week}")
     with get_client(sync_client=True) as client:
         found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys)))
     assert {a.key for a in found} == set(keys)
-    link = next(a for a in found if a.key.startswith("weekly-report-html"))
-    assert Path(run["result"]["files"]["report.html"]).resolve().as_uri() in link.data
+    by_key = {a.key: a for a in found}
+    html = str(Path(run["result"]["files"]["report.html"]).resolve())
+    # The UI gets what opens there: the report as Markdown, and the HTML's path as text to copy
+    # (a file:// link does nothing from a web page).
+    summary = by_key[f"weekly-report-summary-{week}"].data
+    assert f"- `{html}`" in summary and "file://" not in summary
+    assert summary.index("| **open at the week's end** |") < summary.index("Files (")
+    whole = by_key[f"weekly-report-{week}"].data
+    assert whole == (run["out"] / run["window"].label / "report.md").read_text()
+    assert "## About to breach SLA (next 7 days)" in whole and "## Every KPI" in whole
+    # Table artifacts render Markdown in cells: the incident links to GitGuardian's dashboard.
+    urls = {i["id"]: i["gitguardian_url"] for i in run["state"]["incidents"].values()}
+    rows = by_key[f"weekly-report-sla-breaches-{week}"].data
+    assert rows and "](https://dashboard.gitguardian.com/workspace/" in rows
+    first = json.loads(rows)[0]["incident"]
+    incident_id = int(first[1:first.index("]")])
+    assert first == f"[{incident_id}]({urls[incident_id]})"
 
 
-def _chromium() -> str:
-    path = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is missing: .ci/run installs Debian's chromium package")
-        pytest.skip("chromium not installed (apt-get install chromium)")
-    return path
+def _load(browser, path: Path) -> None:
+    browser.open(path.resolve().as_uri())
+    browser.wait_for("document.querySelectorAll('img.chart').length === 4 && "
+                     "[...document.images].every(i => i.complete && i.naturalWidth > 0)")
 
 
-def test_html_loads_in_headless_chromium(run, tmp_path):
+HEADLINE_BOX = "JSON.stringify(document.getElementById('headline').getBoundingClientRect())"
+LINKS = ("[...document.querySelectorAll('a')].map(a => ({text: a.textContent, href: a.href, "
+         "target: a.target, rel: a.rel}))")
+CHART_WIDTHS = ("[...document.querySelectorAll('img.chart')]"
+                ".map(i => i.getBoundingClientRect().width)")
+
+
+def test_html_in_chromium_headline_on_the_first_screen_links_and_wide_charts(run, tmp_path):
+    from tests.fixtures.browser import Chromium
+
     html = run["out"] / run["window"].label / "report.html"
-    done = subprocess.run(
-        [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0",
-         "--dump-dom", html.resolve().as_uri()],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert f"GitGuardian weekly remediation report {run['window'].label}" in done.stdout
-    assert done.stdout.count('src="data:image/png;base64,') == 4
-    # The page has no script: any console message at all means something failed to load.
-    console = [line for line in done.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
-    assert console == []
+    urls = {i["id"]: i["gitguardian_url"] for i in run["state"]["incidents"].values()}
+    with Chromium(width=1280, height=800) as browser:
+        _load(browser, html)
+        title = f"GitGuardian weekly remediation report {run['window'].label}"
+        assert browser.evaluate("document.title") == title
+        shot = browser.screenshot(tmp_path / "first-screen.png")
+        # The six headline KPIs are on the first screen of a 1280x800 window.
+        box = json.loads(browser.evaluate(HEADLINE_BOX))
+        assert 0 <= box["top"] and box["bottom"] <= 800, box
+        cards = browser.evaluate("[...document.querySelectorAll('#headline .kpi')].map(k => "
+                                 "[k.dataset.kpi, k.getBoundingClientRect().bottom])")
+        assert [k for k, _ in cards] == ["backlog", "opened", "closed", "sla_breaches",
+                                         "time_to_close_median_days", "publicly_exposed_open"]
+        assert all(bottom <= 800 for _, bottom in cards)
+        # Charts sized for the page.
+        widths = browser.evaluate(CHART_WIDTHS)
+        assert len(widths) == 4 and min(widths) >= 900, widths
+        # Every link is an incident's, to its page on GitGuardian's dashboard, in a new tab.
+        links = browser.evaluate(LINKS)
+        assert links, "the SLA tables link their incidents"
+        for found in links:
+            incident_id = int(found["text"])
+            assert found["href"] == urls[incident_id], found
+            assert found["target"] == "_blank" and "noopener" in found["rel"]
+        assert browser.evaluate("document.getElementById('partial-week')") is None
+        assert browser.console == [], browser.console
+    assert shot.stat().st_size > 20_000  # a rendered page, not a blank one
+
+
+def test_partial_week_html_in_chromium(run, tmp_path):
+    from tests.fixtures.browser import Chromium
+
+    html = Path(run["partial"]["files"]["report.html"])
+    with Chromium(width=1280, height=800) as browser:
+        _load(browser, html)
+        label = browser.evaluate("document.getElementById('partial-week').textContent")
+        assert label.startswith("Partial week: ") and " of 7 days, data up to " in label
+        box = json.loads(browser.evaluate(HEADLINE_BOX))
+        assert box["bottom"] <= 800, box
+        partial_box = json.loads(browser.evaluate(
+            "JSON.stringify(document.getElementById('partial-week').getBoundingClientRect())"))
+        assert partial_box["bottom"] <= box["top"]  # read before the numbers
+        assert "opened so far" in browser.evaluate("document.getElementById('headline').innerText")
+        assert min(browser.evaluate(CHART_WIDTHS)) >= 900
+        browser.screenshot(tmp_path / "partial.png")
+        assert browser.console == [], browser.console
