@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from tasks import report_history
-from tasks.report_history import History
+from tasks.report_history import History, _get, _text
 
 OPEN_STATUSES = ("TRIGGERED", "ASSIGNED")
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "info", "unknown")
@@ -113,16 +113,8 @@ def trend_windows(window: Window, weeks: int) -> list[Window]:
 # Frames from API objects (pydantic models or plain dicts with the API's field names)
 
 
-def _get(obj: Any, name: str) -> Any:
-    if isinstance(obj, Mapping):
-        return obj.get(name)
-    return getattr(obj, name, None)
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    return str(getattr(value, "value", value))
+# `_get` and `_text` read a field of an API object, pydantic model or plain dict alike: one
+# definition, in tasks/report_history.py (which this module imports, not the other way round).
 
 
 def _is_public(incident: Any) -> bool:
