@@ -205,16 +205,18 @@ def compute_report(incidents: list[Any], members: list[Any], occurrences: list[A
     if audit is None:
         notes.append("Audit log not available: the API token lacks the audit_logs:read scope.")
     frame = report.incidents_frame(incidents)
+    now = now or datetime.now(timezone.utc)
+    # In a partial week, states (backlog ages, open past SLA) are measured now, not at its end.
     weekly = report.compute(
         frame, window,
         members=report.members_frame(members), occurrences=report.occurrences_frame(occurrences),
         audit=None if audit is None else report.audit_frame(audit),
         ledger=None if ledger is None else report.ledger_frame(ledger),
         sla_days=sla_days, trend_weeks=trend_weeks, token_id=token_id, notes=notes,
-        history=history_of(frame, history),
+        history=history_of(frame, history), now=now,
     )
     # What reaches its SLA in the next 7 days: from the week's end, or from now in a partial week.
-    return report.add_outlook(weekly, frame, sla_days, now or datetime.now(timezone.utc))
+    return report.add_outlook(weekly, frame, sla_days, now)
 
 
 @task(name="write-report", **NO_CACHING)

@@ -155,7 +155,17 @@ def partial_label(report: WeeklyReport, generated_at: datetime | None = None) ->
         return None
     at = pd.Timestamp(_when(report, generated_at)).tz_convert(report.window.tz)
     return (f"Partial week: {elapsed:.1f} of 7 days, data up to {at:%a %d %b %Y %H:%M} "
-            f"({report.window.tz}). Changes compare these days with the whole previous week.")
+            f"({report.window.tz}). Changes compare these days with the whole previous week; "
+            "backlog ages and SLA breaches are as of then.")
+
+
+def _breaches_when(report: WeeklyReport) -> str:
+    """When "open past SLA" was measured: the week's end, or the time a partial week's report
+    was made."""
+    at = report.measured_at
+    if at is None or at >= report.window.end:
+        return "at the week's end"
+    return f"as of {at.tz_convert(report.window.tz):%a %d %b %H:%M} (the week is not over)"
 
 
 def _verdict(row: Mapping[str, Any]) -> str:
@@ -352,7 +362,8 @@ def markdown(report: WeeklyReport, generated_at: datetime | None = None,
     lines = [summary_markdown(report, generated_at, files)]
     lines += _md_outlook(report, LISTED)
     lines += ["## SLA breaches", "", f"{len(report.sla_breaches):,} incident(s): open past their "
-              "SLA at the week's end, or closed late in it (worst first in each severity).", ""]
+              f"SLA {_breaches_when(report)}, or closed late in it (worst first in each "
+              "severity).", ""]
     lines += _md_laid_out(_records(report.sla_breaches.head(LISTED)), _BREACH_COLUMNS, tz)
     lines += _more(len(report.sla_breaches))
     lines += ["## Top detectors of the week", ""]
@@ -595,8 +606,9 @@ def html_page(report: WeeklyReport, chart_images: Mapping[str, str] | None = Non
         parts.append(f'<figure><img class="chart" width="{CHART_WIDTH_PX}" alt="{h(name)}" '
                      f'src="data:image/png;base64,{png}"></figure>')
     parts += ["<h2>SLA breaches</h2>",
-              f"<p>{len(report.sla_breaches):,} incident(s): open past their SLA at the week's "
-              "end, or closed late in it (worst first in each severity).</p>",
+              f"<p>{len(report.sla_breaches):,} incident(s): open past their SLA "
+              f"{h(_breaches_when(report))}, or closed late in it (worst first in each "
+              "severity).</p>",
               _html_laid_out(_records(report.sla_breaches.head(LISTED)), _BREACH_COLUMNS, tz)]
     parts += [f"<p><em>{h(line)}</em></p>" for line in _more(len(report.sla_breaches)) if line]
     sections = [
