@@ -224,6 +224,53 @@ def ledger_frame(rows: Iterable[Any]) -> pd.DataFrame:
     return frame
 
 
+def escalation_frame(applied: Iterable[Any]) -> pd.DataFrame:
+    """The SLA ladder's rungs done: the ledger's applied decisions of `sla-escalation`
+    (`Ledger.applied`), one row per rung (incident_id, rung, cycle, at)."""
+    from tasks.decide.sla_escalation import record_from_decision
+
+    rows = []
+    for a in applied:
+        record = record_from_decision(_get(a, "incident_id"), _get(a, "arguments") or {},
+                                      _get(a, "at"))
+        if record is not None:
+            rows.append((record.incident_id, record.rung, record.cycle, record.at))
+    frame = pd.DataFrame(rows, columns=["incident_id", "rung", "cycle", "at"])
+    frame["at"] = _times(frame["at"].tolist())
+    return frame
+
+
+def last_rungs(escalations: pd.DataFrame | None, at: pd.Timestamp) -> pd.Series:
+    """Each incident's last rung of the SLA ladder done before `at` (incident id -> rung): the
+    highest rung of its latest cycle, as the ladder itself reads the ledger."""
+    from tasks.decide.sla_escalation import rung_order
+
+    if escalations is None or escalations.empty:
+        return pd.Series(dtype=object, name="escalation")
+    done = escalations[escalations["at"] < at]
+    done = done.assign(order=done["rung"].map(rung_order))
+    done = done.sort_values(["incident_id", "cycle", "order", "at"])
+    return done.groupby("incident_id")["rung"].last().rename("escalation")
+
+
+def _rung_of(ids: pd.Series, rungs: pd.Series) -> pd.Series:
+    """Each id's last rung, None where none was done."""
+    found = ids.map(rungs).astype(object)
+    return found.where(found.notna(), None)
+
+
+def rung_counts(open_ids: Iterable[Any], rungs: pd.Series) -> pd.DataFrame:
+    """Open incidents by their last rung done (lowest rung first), and those with none."""
+    from tasks.decide.sla_escalation import rung_order
+
+    found = pd.Series(list(open_ids), dtype=object).map(rungs)
+    counts = found.dropna().value_counts()
+    order = sorted(counts.index, key=lambda r: (rung_order(str(r)), str(r)))
+    rows = [{"rung": r, "incidents": int(counts[r])} for r in order]
+    rows.append({"rung": "(none)", "incidents": int(found.isna().sum())})
+    return pd.DataFrame(rows, columns=["rung", "incidents"])
+
+
 # ---------------------------------------------------------------------------------------------
 # KPIs
 
@@ -243,6 +290,8 @@ class WeeklyReport:
     # When the week's states (backlog, ages, open past SLA) were measured: its end, or `now` in
     # a partial week.
     measured_at: pd.Timestamp | None = None
+    # The SLA ladder's last rung done per incident (incident id -> rung) by `measured_at`.
+    escalation: pd.Series = field(default_factory=lambda: pd.Series(dtype=object))
 
 
 def measured_at(window: Window, now: datetime | pd.Timestamp | None = None) -> pd.Timestamp:
@@ -486,13 +535,17 @@ def compute(
     notes: Iterable[str] = (),
     history: History | None = None,
     now: datetime | pd.Timestamp | None = None,
+    escalations: pd.DataFrame | None = None,
 ) -> WeeklyReport:
     """Every KPI of the week, each with the previous week's value and the change.
 
     `audit` None means "not available" (the token lacks audit_logs:read); `ledger` None or empty
     means no automation was recorded. `history` None: closures from today's data alone. `now`
     (the time the report is made): in a week not over yet, the backlog, its ages and the
-    incidents open past SLA are measured then instead of at the week's end.
+    incidents open past SLA are measured then instead of at the week's end. `escalations`
+    (`escalation_frame`): the SLA ladder's rungs; each breach gets its incident's last rung done
+    by then (column `escalation`), and `tables["escalation_rungs"]` counts the open incidents
+    per rung.
     """
     if history is None:
         history = report_history.from_state(incidents)
@@ -533,18 +586,24 @@ def compute(
     aging = aging.reindex(index=severities, columns=list(AGE_BUCKETS), fill_value=0)
     aging = aging.loc[:, (aging.sum() > 0) | (aging.columns != "unknown")]
 
+    rungs = last_rungs(escalations, at)
+    breaches = _sla_breaches(incidents, window, sla, history, at)
+    breaches["escalation"] = _rung_of(breaches["id"], rungs)
+
     closed_in_week = report_history.closures_in(incidents, history, window.start, window.end)
     touched = (_in(incidents["date"], window) | closed_in_week["closed_at"].notna()
                | open_at(incidents, at, history))
     return WeeklyReport(
         window=window, kpis=kpis, notes=notes,
         trends=trends(incidents, window, trend_weeks, history),
-        sla_breaches=_sla_breaches(incidents, window, sla, history, at), automation=automation,
+        sla_breaches=breaches, automation=automation,
         backlog_aging=aging, incidents=incidents[touched].sort_values("id").reset_index(drop=True),
         tables={"assignees": assignees, "held_by_inactive_or_departed": held.reset_index(drop=True),
                 "publicly_exposed": backlog.loc[backlog["publicly_exposed"].astype(bool)][
-                    ["id", "severity", "incident_name", "detector", "assignee_email"]].reset_index(drop=True)},
-        history=dict(history.summary), measured_at=at,
+                    ["id", "severity", "incident_name", "detector", "assignee_email"]
+                ].reset_index(drop=True),
+                "escalation_rungs": rung_counts(backlog["id"], rungs)},
+        history=dict(history.summary), measured_at=at, escalation=rungs,
     )
 
 
@@ -612,5 +671,7 @@ def add_outlook(weekly: WeeklyReport, frame: pd.DataFrame, sla_days: Mapping[str
                 now: datetime | pd.Timestamp, within_days: int = OUTLOOK_DAYS) -> WeeklyReport:
     """Adds `tables["about_to_breach"]`: as of the week's end, or `now` in a partial week."""
     at = measured_at(weekly.window, now)
-    weekly.tables["about_to_breach"] = about_to_breach(frame, at, sla_days, within_days)
+    outlook = about_to_breach(frame, at, sla_days, within_days)
+    outlook["escalation"] = _rung_of(outlook["id"], weekly.escalation)
+    weekly.tables["about_to_breach"] = outlook
     return weekly
