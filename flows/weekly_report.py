@@ -135,6 +135,21 @@ def fetch_ledger(since: datetime, until: datetime) -> list[Any] | None:
         return None
 
 
+@task(name="fetch-report-escalations", **NO_CACHING)
+def fetch_escalations() -> list[Any] | None:
+    """The SLA ladder's rungs done (the ledger's applied `sla-escalation` decisions, all of
+    them: a rung done weeks ago is still an incident's last); None when the ledger is unread."""
+    from tasks.decide.sla_escalation import PLAYBOOK as SLA_PLAYBOOK
+
+    logger = get_run_logger()
+    try:
+        return list(settings.ledger().applied(SLA_PLAYBOOK))
+    except Exception as exc:  # noqa: BLE001 - a missing ledger must not stop the report
+        logger.warning("ledger not read (%s): the report shows no escalation rung",
+                       type(exc).__name__)
+        return None
+
+
 # History: the activity logs of the incidents whose past can make the figures differ from
 # today's data (report_history.candidates: closed since the trend start, flagged regressions,
 # opened in the range, then older open ones), at most `budget` of them, read 4 at a time. A 403
@@ -200,21 +215,25 @@ def compute_report(incidents: list[Any], members: list[Any], occurrences: list[A
                    audit: list[Any] | None, ledger: list[Any] | None, window: report.Window,
                    sla_days: dict[str, int | None], trend_weeks: int, token_id: str | None,
                    history: dict[str, Any] | None = None,
-                   now: datetime | None = None) -> report.WeeklyReport:
+                   now: datetime | None = None,
+                   escalations: list[Any] | None = None) -> report.WeeklyReport:
     notes = []
     if audit is None:
         notes.append("Audit log not available: the API token lacks the audit_logs:read scope.")
     frame = report.incidents_frame(incidents)
+    now = now or datetime.now(timezone.utc)
+    # In a partial week, states (backlog ages, open past SLA) are measured now, not at its end.
     weekly = report.compute(
         frame, window,
         members=report.members_frame(members), occurrences=report.occurrences_frame(occurrences),
         audit=None if audit is None else report.audit_frame(audit),
         ledger=None if ledger is None else report.ledger_frame(ledger),
         sla_days=sla_days, trend_weeks=trend_weeks, token_id=token_id, notes=notes,
-        history=history_of(frame, history),
+        history=history_of(frame, history), now=now,
+        escalations=None if escalations is None else report.escalation_frame(escalations),
     )
     # What reaches its SLA in the next 7 days: from the week's end, or from now in a partial week.
-    return report.add_outlook(weekly, frame, sla_days, now or datetime.now(timezone.utc))
+    return report.add_outlook(weekly, frame, sla_days, now)
 
 
 @task(name="write-report", **NO_CACHING)
@@ -295,6 +314,7 @@ def weekly_report(
     occurrences = fetch_report_occurrences(client, previous_start, end)
     audit = fetch_audit_log(client, previous_start, end)
     ledger = fetch_ledger(previous_start, end)
+    escalations = fetch_escalations()
     history = fetch_report_history(client, quote(incidents), trend_start, end, history_budget)
     logger.info("%d incidents, %d members, %d occurrences, %d activity logs read in %d requests",
                 len(incidents), len(members), len(occurrences), len(history["logs"]),
@@ -305,7 +325,7 @@ def weekly_report(
     now = datetime.now(timezone.utc)
     weekly = compute_report(quote(incidents), quote(members), quote(occurrences), quote(audit),
                             quote(ledger), window, sla, trend_weeks, token_id, quote(history),
-                            now)
+                            now, quote(escalations))
     files = write_report(quote(weekly), output_dir, now)
     publish_artifacts(weekly, files, now)
     result = {"week": window.label, "files": files, "requests": dict(client.request_counts),

@@ -15,6 +15,8 @@ Definitions (the README repeats them for readers of the report):
   there; its time to close runs from the start of the open period it ended (`date`, or the
   reopening before it).
 - age at T: whole days from the opened date to T (0-7, 8-30, 31-90, over 90 days).
+- measured at: the states of a week (backlog, its ages, open past SLA) are taken at the week's
+  end, or at `now` when the week is not over yet (a partial week): never in the future.
 - a week runs Monday 00:00 to the next Monday 00:00 in the report's time zone (ISO weeks), so
   a week across a DST change lasts 167 or 169 hours.
 """
@@ -214,6 +216,53 @@ def ledger_frame(rows: Iterable[Any]) -> pd.DataFrame:
     return frame
 
 
+def escalation_frame(applied: Iterable[Any]) -> pd.DataFrame:
+    """The SLA ladder's rungs done: the ledger's applied decisions of `sla-escalation`
+    (`Ledger.applied`), one row per rung (incident_id, rung, cycle, at)."""
+    from tasks.decide.sla_escalation import record_from_decision
+
+    rows = []
+    for a in applied:
+        record = record_from_decision(_get(a, "incident_id"), _get(a, "arguments") or {},
+                                      _get(a, "at"))
+        if record is not None:
+            rows.append((record.incident_id, record.rung, record.cycle, record.at))
+    frame = pd.DataFrame(rows, columns=["incident_id", "rung", "cycle", "at"])
+    frame["at"] = _times(frame["at"].tolist())
+    return frame
+
+
+def last_rungs(escalations: pd.DataFrame | None, at: pd.Timestamp) -> pd.Series:
+    """Each incident's last rung of the SLA ladder done before `at` (incident id -> rung): the
+    highest rung of its latest cycle, as the ladder itself reads the ledger."""
+    from tasks.decide.sla_escalation import rung_order
+
+    if escalations is None or escalations.empty:
+        return pd.Series(dtype=object, name="escalation")
+    done = escalations[escalations["at"] < at]
+    done = done.assign(order=done["rung"].map(rung_order))
+    done = done.sort_values(["incident_id", "cycle", "order", "at"])
+    return done.groupby("incident_id")["rung"].last().rename("escalation")
+
+
+def _rung_of(ids: pd.Series, rungs: pd.Series) -> pd.Series:
+    """Each id's last rung, None where none was done."""
+    found = ids.map(rungs).astype(object)
+    return found.where(found.notna(), None)
+
+
+def rung_counts(open_ids: Iterable[Any], rungs: pd.Series) -> pd.DataFrame:
+    """Open incidents by their last rung done (lowest rung first), and those with none."""
+    from tasks.decide.sla_escalation import rung_order
+
+    found = pd.Series(list(open_ids), dtype=object).map(rungs)
+    counts = found.dropna().value_counts()
+    order = sorted(counts.index, key=lambda r: (rung_order(str(r)), str(r)))
+    rows = [{"rung": r, "incidents": int(counts[r])} for r in order]
+    rows.append({"rung": "(none)", "incidents": int(found.isna().sum())})
+    return pd.DataFrame(rows, columns=["rung", "incidents"])
+
+
 # ---------------------------------------------------------------------------------------------
 # KPIs
 
@@ -230,6 +279,20 @@ class WeeklyReport:
     incidents: pd.DataFrame  # the incidents the week touched (opened, closed, or open at its end)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     history: dict[str, Any] = field(default_factory=dict)  # how closures were known (method, ...)
+    # When the week's states (backlog, ages, open past SLA) were measured: its end, or `now` in
+    # a partial week.
+    measured_at: pd.Timestamp | None = None
+    # The SLA ladder's last rung done per incident (incident id -> rung) by `measured_at`.
+    escalation: pd.Series = field(default_factory=lambda: pd.Series(dtype=object))
+
+
+def measured_at(window: Window, now: datetime | pd.Timestamp | None = None) -> pd.Timestamp:
+    """When a week's states are measured: its end, or `now` if that comes first."""
+    if now is None:
+        return window.end
+    at = pd.Timestamp(now)
+    at = at.tz_localize("UTC") if at.tzinfo is None else at.tz_convert("UTC")
+    return min(window.end, at)
 
 
 def _in(series: pd.Series, window: Window) -> pd.Series:
@@ -275,17 +338,18 @@ def _triple(current: Any, previous: Any) -> dict[str, Any]:
 
 
 def _sla_breaches(frame: pd.DataFrame, window: Window, sla_days: Mapping[str, int | None],
-                  history: History | None = None) -> pd.DataFrame:
-    """Open at the week's end for longer than the SLA, or closed in the week after it
-    (`history` None: closures from today's data alone)."""
+                  history: History | None = None, at: pd.Timestamp | None = None) -> pd.DataFrame:
+    """Open at `at` (default the week's end) for longer than the SLA, or closed in the week
+    after it (`history` None: closures from today's data alone)."""
+    at = window.end if at is None else at
     if history is None:
         history = report_history.from_state(frame)
     columns = ["id", "severity", "kind", "days", "sla_days", "incident_name", "detector",
                "assignee_email", "gitguardian_url"]
     limit = frame["severity"].map({k: v for k, v in sla_days.items() if v is not None}).astype(float)
     has_sla = limit.notna()
-    open_days = (window.end - frame["date"]) / pd.Timedelta(days=1)
-    overdue = (has_sla & open_at(frame, window.end, history) & frame["date"].notna()
+    open_days = (at - frame["date"]) / pd.Timedelta(days=1)
+    overdue = (has_sla & open_at(frame, at, history) & frame["date"].notna()
                & (open_days > limit))
     took_days = report_history.closures_in(frame, history, window.start, window.end)["took_days"]
     late = has_sla & took_days.notna() & (took_days > limit)
@@ -298,18 +362,21 @@ def _sla_breaches(frame: pd.DataFrame, window: Window, sla_days: Mapping[str, in
 
 
 def _week_scalars(frame: pd.DataFrame, window: Window, sla_days: Mapping[str, int | None],
-                  token_id: str | None, severities: list[str], history: History) -> dict[str, Any]:
-    """The week's scalar KPIs (computed again for the previous week to show the change)."""
+                  token_id: str | None, severities: list[str], history: History,
+                  at: pd.Timestamp | None = None) -> dict[str, Any]:
+    """The week's scalar KPIs (computed again for the previous week to show the change); its
+    states (backlog, ages, open past SLA) at `at`, default the week's end."""
+    at = window.end if at is None else at
     opened = _in(frame["date"], window)
     closures = report_history.closures_in(frame, history, window.start, window.end)
     closed = closures["closed_at"].notna()
     resolved = closed & (closures["kind"] == "RESOLVED")
     ignored = closed & (closures["kind"] == "IGNORED")
-    backlog = frame[open_at(frame, window.end, history)]
-    buckets = age_bucket(age_days(backlog, window.end))
+    backlog = frame[open_at(frame, at, history)]
+    buckets = age_bucket(age_days(backlog, at))
     took = closures.loc[closed, "took_days"].astype(float)
     took_severity = frame.loc[closed, "severity"]
-    breaches = _sla_breaches(frame, window, sla_days, history)
+    breaches = _sla_breaches(frame, window, sla_days, history, at)
     ours = pd.Series(False, index=frame.index)
     if token_id:
         ours = closed & (closures["api_token_id"] == token_id)
@@ -459,11 +526,18 @@ def compute(
     token_id: str | None = None,
     notes: Iterable[str] = (),
     history: History | None = None,
+    now: datetime | pd.Timestamp | None = None,
+    escalations: pd.DataFrame | None = None,
 ) -> WeeklyReport:
     """Every KPI of the week, each with the previous week's value and the change.
 
     `audit` None means "not available" (the token lacks audit_logs:read); `ledger` None or empty
-    means no automation was recorded. `history` None: closures from today's data alone.
+    means no automation was recorded. `history` None: closures from today's data alone. `now`
+    (the time the report is made): in a week not over yet, the backlog, its ages and the
+    incidents open past SLA are measured then instead of at the week's end. `escalations`
+    (`escalation_frame`): the SLA ladder's rungs; each breach gets its incident's last rung done
+    by then (column `escalation`), and `tables["escalation_rungs"]` counts the open incidents
+    per rung.
     """
     if history is None:
         history = report_history.from_state(incidents)
@@ -471,9 +545,11 @@ def compute(
     members = members if members is not None else members_frame([])
     severities = _ordered_severities(incidents["severity"].unique())
     previous = window.previous()
-    now = _week_scalars(incidents, window, sla, token_id, severities, history)
-    before = _week_scalars(incidents, previous, sla, token_id, severities, history)
-    kpis: dict[str, Any] = {k: _nested_triples(now[k], before[k]) for k in now}
+    at = measured_at(window, now)
+    current = _week_scalars(incidents, window, sla, token_id, severities, history, at)
+    before = _week_scalars(incidents, previous, sla, token_id, severities, history,
+                           measured_at(previous, now))
+    kpis: dict[str, Any] = {k: _nested_triples(current[k], before[k]) for k in current}
 
     opened_now = incidents.loc[_in(incidents["date"], window), "detector"]
     opened_before = incidents.loc[_in(incidents["date"], previous), "detector"]
@@ -497,23 +573,29 @@ def compute(
         notes.append("No automation recorded: the ledger holds no playbook action for these weeks.")
     kpis["audit_log"] = _audit(audit, window, token_id)
 
-    backlog = incidents[open_at(incidents, window.end, history)]
-    aging = pd.crosstab(backlog["severity"], age_bucket(age_days(backlog, window.end)))
+    backlog = incidents[open_at(incidents, at, history)]
+    aging = pd.crosstab(backlog["severity"], age_bucket(age_days(backlog, at)))
     aging = aging.reindex(index=severities, columns=list(AGE_BUCKETS), fill_value=0)
     aging = aging.loc[:, (aging.sum() > 0) | (aging.columns != "unknown")]
 
+    rungs = last_rungs(escalations, at)
+    breaches = _sla_breaches(incidents, window, sla, history, at)
+    breaches["escalation"] = _rung_of(breaches["id"], rungs)
+
     closed_in_week = report_history.closures_in(incidents, history, window.start, window.end)
     touched = (_in(incidents["date"], window) | closed_in_week["closed_at"].notna()
-               | open_at(incidents, window.end, history))
+               | open_at(incidents, at, history))
     return WeeklyReport(
         window=window, kpis=kpis, notes=notes,
         trends=trends(incidents, window, trend_weeks, history),
-        sla_breaches=_sla_breaches(incidents, window, sla, history), automation=automation,
+        sla_breaches=breaches, automation=automation,
         backlog_aging=aging, incidents=incidents[touched].sort_values("id").reset_index(drop=True),
         tables={"assignees": assignees, "held_by_inactive_or_departed": held.reset_index(drop=True),
                 "publicly_exposed": backlog.loc[backlog["publicly_exposed"].astype(bool)][
-                    ["id", "severity", "incident_name", "detector", "assignee_email"]].reset_index(drop=True)},
-        history=dict(history.summary),
+                    ["id", "severity", "incident_name", "detector", "assignee_email"]
+                ].reset_index(drop=True),
+                "escalation_rungs": rung_counts(backlog["id"], rungs)},
+        history=dict(history.summary), measured_at=at, escalation=rungs,
     )
 
 
@@ -580,8 +662,8 @@ def about_to_breach(frame: pd.DataFrame, at: pd.Timestamp, sla_days: Mapping[str
 def add_outlook(weekly: WeeklyReport, frame: pd.DataFrame, sla_days: Mapping[str, int | None],
                 now: datetime | pd.Timestamp, within_days: int = OUTLOOK_DAYS) -> WeeklyReport:
     """Adds `tables["about_to_breach"]`: as of the week's end, or `now` in a partial week."""
-    at = pd.Timestamp(now)
-    at = at.tz_localize("UTC") if at.tzinfo is None else at.tz_convert("UTC")
-    at = min(weekly.window.end, at)
-    weekly.tables["about_to_breach"] = about_to_breach(frame, at, sla_days, within_days)
+    at = measured_at(weekly.window, now)
+    outlook = about_to_breach(frame, at, sla_days, within_days)
+    outlook["escalation"] = _rung_of(outlook["id"], weekly.escalation)
+    weekly.tables["about_to_breach"] = outlook
     return weekly

@@ -155,7 +155,17 @@ def partial_label(report: WeeklyReport, generated_at: datetime | None = None) ->
         return None
     at = pd.Timestamp(_when(report, generated_at)).tz_convert(report.window.tz)
     return (f"Partial week: {elapsed:.1f} of 7 days, data up to {at:%a %d %b %Y %H:%M} "
-            f"({report.window.tz}). Changes compare these days with the whole previous week.")
+            f"({report.window.tz}). Changes compare these days with the whole previous week; "
+            "backlog ages and SLA breaches are as of then.")
+
+
+def _breaches_when(report: WeeklyReport) -> str:
+    """When "open past SLA" was measured: the week's end, or the time a partial week's report
+    was made."""
+    at = report.measured_at
+    if at is None or at >= report.window.end:
+        return "at the week's end"
+    return f"as of {at.tz_convert(report.window.tz):%a %d %b %H:%M} (the week is not over)"
 
 
 def _verdict(row: Mapping[str, Any]) -> str:
@@ -202,11 +212,17 @@ def _due(value: Any, tz: str) -> str:
 # Table layouts: (column title, source column, kind); kind "incident" links the id.
 _BREACH_COLUMNS = [("incident", "id", "incident"), ("severity", "severity", ""),
                    ("kind", "kind", ""), ("days", "days", "days"), ("SLA days", "sla_days", ""),
-                   ("detector", "detector", ""), ("assignee", "assignee_email", "")]
+                   ("detector", "detector", ""), ("assignee", "assignee_email", ""),
+                   ("escalation", "escalation", "")]
 _OUTLOOK_COLUMNS = [("incident", "id", "incident"), ("severity", "severity", ""),
                     ("SLA ends", "due", "due"), ("days left", "days_left", "days"),
                     ("open for (days)", "age_days", "days"), ("SLA days", "sla_days", ""),
-                    ("detector", "detector", ""), ("assignee", "assignee_email", "")]
+                    ("detector", "detector", ""), ("assignee", "assignee_email", ""),
+                    ("escalation", "escalation", "")]
+# The SLA ladder's rungs (flows/sla_escalation.py): open incidents by their last rung done.
+_RUNG_COLUMNS = ["rung", "incidents"]
+_RUNGS_INTRO = ("Open incidents by the last rung of the SLA escalation ladder done (the "
+                "ledger's sla-escalation runs; (none): no rung yet).")
 _EXPOSED_COLUMNS = [("incident", "id", "incident"), ("severity", "severity", ""),
                     ("detector", "detector", ""), ("assignee", "assignee_email", "")]
 _TREND_COLUMNS = [("week", "week", ""), ("opened", "opened", ""), ("closed", "closed", ""),
@@ -259,6 +275,11 @@ def breach_rows(report: WeeklyReport) -> list[dict[str, str]]:
 
 def _outlook(report: WeeklyReport) -> pd.DataFrame | None:
     return report.tables.get("about_to_breach")
+
+
+def _rungs(report: WeeklyReport) -> list[dict[str, Any]]:
+    table = report.tables.get("escalation_rungs")
+    return [] if table is None else _records(table)
 
 
 # --------------------------------------------------------------------------------------------
@@ -352,9 +373,12 @@ def markdown(report: WeeklyReport, generated_at: datetime | None = None,
     lines = [summary_markdown(report, generated_at, files)]
     lines += _md_outlook(report, LISTED)
     lines += ["## SLA breaches", "", f"{len(report.sla_breaches):,} incident(s): open past their "
-              "SLA at the week's end, or closed late in it (worst first in each severity).", ""]
+              f"SLA {_breaches_when(report)}, or closed late in it (worst first in each "
+              "severity).", ""]
     lines += _md_laid_out(_records(report.sla_breaches.head(LISTED)), _BREACH_COLUMNS, tz)
     lines += _more(len(report.sla_breaches))
+    lines += ["## SLA escalation", "", _RUNGS_INTRO, ""]
+    lines += _md_table(_rungs(report), _RUNG_COLUMNS)
     lines += ["## Top detectors of the week", ""]
     lines += _md_table(k["top_detectors"], ["detector", "incidents", "previous", "change"])
     lines += ["## Top sources of the week", ""]
@@ -595,10 +619,13 @@ def html_page(report: WeeklyReport, chart_images: Mapping[str, str] | None = Non
         parts.append(f'<figure><img class="chart" width="{CHART_WIDTH_PX}" alt="{h(name)}" '
                      f'src="data:image/png;base64,{png}"></figure>')
     parts += ["<h2>SLA breaches</h2>",
-              f"<p>{len(report.sla_breaches):,} incident(s): open past their SLA at the week's "
-              "end, or closed late in it (worst first in each severity).</p>",
+              f"<p>{len(report.sla_breaches):,} incident(s): open past their SLA "
+              f"{h(_breaches_when(report))}, or closed late in it (worst first in each "
+              "severity).</p>",
               _html_laid_out(_records(report.sla_breaches.head(LISTED)), _BREACH_COLUMNS, tz)]
     parts += [f"<p><em>{h(line)}</em></p>" for line in _more(len(report.sla_breaches)) if line]
+    parts += ['<h2 id="sla-escalation">SLA escalation</h2>', f"<p>{h(_RUNGS_INTRO)}</p>",
+              _html_table(_rungs(report), _RUNG_COLUMNS)]
     sections = [
         ("Top detectors of the week", k["top_detectors"], ["detector", "incidents", "previous", "change"]),
         ("Top sources of the week", k["top_sources"], ["source", "incidents", "previous", "change"]),
@@ -637,6 +664,7 @@ def incidents_csv(report: WeeklyReport) -> str:
     frame = report.incidents.drop(columns=["is_closed"]).copy()
     kinds = dict(zip(report.sla_breaches["id"], report.sla_breaches["kind"]))
     frame["sla_breach"] = frame["id"].map(kinds)
+    frame["escalation"] = frame["id"].map(report.escalation)
     for column in frame.columns:
         if frame[column].dtype == object or str(frame[column].dtype) in ("str", "string"):
             # A cell starting with = + - @ is a formula to a spreadsheet: keep it text.
@@ -680,6 +708,7 @@ def kpis_json(report: WeeklyReport, generated_at: datetime | None = None) -> str
         "sla_breaches_total": len(report.sla_breaches),
         "sla_breaches": _records(report.sla_breaches.head(LISTED_JSON)),
         "partial_week_days": partial_week(w, generated_at or datetime.now(timezone.utc)),
+        "escalation_by_rung": {r["rung"]: r["incidents"] for r in _rungs(report)},
     }
     outlook = _outlook(report)
     if outlook is not None:

@@ -94,3 +94,31 @@ def test_headline_is_six_kpis_with_a_verdict_each():
     assert (closed["value"], closed["previous"], closed["verdict"]) == (1, 0, "better")
     assert by_key["publicly_exposed_open"]["verdict"] == "same"
     assert by_key["time_to_close_median_days"]["verdict"] is None  # no closure the week before
+
+
+def test_a_partial_week_measures_breaches_and_ages_now_not_at_its_end():
+    # Friday 10-23 12:00, W43 not over. Incident 11 (high, opened 10-18) is due 10-25 00:00:
+    # between now and the week's end, so not a breach yet, and 5.5 days old (0-7 days) where
+    # the week's end says 8 (8-30 days). Incident 3 (medium, due 10-20) is a breach either way,
+    # open 33.5 days now (36 at the week's end).
+    late = incident(11, "2026-10-18T00:00:00Z", severity="high")
+    frame = report.incidents_frame(OUTLOOK + [late])
+    now = datetime(2026, 10, 23, 12, tzinfo=timezone.utc)
+    at_end = report.compute(frame, W43, trend_weeks=2)
+    assert at_end.sla_breaches["id"].tolist() == [11, 3]  # measured at the week's end
+    assert at_end.kpis["backlog_by_age"]["8-30 days"]["value"] == 3  # 2, 10 and 11
+    weekly = report.compute(frame, W43, trend_weeks=2, now=now)
+    assert weekly.measured_at == pd.Timestamp(now)
+    assert weekly.sla_breaches["id"].tolist() == [3]
+    assert weekly.sla_breaches["days"].tolist() == [33.5]
+    assert weekly.kpis["sla_breaches"]["value"] == 1
+    assert weekly.kpis["sla_breaches_by_severity"]["high"]["value"] == 0
+    assert weekly.kpis["backlog_by_age"]["8-30 days"]["value"] == 2  # 2 and 10; 11 is 0-7
+    assert int(weekly.backlog_aging.loc["high", "8-30 days"]) == 0
+    assert int(weekly.backlog_aging.loc["high", "0-7 days"]) == 3  # 1, 9 and 11
+    # The previous week is over: measured at its end either way.
+    assert weekly.kpis["sla_breaches"]["previous"] == at_end.kpis["sla_breaches"]["previous"]
+    # A `now` after the week's end changes nothing.
+    later = report.compute(frame, W43, trend_weeks=2,
+                           now=datetime(2026, 11, 3, tzinfo=timezone.utc))
+    assert later.sla_breaches["id"].tolist() == [11, 3] and later.measured_at == END

@@ -113,6 +113,20 @@ def test_partial_week_is_labelled_and_a_complete_one_is_not(hostile):
     assert document["partial_week_days"] == 3.5
 
 
+def test_a_partial_week_says_its_breaches_are_measured_now(hostile):
+    inside = datetime(2026, 10, 22, 12, tzinfo=timezone.utc)
+    assert report_render.partial_label(hostile, inside).endswith(
+        "backlog ages and SLA breaches are as of then.")
+    assert "open past their SLA at the week's end" in report_render.markdown(hostile, inside)
+    frame = report.incidents_frame([{"id": 1, "date": "2026-10-20T00:00:00Z",
+                                     "status": "TRIGGERED", "severity": "critical"}])
+    weekly = report.compute(frame, W43, trend_weeks=2, now=inside)
+    assert weekly.sla_breaches["days"].tolist() == [2.5]
+    said = "open past their SLA as of Thu 22 Oct 12:00 (the week is not over)"
+    assert said in report_render.markdown(weekly, inside)
+    assert said in report_render.html_page(weekly, chart_images={}, generated_at=inside)
+
+
 def test_headline_comes_first_with_arrows(hostile):
     after = datetime(2026, 10, 27, tzinfo=timezone.utc)
     text = report_render.summary_markdown(hostile, after)

@@ -236,3 +236,25 @@ def test_partial_week_html_in_chromium(run, tmp_path):
         assert min(browser.evaluate(CHART_WIDTHS)) >= 900
         browser.screenshot(tmp_path / "partial.png")
         assert browser.console == [], browser.console
+
+
+def test_partial_week_breaches_are_measured_when_the_report_was_made(run):
+    """In a week not over yet, "open past SLA" is measured when the report is made: its days
+    are the incident's age then, and no incident whose SLA ends later is a breach yet."""
+    document = json.loads(Path(run["partial"]["files"]["kpis.json"]).read_text())
+    assert document["partial_week_days"] is not None
+    made = _time(document["generated_at"])
+    state = run["state"]["incidents"]
+    past = [b for b in document["sla_breaches"] if b["kind"] == "open past SLA"]
+    assert past, "the seeded backlog holds incidents past their SLA"
+    for breach in past:
+        age = (made - _time(state[breach["id"]]["date"])).total_seconds() / 86400
+        assert abs(breach["days"] - age) <= 0.06, breach  # rounded to one decimal
+        assert age > breach["sla_days"], breach
+    # The same as counted here over the sandbox's state: open now, older than its SLA.
+    expected = {i["id"] for i in state.values() if i["status"] in ("TRIGGERED", "ASSIGNED")
+                and report.DEFAULT_SLA_DAYS.get(i.get("severity") or "unknown") is not None
+                and _time(i.get("date"))
+                and (made - _time(i["date"])).total_seconds() / 86400
+                > report.DEFAULT_SLA_DAYS[i.get("severity") or "unknown"]}
+    assert {b["id"] for b in past} == expected
