@@ -10,6 +10,7 @@ already done). The default suite runs one seed per case; the `sweep` group runs 
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import os
 import subprocess
@@ -73,12 +74,17 @@ def _run_pair(world: dict[str, Any], name: str, ledger_url: str, seed: int,
     module, arguments, playbook = CASES[name]
     with sandbox_package.running(workspace=copy.deepcopy(world["workspace"])) as box:
         box.set_adversity(jitter_ms=JITTER_MS, seed=seed)
-        # Both processes' first request (the token check, right before the lease) is held in
-        # the server until the other's arrives: the runs really start together, however the
-        # machine schedules their start-up.
-        barrier = threading.Barrier(2)
-        box.before("GET", "/v1/api_tokens/self", lambda _box: barrier.wait(timeout=120),
-                   times=2)
+        # Each process checks its key twice: on the command line before Prefect loads, then in
+        # the flow right before the lease. Both checks are held in the server until the other
+        # process's arrives (the 1st and 2nd calls, then the 3rd and 4th): the runs really reach
+        # the lease together, however long each takes to load Prefect.
+        barriers = [threading.Barrier(2), threading.Barrier(2)]
+        calls = itertools.count()
+
+        def hold(_box: Any) -> None:
+            barriers[min(next(calls) // 2, 1)].wait(timeout=120)
+
+        box.before("GET", "/v1/api_tokens/self", hold, times=4)
         env = {**world["env"], "GITGUARDIAN_API_URL": box.url, "GITGUARDIAN_API_KEY": box.token,
                "LEDGER_URL": ledger_url, "LEDGER_LEASE_WAIT_SECONDS": "600"}
         before = box.state()
