@@ -10,7 +10,7 @@ export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 
-.PHONY: demo test sweep venv clean
+.PHONY: demo test sweep lint venv clean
 
 venv: $(STAMP)
 
@@ -24,6 +24,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest $(ARGS)
+
+# pycodestyle, pyflakes, bugbear, import order, pyupgrade (rules in pyproject.toml); .ci/run runs it first.
+lint: $(STAMP)
+	$(PY) -m ruff check .
 
 # Claims shown over many seeds (e.g. two runs at once under 20 jitter seeds): run by .ci/run.
 sweep: $(STAMP)

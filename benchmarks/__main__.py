@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -94,64 +94,125 @@ def rows_playbooks(data: Any) -> list[list[str]]:
         name = r["playbook"]
         rows += [
             [name, "actions planned", str(r["actions"]), ""],
-            [name, "requests, dry run / lower bound", f"{r['dry requests']} / {r['dry bound']} = "
-             f"{r['dry ratio']}", "<= 1.1"],
-            [name, "requests, real run / lower bound", f"{r['real requests']} / {r['real bound']} = "
-             f"{r['real ratio']} ({r['real ratio w/o safety read']} without the safety read)",
-             "<= 1.1"],
-            [name, "notebook baseline requests (its / ours, real run)",
-             f"{r['baseline requests']} ({r['baseline / ours (real)']}x; reads only: "
-             f"{r['baseline reads / ours (dry)']}x)", ">= 20x"],
-            [name, "wall time at 20 ms latency, dry run (without Prefect)",
-             f"{r['dry s (Prefect)']} s ({r['dry s (plain)']} s)", ""],
+            [
+                name,
+                "requests, dry run / lower bound",
+                f"{r['dry requests']} / {r['dry bound']} = {r['dry ratio']}",
+                "<= 1.1",
+            ],
+            [
+                name,
+                "requests, real run / lower bound",
+                f"{r['real requests']} / {r['real bound']} = "
+                f"{r['real ratio']} ({r['real ratio w/o safety read']} without the safety read)",
+                "<= 1.1",
+            ],
+            [
+                name,
+                "notebook baseline requests (its / ours, real run)",
+                f"{r['baseline requests']} ({r['baseline / ours (real)']}x; reads only: "
+                f"{r['baseline reads / ours (dry)']}x)",
+                ">= 20x",
+            ],
+            [
+                name,
+                "wall time at 20 ms latency, dry run (without Prefect)",
+                f"{r['dry s (Prefect)']} s ({r['dry s (plain)']} s)",
+                "",
+            ],
             [name, "Prefect share of wall time, dry run", r["Prefect share dry"], "< 10%"],
-            [name, "wall time at 20 ms latency, real run (without Prefect)",
-             f"{r['real s (Prefect)']} s ({r['real s (plain)']} s)", ""],
+            [
+                name,
+                "wall time at 20 ms latency, real run (without Prefect)",
+                f"{r['real s (Prefect)']} s ({r['real s (plain)']} s)",
+                "",
+            ],
             [name, "Prefect share of wall time, real run", r["Prefect share real"], "< 10%"],
         ]
         if "write path s (plain)" in r:
             rows += [
-                [name, "write path alone at 20 ms, 4 writers (through Prefect: flow / apply)",
-                 f"{r['write path s (plain)']} s ({r['write path s (Prefect: flow / apply)']} s)",
-                 ""],
+                [
+                    name,
+                    "write path alone at 20 ms, 4 writers (through Prefect: flow / apply)",
+                    f"{r['write path s (plain)']} s "
+                    f"({r['write path s (Prefect: flow / apply)']} s)",
+                    "",
+                ],
                 [name, "Prefect share of the write path", r["Prefect share write path"], ""],
-                [name, "residual window, safety read to write, ms p50 / p95 / max",
-                 r["residual window ms p50/p95/max"], ""],
-                [name, "ms per action / floor (requests x latency / writers)",
-                 r["ms per action / floor"], ""],
-                [name, "ledger ms per decision (claim + intent + result, SQLite)",
-                 str(r["ledger ms per decision"]), ""],
-                [name, "after-write audit-log requests per chunk",
-                 str(r["audit requests per chunk"]), ""],
+                [
+                    name,
+                    "residual window, safety read to write, ms p50 / p95 / max",
+                    r["residual window ms p50/p95/max"],
+                    "",
+                ],
+                [
+                    name,
+                    "ms per action / floor (requests x latency / writers)",
+                    r["ms per action / floor"],
+                    "",
+                ],
+                [
+                    name,
+                    "ledger ms per decision (claim + intent + result, SQLite)",
+                    str(r["ledger ms per decision"]),
+                    "",
+                ],
+                [
+                    name,
+                    "after-write audit-log requests per chunk",
+                    str(r["audit requests per chunk"]),
+                    "",
+                ],
             ]
     if data and "warm_up_s" in data:
-        rows.append(["Prefect", "first flow run of a process (local API start + a dry run)",
-                     f"{data['warm_up_s']:.1f} s", ""])
+        rows.append(
+            [
+                "Prefect",
+                "first flow run of a process (local API start + a dry run)",
+                f"{data['warm_up_s']:.1f} s",
+                "",
+            ]
+        )
     return rows
 
 
 def rows_ratelimit(data: Any) -> list[list[str]]:
     if not data:
         return []
-    return [["rate limit", f"sweep of {data['incidents']} incidents at {data['rpm']}/min",
-             f"{data['seconds']} s for {data['requests']} requests; requests/limit "
-             f"{data['ideal_seconds']} s; ratio {data['ratio']}; 429s {data['429s']}; "
-             f"unlimited {data['unlimited_seconds']} s", "ratio <= 1.1"]]
+    return [
+        [
+            "rate limit",
+            f"sweep of {data['incidents']} incidents at {data['rpm']}/min",
+            f"{data['seconds']} s for {data['requests']} requests; requests/limit "
+            f"{data['ideal_seconds']} s; ratio {data['ratio']}; 429s {data['429s']}; "
+            f"unlimited {data['unlimited_seconds']} s",
+            "ratio <= 1.1",
+        ]
+    ]
 
 
 def rows_ldap(data: Any) -> list[list[str]]:
     if not data:
         return []
-    return [["LDAP", f"searches for {data['addresses']} addresses (real slapd)",
-             f"{data['lookup_searches']} ({data['lookup_seconds']} s; manager chains of "
-             f"{data['departed']} departed: +{data['manager_chain_searches']})", "<= 12"]]
+    return [
+        [
+            "LDAP",
+            f"searches for {data['addresses']} addresses (real slapd)",
+            f"{data['lookup_searches']} ({data['lookup_seconds']} s; manager chains of "
+            f"{data['departed']} departed: +{data['manager_chain_searches']})",
+            "<= 12",
+        ]
+    ]
 
 
 def rows_generation(text: str) -> list[list[str]]:
     rows = []
-    for size, wall, cpu in re.findall(r"(\d+) incidents:\s+([\d.]+) s wall,\s+([\d.]+) s CPU", text):
-        rows.append(["sandbox", f"generate {size} incidents", f"{wall} s wall, {cpu} s CPU",
-                     "100k < 60 s"])
+    for size, wall, cpu in re.findall(
+        r"(\d+) incidents:\s+([\d.]+) s wall,\s+([\d.]+) s CPU", text
+    ):
+        rows.append(
+            ["sandbox", f"generate {size} incidents", f"{wall} s wall, {cpu} s CPU", "100k < 60 s"]
+        )
     return rows
 
 
@@ -166,8 +227,14 @@ def rows_weekly(text: str) -> list[list[str]]:
     if rss:
         rows.append(["weekly report", "peak memory", rss, "< 1 GiB"])
     if total:
-        rows.append(["weekly report", "requests / lower bound (sandbox)",
-                     f"{total.group(1)} / {total.group(2)}", ""])
+        rows.append(
+            [
+                "weekly report",
+                "requests / lower bound (sandbox)",
+                f"{total.group(1)} / {total.group(2)}",
+                "",
+            ]
+        )
     return rows
 
 
@@ -180,9 +247,15 @@ def render(rows: list[list[str]], details: dict[str, str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
-    parser.add_argument("--incidents", type=int, default=10_000,
-                        help="workspace size for the playbooks and the rate-limit sweep")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--incidents",
+        type=int,
+        default=10_000,
+        help="workspace size for the playbooks and the rate-limit sweep",
+    )
     parser.add_argument("--latency-ms", type=int, default=20)
     parser.add_argument("--rpm", type=int, default=1000)
     parser.add_argument("--addresses", type=int, default=1000)
@@ -194,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
 
     details = machine()
     started = time.perf_counter()
-    say(f"Benchmarks, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
+    say(f"Benchmarks, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     for key, value in details.items():
         say(f"  {key}: {value}")
     work = Path(tempfile.mkdtemp(prefix="gg-benchmarks-"))
@@ -202,26 +275,41 @@ def main(argv: list[str] | None = None) -> int:
     n = str(args.incidents)
     if "playbooks" not in args.skip:
         out = work / "playbooks.json"
-        run("benchmarks.playbooks", ["--incidents", n, "--latency-ms", str(args.latency_ms),
-                                     "--json", str(out)], work / "playbooks.log")
+        run(
+            "benchmarks.playbooks",
+            ["--incidents", n, "--latency-ms", str(args.latency_ms), "--json", str(out)],
+            work / "playbooks.log",
+        )
         rows += rows_playbooks(_json(out))
     if "ratelimit" not in args.skip:
         out = work / "ratelimit.json"
-        run("benchmarks.ratelimit_sweep", ["--incidents", n, "--rpm", str(args.rpm),
-                                           "--json", str(out)], work / "ratelimit.log")
+        run(
+            "benchmarks.ratelimit_sweep",
+            ["--incidents", n, "--rpm", str(args.rpm), "--json", str(out)],
+            work / "ratelimit.log",
+        )
         rows += rows_ratelimit(_json(out))
     if "ldap" not in args.skip:
         out = work / "ldap.json"
-        run("benchmarks.ldap_searches", ["--addresses", str(args.addresses), "--json", str(out)],
-            work / "ldap.log")
+        run(
+            "benchmarks.ldap_searches",
+            ["--addresses", str(args.addresses), "--json", str(out)],
+            work / "ldap.log",
+        )
         rows += rows_ldap(_json(out))
     if "generation" not in args.skip:
-        text, _, _ = run("benchmarks.sandbox_generation",
-                         ["--sizes", *map(str, args.generation_sizes)], work / "generation.log")
+        text, _, _ = run(
+            "benchmarks.sandbox_generation",
+            ["--sizes", *map(str, args.generation_sizes)],
+            work / "generation.log",
+        )
         rows += rows_generation(text)
     if "weekly" not in args.skip:
-        text, _, _ = run("benchmarks.weekly_report", ["--incidents", str(args.weekly_incidents)],
-                         work / "weekly.log")
+        text, _, _ = run(
+            "benchmarks.weekly_report",
+            ["--incidents", str(args.weekly_incidents)],
+            work / "weekly.log",
+        )
         rows += rows_weekly(text)
 
     details["load average at end (1/5/15 min)"] = " ".join(f"{x:.2f}" for x in os.getloadavg())

@@ -126,7 +126,7 @@ class EventPath:
         return process
 
     @contextlib.contextmanager
-    def running(self, *, writes: bool = True, max_actions: int = 1000) -> Iterator["EventPath"]:
+    def running(self, *, writes: bool = True, max_actions: int = 1000) -> Iterator[EventPath]:
         import sandbox
 
         env = {**self.base_env, "PREFECT_API_URL": self.api_url, "PWD": str(ROOT)}
@@ -261,7 +261,7 @@ def benchmark(events: int, seed: int, incidents: int, window: float) -> dict[str
                 started = time.monotonic()
                 created = path.leak_like(template)
 
-                def assigned() -> bool:
+                def assigned(created: dict = created, email: str = email) -> bool:
                     current = path.box.store.incidents[created["id"]]
                     return normalise_email(current.get("assignee_email") or "") == email
 

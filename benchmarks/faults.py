@@ -70,9 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     # because each sandbox's uvicorn sets this logger's level again when it starts.
     logging.getLogger("uvicorn.error").addFilter(lambda record: record.levelno >= logging.CRITICAL)
 
+    from prefect.testing.utilities import prefect_test_harness
+
     import sandbox
     from clients.ledger import Ledger
-    from prefect.testing.utilities import prefect_test_harness
     from sandbox.export import export
     from sandbox.generator import generate
     from tests.stress.conftest import count_fates, final_view, new_writes, our_notes, run_flow
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                                                   faults=args.faults, resets=args.resets,
                                                   latency_ms=args.latency_ms, seed=seed), fates)
                     before = box.state()
-                    for run in range(1, args.max_runs + 1):
+                    for run in range(1, args.max_runs + 1):  # noqa: B007 (read after the loop)
                         state, _ = run_flow(name)
                         if state.is_completed():
                             break

@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
             policy = getattr(importlib.import_module(policy_module), policy_attr)()
             count = [0]
 
-            def once(prefect: bool) -> None:
+            def once(prefect: bool, name=name, count=count, flow_fn=flow_fn,
+                     policy=policy) -> None:
                 count[0] += 1
                 fresh_ledger(folder, f"{name}-{count[0]}")
                 run_flow(flow_fn, prefect=prefect, policy=policy, dry_run=True,

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import math
 import os
 import pickle
@@ -408,7 +407,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--writers", type=int, default=4,
                         help="the write path's threads ('write' runs; the flows use 4)")
     parser.add_argument("--chunk-size", type=int, default=100,
-                        help="decisions per chunk ('write' runs; the flows use tasks.act.CHUNK, 100)")
+                        help="decisions per chunk ('write' runs; the flows use "
+                        "tasks.act.CHUNK, 100)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
 
@@ -419,8 +419,10 @@ def main(argv: list[str] | None = None) -> int:
     folder = Path(tempfile.mkdtemp(prefix="gg-bench-playbooks-"))
     started = time.perf_counter()
     workspace = sandbox.build_workspace(args.seed, args.incidents, None)
-    say(f"workspace: seed {args.seed}, {args.incidents} incidents, generated in "
-        f"{time.perf_counter() - started:.1f} s")
+    say(
+        f"workspace: seed {args.seed}, {args.incidents} incidents, generated in "
+        f"{time.perf_counter() - started:.1f} s"
+    )
     export(workspace, folder)
     results = []
     with sandbox.running(workspace=workspace) as box:
@@ -430,30 +432,54 @@ def main(argv: list[str] | None = None) -> int:
         from flows.departed_developers import departed_developer_reassignment
 
         fresh_ledger(folder, "warm-up")
-        _, warm = run_flow(departed_developer_reassignment, prefect=True, dry_run=True,
-                           max_actions=0)
-        say(f"Prefect warm-up: the process's first flow run (local API start + one dry run of "
-            f"the departed playbook, no latency): {warm:.1f} s")
+        _, warm = run_flow(
+            departed_developer_reassignment, prefect=True, dry_run=True, max_actions=0
+        )
+        say(
+            f"Prefect warm-up: the process's first flow run (local API start + one dry run of "
+            f"the departed playbook, no latency): {warm:.1f} s"
+        )
         for spec in PLAYBOOKS:
             if spec[0] in args.playbooks:
                 say(f"running {spec[0]}...")
                 try:
-                    result = bench_playbook(box, initial, spec, folder, args.latency_ms,
-                                            max(1, args.repeat), tuple(args.real),
-                                            args.writers, args.chunk_size)
+                    result = bench_playbook(
+                        box,
+                        initial,
+                        spec,
+                        folder,
+                        args.latency_ms,
+                        max(1, args.repeat),
+                        tuple(args.real),
+                        args.writers,
+                        args.chunk_size,
+                    )
                 except ImportError as exc:  # a playbook being changed in the tree: say so
                     say(f"  skipped: cannot import it ({exc})")
                     continue
                 print_details(result)
                 results.append(result)
     rows = [summarise(r) for r in results]
-    say(f"\nPlaybooks on {args.incidents} incidents (seed {args.seed}), "
-        f"wall times at {args.latency_ms} ms latency per request:")
+    say(
+        f"\nPlaybooks on {args.incidents} incidents (seed {args.seed}), "
+        f"wall times at {args.latency_ms} ms latency per request:"
+    )
     print_table(rows)
     if args.json:
-        args.json.write_text(json.dumps(
-            {"rows": rows, "details": results, "warm_up_s": warm, "incidents": args.incidents,
-             "latency_ms": args.latency_ms, "writers": args.writers}, indent=1, default=str))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "rows": rows,
+                    "details": results,
+                    "warm_up_s": warm,
+                    "incidents": args.incidents,
+                    "latency_ms": args.latency_ms,
+                    "writers": args.writers,
+                },
+                indent=1,
+                default=str,
+            )
+        )
     return 0
 
 

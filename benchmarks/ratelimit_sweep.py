@@ -35,9 +35,9 @@ def sweep(client: Any, what: str) -> int:
 
 
 def measure(box: Any, rpm: int, what: str) -> dict[str, Any]:
-    from clients.gitguardian import GitGuardianClient
-
     import requests
+
+    from clients.gitguardian import GitGuardianClient
 
     box.set_adversity(rate_limit=rpm)
     refused: list[int] = []

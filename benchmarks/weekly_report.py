@@ -15,7 +15,7 @@ import random
 import resource
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -39,19 +39,27 @@ def synthetic_incidents(count: int, now: datetime, seed: int = 7) -> list[dict]:
         opened = now - timedelta(seconds=rng.randint(0, 730 * 86400))
         status = rng.choices(["TRIGGERED", "ASSIGNED", "RESOLVED", "IGNORED"], [15, 20, 45, 20])[0]
         closed = min(now, opened + timedelta(seconds=rng.expovariate(1 / (20 * 86400))))
-        incidents.append({
-            "id": n, "date": _iso(opened), "status": status,
-            "severity": rng.choice(SEVERITIES), "validity": rng.choice(VALIDITIES),
-            "detector": {"name": "d", "display_name": rng.choice(DETECTORS)},
-            "resolved_at": _iso(closed) if status == "RESOLVED" else None,
-            "ignored_at": _iso(closed) if status == "IGNORED" else None,
-            "ignore_reason": rng.choice(REASONS) if status == "IGNORED" else None,
-            "secret_revoked": rng.random() < 0.5 if status == "RESOLVED" else None,
-            "assignee_id": rng.randint(1, 300) if status != "TRIGGERED" else None,
-            "assignee_email": f"person.{rng.randint(1, 300)}@corp.example" if status != "TRIGGERED" else None,
-            "tags": ["PUBLICLY_EXPOSED"] if rng.random() < 0.05 else [],
-            "incident_name": "synthetic", "occurrences_count": 1,
-        })
+        incidents.append(
+            {
+                "id": n,
+                "date": _iso(opened),
+                "status": status,
+                "severity": rng.choice(SEVERITIES),
+                "validity": rng.choice(VALIDITIES),
+                "detector": {"name": "d", "display_name": rng.choice(DETECTORS)},
+                "resolved_at": _iso(closed) if status == "RESOLVED" else None,
+                "ignored_at": _iso(closed) if status == "IGNORED" else None,
+                "ignore_reason": rng.choice(REASONS) if status == "IGNORED" else None,
+                "secret_revoked": rng.random() < 0.5 if status == "RESOLVED" else None,
+                "assignee_id": rng.randint(1, 300) if status != "TRIGGERED" else None,
+                "assignee_email": f"person.{rng.randint(1, 300)}@corp.example"
+                if status != "TRIGGERED"
+                else None,
+                "tags": ["PUBLICLY_EXPOSED"] if rng.random() < 0.05 else [],
+                "incident_name": "synthetic",
+                "occurrences_count": 1,
+            }
+        )
     return incidents
 
 
@@ -63,7 +71,7 @@ def compute_benchmark(count: int, render: bool) -> None:
     from clients.models import Incident
     from tasks import report, report_render
 
-    now = datetime(2026, 11, 23, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 23, tzinfo=UTC)
     window = report.last_complete_week(now)
     raw = synthetic_incidents(count, now)
     started = time.perf_counter()
@@ -79,14 +87,23 @@ def compute_benchmark(count: int, render: bool) -> None:
     print(f"incidents: {count}; week {window.label}; backlog {weekly.kpis['backlog']['value']}")
     print(f"parse into models: {parsed:.2f} s (the client does this while fetching)")
     # CPU time too: on a shared machine the wall clock also counts other processes' turns.
-    print(f"compute (frame + every KPI + 12-week trends): {computed:.2f} s wall, {computed_cpu:.2f} s CPU")
+    print(
+        f"compute (frame + every KPI + 12-week trends): {computed:.2f} s wall, "
+        f"{computed_cpu:.2f} s CPU"
+    )
     if render:
         started, cpu = time.perf_counter(), time.process_time()
         with tempfile.TemporaryDirectory() as folder:
             report_render.write_report(weekly, folder)
-        print(f"render (md, html with 4 charts, csv, json): {time.perf_counter() - started:.2f} s wall, "
-              f"{time.process_time() - cpu:.2f} s CPU")
-    print(f"peak RSS: {_rss_mib():.0f} MiB (with the models held: {before_rss:.0f} MiB before computing)")
+        print(
+            "render (md, html with 4 charts, csv, json): "
+            f"{time.perf_counter() - started:.2f} s wall, "
+            f"{time.process_time() - cpu:.2f} s CPU"
+        )
+    print(
+        f"peak RSS: {_rss_mib():.0f} MiB "
+        f"(with the models held: {before_rss:.0f} MiB before computing)"
+    )
 
 
 def requests_benchmark(incidents: int) -> None:
@@ -107,8 +124,9 @@ def requests_benchmark(incidents: int) -> None:
         occurrences = flow_module.fetch_report_occurrences.fn(client, since, end)
         audit = flow_module.fetch_audit_log.fn(client, since, end) or []
         started = time.perf_counter()
-        history = flow_module.fetch_report_history.fn(client, found, trend_start, end,
-                                                      flow_module.DEFAULT_HISTORY_BUDGET)
+        history = flow_module.fetch_report_history.fn(
+            client, found, trend_start, end, flow_module.DEFAULT_HISTORY_BUDGET
+        )
         history_seconds = time.perf_counter() - started
         counts = dict(client.request_counts)
 
@@ -118,9 +136,18 @@ def requests_benchmark(incidents: int) -> None:
             return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
 
         def needed(i):
-            closed = i.get("resolved_at") if i["status"] == "RESOLVED" else i.get("ignored_at") if i["status"] == "IGNORED" else None
-            return (i["status"] in ("TRIGGERED", "ASSIGNED") or (moment(i.get("date")) or since) >= trend_start
-                    or (closed is not None and moment(closed) >= trend_start))
+            closed = (
+                i.get("resolved_at")
+                if i["status"] == "RESOLVED"
+                else i.get("ignored_at")
+                if i["status"] == "IGNORED"
+                else None
+            )
+            return (
+                i["status"] in ("TRIGGERED", "ASSIGNED")
+                or (moment(i.get("date")) or since) >= trend_start
+                or (closed is not None and moment(closed) >= trend_start)
+            )
 
         n_needed = sum(1 for i in state["incidents"].values() if needed(i))
         bounds = {
@@ -132,13 +159,17 @@ def requests_benchmark(incidents: int) -> None:
             # one request per log the history needs (within the budget)
             flow_module.ACTIVITY_LOGS: len(history["candidates"].ids),
         }
-        print(f"sandbox: {incidents} incidents in the workspace, {n_needed} needed by the report, "
-              f"{len(found)} read")
+        print(
+            f"sandbox: {incidents} incidents in the workspace, {n_needed} needed by the report, "
+            f"{len(found)} read"
+        )
         chosen = history["candidates"]
-        print(f"history: {chosen.total} incidents whose past can change the figures "
-              f"({', '.join(f'{t}: {n}' for t, (n, _) in chosen.by_tier.items())}); budget "
-              f"{chosen.budget}, {len(history['logs'])} logs read in {history_seconds:.1f} s "
-              f"(no latency), {history['requests'] / 200:.1f} min at 200 requests/min")
+        print(
+            f"history: {chosen.total} incidents whose past can change the figures "
+            f"({', '.join(f'{t}: {n}' for t, (n, _) in chosen.by_tier.items())}); budget "
+            f"{chosen.budget}, {len(history['logs'])} logs read in {history_seconds:.1f} s "
+            f"(no latency), {history['requests'] / 200:.1f} min at 200 requests/min"
+        )
         print(f"{'endpoint':45} {'requests':>8} {'lower bound':>12}")
         for endpoint, bound in bounds.items():
             print(f"{endpoint:45} {counts.get(endpoint, 0):>8} {bound:>12}")
@@ -149,8 +180,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--incidents", type=int, default=100_000)
     parser.add_argument("--no-render", action="store_true", help="time the KPIs only")
-    parser.add_argument("--sandbox-incidents", type=int, default=2000,
-                        help="workspace size for the request count (0: skip)")
+    parser.add_argument(
+        "--sandbox-incidents",
+        type=int,
+        default=2000,
+        help="workspace size for the request count (0: skip)",
+    )
     args = parser.parse_args()
     compute_benchmark(args.incidents, render=not args.no_render)
     if args.sandbox_incidents:

@@ -16,8 +16,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ldap3 import (AUTO_BIND_NO_TLS, AUTO_BIND_TLS_BEFORE_BIND, BASE, MOCK_SYNC, NONE, SUBTREE,
-                   Connection, Server, Tls)
+from ldap3 import (
+    AUTO_BIND_NO_TLS,
+    AUTO_BIND_TLS_BEFORE_BIND,
+    BASE,
+    MOCK_SYNC,
+    NONE,
+    SUBTREE,
+    Connection,
+    Server,
+    Tls,
+)
 from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import parse_dn

@@ -178,7 +178,9 @@ class GitRepositories:
                 check=False,
             )
         except subprocess.TimeoutExpired as exc:
-            raise GitError(f"git {args[0]} timed out after {self.timeout:g}s in {repo.name}") from exc
+            raise GitError(
+                f"git {args[0]} timed out after {self.timeout:g}s in {repo.name}"
+            ) from exc
         except OSError as exc:
             raise GitError(f"git {args[0]} could not start: {type(exc).__name__}") from exc
         if completed.returncode != 0:
@@ -200,11 +202,19 @@ class GitRepositories:
         repo = self._repo(full_name)
         found: dict[str, Author] = {}
         for start in range(0, len(wanted), _SHAS_PER_CALL):
-            batch = wanted[start:start + _SHAS_PER_CALL]
-            out = self._run(repo, [
-                "log", "--no-walk=unsorted", "--ignore-missing", "-z",
-                "--format=%H%x00%aN%x00%aE", *batch, "--",
-            ])
+            batch = wanted[start : start + _SHAS_PER_CALL]
+            out = self._run(
+                repo,
+                [
+                    "log",
+                    "--no-walk=unsorted",
+                    "--ignore-missing",
+                    "-z",
+                    "--format=%H%x00%aN%x00%aE",
+                    *batch,
+                    "--",
+                ],
+            )
             tokens = out.split("\x00")
             by_full: dict[str, Author] = {}
             for i in range(0, len(tokens) - 2, 3):
@@ -238,7 +248,7 @@ class GitRepositories:
         repo = self._repo(full_name)
         latest: dict[str, Commit] = {}
         for start in range(0, len(cleaned), _PATHS_PER_CALL):
-            batch = cleaned[start:start + _PATHS_PER_CALL]
+            batch = cleaned[start : start + _PATHS_PER_CALL]
             pending = set(batch)
             for commit, names in self._log_with_names(repo, batch):
                 if allowed is not None and _normalise(commit.email) not in allowed:
@@ -256,9 +266,17 @@ class GitRepositories:
         if cleaned is None:
             return []
         repo = self._repo(full_name)
-        out = self._run(repo, [
-            "log", f"--max-count={int(limit)}", "-z", "--format=%aN%x00%aE", "--", cleaned,
-        ])
+        out = self._run(
+            repo,
+            [
+                "log",
+                f"--max-count={int(limit)}",
+                "-z",
+                "--format=%aN%x00%aE",
+                "--",
+                cleaned,
+            ],
+        )
         tokens = out.split("\x00")
         seen: set[str] = set()
         committers: list[Author] = []
@@ -277,9 +295,17 @@ class GitRepositories:
         NUL-terminated names. An empty token only occurs at a commit's start (a path is never
         empty), which is how headers are told from names.
         """
-        out = self._run(repo, [
-            "log", "-z", "--name-only", "--format=%x00%H%x00%aN%x00%aE%x00%aI", "--", *paths,
-        ])
+        out = self._run(
+            repo,
+            [
+                "log",
+                "-z",
+                "--name-only",
+                "--format=%x00%H%x00%aN%x00%aE%x00%aI",
+                "--",
+                *paths,
+            ],
+        )
         tokens = out.split("\x00")
         commits: list[tuple[Commit, list[str]]] = []
         i = 0
@@ -291,11 +317,13 @@ class GitRepositories:
                 i += 1
             if i + 4 > len(tokens):
                 break
-            sha, name, email, date = tokens[i:i + 4]
+            sha, name, email, date = tokens[i : i + 4]
             i += 4
             names: list[str] = []
             while i < len(tokens) and tokens[i] != "":
-                names.append(tokens[i][1:] if not names and tokens[i].startswith("\n") else tokens[i])
+                names.append(
+                    tokens[i][1:] if not names and tokens[i].startswith("\n") else tokens[i]
+                )
                 i += 1
             commits.append((Commit(name, email, sha=sha, date=_parse_date(date)), names))
         return commits
@@ -344,7 +372,7 @@ class GitRepositories:
             if header.endswith(" missing") or header.endswith(" ambiguous"):
                 continue
             _sha, kind, size = header.rsplit(" ", 2)
-            body = data[position:position + int(size)]
+            body = data[position : position + int(size)]
             position += int(size) + 1  # the object is followed by a newline
             if kind == "blob":
                 return body.decode("utf-8", "replace")
@@ -392,10 +420,12 @@ def _parse_date(value: str) -> datetime | None:
 def _git_environment() -> dict[str, str]:
     """The caller's environment without GIT_* overrides (GIT_DIR would redirect every call)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update({
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_TERMINAL_PROMPT": "0",
-        "GIT_OPTIONAL_LOCKS": "0",  # read-only callers never take the index lock
-        "LC_ALL": "C",
-    })
+    env.update(
+        {
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_OPTIONAL_LOCKS": "0",  # read-only callers never take the index lock
+            "LC_ALL": "C",
+        }
+    )
     return env

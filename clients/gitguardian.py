@@ -25,7 +25,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -207,7 +207,7 @@ def _bool_value(name: str, value: Any) -> str:
 
 def iso_utc(value: datetime) -> str:
     """ISO-8601 UTC with microseconds and Z, as the API writes its own times."""
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _date_value(name: str, value: Any) -> str:
@@ -535,7 +535,7 @@ class GitGuardianClient:
         self.request_counts: Counter[str] = Counter()
 
     @classmethod
-    def from_env(cls, **kwargs: Any) -> "GitGuardianClient":
+    def from_env(cls, **kwargs: Any) -> GitGuardianClient:
         """From GITGUARDIAN_API_URL (default the US SaaS) and GITGUARDIAN_API_KEY."""
         base_url = os.environ.get("GITGUARDIAN_API_URL") or DEFAULT_BASE_URL
         api_key = os.environ.get("GITGUARDIAN_API_KEY", "")

@@ -28,7 +28,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -43,13 +43,13 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_TTL = 60.0  # seconds a lease lives without a heartbeat
 DEFAULT_WAIT = 300.0  # seconds a run waits for a held lease before giving up
-_FAR_PAST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_FAR_PAST = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class LeaseHeld(RuntimeError):
     """Another live run holds the lease: this run wrote nothing."""
 
-    def __init__(self, name: str, holder: "LeaseInfo", waited: float):
+    def __init__(self, name: str, holder: LeaseInfo, waited: float):
         self.name, self.holder, self.waited = name, holder, waited
         super().__init__(
             f"another run of {name} holds the lease since {holder.since} "
@@ -107,7 +107,7 @@ def _alive(pid: int | None) -> bool:
 class Lease:
     """A held lease. Use `Ledger.lease(...)` (a context manager) or `acquire()` / `release()`."""
 
-    def __init__(self, ledger: "Ledger", name: str, *, run_id: str, ttl: float = DEFAULT_TTL):
+    def __init__(self, ledger: Ledger, name: str, *, run_id: str, ttl: float = DEFAULT_TTL):
         if ttl <= 0:
             raise ValueError("a lease's ttl must be more than 0 seconds")
         self.ledger, self.name, self.run_id, self.ttl = ledger, name, run_id, float(ttl)
@@ -126,7 +126,7 @@ class Lease:
 
     # -- taking and giving back ------------------------------------------------------------------
 
-    def acquire(self, *, wait: float = DEFAULT_WAIT, poll: float = 0.5) -> "Lease":
+    def acquire(self, *, wait: float = DEFAULT_WAIT, poll: float = 0.5) -> Lease:
         started = time.monotonic()
         self._ensure_row()
         while True:
@@ -165,7 +165,7 @@ class Lease:
                            self.name, type(exc).__name__, self.ttl)
         self._lost = True
 
-    def __enter__(self) -> "Lease":
+    def __enter__(self) -> Lease:
         return self
 
     def __exit__(self, *_exc: Any) -> None:
@@ -232,13 +232,13 @@ class Lease:
     def _fenced_claim(self, decision_id: str) -> Any:
         """INSERT the claim only while this epoch's lease is held and unexpired (RETURNING id:
         no row back means the lease is no longer ours)."""
-        l, c = leases_table, claims_table
+        lt, c = leases_table, claims_table
         now = self.ledger._now()
         fenced = (
             sa.select(sa.literal(decision_id), sa.literal(self.name), sa.literal(self.epoch),
                       sa.literal(self.run_id), sa.literal(now, sa.DateTime(timezone=True)))
-            .where(sa.exists().where(l.c.name == self.name, l.c.epoch == self.epoch,
-                                     l.c.holder == self.holder, l.c.expires_at > now))
+            .where(sa.exists().where(lt.c.name == self.name, lt.c.epoch == self.epoch,
+                                     lt.c.holder == self.holder, lt.c.expires_at > now))
         )
         return c.insert().from_select(
             ["decision_id", "lease_name", "epoch", "run_id", "created_at"], fenced

@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -203,7 +203,7 @@ class Ledger:
         engine_options: dict[str, Any] | None = None,
     ):
         self.url: URL = make_url(url or default_url())  # a malformed URL fails here, clearly
-        self._clock = clock or (lambda: datetime.now(timezone.utc))
+        self._clock = clock or (lambda: datetime.now(UTC))
         self._engine_options = dict(engine_options or {})
         self._engine: Engine | None = None
         self._setup_lock = threading.Lock()
@@ -265,9 +265,15 @@ class Ledger:
         engine = self.engine
         if self._write_lock is None:
             with engine.begin() as connection:
-                return connection.execute(statement, rows) if rows is not None else connection.execute(statement)
+                if rows is None:
+                    return connection.execute(statement)
+                return connection.execute(statement, rows)
         with self._write_lock, engine.begin() as connection:
-            return connection.execute(statement, rows) if rows is not None else connection.execute(statement)
+            return (
+                connection.execute(statement, rows)
+                if rows is not None
+                else connection.execute(statement)
+            )
 
     def _write_returning(self, statement: Any) -> list[Any]:
         """A write with RETURNING, its rows fetched inside the transaction (an INSERT ... SELECT's
@@ -291,25 +297,41 @@ class Ledger:
         flow_run_id: str | None = None,
     ) -> str:
         run_id = str(uuid.uuid4())
-        self._write(runs_table.insert().values(
-            id=run_id, playbook=playbook, flow_run_id=flow_run_id, dry_run=bool(dry_run),
-            started_at=self._now(), parameters=_json(parameters),
-        ))
+        self._write(
+            runs_table.insert().values(
+                id=run_id,
+                playbook=playbook,
+                flow_run_id=flow_run_id,
+                dry_run=bool(dry_run),
+                started_at=self._now(),
+                parameters=_json(parameters),
+            )
+        )
         return run_id
 
     def end_run(self, run_id: str, state: str, summary: dict[str, Any]) -> None:
-        self._write(run_ends_table.insert().values(
-            run_id=run_id, ended_at=self._now(), state=_value(state), summary=_json(summary),
-        ))
+        self._write(
+            run_ends_table.insert().values(
+                run_id=run_id,
+                ended_at=self._now(),
+                state=_value(state),
+                summary=_json(summary),
+            )
+        )
 
     def record_plan(self, run_id: str, decisions: Iterable[Any]) -> int:
         """All of a plan's decisions in one bulk insert. Returns how many were recorded."""
         now = self._now()
         rows = [
             {
-                "run_id": run_id, "decision_id": d.decision_id, "incident_id": int(d.incident_id),
-                "action": _value(d.action), "arguments": _json(d.arguments),
-                "reason": scrub(str(d.reason)), "evidence": scrub(str(d.evidence)), "created_at": now,
+                "run_id": run_id,
+                "decision_id": d.decision_id,
+                "incident_id": int(d.incident_id),
+                "action": _value(d.action),
+                "arguments": _json(d.arguments),
+                "reason": scrub(str(d.reason)),
+                "evidence": scrub(str(d.evidence)),
+                "created_at": now,
             }
             for d in decisions
         ]
@@ -324,8 +346,11 @@ class Ledger:
 
     def intent_statement(self, run_id: str, decision: Any) -> Any:
         return intents_table.insert().values(
-            run_id=run_id, decision_id=decision.decision_id, incident_id=int(decision.incident_id),
-            action=_value(decision.action), arguments=_json(decision.arguments),
+            run_id=run_id,
+            decision_id=decision.decision_id,
+            incident_id=int(decision.incident_id),
+            action=_value(decision.action),
+            arguments=_json(decision.arguments),
             created_at=self._now(),
         )
 
@@ -341,13 +366,18 @@ class Ledger:
         return held()
 
     def record_result(self, intent_id: int, result: Any, detail: str = "") -> None:
-        self._write(results_table.insert().values(
-            intent_id=int(intent_id), result=_value(result), detail=scrub(detail or ""),
-            created_at=self._now(),
-        ))
+        self._write(
+            results_table.insert().values(
+                intent_id=int(intent_id),
+                result=_value(result),
+                detail=scrub(detail or ""),
+                created_at=self._now(),
+            )
+        )
 
-    def lease(self, name: str, *, run_id: str, ttl: float | None = None,
-              wait: float | None = None) -> Any:
+    def lease(
+        self, name: str, *, run_id: str, ttl: float | None = None, wait: float | None = None
+    ) -> Any:
         """Take the lease `name` for `run_id` (clients/lease.py), waiting up to `wait` seconds
         (defaults: LEDGER_LEASE_TTL_SECONDS, LEDGER_LEASE_WAIT_SECONDS). Raises `LeaseHeld`."""
         from clients.lease import Lease, lease_settings
@@ -359,20 +389,27 @@ class Ledger:
     # -- reads -------------------------------------------------------------------------------------
 
     def applied(self, playbook: str, action: Any = None) -> list[AppliedAction]:
-        """What this playbook's real runs made true (result applied or already_done), oldest first."""
+        """What this playbook's real runs made true (applied or already_done), oldest first."""
         r, i, run = results_table, intents_table, runs_table
         query = (
             sa.select(i.c.incident_id, i.c.action, i.c.arguments, i.c.decision_id, r.c.created_at)
             .select_from(r.join(i, r.c.intent_id == i.c.id).join(run, i.c.run_id == run.c.id))
-            .where(run.c.playbook == playbook, run.c.dry_run.is_(False), r.c.result.in_(DONE_RESULTS))
+            .where(
+                run.c.playbook == playbook, run.c.dry_run.is_(False), r.c.result.in_(DONE_RESULTS)
+            )
             .order_by(r.c.created_at, r.c.id)
         )
         if action is not None:
             query = query.where(i.c.action == _value(action))
         with self.engine.connect() as connection:
             return [
-                AppliedAction(int(row.incident_id), row.action, json.loads(row.arguments),
-                              row.decision_id, _utc(row.created_at))
+                AppliedAction(
+                    int(row.incident_id),
+                    row.action,
+                    json.loads(row.arguments),
+                    row.decision_id,
+                    _utc(row.created_at),
+                )
                 for row in connection.execute(query)
             ]
 
@@ -417,14 +454,21 @@ class Ledger:
                 return []
             d = decisions_table
             rows = connection.execute(
-                sa.select(d).select_from(d.join(run, d.c.run_id == run.c.id))
-                .where(run.c.playbook == playbook, run.c.dry_run.is_(False),
-                       d.c.decision_id.in_(sorted(wanted)))
+                sa.select(d)
+                .select_from(d.join(run, d.c.run_id == run.c.id))
+                .where(
+                    run.c.playbook == playbook,
+                    run.c.dry_run.is_(False),
+                    d.c.decision_id.in_(sorted(wanted)),
+                )
                 .order_by(d.c.id)
             )
             latest = {
-                row.decision_id: {**row._asdict(), "arguments": json.loads(row.arguments),
-                                  "created_at": _utc(row.created_at)}
+                row.decision_id: {
+                    **row._asdict(),
+                    "arguments": json.loads(row.arguments),
+                    "created_at": _utc(row.created_at),
+                }
                 for row in rows
             }
         return list(latest.values())
@@ -440,12 +484,20 @@ class Ledger:
         with self.engine.connect() as connection:
             rows = connection.execute(sa.select(d).where(d.c.run_id == run_id).order_by(d.c.id))
             return [
-                {**row._asdict(), "arguments": json.loads(row.arguments), "created_at": _utc(row.created_at)}
+                {
+                    **row._asdict(),
+                    "arguments": json.loads(row.arguments),
+                    "created_at": _utc(row.created_at),
+                }
                 for row in rows
             ]
 
-    def runs(self, playbook: str | None = None, since: datetime | None = None,
-             flow_run_id: str | None = None) -> list[RunRecord]:
+    def runs(
+        self,
+        playbook: str | None = None,
+        since: datetime | None = None,
+        flow_run_id: str | None = None,
+    ) -> list[RunRecord]:
         """Runs, oldest first, each with its last recorded end (None while running or crashed).
         A run suspended for approval ends `awaiting_approval`, then `approved` or `declined`
         (with the approver's reason) once answered."""
@@ -462,7 +514,7 @@ class Ledger:
             ends: dict[str, Any] = {}
             ids = [row.id for row in rows]
             for start in range(0, len(ids), 500):
-                chunk = ids[start:start + 500]
+                chunk = ids[start : start + 500]
                 for e in connection.execute(
                     sa.select(end).where(end.c.run_id.in_(chunk)).order_by(end.c.id)
                 ):
@@ -470,13 +522,19 @@ class Ledger:
         records = []
         for row in rows:
             e = ends.get(row.id)
-            records.append(RunRecord(
-                id=row.id, playbook=row.playbook, flow_run_id=row.flow_run_id,
-                dry_run=bool(row.dry_run), started_at=_utc(row.started_at),
-                parameters=json.loads(row.parameters),
-                ended_at=_utc(e.ended_at) if e else None, state=e.state if e else None,
-                summary=json.loads(e.summary) if e else None,
-            ))
+            records.append(
+                RunRecord(
+                    id=row.id,
+                    playbook=row.playbook,
+                    flow_run_id=row.flow_run_id,
+                    dry_run=bool(row.dry_run),
+                    started_at=_utc(row.started_at),
+                    parameters=json.loads(row.parameters),
+                    ended_at=_utc(e.ended_at) if e else None,
+                    state=e.state if e else None,
+                    summary=json.loads(e.summary) if e else None,
+                )
+            )
         return records
 
     def outcomes(self, since: datetime, until: datetime) -> list[OutcomeRecord]:
@@ -490,19 +548,36 @@ class Ledger:
         )
         with self.engine.connect() as connection:
             return [
-                OutcomeRecord(row.playbook, row.action, row.result, int(row.incident_id),
-                              _utc(row.created_at))
+                OutcomeRecord(
+                    row.playbook, row.action, row.result, int(row.incident_id), _utc(row.created_at)
+                )
                 for row in connection.execute(query)
             ]
 
-    def record_notification(self, run_id: str, playbook: str, *, recipient: str, block: str,
-                            decision_ids: Iterable[str], status: str, detail: str = "") -> None:
+    def record_notification(
+        self,
+        run_id: str,
+        playbook: str,
+        *,
+        recipient: str,
+        block: str,
+        decision_ids: Iterable[str],
+        status: str,
+        detail: str = "",
+    ) -> None:
         """One message attempt (see `notifications_table`)."""
-        self._write(notifications_table.insert().values(
-            run_id=run_id, playbook=playbook, recipient=scrub(recipient)[:320],
-            block=scrub(block)[:300], decision_ids=_json(sorted(set(decision_ids))),
-            status=_value(status), detail=scrub(detail or "")[:1000], created_at=self._now(),
-        ))
+        self._write(
+            notifications_table.insert().values(
+                run_id=run_id,
+                playbook=playbook,
+                recipient=scrub(recipient)[:320],
+                block=scrub(block)[:300],
+                decision_ids=_json(sorted(set(decision_ids))),
+                status=_value(status),
+                detail=scrub(detail or "")[:1000],
+                created_at=self._now(),
+            )
+        )
 
     def notifications(self, playbook: str) -> list[NotificationRecord]:
         """Every message attempt of this playbook, oldest first."""
@@ -510,17 +585,26 @@ class Ledger:
         query = sa.select(n).where(n.c.playbook == playbook).order_by(n.c.created_at, n.c.id)
         with self.engine.connect() as connection:
             return [
-                NotificationRecord(row.run_id, row.recipient, row.block,
-                                   tuple(json.loads(row.decision_ids)), row.status, row.detail,
-                                   _utc(row.created_at))
+                NotificationRecord(
+                    row.run_id,
+                    row.recipient,
+                    row.block,
+                    tuple(json.loads(row.decision_ids)),
+                    row.status,
+                    row.detail,
+                    _utc(row.created_at),
+                )
                 for row in connection.execute(query)
             ]
 
     def delivered(self, playbook: str) -> set[tuple[str, str, str]]:
         """(decision id, recipient, block) of every item a message carried successfully."""
-        return {(decision_id, record.recipient, record.block)
-                for record in self.notifications(playbook) if record.status in ("sent", "written")
-                for decision_id in record.decision_ids}
+        return {
+            (decision_id, record.recipient, record.block)
+            for record in self.notifications(playbook)
+            if record.status in ("sent", "written")
+            for decision_id in record.decision_ids
+        }
 
     def dispose(self) -> None:
         if self._engine is not None:
@@ -585,8 +669,15 @@ def _append_only_triggers(engine: Engine) -> None:
 
 
 def _intent(row: Any) -> Intent:
-    return Intent(int(row.id), row.run_id, row.decision_id, int(row.incident_id), row.action,
-                  json.loads(row.arguments), _utc(row.created_at))
+    return Intent(
+        int(row.id),
+        row.run_id,
+        row.decision_id,
+        int(row.incident_id),
+        row.action,
+        json.loads(row.arguments),
+        _utc(row.created_at),
+    )
 
 
 def _value(item: Any) -> str:
@@ -601,5 +692,5 @@ def _json(value: Any) -> str:
 def _utc(moment: datetime) -> datetime:
     """Aware UTC. SQLite hands datetimes back naive; they were written as UTC."""
     if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)

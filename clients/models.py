@@ -8,9 +8,9 @@ logs and dumps.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
@@ -18,8 +18,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 def _as_utc(value: datetime) -> datetime:
     # The API always sends "Z"; a naive time can only come from a fake, and means UTC there too.
     if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
@@ -117,109 +117,109 @@ class ApiModel(BaseModel):
 
 class Detector(ApiModel):
     name: str
-    display_name: Optional[str] = None
-    nature: Optional[str] = None
-    family: Optional[str] = None
-    category: Optional[str] = None
-    detector_group_name: Optional[str] = None
-    detector_group_display_name: Optional[str] = None
+    display_name: str | None = None
+    nature: str | None = None
+    family: str | None = None
+    category: str | None = None
+    detector_group_name: str | None = None
+    detector_group_display_name: str | None = None
 
 
 class PublicExposure(ApiModel):
-    source_publicly_visible: Optional[bool] = None
-    public_incident_linked: Optional[bool] = None
-    leaked_outside_perimeter: Optional[bool] = None
+    source_publicly_visible: bool | None = None
+    public_incident_linked: bool | None = None
+    leaked_outside_perimeter: bool | None = None
 
 
 class CustomTag(ApiModel):
-    id: Optional[Any] = None
-    key: Optional[str] = None
-    value: Optional[str] = None
+    id: Any | None = None
+    key: str | None = None
+    value: str | None = None
 
 
 class Match(ApiModel):
-    name: Optional[str] = None
-    indice_start: Optional[int] = None
-    indice_end: Optional[int] = None
-    pre_line_start: Optional[int] = None
-    pre_line_end: Optional[int] = None
-    post_line_start: Optional[int] = None
-    post_line_end: Optional[int] = None
+    name: str | None = None
+    indice_start: int | None = None
+    indice_end: int | None = None
+    pre_line_start: int | None = None
+    pre_line_end: int | None = None
+    post_line_start: int | None = None
+    post_line_end: int | None = None
 
 
 class LastScan(ApiModel):
-    date: Optional[UtcDatetime] = None
-    status: Optional[str] = None
+    date: UtcDatetime | None = None
+    status: str | None = None
 
 
 class Source(ApiModel):
     id: int
-    type: Optional[str] = None
-    full_name: Optional[str] = None
-    url: Optional[str] = None
-    health: Optional[str] = None
-    source_criticality: Optional[str] = None
-    visibility: Optional[str] = None
-    monitored: Optional[bool] = None
-    open_incidents_count: Optional[int] = None
-    closed_incidents_count: Optional[int] = None
-    last_scan: Optional[LastScan] = None
-    default_branch: Optional[str] = None
-    external_id: Optional[str] = None
+    type: str | None = None
+    full_name: str | None = None
+    url: str | None = None
+    health: str | None = None
+    source_criticality: str | None = None
+    visibility: str | None = None
+    monitored: bool | None = None
+    open_incidents_count: int | None = None
+    closed_incidents_count: int | None = None
+    last_scan: LastScan | None = None
+    default_branch: str | None = None
+    external_id: str | None = None
 
 
 class Occurrence(ApiModel):
     id: int
     incident_id: int
     date: UtcDatetime
-    filepath: Optional[str] = None
-    kind: Optional[str] = None
-    presence: Optional[str] = None
+    filepath: str | None = None
+    kind: str | None = None
+    presence: str | None = None
     matches: list[Match] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
-    url: Optional[str] = None
-    author_info: Optional[str] = None  # the commit author's e-mail
-    author_name: Optional[str] = None
-    sha: Optional[str] = None
-    change_type: Optional[str] = None
-    source: Optional[Source] = None
+    url: str | None = None
+    author_info: str | None = None  # the commit author's e-mail
+    author_name: str | None = None
+    sha: str | None = None
+    change_type: str | None = None
+    source: Source | None = None
 
 
 class Incident(ApiModel):
     id: int
     detector: Detector
     date: UtcDatetime  # the first occurrence's date
-    secret_id: Optional[int] = None
-    secret_hash: Optional[str] = None
-    hmsl_hash: Optional[str] = None
-    occurrences_count: Optional[int] = None
+    secret_id: int | None = None
+    secret_hash: str | None = None
+    hmsl_hash: str | None = None
+    occurrences_count: int | None = None
     status: str
-    triggered_at: Optional[UtcDatetime] = None
-    ignored_at: Optional[UtcDatetime] = None
-    ignorer_id: Optional[int] = None
-    ignorer_api_token_id: Optional[str] = None
-    resolved_at: Optional[UtcDatetime] = None
-    resolver_id: Optional[int] = None
-    resolver_api_token_id: Optional[str] = None
-    secret_revoked: Optional[bool] = None
-    validity: Optional[str] = None
-    severity: Optional[str] = None
-    assignee_id: Optional[int] = None
-    assignee_email: Optional[str] = None
+    triggered_at: UtcDatetime | None = None
+    ignored_at: UtcDatetime | None = None
+    ignorer_id: int | None = None
+    ignorer_api_token_id: str | None = None
+    resolved_at: UtcDatetime | None = None
+    resolver_id: int | None = None
+    resolver_api_token_id: str | None = None
+    secret_revoked: bool | None = None
+    validity: str | None = None
+    severity: str | None = None
+    assignee_id: int | None = None
+    assignee_email: str | None = None
     # A live share link lets anyone read the secret: never shown in repr, dumps or logs.
-    share_url: Optional[SecretStr] = Field(default=None, repr=False)
+    share_url: SecretStr | None = Field(default=None, repr=False)
     feedback_list: list[dict[str, Any]] = Field(default_factory=list)
-    risk_score: Optional[int] = None
-    severity_rule_id: Optional[int] = None
-    is_vaulted: Optional[bool] = None
-    ignore_reason: Optional[str] = None
-    occurrences: Optional[list[Occurrence]] = None  # null in lists and action answers
-    secret_presence: Optional[dict[str, Any]] = None
-    regression: Optional[bool] = None
-    gitguardian_url: Optional[str] = None
+    risk_score: int | None = None
+    severity_rule_id: int | None = None
+    is_vaulted: bool | None = None
+    ignore_reason: str | None = None
+    occurrences: list[Occurrence] | None = None  # null in lists and action answers
+    secret_presence: dict[str, Any] | None = None
+    regression: bool | None = None
+    gitguardian_url: str | None = None
     tags: list[str] = Field(default_factory=list)
-    incident_name: Optional[str] = None
-    public_exposure: Optional[PublicExposure] = None
+    incident_name: str | None = None
+    public_exposure: PublicExposure | None = None
     destination_tickets: list[dict[str, Any]] = Field(default_factory=list)
     custom_tags: list[CustomTag] = Field(default_factory=list)
 
@@ -234,62 +234,62 @@ class Incident(ApiModel):
 
 class Member(ApiModel):
     id: int
-    role: Optional[str] = None  # deprecated copy of access_level
-    access_level: Optional[str] = None
+    role: str | None = None  # deprecated copy of access_level
+    access_level: str | None = None
     email: str
-    name: Optional[str] = None
-    created_at: Optional[UtcDatetime] = None
-    last_login: Optional[UtcDatetime] = None
-    active: Optional[bool] = None
+    name: str | None = None
+    created_at: UtcDatetime | None = None
+    last_login: UtcDatetime | None = None
+    active: bool | None = None
 
 
 class Note(ApiModel):
     id: int
-    incident_id: Optional[int] = None
-    member_id: Optional[int] = None
-    api_token_id: Optional[str] = None
-    created_at: Optional[UtcDatetime] = None
-    updated_at: Optional[UtcDatetime] = None
+    incident_id: int | None = None
+    member_id: int | None = None
+    api_token_id: str | None = None
+    created_at: UtcDatetime | None = None
+    updated_at: UtcDatetime | None = None
     comment: str
 
 
 class Share(ApiModel):
     # share_url and token both open the incident to whoever holds them: secrets.
     share_url: SecretStr = Field(repr=False)
-    incident_id: Optional[int] = None
-    feedback_collection: Optional[bool] = None
-    auto_healing: Optional[bool] = None
-    token: Optional[SecretStr] = Field(default=None, repr=False)
-    expire_at: Optional[UtcDatetime] = None
-    revoked_at: Optional[UtcDatetime] = None
+    incident_id: int | None = None
+    feedback_collection: bool | None = None
+    auto_healing: bool | None = None
+    token: SecretStr | None = Field(default=None, repr=False)
+    expire_at: UtcDatetime | None = None
+    revoked_at: UtcDatetime | None = None
 
 
 class AuditLog(ApiModel):
     id: int
     date: UtcDatetime
-    member_id: Optional[int] = None
-    member_email: Optional[str] = None
-    member_name: Optional[str] = None
-    api_token_id: Optional[str] = None
-    ip_address: Optional[str] = None
+    member_id: int | None = None
+    member_email: str | None = None
+    member_name: str | None = None
+    api_token_id: str | None = None
+    ip_address: str | None = None
     target_ids: list[str] = Field(default_factory=list)
-    action_type: Optional[str] = None
-    event_name: Optional[str] = None
-    data: Optional[Any] = None
+    action_type: str | None = None
+    event_name: str | None = None
+    data: Any | None = None
 
 
 class Token(ApiModel):
     id: str
-    name: Optional[str] = None
-    workspace_id: Optional[int] = None
-    type: Optional[str] = None
-    status: Optional[str] = None
-    created_at: Optional[UtcDatetime] = None
-    last_used_at: Optional[UtcDatetime] = None
-    expire_at: Optional[UtcDatetime] = None
-    revoked_at: Optional[UtcDatetime] = None
-    member_id: Optional[int] = None
-    creator_id: Optional[int] = None
+    name: str | None = None
+    workspace_id: int | None = None
+    type: str | None = None
+    status: str | None = None
+    created_at: UtcDatetime | None = None
+    last_used_at: UtcDatetime | None = None
+    expire_at: UtcDatetime | None = None
+    revoked_at: UtcDatetime | None = None
+    member_id: int | None = None
+    creator_id: int | None = None
     scopes: list[str] = Field(default_factory=list)
 
     def missing_scopes(self, needed: list[str] | tuple[str, ...] | set[str]) -> list[str]:
@@ -306,27 +306,27 @@ class MemberBrief(ApiModel):
     """The member embedded in an activity-log entry."""
 
     id: int
-    name: Optional[str] = None
-    email: Optional[str] = None
-    access_level: Optional[str] = None
+    name: str | None = None
+    email: str | None = None
+    access_level: str | None = None
 
 
 class ActivityContent(ApiModel):
-    type: Optional[str] = None  # "action" (system and user actions), or a note
-    content_key: Optional[str] = None  # TRIGGER, ASSIGN, RESOLVE, UNRESOLVE, SHARE, ...
-    data: Optional[Any] = None
+    type: str | None = None  # "action" (system and user actions), or a note
+    content_key: str | None = None  # TRIGGER, ASSIGN, RESOLVE, UNRESOLVE, SHARE, ...
+    data: Any | None = None
 
 
 class ActivityLog(ApiModel):
     """One entry of an incident's history (`/v1/incidents/secrets/{id}/activity-logs`)."""
 
     id: int
-    member: Optional[MemberBrief] = None  # None: the platform, or a token (api_token_id)
-    api_token_id: Optional[str] = None
+    member: MemberBrief | None = None  # None: the platform, or a token (api_token_id)
+    api_token_id: str | None = None
     created_at: UtcDatetime
-    updated_at: Optional[UtcDatetime] = None
+    updated_at: UtcDatetime | None = None
     content: ActivityContent = Field(default_factory=ActivityContent)
-    incident_id: Optional[int] = None
+    incident_id: int | None = None
 
     @property
     def key(self) -> str:
@@ -337,25 +337,25 @@ class IncidentMember(ApiModel):
     """A member with access to an incident, and that access."""
 
     id: int
-    member_id: Optional[int] = None
-    role: Optional[str] = None
-    name: Optional[str] = None
-    email: Optional[str] = None
-    incident_id: Optional[int] = None
-    incident_permission: Optional[str] = None
+    member_id: int | None = None
+    role: str | None = None
+    name: str | None = None
+    email: str | None = None
+    incident_id: int | None = None
+    incident_permission: str | None = None
 
 
 class Team(ApiModel):
     id: int
-    name: Optional[str] = None
-    description: Optional[str] = None
-    is_global: Optional[bool] = None
-    gitguardian_url: Optional[str] = None
+    name: str | None = None
+    description: str | None = None
+    is_global: bool | None = None
+    gitguardian_url: str | None = None
 
 
 class IncidentAccess(ApiModel):
     """The answer of an access grant."""
 
-    member_id: Optional[int] = None
-    incident_id: Optional[int] = None
-    incident_permission: Optional[str] = None
+    member_id: int | None = None
+    incident_id: int | None = None
+    incident_permission: str | None = None

@@ -40,8 +40,8 @@ def build(path: Path = config.PREFECT_YAML) -> list[Any]:
 
 def deployment_trigger(raw: dict[str, Any]) -> Any:
     """A prefect.yaml trigger as the model `prefect deploy` builds from it."""
-    from pydantic import TypeAdapter
     from prefect.events.schemas.deployment_triggers import DeploymentTriggerTypes
+    from pydantic import TypeAdapter
 
     return TypeAdapter(DeploymentTriggerTypes).validate_python(raw)
 

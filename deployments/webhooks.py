@@ -1,6 +1,6 @@
 """GitGuardian's signed custom webhooks in, Prefect events out: the event-driven path.
 
-    python -m deployments.webhooks                       # 127.0.0.1:8787, POST /webhooks/gitguardian
+    python -m deployments.webhooks              # 127.0.0.1:8787, POST /webhooks/gitguardian
     python -m deployments.webhooks --host 0.0.0.0 --port 9000 --window 5
 
 Each request is checked before anything is read from its body, in this order:
@@ -18,14 +18,16 @@ A verified event becomes a Prefect event `gitguardian.incident.<action>` (`incid
 -> `gitguardian.incident.triggered`, `new_occurrence` -> `gitguardian.incident.new_occurrence`)
 whose resource is `gitguardian.incident.<id>`. Bursts are coalesced: the first event of a name
 opens a window that closes after 5 s without another (60 s at most), and ONE Prefect event
-then carries every incident id seen in it (`payload.incident_ids`), so a historical scan that opens 500 incidents starts one run per
-playbook, not 500. The payload keeps only what a playbook needs (ids, status, validity,
-severity, detector, occurrence id); never a secret, a hash, a share URL or the signature.
+then carries every incident id seen in it (`payload.incident_ids`), so a historical scan that
+opens 500 incidents starts one run per playbook, not 500. The payload keeps only what a
+playbook needs (ids, status, validity, severity, detector, occurrence id); never a secret, a
+hash, a share URL or the signature.
 
 The signature token comes from the Prefect Secret block `gitguardian-webhook-token`, else the
 environment variable GITGUARDIAN_WEBHOOK_TOKEN; it is never logged, put in an event or in an
 error. Header names, skew, window and limits are settings (flags or GG_WEBHOOK_* variables).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -107,7 +109,7 @@ class Settings:
     replay_memory: int = 100_000  # signed deliveries remembered (each for 2 x max_skew)
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         base = cls()
         return cls(
             host=os.environ.get("GG_WEBHOOK_HOST") or base.host,
@@ -179,8 +181,13 @@ class Coalescer:
     hundreds of new incidents, or the assignments our own triage run writes one after the
     other) thus starts one run per playbook; a lone event waits `window` seconds."""
 
-    def __init__(self, sink: Sink, window: float, triggers: dict[str, list[str]] | None = None,
-                 max_wait: float = 60.0):
+    def __init__(
+        self,
+        sink: Sink,
+        window: float,
+        triggers: dict[str, list[str]] | None = None,
+        max_wait: float = 60.0,
+    ):
         self.sink, self.window, self.max_wait = sink, window, max(max_wait, window)
         self.triggers = triggers or {}
         self.pending: dict[str, Batch] = {}
@@ -220,23 +227,36 @@ class Coalescer:
         event = build_event(batch)
         targets = self.triggers.get(name) or ["no deployment trigger"]
         ids = sorted(batch.incidents)
-        shown = ", ".join(map(str, ids[:20])) + (f", ... ({len(ids)} in all)" if len(ids) > 20 else "")
+        shown = ", ".join(map(str, ids[:20])) + (
+            f", ... ({len(ids)} in all)" if len(ids) > 20 else ""
+        )
         for attempt in range(3):
             try:
                 await self.sink(event)
                 break
             except Exception as exc:  # noqa: BLE001 - say it, try again, then give up
-                logger.warning("emitting %s failed (attempt %d: %s)", name, attempt + 1,
-                               type(exc).__name__)
+                logger.warning(
+                    "emitting %s failed (attempt %d: %s)", name, attempt + 1, type(exc).__name__
+                )
                 await asyncio.sleep(0.5 * (attempt + 1))
         else:
             self.failed += 1
-            logger.error("DROPPED %s for incidents %s: the Prefect API did not take it; the "
-                         "scheduled sweeps will pick them up", name, shown)
+            logger.error(
+                "DROPPED %s for incidents %s: the Prefect API did not take it; the "
+                "scheduled sweeps will pick them up",
+                name,
+                shown,
+            )
             return
         self.emitted += 1
-        logger.info("emitted %s for %d incident(s) [%s] from %d webhook(s) -> %s", name,
-                    len(ids), shown, batch.deliveries, "; ".join(targets))
+        logger.info(
+            "emitted %s for %d incident(s) [%s] from %d webhook(s) -> %s",
+            name,
+            len(ids),
+            shown,
+            batch.deliveries,
+            "; ".join(targets),
+        )
 
     async def close(self) -> None:
         for name in list(self.pending):
@@ -249,13 +269,17 @@ def build_event(batch: Batch) -> Any:
     from prefect.events import Event
 
     ids = sorted(batch.incidents)
-    related = [{"prefect.resource.id": f"{EVENT_PREFIX}{i}", "prefect.resource.role": "incident"}
-               for i in ids[1:100]]  # Prefect keeps at most 100 related resources
+    related = [
+        {"prefect.resource.id": f"{EVENT_PREFIX}{i}", "prefect.resource.role": "incident"}
+        for i in ids[1:100]
+    ]  # Prefect keeps at most 100 related resources
     return Event(
         event=batch.name,
-        resource={"prefect.resource.id": f"{EVENT_PREFIX}{ids[0]}",
-                  "prefect.resource.name": f"GitGuardian incident {ids[0]}",
-                  "gitguardian.incident_count": str(len(ids))},
+        resource={
+            "prefect.resource.id": f"{EVENT_PREFIX}{ids[0]}",
+            "prefect.resource.name": f"GitGuardian incident {ids[0]}",
+            "gitguardian.incident_count": str(len(ids)),
+        },
         related=related,
         payload={
             "action": batch.action,
@@ -331,8 +355,13 @@ def incident_details(action: str, data: dict[str, Any]) -> tuple[int, dict[str, 
     return raw_id, details
 
 
-def create_app(token: str, settings: Settings | None = None, *, sink: Sink | None = None,
-               triggers: dict[str, list[str]] | None = None) -> Any:
+def create_app(
+    token: str,
+    settings: Settings | None = None,
+    *,
+    sink: Sink | None = None,
+    triggers: dict[str, list[str]] | None = None,
+) -> Any:
     """The receiver's ASGI app. `token` is the signature token (never logged)."""
     from fastapi import FastAPI
     from fastapi.responses import JSONResponse
@@ -340,18 +369,27 @@ def create_app(token: str, settings: Settings | None = None, *, sink: Sink | Non
     if not token:
         raise ValueError("no webhook signature token")
     settings = settings or Settings()
-    coalescer = Coalescer(sink or prefect_sink(), settings.window,
-                          triggered_by() if triggers is None else triggers,
-                          max_wait=settings.max_wait)
+    coalescer = Coalescer(
+        sink or prefect_sink(),
+        settings.window,
+        triggered_by() if triggers is None else triggers,
+        max_wait=settings.max_wait,
+    )
     replays = Replays(ttl=2 * settings.max_skew, limit=settings.replay_memory)
     counts: dict[str, int] = {}
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> Any:
         yield
         await coalescer.close()  # what is still gathering goes out before the process ends
 
-    app = FastAPI(title="GitGuardian webhook receiver", docs_url=None, redoc_url=None,
-                  openapi_url=None, lifespan=lifespan)
+    app = FastAPI(
+        title="GitGuardian webhook receiver",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+    )
     app.state.coalescer = coalescer
     app.state.counts = counts
 
@@ -379,16 +417,20 @@ def create_app(token: str, settings: Settings | None = None, *, sink: Sink | Non
         signature = request.headers.get(settings.signature_header)
         stamp = request.headers.get(settings.timestamp_header)
         if not signature or stamp is None:
-            raise Refused(401, f"missing {settings.signature_header} or "
-                               f"{settings.timestamp_header} header")
+            raise Refused(
+                401, f"missing {settings.signature_header} or {settings.timestamp_header} header"
+            )
         try:
             sent = float(stamp.strip())
         except ValueError:
             raise Refused(401, f"{settings.timestamp_header} is not a Unix time") from None
         skew = time.time() - sent
         if skew != skew or abs(skew) > settings.max_skew:  # NaN, stale or from the future
-            raise Refused(401, f"{settings.timestamp_header} is outside the allowed "
-                               f"{settings.max_skew:.0f} s skew")
+            raise Refused(
+                401,
+                f"{settings.timestamp_header} is outside the allowed "
+                f"{settings.max_skew:.0f} s skew",
+            )
         expected = signature_of(body, stamp, token)
         if not hmac.compare_digest(expected.encode(), signature.strip().encode("utf-8", "replace")):
             raise Refused(401, "signature mismatch")
@@ -396,9 +438,14 @@ def create_app(token: str, settings: Settings | None = None, *, sink: Sink | Non
 
     @app.get("/health")
     async def health() -> Any:
-        return {"status": "ok", "pending_events": sorted(coalescer.pending),
-                "emitted": coalescer.emitted, "emit_failures": coalescer.failed,
-                "answers": dict(counts), "window_seconds": settings.window}
+        return {
+            "status": "ok",
+            "pending_events": sorted(coalescer.pending),
+            "emitted": coalescer.emitted,
+            "emit_failures": coalescer.failed,
+            "answers": dict(counts),
+            "window_seconds": settings.window,
+        }
 
     @app.post(settings.path)
     async def receive(request: Request) -> Any:
@@ -406,8 +453,7 @@ def create_app(token: str, settings: Settings | None = None, *, sink: Sink | Non
             body = await read_body(request)
             delivery = verify(request, body)
             if replays.check_and_add(delivery):
-                logger.info("replayed delivery ignored (seen within the last %.0f s)",
-                            replays.ttl)
+                logger.info("replayed delivery ignored (seen within the last %.0f s)", replays.ttl)
                 return answer(200, "duplicate")
             try:
                 data = json.loads(body)
@@ -417,8 +463,11 @@ def create_app(token: str, settings: Settings | None = None, *, sink: Sink | Non
                 raise Refused(400, "the body is not a JSON object")
             action = data.get("action")
             if not isinstance(action, str) or action not in ACTIONS:
-                shown = action if isinstance(action, str) and len(action) <= 64 \
-                    and action.isprintable() else type(action).__name__
+                shown = (
+                    action
+                    if isinstance(action, str) and len(action) <= 64 and action.isprintable()
+                    else type(action).__name__
+                )
                 logger.info("ignored GitGuardian event with unknown action %r", shown)
                 return answer(202, "ignored", reason="unknown action")
             incident_id, details = incident_details(action, data)
@@ -428,8 +477,14 @@ def create_app(token: str, settings: Settings | None = None, *, sink: Sink | Non
         name = event_name(action)
         coalescer.add(action, incident_id, details)
         targets = coalescer.triggers.get(name) or ["no deployment trigger"]
-        logger.info("received %s for incident %d -> %s within %.1f s -> %s", action,
-                    incident_id, name, settings.window, "; ".join(targets))
+        logger.info(
+            "received %s for incident %d -> %s within %.1f s -> %s",
+            action,
+            incident_id,
+            name,
+            settings.window,
+            "; ".join(targets),
+        )
         return answer(200, "accepted", event=name, incident_id=incident_id, triggers=targets)
 
     return app
@@ -437,41 +492,75 @@ def create_app(token: str, settings: Settings | None = None, *, sink: Sink | Non
 
 def main(argv: Sequence[str] | None = None) -> int:
     base = Settings.from_env()
-    parser = argparse.ArgumentParser(prog="python -m deployments.webhooks",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default=base.host, help=f"bind address (default {base.host}; "
-                        "put a TLS reverse proxy in front for GitGuardian to reach it)")
+    parser = argparse.ArgumentParser(
+        prog="python -m deployments.webhooks", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--host",
+        default=base.host,
+        help=f"bind address (default {base.host}; "
+        "put a TLS reverse proxy in front for GitGuardian to reach it)",
+    )
     parser.add_argument("--port", type=int, default=base.port)
     parser.add_argument("--path", default=base.path, help="the POST path GitGuardian calls")
     parser.add_argument("--signature-header", default=base.signature_header)
     parser.add_argument("--timestamp-header", default=base.timestamp_header)
-    parser.add_argument("--max-skew", type=float, default=base.max_skew,
-                        help="seconds the Timestamp header may differ from this clock")
+    parser.add_argument(
+        "--max-skew",
+        type=float,
+        default=base.max_skew,
+        help="seconds the Timestamp header may differ from this clock",
+    )
     parser.add_argument("--max-body", type=int, default=base.max_body, help="bytes (413 above)")
-    parser.add_argument("--window", type=float, default=base.window,
-                        help="quiet seconds that close a burst of events into one Prefect event")
-    parser.add_argument("--max-wait", type=float, default=base.max_wait,
-                        help="the longest an event waits for its burst to end (seconds)")
+    parser.add_argument(
+        "--window",
+        type=float,
+        default=base.window,
+        help="quiet seconds that close a burst of events into one Prefect event",
+    )
+    parser.add_argument(
+        "--max-wait",
+        type=float,
+        default=base.max_wait,
+        help="the longest an event waits for its burst to end (seconds)",
+    )
     args = parser.parse_args(argv)
-    settings = Settings(host=args.host, port=args.port, path=args.path,
-                        signature_header=args.signature_header,
-                        timestamp_header=args.timestamp_header, max_skew=args.max_skew,
-                        max_body=args.max_body, window=args.window, max_wait=args.max_wait)
+    settings = Settings(
+        host=args.host,
+        port=args.port,
+        path=args.path,
+        signature_header=args.signature_header,
+        timestamp_header=args.timestamp_header,
+        max_skew=args.max_skew,
+        max_body=args.max_body,
+        window=args.window,
+        max_wait=args.max_wait,
+    )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logger.setLevel(logging.INFO)
     token = load_token()
     if not token:
-        print(f"No webhook signature token: create the Prefect Secret block '{TOKEN_BLOCK}' "
-              f"or set {TOKEN_ENV}.", file=sys.stderr)
+        print(
+            f"No webhook signature token: create the Prefect Secret block '{TOKEN_BLOCK}' "
+            f"or set {TOKEN_ENV}.",
+            file=sys.stderr,
+        )
         return 2
     import uvicorn
 
     app = create_app(token, settings)
-    logger.info("listening on http://%s:%d%s (window %.1f s, at most %.0f s; skew %.0f s; "
-                "body <= %d bytes)", settings.host, settings.port, settings.path,
-                settings.window, settings.max_wait, settings.max_skew, settings.max_body)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
-                access_log=False)
+    logger.info(
+        "listening on http://%s:%d%s (window %.1f s, at most %.0f s; skew %.0f s; "
+        "body <= %d bytes)",
+        settings.host,
+        settings.port,
+        settings.path,
+        settings.window,
+        settings.max_wait,
+        settings.max_skew,
+        settings.max_body,
+    )
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False)
     return 0
 
 

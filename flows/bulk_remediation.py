@@ -7,13 +7,14 @@ act (the one write path: dry run by default, blast radius, approval from a deplo
 from __future__ import annotations
 
 import sys
+
 if __name__ == "__main__":  # the command line: checked before Prefect loads (flows/cli.py)
     from flows.cli import command_line
 
     sys.exit(command_line("flows.bulk_remediation"))
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow
@@ -21,7 +22,6 @@ from prefect.cache_policies import NO_CACHE
 
 from clients.directory import Status
 from tasks import enrich, fetch
-from tasks.decide.evidence import MANAGER_LOOKUP_ERROR, Evidence, from_directory
 from tasks.decide.bulk import (
     PLAYBOOK,
     BulkRequest,
@@ -31,11 +31,11 @@ from tasks.decide.bulk import (
     render_note,
     select,
 )
+from tasks.decide.evidence import MANAGER_LOOKUP_ERROR, Evidence, from_directory
 from tasks.errors import one_line_errors
 from tasks.playbook import Playbook
 from tasks.progress import paged
 from tasks.runtime import create_markdown_artifact, get_run_logger, run_name, task
-
 
 # NO_CACHE: the inputs hold a live client, which can be neither hashed nor cached.
 # The named parameter sets of prefect.yaml's unscheduled bulk deployments (kept here too so a
@@ -151,7 +151,8 @@ def _publish_selection(request: BulkRequest, api_count: int, selected: int, unkn
         markdown=(
             f"# Bulk remediation: selection\n\n{text}.\n\n"
             f"Action: **{request.action.kind}**\n\n"
-            f"Selection:\n\n```json\n{request.selection.model_dump_json(indent=2, exclude_defaults=True)}\n```\n"
+            "Selection:\n\n```json\n"
+            f"{request.selection.model_dump_json(indent=2, exclude_defaults=True)}\n```\n"
         ),
         description=text,
     )
@@ -160,8 +161,12 @@ def _publish_selection(request: BulkRequest, api_count: int, selected: int, unkn
 
 @flow(name=PLAYBOOK, flow_run_name=run_name, log_prints=True)
 @one_line_errors
-def bulk_remediation(policy: BulkRequest, dry_run: bool = True, max_actions: int = 50,
-                    approval_timeout_hours: float = 24.0) -> Any:
+def bulk_remediation(
+    policy: BulkRequest,
+    dry_run: bool = True,
+    max_actions: int = 50,
+    approval_timeout_hours: float = 24.0,
+) -> Any:
     """Apply one action, with its reason as a note, to every incident a selection matches.
 
     Args:
@@ -178,11 +183,17 @@ def bulk_remediation(policy: BulkRequest, dry_run: bool = True, max_actions: int
     logger = get_run_logger()
     # Entering checks the request (tasks/preflight.py), before the client is built or any
     # request is sent.
-    with Playbook(PLAYBOOK, scopes=policy.action.scopes, dry_run=dry_run, max_actions=max_actions,
-                  parameters={"policy": policy.model_dump(mode="json")}, policy=policy,
-                  approval_timeout_hours=approval_timeout_hours) as run:
+    with Playbook(
+        PLAYBOOK,
+        scopes=policy.action.scopes,
+        dry_run=dry_run,
+        max_actions=max_actions,
+        parameters={"policy": policy.model_dump(mode="json")},
+        policy=policy,
+        approval_timeout_hours=approval_timeout_hours,
+    ) as run:
         client = run.client
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         if not policy.confirm_all and policy.selection.narrowed_by_dates_only(now):
             # Only date bounds narrow the selection: refused when this workspace has no
             # incident outside them, before the selection is listed.
@@ -213,11 +224,17 @@ def bulk_remediation(policy: BulkRequest, dry_run: bool = True, max_actions: int
 
         # Every listed incident: decide_bulk selects them again, and the plan keeps as skips
         # those it could not check (occurrences missing, or not all of them returned).
-        plan = decide_bulk(incidents, occurrences, policy, now=now, managers=managers,
-                           members=members)
+        plan = decide_bulk(
+            incidents, occurrences, policy, now=now, managers=managers, members=members
+        )
         emails = {m.id: m.email for m in members or ()}
-        return run.execute(plan, note=lambda d: render_note(d, policy), incidents=incidents,
-                           read_filters=policy.selection.read_filters(), emails=emails)
+        return run.execute(
+            plan,
+            note=lambda d: render_note(d, policy),
+            incidents=incidents,
+            read_filters=policy.selection.read_filters(),
+            emails=emails,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -230,4 +247,3 @@ def main(argv: list[str] | None = None) -> int:
         description=bulk_remediation.__doc__.splitlines()[0],
         argv=argv,
     )
-

@@ -101,7 +101,9 @@ def _json_value(text: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise argparse.ArgumentTypeError(f"not valid JSON ({exc.msg} at character {exc.pos + 1})")
+        raise argparse.ArgumentTypeError(
+            f"not valid JSON ({exc.msg} at character {exc.pos + 1})"
+        ) from None
 
 
 _json_value.__name__ = "JSON"
@@ -112,39 +114,75 @@ def _add_field(parser: argparse.ArgumentParser, name: str, field: Any) -> None:
     origin = typing.get_origin(annotation)
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
     if origin in (typing.Union, types.UnionType) and len(args) == 1:
-        annotation, origin, args = args[0], typing.get_origin(args[0]), list(typing.get_args(args[0]))
+        annotation = args[0]
+        origin, args = typing.get_origin(annotation), list(typing.get_args(annotation))
     help_text = (field.description or "").replace("%", "%%")
     if field.is_required():
         help_text += " (required)"
     else:
         help_text += f" (default: {field.get_default(call_default_factory=True)!r})"
     if annotation is bool:
-        parser.add_argument(_option(name), dest=name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        parser.add_argument(
+            _option(name),
+            dest=name,
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help=help_text,
+        )
     elif origin is typing.Literal:
-        parser.add_argument(_option(name), dest=name, choices=list(typing.get_args(annotation)), default=None, help=help_text)
+        parser.add_argument(
+            _option(name),
+            dest=name,
+            choices=list(typing.get_args(annotation)),
+            default=None,
+            help=help_text,
+        )
     elif origin in (list, tuple, set, frozenset, Sequence):
-        parser.add_argument(_option(name), dest=name, default=None, metavar="A,B,...", help=help_text + "; comma-separated",
-                            type=lambda text: [v.strip() for v in text.split(",") if v.strip()])
+        parser.add_argument(
+            _option(name),
+            dest=name,
+            default=None,
+            metavar="A,B,...",
+            help=help_text + "; comma-separated",
+            type=lambda text: [v.strip() for v in text.split(",") if v.strip()],
+        )
     elif annotation in (int, float, str):
         parser.add_argument(_option(name), dest=name, type=annotation, default=None, help=help_text)
     else:
-        parser.add_argument(_option(name), dest=name, type=_json_value, default=None,
-                            metavar="JSON", help=help_text + "; as JSON")
+        parser.add_argument(
+            _option(name),
+            dest=name,
+            type=_json_value,
+            default=None,
+            metavar="JSON",
+            help=help_text + "; as JSON",
+        )
 
 
 def _debug_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--debug", action="store_true",
-                        help="on an error, also print its traceback")
+    parser.add_argument(
+        "--debug", action="store_true", help="on an error, also print its traceback"
+    )
 
 
 def build_parser(policy_model: Any, description: str, prog: str) -> argparse.ArgumentParser:
     parser = Parser(prog=prog, description=description)
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--dry-run", dest="dry_run", action="store_true", default=True,
-                      help="show the plan, write nothing (the default)")
+    mode.add_argument(
+        "--dry-run",
+        dest="dry_run",
+        action="store_true",
+        default=True,
+        help="show the plan, write nothing (the default)",
+    )
     mode.add_argument("--apply", dest="dry_run", action="store_false", help="make the writes")
-    parser.add_argument("--max-actions", type=int, default=50,
-                        help="most writes this run may make; a larger plan is refused before any write (default: 50)")
+    parser.add_argument(
+        "--max-actions",
+        type=int,
+        default=50,
+        help="most writes this run may make; a larger plan is refused before any write "
+        "(default: 50)",
+    )
     _debug_option(parser)
     policy = parser.add_argument_group("policy")
     for name, field in policy_model.model_fields.items():
@@ -156,8 +194,9 @@ def policy_from(policy_model: Any, args: argparse.Namespace) -> Any:
     """The policy the options describe; pydantic's refusal as "--option: message" lines."""
     from pydantic import ValidationError
 
-    given = {k: v for k, v in vars(args).items()
-             if k in policy_model.model_fields and v is not None}
+    given = {
+        k: v for k, v in vars(args).items() if k in policy_model.model_fields and v is not None
+    }
     try:
         return policy_model(**given)
     except ValidationError as exc:
@@ -225,13 +264,24 @@ class _Bars:
 
     def __init__(self, stream: Any):
         from rich.console import Console
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeElapsedColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
-        self.bars = Progress(TextColumn("{task.description}"), BarColumn(),
-                             MofNCompleteColumn(), TimeElapsedColumn(),
-                             console=Console(file=stream), transient=False,
-                             redirect_stdout=False, redirect_stderr=False)
+        self.bars = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(file=stream),
+            transient=False,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
         self.tasks: dict[int, Any] = {}
         self.started = False
 
@@ -242,11 +292,14 @@ class _Bars:
         task = self.tasks.get(event.key)
         if task is None:
             task = self.tasks[event.key] = self.bars.add_task(event.what, total=event.total)
-        self.bars.update(task, completed=event.done, total=event.total,
-                         description=event.text if event.total is None else event.what)
+        self.bars.update(
+            task,
+            completed=event.done,
+            total=event.total,
+            description=event.text if event.total is None else event.what,
+        )
         if event.final:
-            self.bars.update(task, total=event.total or event.done or 1,
-                             completed=event.done or 1)
+            self.bars.update(task, total=event.total or event.done or 1, completed=event.done or 1)
 
     def close(self) -> None:
         if self.started:
@@ -259,8 +312,9 @@ def showing_progress(stream: Any = None) -> Iterator[None]:
     (Prefect's console then shows warnings and errors only), plain lines otherwise; Prefect's
     console never repeats them."""
     stream = stream or sys.stderr
-    consoles = [h for h in logging.getLogger().handlers
-                if type(h).__name__ == "PrefectConsoleHandler"]
+    consoles = [
+        h for h in logging.getLogger().handlers if type(h).__name__ == "PrefectConsoleHandler"
+    ]
     tty = bool(getattr(stream, "isatty", lambda: False)())
     render: Any = _Bars(stream) if tty else _Lines(stream)
     quiet = _NotProgress()
@@ -298,13 +352,21 @@ def _outcome(state: Any) -> Any:
 # ------------------------------------------------------------------ the playbooks
 
 
-def run_playbook(load_flow: Callable[[], Any], policy_model: Any, *, playbook: str, prog: str,
-                 description: str, argv: Sequence[str] | None = None) -> int:
+def run_playbook(
+    load_flow: Callable[[], Any],
+    policy_model: Any,
+    *,
+    playbook: str,
+    prog: str,
+    description: str,
+    argv: Sequence[str] | None = None,
+) -> int:
     args = build_parser(policy_model, description, prog).parse_args(argv)
     try:
         policy = policy_from(policy_model, args)
-        preflight.check_playbook(playbook, policy, dry_run=args.dry_run,
-                                 max_actions=args.max_actions, command_line=True)
+        preflight.check_playbook(
+            playbook, policy, dry_run=args.dry_run, max_actions=args.max_actions, command_line=True
+        )
         flow_fn = load_flow()
     except Exception as exc:  # noqa: BLE001 - each one line, the traceback with --debug
         return fail(exc, debug=args.debug)
@@ -315,30 +377,53 @@ def run_playbook(load_flow: Callable[[], Any], policy_model: Any, *, playbook: s
     print(data.get("summary", ""))
     print()
     if args.dry_run:
-        print_table(data.get("plan", []), ["incident_id", "action", "arguments", "reason", "evidence"])
+        print_table(
+            data.get("plan", []), ["incident_id", "action", "arguments", "reason", "evidence"]
+        )
     else:
-        print_table(data.get("outcomes", []), ["incident_id", "action", "result", "reason", "detail"])
+        print_table(
+            data.get("outcomes", []), ["incident_id", "action", "result", "reason", "detail"]
+        )
     return 0 if state.is_completed() else 1
 
 
-def main(flow_fn: Any, policy_model: Any, *, prog: str, description: str,
-         argv: Sequence[str] | None = None) -> int:
+def main(
+    flow_fn: Any,
+    policy_model: Any,
+    *,
+    prog: str,
+    description: str,
+    argv: Sequence[str] | None = None,
+) -> int:
     """A playbook's command line, its flow already imported (each flow module's `main`)."""
-    return run_playbook(lambda: flow_fn, policy_model, playbook=flow_fn.name, prog=prog,
-                        description=description, argv=argv)
+    return run_playbook(
+        lambda: flow_fn,
+        policy_model,
+        playbook=flow_fn.name,
+        prog=prog,
+        description=description,
+        argv=argv,
+    )
 
 
 def command_line(module: str, argv: Sequence[str] | None = None) -> int:
     """`python -m <module>`: everything checked before the flow's module (and Prefect) loads."""
     command = COMMANDS[module]
-    return run_playbook(command.load_flow, command.policy_model(), playbook=command.playbook,
-                        prog=command.prog, description=command.description(), argv=argv)
+    return run_playbook(
+        command.load_flow,
+        command.policy_model(),
+        playbook=command.playbook,
+        prog=command.prog,
+        description=command.description(),
+        argv=argv,
+    )
 
 
 # ------------------------------------------------------------------ the weekly report
 
-REPORT_DESCRIPTION = ("Write the weekly remediation report (Markdown, HTML with charts, CSV, "
-                      "JSON) and artifacts.")
+REPORT_DESCRIPTION = (
+    "Write the weekly remediation report (Markdown, HTML with charts, CSV, JSON) and artifacts."
+)
 
 
 def sla_option(text: str) -> dict[str, int | None]:
@@ -346,10 +431,16 @@ def sla_option(text: str) -> dict[str, int | None]:
     if text.strip().startswith("{"):
         value = _json_value(text)
         if not isinstance(value, dict):
-            raise argparse.ArgumentTypeError("give a JSON object, e.g. {\"critical\": 1}")
+            raise argparse.ArgumentTypeError('give a JSON object, e.g. {"critical": 1}')
         return value
-    sla: dict[str, int | None] = {"critical": 1, "high": 7, "medium": 30, "low": 90,
-                                  "info": None, "unknown": None}
+    sla: dict[str, int | None] = {
+        "critical": 1,
+        "high": 7,
+        "medium": 30,
+        "low": 90,
+        "info": None,
+        "unknown": None,
+    }
     for part in filter(None, (p.strip() for p in text.split(","))):
         name, _, days = part.partition("=")
         days = days.strip()
@@ -375,40 +466,65 @@ DEFAULT_HISTORY_BUDGET = 2000
 def report_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="python -m flows.weekly_report", description=REPORT_DESCRIPTION)
     parser.add_argument("--week", help="ISO week, e.g. 2026-W43 (default: the last complete week)")
-    parser.add_argument("--timezone", default="UTC",
-                        help="the IANA time zone where weeks start, e.g. Europe/Paris "
-                             "(default: UTC)")
-    parser.add_argument("--sla-days", type=sla_option, default=None, metavar="SEV=DAYS,...",
-                        help="days allowed per severity, e.g. "
-                             "critical=1,high=7,medium=30,low=90,info=none (default: critical "
-                             "1, high 7, medium 30, low 90, info and unknown none)")
-    parser.add_argument("--output-dir", default="reports",
-                        help="folder for <YYYY>-W<WW>/ (default: reports)")
-    parser.add_argument("--trend-weeks", type=int, default=12,
-                        help="weeks the trends show (default: 12)")
-    parser.add_argument("--history-budget", type=int, default=DEFAULT_HISTORY_BUDGET,
-                        help="most incident activity logs read for past backlogs, closures and "
-                             f"reopenings (default: {DEFAULT_HISTORY_BUDGET}; 0: today's data "
-                             "only)")
+    parser.add_argument(
+        "--timezone",
+        default="UTC",
+        help="the IANA time zone where weeks start, e.g. Europe/Paris (default: UTC)",
+    )
+    parser.add_argument(
+        "--sla-days",
+        type=sla_option,
+        default=None,
+        metavar="SEV=DAYS,...",
+        help="days allowed per severity, e.g. "
+        "critical=1,high=7,medium=30,low=90,info=none (default: critical "
+        "1, high 7, medium 30, low 90, info and unknown none)",
+    )
+    parser.add_argument(
+        "--output-dir", default="reports", help="folder for <YYYY>-W<WW>/ (default: reports)"
+    )
+    parser.add_argument(
+        "--trend-weeks", type=int, default=12, help="weeks the trends show (default: 12)"
+    )
+    parser.add_argument(
+        "--history-budget",
+        type=int,
+        default=DEFAULT_HISTORY_BUDGET,
+        help="most incident activity logs read for past backlogs, closures and "
+        f"reopenings (default: {DEFAULT_HISTORY_BUDGET}; 0: today's data "
+        "only)",
+    )
     _debug_option(parser)
     return parser
 
 
-def report_command_line(argv: Sequence[str] | None = None,
-                        load_flow: Callable[[], Any] | None = None) -> int:
+def report_command_line(
+    argv: Sequence[str] | None = None, load_flow: Callable[[], Any] | None = None
+) -> int:
     """The weekly report's command line; `load_flow` gives the flow (default: imported after
     the checks)."""
     args = report_parser().parse_args(argv)
     try:
-        preflight.check_report(week_text=args.week, timezone_name=args.timezone,
-                               sla=args.sla_days, trend_weeks=args.trend_weeks,
-                               output_dir=args.output_dir, command_line=True)
+        preflight.check_report(
+            week_text=args.week,
+            timezone_name=args.timezone,
+            sla=args.sla_days,
+            trend_weeks=args.trend_weeks,
+            output_dir=args.output_dir,
+            command_line=True,
+        )
         flow_fn = (load_flow or _weekly_report)()
     except Exception as exc:  # noqa: BLE001 - each one line, the traceback with --debug
         return fail(exc, debug=args.debug)
-    state = _call(flow_fn, week=args.week, timezone_name=args.timezone, sla_days=args.sla_days,
-                  output_dir=args.output_dir, trend_weeks=args.trend_weeks,
-                  history_budget=args.history_budget)
+    state = _call(
+        flow_fn,
+        week=args.week,
+        timezone_name=args.timezone,
+        sla_days=args.sla_days,
+        output_dir=args.output_dir,
+        trend_weeks=args.trend_weeks,
+        history_budget=args.history_budget,
+    )
     result = _outcome(state)
     if isinstance(result, BaseException):
         return fail(result, debug=args.debug)

@@ -7,6 +7,7 @@ and leavers; git: .mailmap, CODEOWNERS when the policy falls back to it) -> deci
 from __future__ import annotations
 
 import sys
+
 if __name__ == "__main__":  # the command line: checked before Prefect loads (flows/cli.py)
     from flows.cli import command_line
 
@@ -68,7 +69,11 @@ def commit_author_triage(
             incidents = [i for i in incidents if i.status == "TRIGGERED"]
         wanted = {i.id for i in incidents}
         occurrences = {i: o for i, o in occurrences.items() if i in wanted}
-        logger.info("%d unassigned incidents, %d occurrences", len(incidents), sum(map(len, occurrences.values())))
+        logger.info(
+            "%d unassigned incidents, %d occurrences",
+            len(incidents),
+            sum(map(len, occurrences.values())),
+        )
 
         # .mailmap first (per repository), then the directory on the canonical addresses.
         git = enrich.git_from_settings()
@@ -88,8 +93,16 @@ def commit_author_triage(
         if policy.no_member_author == "least_loaded":
             open_counts = open_incidents_per_member(client, members, policy.group_emails)
 
-        plan = decide_triage(incidents, occurrences, members, lookups, mailmap, policy,
-                             codeowners=codeowners, open_counts=open_counts)
+        plan = decide_triage(
+            incidents,
+            occurrences,
+            members,
+            lookups,
+            mailmap,
+            policy,
+            codeowners=codeowners,
+            open_counts=open_counts,
+        )
         return run.execute(plan, note=render_note, incidents=incidents)
 
 
@@ -114,20 +127,28 @@ def canonical_addresses(git: Any, occurrences: dict[int, list[Any]], logger: Any
     return mapping
 
 
-def open_incidents_per_member(client: Any, members: list[Any], group: tuple[str, ...]) -> dict[int, int]:
+def open_incidents_per_member(
+    client: Any, members: list[Any], group: tuple[str, ...]
+) -> dict[int, int]:
     """Open incidents held by each group member: one filtered listing per member."""
     counts: Counter[int] = Counter()
     wanted = {normalise_email(e) for e in group}
     for member in members:
         if normalise_email(member.email) in wanted:
             for status in ("ASSIGNED", "TRIGGERED"):
-                counts[member.id] += len(fetch.fetch_incidents(client, status=status, assignee_id=member.id))
+                counts[member.id] += len(
+                    fetch.fetch_incidents(client, status=status, assignee_id=member.id)
+                )
     return dict(counts)
 
 
 def main(argv: list[str] | None = None) -> int:
     from flows.cli import main as cli_main
 
-    return cli_main(commit_author_triage, TriagePolicy, prog="python -m flows.commit_author_triage",
-                    description=commit_author_triage.__doc__.splitlines()[0], argv=argv)
-
+    return cli_main(
+        commit_author_triage,
+        TriagePolicy,
+        prog="python -m flows.commit_author_triage",
+        description=commit_author_triage.__doc__.splitlines()[0],
+        argv=argv,
+    )

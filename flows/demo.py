@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from collections import Counter
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -138,12 +139,16 @@ def _playbooks() -> list[tuple[str, Any, Any]]:
     from flows.departed_developers import departed_developer_reassignment
     from tasks.decide.departed import DepartedPolicy
 
-    found.append(("departed-developer reassignment", departed_developer_reassignment, DepartedPolicy()))
+    found.append(
+        ("departed-developer reassignment", departed_developer_reassignment, DepartedPolicy())
+    )
     try:
         from flows.test_credentials import test_directory_auto_ignore
         from tasks.decide.test_credentials import TestCredentialPolicy
 
-        found.append(("test-directory auto-ignore", test_directory_auto_ignore, TestCredentialPolicy()))
+        found.append(
+            ("test-directory auto-ignore", test_directory_auto_ignore, TestCredentialPolicy())
+        )
     except ImportError:
         pass
     try:
@@ -166,45 +171,84 @@ def _sla_escalation(args: Any) -> None:
 
     shutil.rmtree(outbox, ignore_errors=True)
     # The demo runs at any hour: no quiet hours or weekends here (the deployment keeps them).
-    policy = SlaEscalationPolicy(outbox_dir=str(outbox), quiet_weekends=False,
-                                 quiet_hours_start="00:00", quiet_hours_end="00:00")
+    policy = SlaEscalationPolicy(
+        outbox_dir=str(outbox),
+        quiet_weekends=False,
+        quiet_hours_start="00:00",
+        quiet_hours_end="00:00",
+    )
     say("   SLA escalation ladder (owner, manager, security), digests to files only...")
     limits = {} if args.max_actions is None else {"max_actions": args.max_actions}
-    dry = _run("sla escalation, dry run", sla_escalation, policy=policy, dry_run=True,
-               **{"max_actions": 10_000, **limits})
+    dry = _run(
+        "sla escalation, dry run",
+        sla_escalation,
+        policy=policy,
+        dry_run=True,
+        **{"max_actions": 10_000, **limits},
+    )
     limit = args.max_actions if args.max_actions is not None else len(dry.get("plan") or ())
-    done = _run("sla escalation, applied", sla_escalation, policy=policy, dry_run=False,
-                max_actions=limit)
+    done = _run(
+        "sla escalation, applied", sla_escalation, policy=policy, dry_run=False, max_actions=limit
+    )
     stages = Counter(row["reason"] for row in done.get("plan") or ())
-    say("  stages applied: " + (", ".join(f"{k} {v}" for k, v in sorted(stages.items()))
-                                or "none"))
+    say("  stages applied: " + (", ".join(f"{k} {v}" for k, v in sorted(stages.items())) or "none"))
     files = sorted((outbox / "sent").rglob("*.txt")) if (outbox / "sent").exists() else []
-    say(f"  {len(files)} digest(s) written to {outbox / 'sent'} (what the dry run would send: "
-        f"{outbox / 'dry-run'})")
+    say(
+        f"  {len(files)} digest(s) written to {outbox / 'sent'} (what the dry run would send: "
+        f"{outbox / 'dry-run'})"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m flows.demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=7,
-                        help="the generated workspace's seed (default 7): same seed, same workspace")
-    parser.add_argument("--incidents", type=int, default=2000,
-                        help="how many incidents the sandbox generates (default 2000)")
-    parser.add_argument("--out", type=Path, default=ROOT / "data" / "demo",
-                        help="where the directory export, git repositories, ledger and report go "
-                        "(default data/demo/; the ledger and report are made new each demo run)")
-    parser.add_argument("--max-actions", type=int, default=None,
-                        help="each real run's blast-radius limit (default: the size of its dry "
-                        "run's plan, so every step applies what it planned)")
-    parser.add_argument("--keep-serving", action="store_true",
-                        help="afterwards, keep the sandbox and a local Prefect server with its UI up, "
-                        "serving every deployment of prefect.yaml against the sandbox (Ctrl-C stops)")
-    parser.add_argument("--ui-port", type=int, default=4200,
-                        help="the local Prefect server's port with --keep-serving (default 4200)")
+    parser = argparse.ArgumentParser(
+        prog="python -m flows.demo", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=7,
+        help="the generated workspace's seed (default 7): same seed, same workspace",
+    )
+    parser.add_argument(
+        "--incidents",
+        type=int,
+        default=2000,
+        help="how many incidents the sandbox generates (default 2000)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / "data" / "demo",
+        help="where the directory export, git repositories, ledger and report go "
+        "(default data/demo/; the ledger and report are made new each demo run)",
+    )
+    parser.add_argument(
+        "--max-actions",
+        type=int,
+        default=None,
+        help="each real run's blast-radius limit (default: the size of its dry "
+        "run's plan, so every step applies what it planned)",
+    )
+    parser.add_argument(
+        "--keep-serving",
+        action="store_true",
+        help="afterwards, keep the sandbox and a local Prefect server with its UI up, "
+        "serving every deployment of prefect.yaml against the sandbox (Ctrl-C stops)",
+    )
+    parser.add_argument(
+        "--ui-port",
+        type=int,
+        default=4200,
+        help="the local Prefect server's port with --keep-serving (default 4200)",
+    )
     parser.add_argument("--token", help="the sandbox's full-scope API key (default: made up now)")
-    parser.add_argument("--events", action="store_true",
-                        help="show the event path instead: a local Prefect server, the webhook "
-                        "receiver and the served deployments; a new incident in the sandbox, the "
-                        "triage run its webhook triggered, the incident assigned")
+    parser.add_argument(
+        "--events",
+        action="store_true",
+        help="show the event path instead: a local Prefect server, the webhook "
+        "receiver and the served deployments; a new incident in the sandbox, the "
+        "triage run its webhook triggered, the incident assigned",
+    )
     args = parser.parse_args(argv)
     FAILED.clear()
 
@@ -225,7 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     import sandbox
     from sandbox.export import export
 
-    say(f"1. Starting the sandbox GitGuardian API (seed {args.seed}, {args.incidents} incidents)...")
+    say(
+        f"1. Starting the sandbox GitGuardian API (seed {args.seed}, {args.incidents} incidents)..."
+    )
     with sandbox.running(seed=args.seed, incidents=args.incidents, token=args.token) as box:
         say(f"  serving at {box.url}")
         args.out.mkdir(parents=True, exist_ok=True)
@@ -243,8 +289,9 @@ def main(argv: list[str] | None = None) -> int:
             limits = {} if args.max_actions is None else {"max_actions": args.max_actions}
             dry = _run(f"{label}, dry run", flow_fn, policy=policy, dry_run=True, **limits)
             limit = args.max_actions if args.max_actions is not None else len(dry.get("plan") or ())
-            results[label] = _run(f"{label}, applied", flow_fn, policy=policy, dry_run=False,
-                                  max_actions=limit)
+            results[label] = _run(
+                f"{label}, applied", flow_fn, policy=policy, dry_run=False, max_actions=limit
+            )
 
         _sla_escalation(args)
 
@@ -254,13 +301,17 @@ def main(argv: list[str] | None = None) -> int:
             weekly_report = None
         report_file = None
         if weekly_report is not None:
-            # The current, partial week: the automation section then shows what the playbooks just did.
-            from datetime import datetime, timezone
+            # The current, partial week: the automation section shows what the playbooks just did.
+            from datetime import datetime
 
-            year, week, _ = datetime.now(timezone.utc).isocalendar()
+            year, week, _ = datetime.now(UTC).isocalendar()
             say(f"4. Writing the weekly report of this week so far ({year}-W{week:02d})...")
-            data = _run("weekly report", weekly_report, week=f"{year}-W{week:02d}",
-                        output_dir=str(args.out / "reports"))
+            data = _run(
+                "weekly report",
+                weekly_report,
+                week=f"{year}-W{week:02d}",
+                output_dir=str(args.out / "reports"),
+            )
             report_file = (data.get("files") or {}).get("report.html") if data else None
             if data:
                 audit, reported = _writes_in_audit_log(box), _writes_in_report(data)
@@ -275,10 +326,20 @@ def main(argv: list[str] | None = None) -> int:
             say("To run a playbook's command line against this sandbox, in another shell:")
             # The sandbox's key is made up for this demo run (or given with --token): it opens
             # only this loopback sandbox, which stops with the demo.
-            for name in ("GITGUARDIAN_API_URL", "GITGUARDIAN_API_KEY", "DIRECTORY_JSON",
-                         "LDAP_BASE_DN", "LDAP_LEAVERS_OU", "GIT_MIRRORS_ROOT", "LEDGER_URL"):
+            for name in (
+                "GITGUARDIAN_API_URL",
+                "GITGUARDIAN_API_KEY",
+                "DIRECTORY_JSON",
+                "LDAP_BASE_DN",
+                "LDAP_LEAVERS_OU",
+                "GIT_MIRRORS_ROOT",
+                "LEDGER_URL",
+            ):
                 say(f"  export {name}={os.environ[name]}")
-            say(f"  export GITGUARDIAN_REQUESTS_PER_MINUTE=0 PREFECT_API_URL={os.environ['PREFECT_API_URL']}")
+            say(
+                "  export GITGUARDIAN_REQUESTS_PER_MINUTE=0 "
+                f"PREFECT_API_URL={os.environ['PREFECT_API_URL']}"
+            )
             say(f"  {_hint('flows.departed_developers')} --dry-run")
             _keep_serving(args.ui_port, server)
 
@@ -291,9 +352,14 @@ def main(argv: list[str] | None = None) -> int:
     if report_file:
         say(f"  - the weekly report: {report_file}")
     home = os.environ["PREFECT_HOME"]
-    say(f"  - the flow runs and their plan/outcome artifacts: `PREFECT_HOME={home} "
-        ".venv/bin/prefect server start`,")
-    say("    then http://127.0.0.1:4200 (this demo used Prefect's local mode with that PREFECT_HOME)")
+    say(
+        f"  - the flow runs and their plan/outcome artifacts: `PREFECT_HOME={home} "
+        ".venv/bin/prefect server start`,"
+    )
+    say(
+        "    then http://127.0.0.1:4200 "
+        "(this demo used Prefect's local mode with that PREFECT_HOME)"
+    )
     say(f"  - each playbook's options: {_hint('flows.departed_developers')} --help")
     return 1 if FAILED else 0
 
@@ -310,8 +376,20 @@ def _start_prefect_server(port: int) -> Any:
     url = f"http://127.0.0.1:{port}/api"
     say(f"0. Starting a local Prefect server with its UI on http://127.0.0.1:{port} ...")
     process = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy(),
+        [
+            sys.executable,
+            "-m",
+            "prefect",
+            "server",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=os.environ.copy(),
     )
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -334,18 +412,21 @@ def _keep_serving(port: int, server: Any) -> None:
     from prefect import serve
 
     from deployments.serve import build, describe
-
     from tasks.approval import ensure_timeout_automation
 
     deployments = build()
     ensure_timeout_automation()
     say()
-    say(f"Serving {len(deployments)} deployments against the sandbox; the UI: http://127.0.0.1:{port}")
+    say(
+        f"Serving {len(deployments)} deployments against the sandbox; the UI: http://127.0.0.1:{port}"
+    )
     for deployment in deployments:
         say(f"  - {describe(deployment)}")
-    say("Open a deployment, press Run, then read its artifacts. A run's name says DRY RUN or "
+    say(
+        "Open a deployment, press Run, then read its artifacts. A run's name says DRY RUN or "
         "WRITES (tags dry-run / writes); departed-developer-reassignment/daily writes by default. "
-        "Ctrl-C stops.")
+        "Ctrl-C stops."
+    )
     try:
         serve(*deployments)
     except KeyboardInterrupt:
@@ -367,8 +448,10 @@ def _events_demo(args: argparse.Namespace) -> int:
 
     server = _start_prefect_server(args.ui_port)
     try:
-        say(f"1. Generating the sandbox workspace (seed {args.seed}, {args.incidents} incidents) "
-            f"and exporting it to {args.out} ...")
+        say(
+            f"1. Generating the sandbox workspace (seed {args.seed}, {args.incidents} incidents) "
+            f"and exporting it to {args.out} ..."
+        )
         workspace = generate(args.seed, args.incidents)
         args.out.mkdir(parents=True, exist_ok=True)
         _fresh(args.out)
@@ -376,41 +459,66 @@ def _events_demo(args: argparse.Namespace) -> int:
         work = args.out / "events"
         work.mkdir(exist_ok=True)
         env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-        path = EventPath(os.environ["PREFECT_API_URL"], env, work, copy.deepcopy(workspace),
-                         args.out, "demo-" + secrets.token_hex(16), window=2.0)
-        say("2. Starting the webhook receiver (python -m deployments.webhooks) and serving the "
-            "playbooks' deployments with their triggers (writes on for this demo) ...")
+        path = EventPath(
+            os.environ["PREFECT_API_URL"],
+            env,
+            work,
+            copy.deepcopy(workspace),
+            args.out,
+            "demo-" + secrets.token_hex(16),
+            window=2.0,
+        )
+        say(
+            "2. Starting the webhook receiver (python -m deployments.webhooks) and serving the "
+            "playbooks' deployments with their triggers (writes on for this demo) ..."
+        )
         with path.running():
-            say(f"  receiver: {path.receiver_url}; sandbox: {path.box.url} (its webhooks go to "
-                "the receiver, signed)")
+            say(
+                f"  receiver: {path.receiver_url}; sandbox: {path.box.url} (its webhooks go to "
+                "the receiver, signed)"
+            )
             template, email = triage_examples(workspace)[0]
             started = time.monotonic()
             created = path.leak_like(template)
-            say(f"3. The sandbox detected a new incident #{created['id']} (a leak by {email}); "
-                "GitGuardian's webhook 'incident_triggered' went to the receiver ...")
+            say(
+                f"3. The sandbox detected a new incident #{created['id']} (a leak by {email}); "
+                "GitGuardian's webhook 'incident_triggered' went to the receiver ..."
+            )
 
             def assigned() -> Any:
                 incident = path.incident(created["id"])
                 mail = normalise_email(incident.get("assignee_email") or "")
                 return incident if mail == email else None
 
-            incident = wait_until(assigned, timeout=180, interval=0.25,
-                                  what=f"incident {created['id']} to be assigned")
-            say(f"4. Incident #{created['id']} is {incident['status']}, assigned to "
+            incident = wait_until(
+                assigned,
+                timeout=180,
+                interval=0.25,
+                what=f"incident {created['id']} to be assigned",
+            )
+            say(
+                f"4. Incident #{created['id']} is {incident['status']}, assigned to "
                 f"{incident['assignee_email']}, {time.monotonic() - started:.1f} s after it "
-                "was created.")
+                "was created."
+            )
             time.sleep(2 * path.window + 2)  # the departed run its assignment triggered
-            say("5. The flow runs the event started (Prefect UI: "
-                f"http://127.0.0.1:{args.ui_port}/runs):")
+            say(
+                "5. The flow runs the event started (Prefect UI: "
+                f"http://127.0.0.1:{args.ui_port}/runs):"
+            )
             for run in sorted(path.flow_runs(), key=lambda r: r.created):
                 ids = run.parameters.get("incident_ids")
                 if ids and created["id"] in ids:  # the runs its events started
-                    say(f"  - {run.name}: {run.state.name if run.state else '?'}, "
-                        f"incident_ids={ids}")
+                    say(
+                        f"  - {run.name}: {run.state.name if run.state else '?'}, "
+                        f"incident_ids={ids}"
+                    )
             say(f"Logs: {path.logs['receiver']} (the receiver), {path.logs['serve']} (the runs)")
             if args.keep_serving:
-                say("Serving on; create incidents with the sandbox's events to see more. "
-                    "Ctrl-C stops.")
+                say(
+                    "Serving on; create incidents with the sandbox's events to see more. "
+                    "Ctrl-C stops."
+                )
                 with contextlib.suppress(KeyboardInterrupt):
                     while True:
                         time.sleep(1)

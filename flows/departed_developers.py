@@ -1,11 +1,13 @@
-"""Departed-developer reassignment: open incidents held by people who left go to someone who can act.
+"""Departed-developer reassignment: open incidents held by people who left go to one who can act.
 
 fetch (members, assigned incidents) -> enrich (directory: who left, their managers; git: who
 owns the leaking file) -> decide (tasks/decide/departed.py, pure) -> act (the one write path).
 """
+
 from __future__ import annotations
 
 import sys
+
 if __name__ == "__main__":  # the command line: checked before Prefect loads (flows/cli.py)
     from flows.cli import command_line
 
@@ -51,10 +53,15 @@ def departed_developer_reassignment(
             Empty: every open incident of the workspace.
     """
     logger = get_run_logger()
-    with Playbook(PLAYBOOK, scopes=SCOPES, dry_run=dry_run, max_actions=max_actions,
-                  parameters={"policy": policy.model_dump(mode="json"),
-                              "incident_ids": incident_ids},
-                  policy=policy, approval_timeout_hours=approval_timeout_hours) as run:
+    with Playbook(
+        PLAYBOOK,
+        scopes=SCOPES,
+        dry_run=dry_run,
+        max_actions=max_actions,
+        parameters={"policy": policy.model_dump(mode="json"), "incident_ids": incident_ids},
+        policy=policy,
+        approval_timeout_hours=approval_timeout_hours,
+    ) as run:
         client = run.client
         members = fetch.fetch_members(client)
         occurrences: dict[int, list[Any]] = {}
@@ -68,8 +75,9 @@ def departed_developer_reassignment(
             statuses = ("ASSIGNED", "TRIGGERED") if policy.include_unassigned else ("ASSIGNED",)
             incidents, prefetched = fetch.fetch_incidents_by_id(client, incident_ids)
             incidents = [i for i in incidents if i.status in statuses]
-            occurrences = {i.id: prefetched.get(i.id, [])
-                           for i in incidents if i.status == "TRIGGERED"}
+            occurrences = {
+                i.id: prefetched.get(i.id, []) for i in incidents if i.status == "TRIGGERED"
+            }
         logger.info("%d open incidents to look at", len(incidents))
 
         # A directory that cannot be reached raises here: the run ends before any write.
@@ -86,10 +94,20 @@ def departed_developer_reassignment(
         committers: dict[int, list[str]] = {}
         if policy.use_codeowners or policy.use_recent_committers:
             first = decide_departed(
-                incidents, directory=lookups, managers=managers, members=members,
-                occurrences_by_incident=occurrences, codeowners={}, recent_committers={},
-                policy=policy.model_copy(update={"use_codeowners": False, "use_recent_committers": False,
-                                                 "fallback_email": None}),
+                incidents,
+                directory=lookups,
+                managers=managers,
+                members=members,
+                occurrences_by_incident=occurrences,
+                codeowners={},
+                recent_committers={},
+                policy=policy.model_copy(
+                    update={
+                        "use_codeowners": False,
+                        "use_recent_committers": False,
+                        "fallback_email": None,
+                    }
+                ),
             )
             orphans = [s.incident_id for s in first.skips if s.reason == "no_successor"]
             if orphans:
@@ -107,14 +125,24 @@ def departed_developer_reassignment(
                 # directory knows as active may inherit an incident (one more batched lookup).
                 # The directory failing now makes those lookups unknown: their incidents are
                 # skipped with the reason, the decisions already known still stand.
-                found = {a for listing in (*owners.values(), *committers.values())
-                         for a in (listing.value or ())}
-                lookups = {**lookups, **enrich.lookup_people(directory, found - set(lookups),
-                                                             mid_run=True)}
+                found = {
+                    a
+                    for listing in (*owners.values(), *committers.values())
+                    for a in (listing.value or ())
+                }
+                lookups = {
+                    **lookups,
+                    **enrich.lookup_people(directory, found - set(lookups), mid_run=True),
+                }
 
         plan = decide_departed(
-            incidents, directory=lookups, managers=managers, members=members,
-            occurrences_by_incident=occurrences, codeowners=owners, recent_committers=committers,
+            incidents,
+            directory=lookups,
+            managers=managers,
+            members=members,
+            occurrences_by_incident=occurrences,
+            codeowners=owners,
+            recent_committers=committers,
             policy=policy,
         )
         return run.execute(plan, note=lambda d: render_note(d, policy), incidents=incidents)
@@ -130,4 +158,3 @@ def main(argv: list[str] | None = None) -> int:
         description=departed_developer_reassignment.__doc__.splitlines()[0],
         argv=argv,
     )
-

@@ -18,7 +18,7 @@ if __name__ == "__main__":  # the command line: checked before Prefect loads (fl
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prefect import flow
@@ -53,7 +53,7 @@ def fetch_stage_notes(client: Any, incident_ids: Sequence[int]) -> dict[int, Evi
             for page in client.note_pages(incident_id, per_page=100,
                                           search="gg-remediation sla-escalation"):
                 for note in page:
-                    at = note.created_at or datetime.now(timezone.utc)
+                    at = note.created_at or datetime.now(UTC)
                     records += ladder.records_from_note(incident_id, note.comment, at)
             found[incident_id] = Evidence.yes(records)
         except Exception as exc:  # noqa: BLE001 - that incident is skipped, with the reason
@@ -135,7 +135,7 @@ def sla_escalation(
         now: The time the SLA clocks are read at (default: now); for tests and replays.
     """
     logger = get_run_logger()
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     with Playbook(PLAYBOOK, scopes=SCOPES, dry_run=dry_run, max_actions=max_actions,
                   parameters={"policy": policy.model_dump(mode="json")}, policy=policy,
                   approval_timeout_hours=approval_timeout_hours) as run:

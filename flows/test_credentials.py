@@ -9,6 +9,7 @@ ignored incident by itself.
 from __future__ import annotations
 
 import sys
+
 if __name__ == "__main__":  # the command line: checked before Prefect loads (flows/cli.py)
     from flows.cli import command_line
 
@@ -89,19 +90,41 @@ def test_directory_auto_ignore(
             occurrences = scoped[1]
         wanted = {i.id for i in incidents}
         occurrences = {i: o for i, o in occurrences.items() if i in wanted}
-        logger.info("%d candidate incidents, %d occurrences", len(incidents), sum(map(len, occurrences.values())))
+        logger.info(
+            "%d candidate incidents, %d occurrences",
+            len(incidents),
+            sum(map(len, occurrences.values())),
+        )
         plan = decide_test_credentials(incidents, occurrences, policy)
 
         if policy.recheck:
-            plan = plan.merged(recheck(client, run.ledger, policy,
-                                       token_id=getattr(run.token, "id", None), scoped=scoped))
-        return run.execute(plan, note=render_note, incidents=incidents,
-                           read_filters={"validity": list(policy.validities),
-                                         "exclude_tags": list(policy.veto_tags)})
+            plan = plan.merged(
+                recheck(
+                    client,
+                    run.ledger,
+                    policy,
+                    token_id=getattr(run.token, "id", None),
+                    scoped=scoped,
+                )
+            )
+        return run.execute(
+            plan,
+            note=render_note,
+            incidents=incidents,
+            read_filters={
+                "validity": list(policy.validities),
+                "exclude_tags": list(policy.veto_tags),
+            },
+        )
 
 
-def recheck(client: Any, ledger: Any, policy: TestCredentialPolicy, token_id: str | None = None,
-            scoped: tuple[list[Any], dict[int, list[Any]]] | None = None):
+def recheck(
+    client: Any,
+    ledger: Any,
+    policy: TestCredentialPolicy,
+    token_id: str | None = None,
+    scoped: tuple[list[Any], dict[int, list[Any]]] | None = None,
+):
     """Incidents this playbook ignored (per the ledger) that are still ignored, re-judged.
 
     Only an ignore our token made is ever reopened: one a person made since is theirs.
@@ -113,9 +136,16 @@ def recheck(client: Any, ledger: Any, policy: TestCredentialPolicy, token_id: st
         return decide_recheck([], {}, {}, policy)
     if scoped is not None:
         found = {i.id: i for i in scoped[0] if i.id in ignored_by_us and i.status == "IGNORED"}
-        return decide_recheck(ignored_by_us, found, {i: scoped[1].get(i, []) for i in found},
-                              policy, token_id=token_id)
-    incidents = {i.id: i for i in fetch.fetch_incidents(client, status="IGNORED") if i.id in ignored_by_us}
+        return decide_recheck(
+            ignored_by_us,
+            found,
+            {i: scoped[1].get(i, []) for i in found},
+            policy,
+            token_id=token_id,
+        )
+    incidents = {
+        i.id: i for i in fetch.fetch_incidents(client, status="IGNORED") if i.id in ignored_by_us
+    }
     ids = sorted(incidents)
     if len(ids) <= FEW:
         occurrences = fetch.fetch_occurrences_of(client, ids)
@@ -127,7 +157,10 @@ def recheck(client: Any, ledger: Any, policy: TestCredentialPolicy, token_id: st
 def main(argv: list[str] | None = None) -> int:
     from flows.cli import main as cli_main
 
-    return cli_main(test_directory_auto_ignore, TestCredentialPolicy,
-                    prog="python -m flows.test_credentials",
-                    description=test_directory_auto_ignore.__doc__.splitlines()[0], argv=argv)
-
+    return cli_main(
+        test_directory_auto_ignore,
+        TestCredentialPolicy,
+        prog="python -m flows.test_credentials",
+        description=test_directory_auto_ignore.__doc__.splitlines()[0],
+        argv=argv,
+    )

@@ -17,7 +17,7 @@ if __name__ == "__main__":  # the command line: checked before Prefect loads (fl
 
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,9 @@ from tasks.progress import paged
 from tasks.runtime import run_name
 
 FLOW = "weekly-report"
-DESCRIPTION = "Write the weekly remediation report (Markdown, HTML with charts, CSV, JSON) and artifacts."
+DESCRIPTION = (
+    "Write the weekly remediation report (Markdown, HTML with charts, CSV, JSON) and artifacts."
+)
 FETCH = dict(retries=1, retry_delay_seconds=5)  # the client already retries 429, 5xx, resets
 HISTORY_READERS = 4  # activity logs read at once (the client's rate limiter still paces them)
 ACTIVITY_LOGS = "GET /v1/incidents/secrets/{id}/activity-logs"
@@ -89,26 +91,32 @@ def fetch_report_incidents(client: Any, trend_start: datetime) -> list[Any]:
         for page in paged(pages, f"older {status} incidents", "incidents"):
             found.update((i.id, i) for i in page if i.status == status)
     for status, field in (("RESOLVED", "resolved_at"), ("IGNORED", "ignored_at")):
-        pages = paged(client.incident_pages(per_page=100, status=status, date_before=boundary,
-                                            ordering=f"-{field}"),
-                      f"older incidents {status} in the trend range", "incidents")
-        found.update((i.id, i) for i in _closed_since(pages, field, trend_start) if i.status == status)
+        pages = paged(
+            client.incident_pages(
+                per_page=100, status=status, date_before=boundary, ordering=f"-{field}"
+            ),
+            f"older incidents {status} in the trend range",
+            "incidents",
+        )
+        found.update(
+            (i.id, i) for i in _closed_since(pages, field, trend_start) if i.status == status
+        )
     return list(found.values())
 
 
 @task(name="fetch-report-members", **FETCH, **NO_CACHING)
 def fetch_report_members(client: Any) -> list[Any]:
     """Every member, once: who is inactive, and who is no longer a member at all."""
-    return [m for page in paged(client.member_pages(per_page=100), "members", "members")
-            for m in page]
+    return [
+        m for page in paged(client.member_pages(per_page=100), "members", "members") for m in page
+    ]
 
 
 @task(name="fetch-report-occurrences", **FETCH, **NO_CACHING)
 def fetch_report_occurrences(client: Any, since: datetime, until: datetime) -> list[Any]:
     """Occurrences of the week and the one before: they name the sources ("top sources")."""
     pages = client.occurrence_pages(per_page=100, date_after=since, date_before=until)
-    return [o for page in paged(pages, "occurrences of the two weeks", "occurrences")
-            for o in page]
+    return [o for page in paged(pages, "occurrences of the two weeks", "occurrences") for o in page]
 
 
 @task(name="fetch-report-audit-log", **FETCH, **NO_CACHING)
@@ -118,8 +126,7 @@ def fetch_audit_log(client: Any, since: datetime, until: datetime) -> list[Any] 
 
     try:
         pages = client.audit_log_pages(per_page=100, date_after=since, date_before=until)
-        return [a for page in paged(pages, "audit log of the two weeks", "entries")
-                for a in page]
+        return [a for page in paged(pages, "audit log of the two weeks", "entries") for a in page]
     except PermissionDenied:
         return None
 
@@ -145,8 +152,9 @@ def fetch_escalations() -> list[Any] | None:
     try:
         return list(settings.ledger().applied(SLA_PLAYBOOK))
     except Exception as exc:  # noqa: BLE001 - a missing ledger must not stop the report
-        logger.warning("ledger not read (%s): the report shows no escalation rung",
-                       type(exc).__name__)
+        logger.warning(
+            "ledger not read (%s): the report shows no escalation rung", type(exc).__name__
+        )
         return None
 
 
@@ -159,8 +167,9 @@ def fetch_escalations() -> list[Any] | None:
 
 
 @task(name="fetch-report-history", **NO_CACHING)
-def fetch_report_history(client: Any, incidents: list[Any], since: datetime, until: datetime,
-                         budget: int) -> dict[str, Any]:
+def fetch_report_history(
+    client: Any, incidents: list[Any], since: datetime, until: datetime, budget: int
+) -> dict[str, Any]:
     from clients.gitguardian import GitGuardianError, PermissionDenied
 
     chosen = report_history.candidates(incidents, since, until, budget)
@@ -170,8 +179,9 @@ def fetch_report_history(client: Any, incidents: list[Any], since: datetime, unt
 
     def read(incident_id: int) -> None:
         try:
-            logs[incident_id] = [e for page in client.activity_log_pages(incident_id, per_page=100)
-                                 for e in page]
+            logs[incident_id] = [
+                e for page in client.activity_log_pages(incident_id, per_page=100) for e in page
+            ]
         except PermissionDenied:
             raise
         except GitGuardianError:  # gone since it was listed, or the API failed on it
@@ -186,50 +196,78 @@ def fetch_report_history(client: Any, incidents: list[Any], since: datetime, unt
         except PermissionDenied:
             status, logs = "forbidden", {}
     requests = client.request_counts.get(ACTIVITY_LOGS, 0) - before
-    return {"status": status, "logs": logs, "failed": failed, "candidates": chosen,
-            "requests": requests}
+    return {
+        "status": status,
+        "logs": logs,
+        "failed": failed,
+        "candidates": chosen,
+        "requests": requests,
+    }
 
 
 def history_of(frame: Any, read: dict[str, Any] | None) -> report_history.History:
     """The report's History from what `fetch_report_history` read, with its statement."""
     if read is None:
-        return report_history.from_state(frame, report_history.state_note(
-            "no activity log was read"))
+        return report_history.from_state(
+            frame, report_history.state_note("no activity log was read")
+        )
     if read["status"] == "off":
-        return report_history.from_state(frame, report_history.state_note(
-            "history_budget is 0: no activity log was read"))
+        return report_history.from_state(
+            frame, report_history.state_note("history_budget is 0: no activity log was read")
+        )
     if read["status"] == "forbidden":
-        return report_history.from_state(frame, report_history.state_note(
-            "the API token may not read activity logs: 403 on the first one"))
-    history = report_history.from_logs(frame, read["logs"], read["candidates"],
-                                       requests=read["requests"])
+        return report_history.from_state(
+            frame,
+            report_history.state_note(
+                "the API token may not read activity logs: 403 on the first one"
+            ),
+        )
+    history = report_history.from_logs(
+        frame, read["logs"], read["candidates"], requests=read["requests"]
+    )
     if read["failed"]:
-        history.note += (f" {len(read['failed'])} activity log(s) could not be read: those "
-                         f"incidents count from today's data.")
+        history.note += (
+            f" {len(read['failed'])} activity log(s) could not be read: those "
+            f"incidents count from today's data."
+        )
         history.summary["failed"] = len(read["failed"])
     return history
 
 
 @task(name="compute-report", **NO_CACHING)
-def compute_report(incidents: list[Any], members: list[Any], occurrences: list[Any],
-                   audit: list[Any] | None, ledger: list[Any] | None, window: report.Window,
-                   sla_days: dict[str, int | None], trend_weeks: int, token_id: str | None,
-                   history: dict[str, Any] | None = None,
-                   now: datetime | None = None,
-                   escalations: list[Any] | None = None) -> report.WeeklyReport:
+def compute_report(
+    incidents: list[Any],
+    members: list[Any],
+    occurrences: list[Any],
+    audit: list[Any] | None,
+    ledger: list[Any] | None,
+    window: report.Window,
+    sla_days: dict[str, int | None],
+    trend_weeks: int,
+    token_id: str | None,
+    history: dict[str, Any] | None = None,
+    now: datetime | None = None,
+    escalations: list[Any] | None = None,
+) -> report.WeeklyReport:
     notes = []
     if audit is None:
         notes.append("Audit log not available: the API token lacks the audit_logs:read scope.")
     frame = report.incidents_frame(incidents)
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     # In a partial week, states (backlog ages, open past SLA) are measured now, not at its end.
     weekly = report.compute(
-        frame, window,
-        members=report.members_frame(members), occurrences=report.occurrences_frame(occurrences),
+        frame,
+        window,
+        members=report.members_frame(members),
+        occurrences=report.occurrences_frame(occurrences),
         audit=None if audit is None else report.audit_frame(audit),
         ledger=None if ledger is None else report.ledger_frame(ledger),
-        sla_days=sla_days, trend_weeks=trend_weeks, token_id=token_id, notes=notes,
-        history=history_of(frame, history), now=now,
+        sla_days=sla_days,
+        trend_weeks=trend_weeks,
+        token_id=token_id,
+        notes=notes,
+        history=history_of(frame, history),
+        now=now,
         escalations=None if escalations is None else report.escalation_frame(escalations),
     )
     # What reaches its SLA in the next 7 days: from the week's end, or from now in a partial week.
@@ -237,38 +275,50 @@ def compute_report(incidents: list[Any], members: list[Any], occurrences: list[A
 
 
 @task(name="write-report", **NO_CACHING)
-def write_report(weekly: report.WeeklyReport, output_dir: str,
-                 generated_at: datetime | None = None) -> dict[str, str]:
+def write_report(
+    weekly: report.WeeklyReport, output_dir: str, generated_at: datetime | None = None
+) -> dict[str, str]:
     paths = report_render.write_report(weekly, output_dir, generated_at=generated_at)
     return {name: str(path) for name, path in paths.items()}
 
 
-def publish_artifacts(weekly: report.WeeklyReport, files: dict[str, str],
-                      generated_at: datetime | None = None) -> None:
+def publish_artifacts(
+    weekly: report.WeeklyReport, files: dict[str, str], generated_at: datetime | None = None
+) -> None:
     """What the Prefect UI shows: the headline (with the files' paths to copy: a file:// link
     does not open from a browser's page), the whole report as Markdown with its tables and
     links, and the SLA breaches and automation as tables."""
     week = weekly.window.label.lower()
     shown = {name: Path(path).resolve() for name, path in files.items()}
-    create_markdown_artifact(key=f"weekly-report-summary-{week}",
-                             markdown=report_render.summary_markdown(weekly, generated_at, shown),
-                             description=f"Weekly report {weekly.window.label}: the headline")
-    create_markdown_artifact(key=f"weekly-report-{week}",
-                             markdown=Path(files["report.md"]).read_text(encoding="utf-8"),
-                             description=f"Weekly report {weekly.window.label}: the whole report "
-                                         "(the HTML file adds the charts)")
+    create_markdown_artifact(
+        key=f"weekly-report-summary-{week}",
+        markdown=report_render.summary_markdown(weekly, generated_at, shown),
+        description=f"Weekly report {weekly.window.label}: the headline",
+    )
+    create_markdown_artifact(
+        key=f"weekly-report-{week}",
+        markdown=Path(files["report.md"]).read_text(encoding="utf-8"),
+        description=f"Weekly report {weekly.window.label}: the whole report "
+        "(the HTML file adds the charts)",
+    )
     breaches = report_render.breach_rows(weekly) or [{"result": "no SLA breach"}]
-    create_table_artifact(key=f"weekly-report-sla-breaches-{week}", table=breaches,
-                          description="Incidents past their SLA at the week's end, or closed late in it")
+    create_table_artifact(
+        key=f"weekly-report-sla-breaches-{week}",
+        table=breaches,
+        description="Incidents past their SLA at the week's end, or closed late in it",
+    )
     automation = weekly.automation.to_dict("records") or [{"result": "no automation recorded"}]
-    create_table_artifact(key=f"weekly-report-automation-{week}", table=automation,
-                          description="Playbook actions by playbook, action and outcome (with last week's)")
+    create_table_artifact(
+        key=f"weekly-report-automation-{week}",
+        table=automation,
+        description="Playbook actions by playbook, action and outcome (with last week's)",
+    )
 
 
 def _window(week: str | None, tz: str, now: datetime | None = None) -> report.Window:
     if week:
         return report.parse_week(week, tz)
-    return report.last_complete_week(now or datetime.now(timezone.utc), tz)
+    return report.last_complete_week(now or datetime.now(UTC), tz)
 
 
 @flow(name=FLOW, flow_run_name=run_name, log_prints=True)
@@ -298,8 +348,13 @@ def weekly_report(
     """
     logger = get_run_logger()
     # The parameters, the settings and the key first: one line naming what to fix.
-    token = preflight.check_report(week_text=week, timezone_name=timezone_name, sla=sla_days,
-                                   trend_weeks=trend_weeks, output_dir=output_dir)
+    token = preflight.check_report(
+        week_text=week,
+        timezone_name=timezone_name,
+        sla=sla_days,
+        trend_weeks=trend_weeks,
+        output_dir=output_dir,
+    )
     window = _window(week, timezone_name)
     sla = dict(report.DEFAULT_SLA_DAYS if sla_days is None else sla_days)
     # The previous week is always read: every KPI shows its change from it.
@@ -316,23 +371,45 @@ def weekly_report(
     ledger = fetch_ledger(previous_start, end)
     escalations = fetch_escalations()
     history = fetch_report_history(client, quote(incidents), trend_start, end, history_budget)
-    logger.info("%d incidents, %d members, %d occurrences, %d activity logs read in %d requests",
-                len(incidents), len(members), len(occurrences), len(history["logs"]),
-                sum(client.request_counts.values()))
+    logger.info(
+        "%d incidents, %d members, %d occurrences, %d activity logs read in %d requests",
+        len(incidents),
+        len(members),
+        len(occurrences),
+        len(history["logs"]),
+        sum(client.request_counts.values()),
+    )
 
     # quote(): else Prefect walks every model of these inputs, twice, looking for upstream
     # futures (there are none): 9 s on 10k incidents, where the compute takes 0.4 s.
-    now = datetime.now(timezone.utc)
-    weekly = compute_report(quote(incidents), quote(members), quote(occurrences), quote(audit),
-                            quote(ledger), window, sla, trend_weeks, token_id, quote(history),
-                            now, quote(escalations))
+    now = datetime.now(UTC)
+    weekly = compute_report(
+        quote(incidents),
+        quote(members),
+        quote(occurrences),
+        quote(audit),
+        quote(ledger),
+        window,
+        sla,
+        trend_weeks,
+        token_id,
+        quote(history),
+        now,
+        quote(escalations),
+    )
     files = write_report(quote(weekly), output_dir, now)
     publish_artifacts(weekly, files, now)
-    result = {"week": window.label, "files": files, "requests": dict(client.request_counts),
-              "notes": weekly.notes, "history": weekly.history}
+    result = {
+        "week": window.label,
+        "files": files,
+        "requests": dict(client.request_counts),
+        "notes": weekly.notes,
+        "history": weekly.history,
+    }
     if deliver_to is not None and deliver_to.blocks:
-        subject, body = notify.report_summary(weekly.kpis, window.label,
-                                              str(Path(files["report.html"]).resolve()))
+        subject, body = notify.report_summary(
+            weekly.kpis, window.label, str(Path(files["report.html"]).resolve())
+        )
         result["delivered"] = notify.deliver_report(deliver_to, subject, body)
     return result
 

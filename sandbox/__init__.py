@@ -15,9 +15,10 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from sandbox.adversity import Adversity
 from sandbox.store import Human, Store
@@ -263,7 +264,7 @@ def build_workspace(seed: int, incidents: int, now: datetime | str | None) -> Wo
     if isinstance(now, str):
         now = datetime.fromisoformat(now.replace("Z", "+00:00"))
     if now is not None and now.tzinfo is None:
-        now = now.replace(tzinfo=timezone.utc)
+        now = now.replace(tzinfo=UTC)
     return generate(seed, incidents, now=now)
 
 

@@ -16,7 +16,7 @@ import random
 import unicodedata
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sandbox.ground_truth import compute_ground_truth
@@ -200,7 +200,7 @@ class _Weighted:
 
 
 def start_of_today() -> datetime:
-    today = datetime.now(timezone.utc)
+    today = datetime.now(UTC)
     return today.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
@@ -333,7 +333,7 @@ def _build_people(world: _World, count: int) -> None:
     by_level: dict[int, list[int]] = {0: [], 1: [], 2: [], 3: []}
     for index, level in enumerate(levels):
         by_level[level].append(index)
-    for index, level in enumerate(levels):
+    for level in levels:
         managers_of.append(None if level == 0 else rng.choice(by_level[level - 1]))
 
     departed = [False] * count
@@ -632,7 +632,7 @@ class _Plan:
 def generate(seed: int, incidents: int, now: datetime | None = None) -> Workspace:
     """A whole workspace from a seed; `incidents` incidents spread over the last 12 months."""
     now = now or start_of_today()
-    now = (now if now.tzinfo else now.replace(tzinfo=timezone.utc)).replace(microsecond=0)
+    now = (now if now.tzinfo else now.replace(tzinfo=UTC)).replace(microsecond=0)
     rng = _Random(seed)
     world = _World(rng=rng, now=now)
     workspace_id = rng.randint(2, 999)

@@ -15,9 +15,10 @@ import secrets
 import threading
 import time
 from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sandbox.workspace import Token, Workspace
 
@@ -118,7 +119,7 @@ def _clone(value: Any) -> Any:
 
 def iso(moment: datetime) -> str:
     """The API's time format: UTC, microseconds, `Z`."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_time(text: str, name: str) -> datetime:
@@ -127,7 +128,7 @@ def parse_time(text: str, name: str) -> datetime:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         raise ApiError(400, f"{name}: enter a valid date/time.") from None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def token_has_scope(token: Token, scope: str) -> bool:

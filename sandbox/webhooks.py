@@ -24,7 +24,7 @@ import logging
 import queue
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def payload(action: str, incident: dict, extra: dict, *, name: str = "sandbox") 
     shown["feedbacks"] = list(incident.get("feedback_list") or [])
     body = {
         "source": "GitGuardian",
-        "timestamp": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         "action": action,
         "message": MESSAGES.get(action, action),
         "target_user": "GitGuardian",

@@ -420,7 +420,7 @@ class Writer:
     # -- one decision ----------------------------------------------------------------------------
 
     def apply_one(self, decision: Decision, windows: dict[int, tuple[float, float]] | None = None,
-                  index: int = 0, states: "ChunkStates | None" = None) -> Outcome:
+                  index: int = 0, states: ChunkStates | None = None) -> Outcome:
         claim, intent_id = self._begin(decision)
         if not claim.ok:
             outcome = Outcome(decision, Result.NOT_CLAIMED, f"{claim.why}: nothing written")
@@ -436,7 +436,7 @@ class Writer:
         self.ledger.record_result(intent_id, outcome.result.value, outcome.detail)
         return outcome
 
-    def _carry_out(self, decision: Decision, *, earlier: bool, states: "ChunkStates | None" = None
+    def _carry_out(self, decision: Decision, *, earlier: bool, states: ChunkStates | None = None
                    ) -> tuple[Outcome, tuple[float, float] | None]:
         from clients.gitguardian import Conflict
 
@@ -620,7 +620,7 @@ class ChunkStates:
     our own first write) are read alone. The checks made on the state are the same either way.
     """
 
-    def __init__(self, writer: "Writer", decisions: Sequence[Decision]):
+    def __init__(self, writer: Writer, decisions: Sequence[Decision]):
         self.writer = writer
         self.pending = list(dict.fromkeys(d.incident_id for d in decisions))
         self.first: set[int] = set()

@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prefect.input import RunInput
@@ -138,8 +138,8 @@ def read_answer(flow_run_id: Any) -> ApprovalInput | None:
     """The answer to this flow run's approval when this attempt resumes its suspension; None
     otherwise (first attempt, or a run restarted by hand: its pause key was reset)."""
     from prefect.client.orchestration import get_client
-    from prefect.input.run_input import keyset_from_base_key
     from prefect.input.actions import read_flow_run_input
+    from prefect.input.run_input import keyset_from_base_key
 
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(flow_run_id)
@@ -162,7 +162,7 @@ def suspend(plan: Plan, *, max_actions: int, timeout_hours: float,
     from prefect.runtime import flow_run
 
     seconds = max(1, int(round(timeout_hours * 3600)))
-    deadline = datetime.now(timezone.utc) + timedelta(seconds=seconds)
+    deadline = datetime.now(UTC) + timedelta(seconds=seconds)
     form = ApprovalInput.with_initial_data(
         description=describe(plan, max_actions=max_actions, deadline=deadline,
                              timeout_hours=timeout_hours, emails=emails,

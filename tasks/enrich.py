@@ -10,7 +10,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tasks.runtime import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import SecretStr
 
@@ -18,6 +17,7 @@ from clients.directory import DirectoryUnavailable, Lookup, Status
 from tasks.decide.evidence import COMMITTER_LOOKUP_ERROR, OWNER_LOOKUP_ERROR, Cause, Evidence
 from tasks.decide.identity import is_bot_or_noreply, normalise_email
 from tasks.progress import Progress
+from tasks.runtime import task
 from tasks.settings import LDAP_PASSWORD_BLOCK, secret_value
 
 
@@ -135,7 +135,8 @@ def file_owners(
             continue
         full_name, path = located
 
-        def problem(what: str, exc: Exception) -> str:
+        def problem(what: str, exc: Exception, incident_id: int = incident_id,
+                    full_name: str = full_name) -> str:
             text = f"incident {incident_id}: {what}: {type(exc).__name__}: {exc}"[:300]
             problems.append(text)
             return f"The {what} of the leaking file in {full_name} could not be read " \

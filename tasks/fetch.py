@@ -8,11 +8,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from tasks.runtime import task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.preflight import MissingScopes, missing_scopes
 from tasks.progress import Progress, paged
+from tasks.runtime import task
 
 # Reads are idempotent: a retried fetch only costs requests. The client already retries 429,
 # 5xx and connection errors with backoff; one task retry covers a longer blip.
@@ -121,7 +121,6 @@ def fetch_incidents_by_id(client: Any, incident_ids: Sequence[int]
     workspace. An id the API does not know (deleted since the event, or of another workspace)
     is left out, and said."""
     from clients.gitguardian import NotFound
-
     from tasks.runtime import get_run_logger
 
     incidents: list[Any] = []

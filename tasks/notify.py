@@ -70,7 +70,6 @@ class DeliveryReport:
 def failure_text(exc: BaseException) -> str:
     """What went wrong, for the ledger and the logs: never a URL, a password or a body."""
     import httpx
-
     from prefect.blocks.abstract import NotificationError
 
     name = type(exc).__name__

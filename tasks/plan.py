@@ -116,7 +116,7 @@ class Plan:
     def __len__(self) -> int:
         return len(self.decisions)
 
-    def merged(self, other: "Plan") -> "Plan":
+    def merged(self, other: Plan) -> Plan:
         return Plan(self.playbook, self.decisions + other.decisions, self.skips + other.skips)
 
 

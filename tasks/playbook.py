@@ -29,15 +29,23 @@ from prefect.runtime import flow_run
 from prefect.states import Failed
 from prefect.utilities.annotations import quote
 
-from tasks import act, approval, artifacts, fetch, preflight, settings
+from tasks import act, approval, artifacts, preflight, settings
 from tasks.act import RunReport
 from tasks.decide.paths import printable
 from tasks.errors import InputError, NotApproved
 from tasks.plan import Decision, Outcome, Plan
 from tasks.preflight import ApiUnavailable
 from tasks.progress import Progress
-from tasks.runtime import (APPROVED_TAG, DRY_TAG, WRITES_TAG, create_markdown_artifact,
-                           create_table_artifact, get_run_logger, tag_run, task)
+from tasks.runtime import (
+    APPROVED_TAG,
+    DRY_TAG,
+    WRITES_TAG,
+    create_markdown_artifact,
+    create_table_artifact,
+    get_run_logger,
+    tag_run,
+    task,
+)
 
 DEFAULT_APPROVAL_TIMEOUT_HOURS = 24.0
 TOKEN_RETRY_SECONDS = 5.0  # GitGuardian unreachable at the start: one more try after this
@@ -80,7 +88,7 @@ class Playbook:
         self.approved_ids: set[str] = set()
         self.suspended = False
 
-    def __enter__(self) -> "Playbook":
+    def __enter__(self) -> Playbook:
         from clients.lease import LeaseHeld
 
         # What this run is, in the runs list (its name says it too: `runtime.run_name`).

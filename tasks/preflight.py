@@ -201,8 +201,13 @@ def missing_scopes(token: Any, required: Iterable[str]) -> list[str]:
 def check_token(client: Any, required: Iterable[str]) -> Any:
     """The key works and holds `required`: InputError (a refused key, a missing scope) or
     ApiUnavailable. Returns the token (its id tells our writes from a person's)."""
-    from clients.gitguardian import (AuthenticationError, ConnectionFailed, InvalidResponse,
-                                     RateLimited, ServerError)
+    from clients.gitguardian import (
+        AuthenticationError,
+        ConnectionFailed,
+        InvalidResponse,
+        RateLimited,
+        ServerError,
+    )
 
     where = getattr(client, "base_url", "")
     try:
@@ -264,7 +269,7 @@ def directory(*, required: bool, command_line: bool = False,
     if url:
         parts = urlsplit(url)
         try:
-            parts.port
+            _ = parts.port
         except ValueError:
             parts = urlsplit("")
         if parts.scheme not in ("ldap", "ldaps") or not parts.hostname:

@@ -31,7 +31,7 @@ from typing import Any
 EVERY_SECONDS = 5.0
 EVERY_FRACTION = 0.1
 
-_listeners: list[Callable[["Event"], None]] = []
+_listeners: list[Callable[[Event], None]] = []
 _ids = count(1)
 
 

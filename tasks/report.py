@@ -40,6 +40,7 @@ SEVERITY_ORDER = ("critical", "high", "medium", "low", "info", "unknown")
 AGE_BUCKETS = ("0-7 days", "8-30 days", "31-90 days", "over 90 days", "unknown")
 # The SLA per severity: one definition, shared with the SLA escalation ladder (tasks/sla.py).
 from tasks.sla import DEFAULT_SLA_DAYS  # noqa: E402
+
 PUBLIC_TAGS = ("PUBLICLY_EXPOSED", "PUBLICLY_LEAKED")
 TOP_N = 10
 
@@ -73,10 +74,14 @@ class Window:
 
     @property
     def end(self) -> pd.Timestamp:
-        return _local_midnight(date.fromisocalendar(self.year, self.week, 1) + timedelta(days=7), self.tz)
+        return _local_midnight(
+            date.fromisocalendar(self.year, self.week, 1) + timedelta(days=7), self.tz
+        )
 
     def shifted(self, weeks: int) -> Window:
-        year, week, _ = (date.fromisocalendar(self.year, self.week, 1) + timedelta(weeks=weeks)).isocalendar()
+        year, week, _ = (
+            date.fromisocalendar(self.year, self.week, 1) + timedelta(weeks=weeks)
+        ).isocalendar()
         return Window(year, week, self.tz)
 
     def previous(self) -> Window:
@@ -127,12 +132,20 @@ def _is_public(incident: Any) -> bool:
     if exposure is None:
         return False
     # A public repository exposes the secret as much as a leak outside the perimeter does.
-    return any(bool(_get(exposure, flag)) for flag in (
-        "source_publicly_visible", "public_incident_linked", "leaked_outside_perimeter"))
+    return any(
+        bool(_get(exposure, flag))
+        for flag in (
+            "source_publicly_visible",
+            "public_incident_linked",
+            "leaked_outside_perimeter",
+        )
+    )
 
 
 def _times(values: list[Any]) -> pd.Series:
-    return pd.to_datetime(pd.Series(values, dtype=object), utc=True, errors="coerce", format="ISO8601")
+    return pd.to_datetime(
+        pd.Series(values, dtype=object), utc=True, errors="coerce", format="ISO8601"
+    )
 
 
 def incidents_frame(incidents: Iterable[Any]) -> pd.DataFrame:
@@ -146,18 +159,43 @@ def incidents_frame(incidents: Iterable[Any]) -> pd.DataFrame:
         severity = _text(_get(incident, "severity")) or "unknown"
         status = _text(_get(incident, "status"))
         rows[_get(incident, "id")] = [
-            _get(incident, "id"), _get(incident, "incident_name"), detector_name, severity,
-            _text(_get(incident, "validity")) or "unknown", status, _get(incident, "date"),
-            _get(incident, "resolved_at"), _get(incident, "ignored_at"),
-            _get(incident, "secret_revoked"), _text(_get(incident, "ignore_reason")),
-            _get(incident, "assignee_id"), _get(incident, "assignee_email"),
-            _text(_get(incident, "resolver_api_token_id")), _text(_get(incident, "ignorer_api_token_id")),
-            _is_public(incident), _get(incident, "occurrences_count"), _get(incident, "gitguardian_url"),
+            _get(incident, "id"),
+            _get(incident, "incident_name"),
+            detector_name,
+            severity,
+            _text(_get(incident, "validity")) or "unknown",
+            status,
+            _get(incident, "date"),
+            _get(incident, "resolved_at"),
+            _get(incident, "ignored_at"),
+            _get(incident, "secret_revoked"),
+            _text(_get(incident, "ignore_reason")),
+            _get(incident, "assignee_id"),
+            _get(incident, "assignee_email"),
+            _text(_get(incident, "resolver_api_token_id")),
+            _text(_get(incident, "ignorer_api_token_id")),
+            _is_public(incident),
+            _get(incident, "occurrences_count"),
+            _get(incident, "gitguardian_url"),
         ]
     columns = [
-        "id", "incident_name", "detector", "severity", "validity", "status", "date", "resolved_at",
-        "ignored_at", "secret_revoked", "ignore_reason", "assignee_id", "assignee_email",
-        "resolver_api_token_id", "ignorer_api_token_id", "publicly_exposed", "occurrences_count",
+        "id",
+        "incident_name",
+        "detector",
+        "severity",
+        "validity",
+        "status",
+        "date",
+        "resolved_at",
+        "ignored_at",
+        "secret_revoked",
+        "ignore_reason",
+        "assignee_id",
+        "assignee_email",
+        "resolver_api_token_id",
+        "ignorer_api_token_id",
+        "publicly_exposed",
+        "occurrences_count",
         "gitguardian_url",
     ]
     frame = pd.DataFrame(list(rows.values()), columns=columns)
@@ -174,10 +212,7 @@ def incidents_frame(incidents: Iterable[Any]) -> pd.DataFrame:
 
 
 def members_frame(members: Iterable[Any]) -> pd.DataFrame:
-    rows = [
-        (_get(m, "id"), _get(m, "email"), _get(m, "name"), _get(m, "active"))
-        for m in members
-    ]
+    rows = [(_get(m, "id"), _get(m, "email"), _get(m, "name"), _get(m, "active")) for m in members]
     return pd.DataFrame(rows, columns=["id", "email", "name", "active"])
 
 
@@ -195,8 +230,12 @@ def occurrences_frame(occurrences: Iterable[Any]) -> pd.DataFrame:
 
 def audit_frame(logs: Iterable[Any]) -> pd.DataFrame:
     rows = [
-        (_get(a, "date"), _text(_get(a, "event_name")), _text(_get(a, "action_type")),
-         _text(_get(a, "api_token_id")))
+        (
+            _get(a, "date"),
+            _text(_get(a, "event_name")),
+            _text(_get(a, "action_type")),
+            _text(_get(a, "api_token_id")),
+        )
         for a in logs
     ]
     frame = pd.DataFrame(rows, columns=["date", "event_name", "action_type", "api_token_id"])
@@ -207,8 +246,13 @@ def audit_frame(logs: Iterable[Any]) -> pd.DataFrame:
 def ledger_frame(rows: Iterable[Any]) -> pd.DataFrame:
     """Ledger outcomes (playbook, action, result, incident_id, at)."""
     data = [
-        (_text(_get(r, "playbook")), _text(_get(r, "action")), _text(_get(r, "result")),
-         _get(r, "incident_id"), _get(r, "at"))
+        (
+            _text(_get(r, "playbook")),
+            _text(_get(r, "action")),
+            _text(_get(r, "result")),
+            _get(r, "incident_id"),
+            _get(r, "at"),
+        )
         for r in rows
     ]
     frame = pd.DataFrame(data, columns=["playbook", "action", "result", "incident_id", "at"])
@@ -223,8 +267,9 @@ def escalation_frame(applied: Iterable[Any]) -> pd.DataFrame:
 
     rows = []
     for a in applied:
-        record = record_from_decision(_get(a, "incident_id"), _get(a, "arguments") or {},
-                                      _get(a, "at"))
+        record = record_from_decision(
+            _get(a, "incident_id"), _get(a, "arguments") or {}, _get(a, "at")
+        )
         if record is not None:
             rows.append((record.incident_id, record.rung, record.cycle, record.at))
     frame = pd.DataFrame(rows, columns=["incident_id", "rung", "cycle", "at"])
@@ -326,7 +371,9 @@ def _quantile(values: pd.Series, q: float) -> float | None:
 
 def _ordered_severities(values: Iterable[str]) -> list[str]:
     present = set(values)
-    known = [s for s in SEVERITY_ORDER if s in present or s in ("critical", "high", "medium", "low")]
+    known = [
+        s for s in SEVERITY_ORDER if s in present or s in ("critical", "high", "medium", "low")
+    ]
     return known + sorted(present - set(SEVERITY_ORDER))
 
 
@@ -337,33 +384,67 @@ def _triple(current: Any, previous: Any) -> dict[str, Any]:
     return {"value": current, "previous": previous, "change": change}
 
 
-def _sla_breaches(frame: pd.DataFrame, window: Window, sla_days: Mapping[str, int | None],
-                  history: History | None = None, at: pd.Timestamp | None = None) -> pd.DataFrame:
+def _sla_breaches(
+    frame: pd.DataFrame,
+    window: Window,
+    sla_days: Mapping[str, int | None],
+    history: History | None = None,
+    at: pd.Timestamp | None = None,
+) -> pd.DataFrame:
     """Open at `at` (default the week's end) for longer than the SLA, or closed in the week
     after it (`history` None: closures from today's data alone)."""
     at = window.end if at is None else at
     if history is None:
         history = report_history.from_state(frame)
-    columns = ["id", "severity", "kind", "days", "sla_days", "incident_name", "detector",
-               "assignee_email", "gitguardian_url"]
-    limit = frame["severity"].map({k: v for k, v in sla_days.items() if v is not None}).astype(float)
+    columns = [
+        "id",
+        "severity",
+        "kind",
+        "days",
+        "sla_days",
+        "incident_name",
+        "detector",
+        "assignee_email",
+        "gitguardian_url",
+    ]
+    limit = (
+        frame["severity"].map({k: v for k, v in sla_days.items() if v is not None}).astype(float)
+    )
     has_sla = limit.notna()
     open_days = (at - frame["date"]) / pd.Timedelta(days=1)
-    overdue = (has_sla & open_at(frame, at, history) & frame["date"].notna()
-               & (open_days > limit))
+    overdue = has_sla & open_at(frame, at, history) & frame["date"].notna() & (open_days > limit)
     took_days = report_history.closures_in(frame, history, window.start, window.end)["took_days"]
     late = has_sla & took_days.notna() & (took_days > limit)
     parts = []
-    for mask, kind, days in ((overdue, "open past SLA", open_days), (late, "closed late", took_days)):
-        part = frame[mask].assign(kind=kind, days=days[mask].round(1), sla_days=limit[mask].astype(int))
+    for mask, kind, days in (
+        (overdue, "open past SLA", open_days),
+        (late, "closed late", took_days),
+    ):
+        part = frame[mask].assign(
+            kind=kind, days=days[mask].round(1), sla_days=limit[mask].astype(int)
+        )
         parts.append(part)
-    breaches = pd.concat(parts) if any(len(p) for p in parts) else frame.iloc[0:0].assign(kind=None, days=None, sla_days=None)
-    return breaches[columns].sort_values(["severity", "days"], ascending=[True, False]).reset_index(drop=True)
+    breaches = (
+        pd.concat(parts)
+        if any(len(p) for p in parts)
+        else frame.iloc[0:0].assign(kind=None, days=None, sla_days=None)
+    )
+    return (
+        breaches[columns]
+        .sort_values(["severity", "days"], ascending=[True, False])
+        .reset_index(drop=True)
+    )
 
 
-def _week_scalars(frame: pd.DataFrame, window: Window, sla_days: Mapping[str, int | None],
-                  token_id: str | None, severities: list[str], history: History,
-                  at: pd.Timestamp | None = None) -> dict[str, Any]:
+def _week_scalars(
+    frame: pd.DataFrame,
+    window: Window,
+    sla_days: Mapping[str, int | None],
+    token_id: str | None,
+    severities: list[str],
+    history: History,
+    at: pd.Timestamp | None = None,
+) -> dict[str, Any]:
     """The week's scalar KPIs (computed again for the previous week to show the change); its
     states (backlog, ages, open past SLA) at `at`, default the week's end."""
     at = window.end if at is None else at
@@ -389,7 +470,10 @@ def _week_scalars(frame: pd.DataFrame, window: Window, sla_days: Mapping[str, in
         "resolved_revoked": int((resolved & revoked).sum()),
         "resolved_not_revoked": int((resolved & ~revoked).sum()),
         "ignored": int(ignored.sum()),
-        "ignored_by_reason": closures.loc[ignored, "ignore_reason"].fillna("(none)").value_counts().to_dict(),
+        "ignored_by_reason": closures.loc[ignored, "ignore_reason"]
+        .fillna("(none)")
+        .value_counts()
+        .to_dict(),
         "reopened": history.reopened_in(window.start, window.end),
         "backlog": len(backlog),
         "backlog_by_severity": {s: int((backlog["severity"] == s).sum()) for s in severities},
@@ -398,13 +482,17 @@ def _week_scalars(frame: pd.DataFrame, window: Window, sla_days: Mapping[str, in
         "time_to_close_median_days": _quantile(took, 0.5),
         "time_to_close_p90_days": _quantile(took, 0.9),
         "time_to_close_by_severity": {
-            s: {"median_days": _quantile(took[took_severity == s], 0.5),
-                "p90_days": _quantile(took[took_severity == s], 0.9)}
+            s: {
+                "median_days": _quantile(took[took_severity == s], 0.5),
+                "p90_days": _quantile(took[took_severity == s], 0.9),
+            }
             for s in severities
         },
         "sla_breaches": len(breaches),
         "sla_breaches_by_severity": {
-            s: int((breaches["severity"] == s).sum()) for s in severities if sla_days.get(s) is not None
+            s: int((breaches["severity"] == s).sum())
+            for s in severities
+            if sla_days.get(s) is not None
         },
         "publicly_exposed_open": int(backlog["publicly_exposed"].sum()),
         "automated_closures": int(ours.sum()),
@@ -416,8 +504,13 @@ def _nested_triples(current: Any, previous: Any) -> Any:
     if isinstance(current, dict) or isinstance(previous, dict):
         current, previous = current or {}, previous or {}
         keys = list(current) + [k for k in previous if k not in current]
-        return {k: _nested_triples(current.get(k, 0 if _counts(previous) else None),
-                                   previous.get(k, 0 if _counts(current) else None)) for k in keys}
+        return {
+            k: _nested_triples(
+                current.get(k, 0 if _counts(previous) else None),
+                previous.get(k, 0 if _counts(current) else None),
+            )
+            for k in keys
+        }
     return _triple(current, previous)
 
 
@@ -429,11 +522,20 @@ def _counts(mapping: Any) -> bool:
 def _top(series: pd.Series, previous: pd.Series, label: str) -> list[dict[str, Any]]:
     now, before = series.value_counts(), previous.value_counts()
     order = sorted(now.items(), key=lambda kv: (-kv[1], str(kv[0])))[:TOP_N]
-    return [{label: name, "incidents": int(n), "previous": int(before.get(name, 0)),
-             "change": int(n) - int(before.get(name, 0))} for name, n in order]
+    return [
+        {
+            label: name,
+            "incidents": int(n),
+            "previous": int(before.get(name, 0)),
+            "change": int(n) - int(before.get(name, 0)),
+        }
+        for name, n in order
+    ]
 
 
-def _top_sources(occurrences: pd.DataFrame | None, frame: pd.DataFrame, window: Window) -> list[dict[str, Any]]:
+def _top_sources(
+    occurrences: pd.DataFrame | None, frame: pd.DataFrame, window: Window
+) -> list[dict[str, Any]]:
     if occurrences is None or occurrences.empty:
         return []
 
@@ -445,8 +547,9 @@ def _top_sources(occurrences: pd.DataFrame | None, frame: pd.DataFrame, window: 
     return _top(sources_of(window), sources_of(window.previous()), "source")
 
 
-def _assignees(frame: pd.DataFrame, members: pd.DataFrame, window: Window,
-               history: History | None = None) -> pd.DataFrame:
+def _assignees(
+    frame: pd.DataFrame, members: pd.DataFrame, window: Window, history: History | None = None
+) -> pd.DataFrame:
     """Open incidents at the week's end per assignee, flagging inactive and departed members.
 
     Matched on the member id, else on the normalised e-mail; an assignee found neither way is
@@ -454,19 +557,38 @@ def _assignees(frame: pd.DataFrame, members: pd.DataFrame, window: Window,
     """
     backlog = frame.loc[open_at(frame, window.end, history), ["assignee_id", "assignee_email"]]
     backlog = backlog[backlog["assignee_id"].notna() | backlog["assignee_email"].notna()]
-    keys = pd.DataFrame({"assignee_id": backlog["assignee_id"].fillna(-1),
-                         "email": backlog["assignee_email"].fillna("").astype(str)})
-    counts = keys.groupby(["assignee_id", "email"], sort=False).size().rename("open_incidents").reset_index()
+    keys = pd.DataFrame(
+        {
+            "assignee_id": backlog["assignee_id"].fillna(-1),
+            "email": backlog["assignee_email"].fillna("").astype(str),
+        }
+    )
+    counts = (
+        keys.groupby(["assignee_id", "email"], sort=False)
+        .size()
+        .rename("open_incidents")
+        .reset_index()
+    )
     member_status = members["active"].map(lambda a: "inactive" if a is False else "active")
     by_id = dict(zip(members["id"], member_status))
     by_email = dict(zip(members["email"].astype(str).str.strip().str.casefold(), member_status))
     status = counts["assignee_id"].map(by_id).astype(object)
-    status = status.fillna(counts["email"].str.strip().str.casefold().map(by_email)).fillna("departed")
-    assignee = counts["email"].where(counts["email"] != "",
-                                     "member " + counts["assignee_id"].astype("int64").astype(str))
-    table = pd.DataFrame({"assignee": assignee, "open_incidents": counts["open_incidents"].astype(int),
-                          "member_status": status})
-    return table.sort_values(["open_incidents", "assignee"], ascending=[False, True]).reset_index(drop=True)
+    status = status.fillna(counts["email"].str.strip().str.casefold().map(by_email)).fillna(
+        "departed"
+    )
+    assignee = counts["email"].where(
+        counts["email"] != "", "member " + counts["assignee_id"].astype("int64").astype(str)
+    )
+    table = pd.DataFrame(
+        {
+            "assignee": assignee,
+            "open_incidents": counts["open_incidents"].astype(int),
+            "member_status": status,
+        }
+    )
+    return table.sort_values(["open_incidents", "assignee"], ascending=[False, True]).reset_index(
+        drop=True
+    )
 
 
 def _automation(ledger: pd.DataFrame | None, window: Window) -> pd.DataFrame:
@@ -481,35 +603,48 @@ def _automation(ledger: pd.DataFrame | None, window: Window) -> pd.DataFrame:
     return table[columns].sort_values(keys).reset_index(drop=True)
 
 
-def _audit(audit: pd.DataFrame | None, window: Window, token_id: str | None) -> dict[str, Any] | None:
+def _audit(
+    audit: pd.DataFrame | None, window: Window, token_id: str | None
+) -> dict[str, Any] | None:
     if audit is None:
         return None
     now = audit[_in(audit["date"], window)]
     before = audit[_in(audit["date"], window.previous())]
     return {
         "events": _triple(len(now), len(before)),
-        "events_by_our_token": _triple(int((now["api_token_id"] == token_id).sum()) if token_id else 0,
-                                       int((before["api_token_id"] == token_id).sum()) if token_id else 0),
-        "by_action_type": _nested_triples(now["action_type"].fillna("(none)").value_counts().to_dict(),
-                                          before["action_type"].fillna("(none)").value_counts().to_dict()),
-        "top_events": _top(now["event_name"].fillna("(none)"), before["event_name"].fillna("(none)"), "event"),
+        "events_by_our_token": _triple(
+            int((now["api_token_id"] == token_id).sum()) if token_id else 0,
+            int((before["api_token_id"] == token_id).sum()) if token_id else 0,
+        ),
+        "by_action_type": _nested_triples(
+            now["action_type"].fillna("(none)").value_counts().to_dict(),
+            before["action_type"].fillna("(none)").value_counts().to_dict(),
+        ),
+        "top_events": _top(
+            now["event_name"].fillna("(none)"), before["event_name"].fillna("(none)"), "event"
+        ),
     }
 
 
-def trends(frame: pd.DataFrame, window: Window, weeks: int,
-           history: History | None = None) -> pd.DataFrame:
+def trends(
+    frame: pd.DataFrame, window: Window, weeks: int, history: History | None = None
+) -> pd.DataFrame:
     history = history if history is not None else report_history.from_state(frame)
     rows = []
     for w in trend_windows(window, weeks):
         closures = report_history.closures_in(frame, history, w.start, w.end)
         took = closures["took_days"].dropna().astype(float)
-        rows.append({
-            "week": w.label, "opened": int(_in(frame["date"], w).sum()), "closed": len(took),
-            "reopened": history.reopened_in(w.start, w.end),
-            "backlog": int(open_at(frame, w.end, history).sum()),
-            "time_to_close_median_days": _quantile(took, 0.5),
-            "time_to_close_p90_days": _quantile(took, 0.9),
-        })
+        rows.append(
+            {
+                "week": w.label,
+                "opened": int(_in(frame["date"], w).sum()),
+                "closed": len(took),
+                "reopened": history.reopened_in(w.start, w.end),
+                "backlog": int(open_at(frame, w.end, history).sum()),
+                "time_to_close_median_days": _quantile(took, 0.5),
+                "time_to_close_p90_days": _quantile(took, 0.9),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -547,8 +682,9 @@ def compute(
     previous = window.previous()
     at = measured_at(window, now)
     current = _week_scalars(incidents, window, sla, token_id, severities, history, at)
-    before = _week_scalars(incidents, previous, sla, token_id, severities, history,
-                           measured_at(previous, now))
+    before = _week_scalars(
+        incidents, previous, sla, token_id, severities, history, measured_at(previous, now)
+    )
     kpis: dict[str, Any] = {k: _nested_triples(current[k], before[k]) for k in current}
 
     opened_now = incidents.loc[_in(incidents["date"], window), "detector"]
@@ -561,8 +697,9 @@ def compute(
     held_before = _assignees(incidents, members, previous, history)
     held_before = held_before[held_before["member_status"] != "active"]
     kpis["open_per_assignee"] = assignees.head(TOP_N).to_dict("records")
-    kpis["held_by_inactive_or_departed"] = _triple(int(held["open_incidents"].sum()),
-                                                   int(held_before["open_incidents"].sum()))
+    kpis["held_by_inactive_or_departed"] = _triple(
+        int(held["open_incidents"].sum()), int(held_before["open_incidents"].sum())
+    )
 
     automation = _automation(ledger, window)
     kpis["automation_actions"] = automation.to_dict("records")
@@ -583,19 +720,31 @@ def compute(
     breaches["escalation"] = _rung_of(breaches["id"], rungs)
 
     closed_in_week = report_history.closures_in(incidents, history, window.start, window.end)
-    touched = (_in(incidents["date"], window) | closed_in_week["closed_at"].notna()
-               | open_at(incidents, at, history))
+    touched = (
+        _in(incidents["date"], window)
+        | closed_in_week["closed_at"].notna()
+        | open_at(incidents, at, history)
+    )
     return WeeklyReport(
-        window=window, kpis=kpis, notes=notes,
+        window=window,
+        kpis=kpis,
+        notes=notes,
         trends=trends(incidents, window, trend_weeks, history),
-        sla_breaches=breaches, automation=automation,
-        backlog_aging=aging, incidents=incidents[touched].sort_values("id").reset_index(drop=True),
-        tables={"assignees": assignees, "held_by_inactive_or_departed": held.reset_index(drop=True),
-                "publicly_exposed": backlog.loc[backlog["publicly_exposed"].astype(bool)][
-                    ["id", "severity", "incident_name", "detector", "assignee_email"]
-                ].reset_index(drop=True),
-                "escalation_rungs": rung_counts(backlog["id"], rungs)},
-        history=dict(history.summary), measured_at=at, escalation=rungs,
+        sla_breaches=breaches,
+        automation=automation,
+        backlog_aging=aging,
+        incidents=incidents[touched].sort_values("id").reset_index(drop=True),
+        tables={
+            "assignees": assignees,
+            "held_by_inactive_or_departed": held.reset_index(drop=True),
+            "publicly_exposed": backlog.loc[backlog["publicly_exposed"].astype(bool)][
+                ["id", "severity", "incident_name", "detector", "assignee_email"]
+            ].reset_index(drop=True),
+            "escalation_rungs": rung_counts(backlog["id"], rungs),
+        },
+        history=dict(history.summary),
+        measured_at=at,
+        escalation=rungs,
     )
 
 
@@ -627,8 +776,16 @@ def headline(weekly: WeeklyReport) -> list[dict[str, Any]]:
             verdict = "same"
         else:
             verdict = "better" if (change > 0) == (good == "up") else "worse"
-        rows.append({"key": key, "label": label, "value": kpi["value"], "previous": kpi["previous"],
-                     "change": change, "verdict": verdict})
+        rows.append(
+            {
+                "key": key,
+                "label": label,
+                "value": kpi["value"],
+                "previous": kpi["previous"],
+                "change": change,
+                "verdict": verdict,
+            }
+        )
     return rows
 
 
@@ -641,26 +798,54 @@ def partial_week(window: Window, now: datetime | pd.Timestamp) -> float | None:
     return max((at - window.start) / pd.Timedelta(days=1), 0.0)
 
 
-def about_to_breach(frame: pd.DataFrame, at: pd.Timestamp, sla_days: Mapping[str, int | None],
-                    within_days: int = OUTLOOK_DAYS) -> pd.DataFrame:
+def about_to_breach(
+    frame: pd.DataFrame,
+    at: pd.Timestamp,
+    sla_days: Mapping[str, int | None],
+    within_days: int = OUTLOOK_DAYS,
+) -> pd.DataFrame:
     """Incidents open at `at`, within their severity's SLA, whose SLA ends in the next
     `within_days` days: soonest first, with the deadline and the days left."""
-    columns = ["id", "severity", "due", "days_left", "age_days", "sla_days", "incident_name",
-               "detector", "assignee_email", "gitguardian_url"]
+    columns = [
+        "id",
+        "severity",
+        "due",
+        "days_left",
+        "age_days",
+        "sla_days",
+        "incident_name",
+        "detector",
+        "assignee_email",
+        "gitguardian_url",
+    ]
     limits = {k: v for k, v in sla_days.items() if v is not None}
     limit = frame["severity"].map(limits).astype(float)
     due = frame["date"] + pd.to_timedelta(limit, unit="D")
     left = (due - at) / pd.Timedelta(days=1)
-    soon = (limit.notna() & frame["date"].notna() & open_at(frame, at) & (left > 0)
-            & (left <= within_days))
+    soon = (
+        limit.notna()
+        & frame["date"].notna()
+        & open_at(frame, at)
+        & (left > 0)
+        & (left <= within_days)
+    )
     age = (at - frame["date"]) / pd.Timedelta(days=1)
-    found = frame[soon].assign(due=due[soon], days_left=left[soon].round(1),
-                               age_days=age[soon].round(1), sla_days=limit[soon].astype(int))
+    found = frame[soon].assign(
+        due=due[soon],
+        days_left=left[soon].round(1),
+        age_days=age[soon].round(1),
+        sla_days=limit[soon].astype(int),
+    )
     return found[columns].sort_values(["due", "id"]).reset_index(drop=True)
 
 
-def add_outlook(weekly: WeeklyReport, frame: pd.DataFrame, sla_days: Mapping[str, int | None],
-                now: datetime | pd.Timestamp, within_days: int = OUTLOOK_DAYS) -> WeeklyReport:
+def add_outlook(
+    weekly: WeeklyReport,
+    frame: pd.DataFrame,
+    sla_days: Mapping[str, int | None],
+    now: datetime | pd.Timestamp,
+    within_days: int = OUTLOOK_DAYS,
+) -> WeeklyReport:
     """Adds `tables["about_to_breach"]`: as of the week's end, or `now` in a partial week."""
     at = measured_at(weekly.window, now)
     outlook = about_to_breach(frame, at, sla_days, within_days)

@@ -11,7 +11,7 @@ import io
 import json
 import math
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -137,7 +137,7 @@ def _kpi_rows(kpis: Mapping[str, Any]) -> list[dict[str, str]]:
 
 
 def _when(report: WeeklyReport, generated_at: datetime | None) -> datetime:
-    return generated_at or datetime.now(timezone.utc)
+    return generated_at or datetime.now(UTC)
 
 
 def _period(report: WeeklyReport) -> str:
@@ -386,14 +386,20 @@ def markdown(report: WeeklyReport, generated_at: datetime | None = None,
     lines += ["## Open incidents per assignee", ""]
     lines += _md_table(k["open_per_assignee"], ["assignee", "open_incidents", "member_status"])
     lines += ["## Held by inactive or departed members", ""]
-    lines += _md_table(_records(report.tables["held_by_inactive_or_departed"]), ["assignee", "open_incidents", "member_status"])
+    lines += _md_table(
+        _records(report.tables["held_by_inactive_or_departed"]),
+        ["assignee", "open_incidents", "member_status"],
+    )
     lines += ["## Publicly exposed open incidents", ""]
     exposed = report.tables["publicly_exposed"]
-    lines += _md_laid_out(_records(exposed.head(LISTED)), _EXPOSED_COLUMNS, tz,
-                          _incident_urls(report))
+    lines += _md_laid_out(
+        _records(exposed.head(LISTED)), _EXPOSED_COLUMNS, tz, _incident_urls(report)
+    )
     lines += _more(len(exposed), "one", "incidents.csv (publicly_exposed)")
     lines += ["## Automation", ""]
-    lines += _md_table(k["automation_actions"], ["playbook", "action", "result", "count", "previous", "change"])
+    lines += _md_table(
+        k["automation_actions"], ["playbook", "action", "result", "count", "previous", "change"]
+    )
     lines += ["## Audit log", ""]
     audit = k.get("audit_log")
     if audit is None:
@@ -411,8 +417,12 @@ def markdown(report: WeeklyReport, generated_at: datetime | None = None,
 # Charts (matplotlib, Agg backend: no display needed), drawn for a page 1,200 px wide
 
 SEVERITY_COLOURS = {
-    "critical": "#7f0000", "high": "#d32f2f", "medium": "#f57c00", "low": "#fbc02d",
-    "info": "#1976d2", "unknown": "#9e9e9e",
+    "critical": "#7f0000",
+    "high": "#d32f2f",
+    "medium": "#f57c00",
+    "low": "#fbc02d",
+    "info": "#1976d2",
+    "unknown": "#9e9e9e",
 }
 OTHER_COLOUR = "#6d4c41"
 CHART_SIZE = (12, 4.2)  # inches at CHART_DPI: 1,200 x 420 px
@@ -456,16 +466,26 @@ def charts(report: WeeklyReport, generated_at: datetime | None = None) -> dict[s
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    style = {"font.size": 13, "axes.titlesize": 14, "axes.labelsize": 13, "xtick.labelsize": 12,
-             "ytick.labelsize": 12, "legend.fontsize": 12, "axes.spines.top": False,
-             "axes.spines.right": False}
+    style = {
+        "font.size": 13,
+        "axes.titlesize": 14,
+        "axes.labelsize": 13,
+        "xtick.labelsize": 12,
+        "ytick.labelsize": 12,
+        "legend.fontsize": 12,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+    }
     partial = partial_week(report.window, _when(report, generated_at)) is not None
     out: dict[str, str] = {}
     with plt.rc_context(style):
         backlog = {s: v["value"] for s, v in report.kpis["backlog_by_severity"].items()}
         fig, ax = plt.subplots(figsize=CHART_SIZE, layout="constrained")
-        bars = ax.bar([_label(s) for s in backlog], list(backlog.values()),
-                      color=[_colour(s) for s in backlog])
+        bars = ax.bar(
+            [_label(s) for s in backlog],
+            list(backlog.values()),
+            color=[_colour(s) for s in backlog],
+        )
         ax.bar_label(bars, padding=3)
         ax.set_ylabel("open incidents")
         ax.set_title("Open incidents at the week's end, by severity")
@@ -475,26 +495,41 @@ def charts(report: WeeklyReport, generated_at: datetime | None = None) -> dict[s
         x = list(range(len(t)))
         labels = _week_labels(report, partial)
         fig, ax = plt.subplots(figsize=CHART_SIZE, layout="constrained")
-        opened = ax.bar([i - 0.2 for i in x], t["opened"], width=0.4, label="opened",
-                        color="#d32f2f")
-        closed = ax.bar([i + 0.2 for i in x], t["closed"], width=0.4, label="closed",
-                        color="#388e3c")
+        opened = ax.bar(
+            [i - 0.2 for i in x], t["opened"], width=0.4, label="opened", color="#d32f2f"
+        )
+        closed = ax.bar(
+            [i + 0.2 for i in x], t["closed"], width=0.4, label="closed", color="#388e3c"
+        )
         if partial and x:
             for bar in (opened[-1], closed[-1]):
                 bar.set_hatch("//")
                 bar.set_alpha(0.6)
         ax.set_xticks(x, labels)
         ax.set_ylabel("incidents")
-        ax.set_title("Opened and closed per week"
-                     + (" (the last week is partial)" if partial else ""))
+        ax.set_title(
+            "Opened and closed per week" + (" (the last week is partial)" if partial else "")
+        )
         ax.legend(loc="upper left")
         out["Opened vs closed per week"] = _png(fig)
 
         fig, ax = plt.subplots(figsize=CHART_SIZE, layout="constrained")
-        ax.plot(x, t["time_to_close_median_days"].astype(float), marker="o", linewidth=2,
-                label="median", color="#1976d2")
-        ax.plot(x, t["time_to_close_p90_days"].astype(float), marker="o", linewidth=2,
-                label="90th percentile", color="#7b1fa2")
+        ax.plot(
+            x,
+            t["time_to_close_median_days"].astype(float),
+            marker="o",
+            linewidth=2,
+            label="median",
+            color="#1976d2",
+        )
+        ax.plot(
+            x,
+            t["time_to_close_p90_days"].astype(float),
+            marker="o",
+            linewidth=2,
+            label="90th percentile",
+            color="#7b1fa2",
+        )
         ax.set_xticks(x, labels)
         ax.set_ylabel("days")
         ax.set_ylim(bottom=0)
@@ -511,8 +546,14 @@ def charts(report: WeeklyReport, generated_at: datetime | None = None) -> dict[s
             ax.bar(buckets, values, bottom=bottom, label=_label(severity), color=_colour(severity))
             bottom = [b + v for b, v in zip(bottom, values)]
         for i, total in enumerate(bottom):
-            ax.annotate(f"{total:,}", (i, total), ha="center", va="bottom", xytext=(0, 3),
-                        textcoords="offset points")
+            ax.annotate(
+                f"{total:,}",
+                (i, total),
+                ha="center",
+                va="bottom",
+                xytext=(0, 3),
+                textcoords="offset points",
+            )
         ax.set_ylabel("open incidents")
         ax.set_xlabel("open for")
         ax.set_title("Age of the open incidents at the week's end, by severity")
@@ -529,24 +570,33 @@ def _html_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> st
     if not rows:
         return "<p><em>none</em></p>"
     head = "".join(f"<th>{h(c)}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{h(r.get(c))}</td>" for c in columns) + "</tr>" for r in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{h(r.get(c))}</td>" for c in columns) + "</tr>" for r in rows
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _html_laid_out(rows: Sequence[Mapping[str, Any]], layout: Sequence[tuple[str, str, str]],
-                   tz: str, urls: Mapping[Any, Any] | None = None) -> str:
+def _html_laid_out(
+    rows: Sequence[Mapping[str, Any]],
+    layout: Sequence[tuple[str, str, str]],
+    tz: str,
+    urls: Mapping[Any, Any] | None = None,
+) -> str:
     if not rows:
         return "<p><em>none</em></p>"
     head = "".join(f"<th>{h(t)}</th>" for t, _, _ in layout)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
-                   for cells in _laid_out(rows, layout, tz, "html", urls))
+    body = "".join(
+        "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+        for cells in _laid_out(rows, layout, tz, "html", urls)
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:1.5em 2em;color:#222;max-width:1216px}
 h1{font-size:1.6em;margin:0 0 .2em}h2{margin-top:1.6em}.period{margin:.2em 0 .8em;color:#444}
-table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:left}
+table{border-collapse:collapse;margin:.5em 0 1.5em}
+td,th{border:1px solid #ccc;padding:.2em .6em;text-align:left}
 th{background:#f3f3f3}.note{background:#fff6d5;padding:.5em;border-left:4px solid #e0b000}
 .partial{background:#fff3e0;border:2px solid #ef6c00;color:#8a3b00;padding:.5em .8em;
 font-weight:600;margin:.4em 0}
@@ -572,13 +622,17 @@ def _html_headline(report: WeeklyReport, generated_at: datetime | None) -> list[
             f'<div class="kpi" data-kpi="{h(key)}"><div class="label">{h(row["label"])}</div>'
             f'<div class="value">{h(fmt(key, row["value"]))}</div>'
             f'<div class="change {h(verdict)}">{h(change) or "&ndash;"} '
-            f'vs {h(against)} the week before{h(words)}</div></div>')
+            f"vs {h(against)} the week before{h(words)}</div></div>"
+        )
     parts.append("</section>")
     return parts
 
 
-def html_page(report: WeeklyReport, chart_images: Mapping[str, str] | None = None,
-              generated_at: datetime | None = None) -> str:
+def html_page(
+    report: WeeklyReport,
+    chart_images: Mapping[str, str] | None = None,
+    generated_at: datetime | None = None,
+) -> str:
     k = report.kpis
     w = report.window
     tz = w.tz
@@ -599,8 +653,9 @@ def html_page(report: WeeklyReport, chart_images: Mapping[str, str] | None = Non
     parts.append(
         f'<p class="also">Also: {h(fmt("n", k["held_by_inactive_or_departed"]["value"]))} open '
         "incident(s) held by inactive or departed members; automated closures "
-        f'{h(fmt("automated_closure_share", k["automated_closure_share"]["value"]))} of the '
-        "week's closures. Every KPI is in the table at the end.</p>")
+        f"{h(fmt('automated_closure_share', k['automated_closure_share']['value']))} of the "
+        "week's closures. Every KPI is in the table at the end.</p>"
+    )
     parts += [f'<p class="note">{h(n)}</p>' for n in report.notes]
 
     outlook = _outlook(report)
@@ -608,50 +663,88 @@ def html_page(report: WeeklyReport, chart_images: Mapping[str, str] | None = Non
     if outlook is None:
         parts.append("<p><em>Not computed for this report.</em></p>")
     else:
-        parts.append(f"<p>{len(outlook):,} open incident(s) reach their SLA in the next "
-                     f"{OUTLOOK_DAYS} days{', soonest first' if len(outlook) else ''}.</p>")
+        parts.append(
+            f"<p>{len(outlook):,} open incident(s) reach their SLA in the next "
+            f"{OUTLOOK_DAYS} days{', soonest first' if len(outlook) else ''}.</p>"
+        )
         if len(outlook):
             parts.append(_html_laid_out(_records(outlook.head(LISTED)), _OUTLOOK_COLUMNS, tz))
-            parts += [f"<p><em>{h(line)}</em></p>" for line in _more(len(outlook), "one",
-                                                                     "incidents.csv") if line]
+            parts += [
+                f"<p><em>{h(line)}</em></p>"
+                for line in _more(len(outlook), "one", "incidents.csv")
+                if line
+            ]
     parts.append("<h2>Charts</h2>")
     for name, png in images.items():
-        parts.append(f'<figure><img class="chart" width="{CHART_WIDTH_PX}" alt="{h(name)}" '
-                     f'src="data:image/png;base64,{png}"></figure>')
-    parts += ["<h2>SLA breaches</h2>",
-              f"<p>{len(report.sla_breaches):,} incident(s): open past their SLA "
-              f"{h(_breaches_when(report))}, or closed late in it (worst first in each "
-              "severity).</p>",
-              _html_laid_out(_records(report.sla_breaches.head(LISTED)), _BREACH_COLUMNS, tz)]
+        parts.append(
+            f'<figure><img class="chart" width="{CHART_WIDTH_PX}" alt="{h(name)}" '
+            f'src="data:image/png;base64,{png}"></figure>'
+        )
+    parts += [
+        "<h2>SLA breaches</h2>",
+        f"<p>{len(report.sla_breaches):,} incident(s): open past their SLA "
+        f"{h(_breaches_when(report))}, or closed late in it (worst first in each "
+        "severity).</p>",
+        _html_laid_out(_records(report.sla_breaches.head(LISTED)), _BREACH_COLUMNS, tz),
+    ]
     parts += [f"<p><em>{h(line)}</em></p>" for line in _more(len(report.sla_breaches)) if line]
-    parts += ['<h2 id="sla-escalation">SLA escalation</h2>', f"<p>{h(_RUNGS_INTRO)}</p>",
-              _html_table(_rungs(report), _RUNG_COLUMNS)]
+    parts += [
+        '<h2 id="sla-escalation">SLA escalation</h2>',
+        f"<p>{h(_RUNGS_INTRO)}</p>",
+        _html_table(_rungs(report), _RUNG_COLUMNS),
+    ]
     sections = [
-        ("Top detectors of the week", k["top_detectors"], ["detector", "incidents", "previous", "change"]),
-        ("Top sources of the week", k["top_sources"], ["source", "incidents", "previous", "change"]),
-        ("Open incidents per assignee", k["open_per_assignee"], ["assignee", "open_incidents", "member_status"]),
-        ("Held by inactive or departed members", _records(report.tables["held_by_inactive_or_departed"]),
-         ["assignee", "open_incidents", "member_status"]),
+        (
+            "Top detectors of the week",
+            k["top_detectors"],
+            ["detector", "incidents", "previous", "change"],
+        ),
+        (
+            "Top sources of the week",
+            k["top_sources"],
+            ["source", "incidents", "previous", "change"],
+        ),
+        (
+            "Open incidents per assignee",
+            k["open_per_assignee"],
+            ["assignee", "open_incidents", "member_status"],
+        ),
+        (
+            "Held by inactive or departed members",
+            _records(report.tables["held_by_inactive_or_departed"]),
+            ["assignee", "open_incidents", "member_status"],
+        ),
     ]
     for heading, rows, columns in sections:
         parts += [f"<h2>{h(heading)}</h2>", _html_table(rows, columns)]
     exposed = report.tables["publicly_exposed"]
-    parts += ["<h2>Publicly exposed open incidents</h2>",
-              _html_laid_out(_records(exposed.head(LISTED)), _EXPOSED_COLUMNS, tz,
-                             _incident_urls(report))]
+    parts += [
+        "<h2>Publicly exposed open incidents</h2>",
+        _html_laid_out(
+            _records(exposed.head(LISTED)), _EXPOSED_COLUMNS, tz, _incident_urls(report)
+        ),
+    ]
     more = _more(len(exposed), "one", "incidents.csv (publicly_exposed)")
     parts += [f"<p><em>{h(line)}</em></p>" for line in more if line]
-    parts += ["<h2>Automation</h2>", _html_table(
-        k["automation_actions"], ["playbook", "action", "result", "count", "previous", "change"])]
+    parts += [
+        "<h2>Automation</h2>",
+        _html_table(
+            k["automation_actions"], ["playbook", "action", "result", "count", "previous", "change"]
+        ),
+    ]
     parts.append("<h2>Audit log</h2>")
     audit = k.get("audit_log")
     if audit is None:
-        parts.append("<p><em>Not available: the API token lacks the audit_logs:read scope.</em></p>")
+        parts.append(
+            "<p><em>Not available: the API token lacks the audit_logs:read scope.</em></p>"
+        )
     else:
         parts.append(_html_table(audit["top_events"], ["event", "incidents", "previous", "change"]))
     parts += ["<h2>Weekly trend</h2>", _html_laid_out(_records(report.trends), _TREND_COLUMNS, tz)]
-    parts += ['<h2 id="every-kpi">Every KPI</h2>',
-              _html_table(_kpi_rows(k), ["KPI", "this week", "previous week", "change"])]
+    parts += [
+        '<h2 id="every-kpi">Every KPI</h2>',
+        _html_table(_kpi_rows(k), ["KPI", "this week", "previous week", "change"]),
+    ]
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -669,7 +762,8 @@ def incidents_csv(report: WeeklyReport) -> str:
         if frame[column].dtype == object or str(frame[column].dtype) in ("str", "string"):
             # A cell starting with = + - @ is a formula to a spreadsheet: keep it text.
             frame[column] = frame[column].map(
-                lambda v: "'" + v if isinstance(v, str) and v.startswith(_CSV_FORMULA_STARTS) else v)
+                lambda v: "'" + v if isinstance(v, str) and v.startswith(_CSV_FORMULA_STARTS) else v
+            )
     return frame.to_csv(index=False)
 
 
@@ -700,14 +794,14 @@ def kpis_json(report: WeeklyReport, generated_at: datetime | None = None) -> str
         "week": w.label,
         "timezone": w.tz,
         "window": {"start": w.start.isoformat(), "end": w.end.isoformat()},
-        "generated_at": (generated_at or datetime.now(timezone.utc)).isoformat(),
+        "generated_at": (generated_at or datetime.now(UTC)).isoformat(),
         "notes": report.notes,
         "history": report.history,  # how closures and reopenings were known (method, reads)
         "kpis": report.kpis,
         "trends": _records(report.trends),
         "sla_breaches_total": len(report.sla_breaches),
         "sla_breaches": _records(report.sla_breaches.head(LISTED_JSON)),
-        "partial_week_days": partial_week(w, generated_at or datetime.now(timezone.utc)),
+        "partial_week_days": partial_week(w, generated_at or datetime.now(UTC)),
         "escalation_by_rung": {r["rung"]: r["incidents"] for r in _rungs(report)},
     }
     outlook = _outlook(report)
@@ -717,7 +811,9 @@ def kpis_json(report: WeeklyReport, generated_at: datetime | None = None) -> str
     return json.dumps(_clean(document), indent=2, default=_json_default, allow_nan=False)
 
 
-def write_report(report: WeeklyReport, folder: Path | str, *, generated_at: datetime | None = None) -> dict[str, Path]:
+def write_report(
+    report: WeeklyReport, folder: Path | str, *, generated_at: datetime | None = None
+) -> dict[str, Path]:
     """Write report.md, report.html, incidents.csv and kpis.json under `folder/<YYYY>-W<WW>/`."""
     generated_at = _when(report, generated_at)
     out = Path(folder) / report.window.label

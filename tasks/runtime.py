@@ -23,6 +23,7 @@ import contextlib
 import logging
 from collections.abc import Iterator
 from contextvars import ContextVar
+from datetime import UTC
 from typing import Any
 
 from prefect import Task
@@ -100,7 +101,7 @@ def run_name() -> str:
     """A flow run's name from its parameters (Prefect calls this as `flow_run_name` when the run
     starts): `departed · DRY RUN · 2026-12-01 06:00 UTC`, `triage · WRITES · ...`,
     `weekly report · 2026-W48 · ...`. The time is the run's scheduled start, in UTC."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from prefect.runtime import flow_run
 
@@ -112,8 +113,8 @@ def run_name() -> str:
     else:
         mode = "DRY RUN" if parameters.get("dry_run", True) is not False else "WRITES"
     when = flow_run.scheduled_start_time
-    when = (datetime.now(timezone.utc) if when is None else
-            datetime.fromtimestamp(when.timestamp(), timezone.utc))
+    when = (datetime.now(UTC) if when is None else
+            datetime.fromtimestamp(when.timestamp(), UTC))
     return f"{label} · {mode} · {when:%Y-%m-%d %H:%M} UTC"
 
 

@@ -28,13 +28,14 @@ def secret_value(block_name: str, env_name: str) -> str | None:
 
         return Secret.load(block_name, _sync=True).get()
     except Exception as exc:  # noqa: BLE001 - any failure falls back, and says which kind
-        logger.debug("Secret block %r not used (%s); reading %s", block_name, type(exc).__name__, env_name)
+        logger.debug(
+            "Secret block %r not used (%s); reading %s", block_name, type(exc).__name__, env_name
+        )
     return os.environ.get(env_name) or None
 
 
 def gitguardian_client(**overrides):
     from clients.gitguardian import GitGuardianClient
-
     from tasks import preflight
 
     # InputError naming the variable or the Secret block: a missing or malformed key or URL.
@@ -45,7 +46,11 @@ def gitguardian_client(**overrides):
     options: dict = {"requests_per_minute": rpm or None}  # 0: no client-side limit
     # Several workers on one token: opt in to the Prefect server's shared limit (one slot per
     # request, created by `python -m deployments.setup`); otherwise each process keeps its own.
-    if rpm and os.environ.get("GITGUARDIAN_SHARED_RATE_LIMIT", "").strip().lower() in ("1", "true", "yes"):
+    if rpm and os.environ.get("GITGUARDIAN_SHARED_RATE_LIMIT", "").strip().lower() in (
+        "1",
+        "true",
+        "yes",
+    ):
         options["rate_limiter"] = shared_limiter(rpm)
     options.update(_retry_options())
     options.update(overrides)

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -62,8 +62,7 @@ from tasks.decide.paths import (
     printable,
     validate_glob,
 )
-from tasks.plan import Action, Decision, Plan, Precondition, Skip
-from tasks.plan import RESTORE_HUMAN_CHANGES_HELP
+from tasks.plan import RESTORE_HUMAN_CHANGES_HELP, Action, Decision, Plan, Precondition, Skip
 
 PLAYBOOK = "bulk-remediation"
 OPEN_STATUSES = ("TRIGGERED", "ASSIGNED")
@@ -81,7 +80,7 @@ NOTE_BUDGET = note_budget(PLAYBOOK)  # the API's 10,000 characters, less the mar
 
 # GitGuardian started in 2017: no incident is older, so a lower date bound before this narrows
 # nothing that could exist (an upper bound after now narrows nothing either).
-EARLIEST_INCIDENT = datetime(2017, 1, 1, tzinfo=timezone.utc)
+EARLIEST_INCIDENT = datetime(2017, 1, 1, tzinfo=UTC)
 # The API filters on time: on the incident's `date` (checked on the workspace by the flow) and
 # on `triggered_at` (only the static check above).
 _DATE_FILTERS = {"date_after": "date", "date_before": "date",
@@ -127,8 +126,12 @@ class BulkSelection(BaseModel):
         description="Incidents assigned to any of these e-mails (API filter, one listing per "
         "address; compared case-insensitively).",
     )
-    risk_score_min: int | None = Field(None, ge=0, le=100, description="Lowest risk score (API filter).")
-    risk_score_max: int | None = Field(None, ge=0, le=100, description="Highest risk score (API filter).")
+    risk_score_min: int | None = Field(
+        None, ge=0, le=100, description="Lowest risk score (API filter)."
+    )
+    risk_score_max: int | None = Field(
+        None, ge=0, le=100, description="Highest risk score (API filter)."
+    )
     api_filters: dict[str, Any] = Field(
         default_factory=dict,
         description="Any other incident filter of the GitGuardian API by its name, e.g. "
@@ -181,13 +184,21 @@ class BulkSelection(BaseModel):
         return sorted({v.strip().casefold() for v in value if v.strip()})
 
     @model_validator(mode="after")
-    def _consistent(self) -> "BulkSelection":
+    def _consistent(self) -> BulkSelection:
         overlap = set(self.api_filters) & {
-            "status", "severity", "validity", "detector_group_name", "assignee_email",
-            "risk_score_min", "risk_score_max", "per_page",
+            "status",
+            "severity",
+            "validity",
+            "detector_group_name",
+            "assignee_email",
+            "risk_score_min",
+            "risk_score_max",
+            "per_page",
         }
         if overlap:
-            raise ValueError(f"set {', '.join(sorted(overlap))} with its own field, not in api_filters")
+            raise ValueError(
+                f"set {', '.join(sorted(overlap))} with its own field, not in api_filters"
+            )
         if self.min_age_days is not None and self.max_age_days is not None:
             if self.min_age_days > self.max_age_days:
                 raise ValueError("min_age_days is above max_age_days: nothing could match")
@@ -206,8 +217,9 @@ class BulkSelection(BaseModel):
             return [base]
         return [{**base, "assignee_email": email} for email in self.assignee_emails]
 
-    def listings(self, members: Sequence[Any] | None = None
-                 ) -> list[tuple[int | None, dict[str, Any]]]:
+    def listings(
+        self, members: Sequence[Any] | None = None
+    ) -> list[tuple[int | None, dict[str, Any]]]:
         """The listings to make, as (member id, query): a member id means that member's own
         endpoint (`members` known, an address of a `member`/`restricted` member: see the
         module's text), None the workspace-wide incident list."""
@@ -249,12 +261,15 @@ class BulkSelection(BaseModel):
     def is_unfiltered(self, now: datetime | None = None) -> bool:
         """True when the selection would match every incident of the workspace, whatever its
         spelling (see the module's text); date bounds are judged against what could exist."""
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         every = {
-            "status": set(IncidentStatus), "severity": set(Severity), "validity": set(Validity)
+            "status": set(IncidentStatus),
+            "severity": set(Severity),
+            "validity": set(Validity),
         }
         narrowing_lists = [
-            name for name, values in every.items()
+            name
+            for name, values in every.items()
             if getattr(self, name) and not values <= set(getattr(self, name))
         ]
         # Bounds that let everything through narrow nothing: risk 0..100, "at least 0 days old".
@@ -267,34 +282,42 @@ class BulkSelection(BaseModel):
             and now - timedelta(days=self.max_age_days) > EARLIEST_INCIDENT,
         )
         narrowing_api = [
-            name for name, value in self.api_filters.items()
+            name
+            for name, value in self.api_filters.items()
             if name not in _NARROWS_NOTHING and not _date_bound_is_void(name, value, now)
         ]
         narrowing_paths = bool(self.path_globs) and not matches_everything(self.path_globs)
         return not (
             narrowing_lists
             or any(narrowing_bounds)
-            or self.assignee_emails or narrowing_api or narrowing_paths
-            or self.author_emails or self.source_names
+            or self.assignee_emails
+            or narrowing_api
+            or narrowing_paths
+            or self.author_emails
+            or self.source_names
         )
 
-    def undated(self) -> "BulkSelection":
+    def undated(self) -> BulkSelection:
         """This selection without its date and age bounds."""
-        return self.model_copy(update={
-            "api_filters": {k: v for k, v in self.api_filters.items() if k not in _DATE_FILTERS},
-            "min_age_days": None, "max_age_days": None,
-        })
+        return self.model_copy(
+            update={
+                "api_filters": {
+                    k: v for k, v in self.api_filters.items() if k not in _DATE_FILTERS
+                },
+                "min_age_days": None,
+                "max_age_days": None,
+            }
+        )
 
     def narrowed_by_dates_only(self, now: datetime | None = None) -> bool:
         """True when only date bounds on the incident's `date` (and age bounds) keep this
         selection from matching everything: whether they exclude anything depends on the
         workspace (`check_dates_exclude`)."""
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         if self.is_unfiltered(now) or not self.undated().is_unfiltered(now):
             return False
         return not any(
-            _DATE_FILTERS.get(name) == "triggered_at"
-            and not _date_bound_is_void(name, value, now)
+            _DATE_FILTERS.get(name) == "triggered_at" and not _date_bound_is_void(name, value, now)
             for name, value in self.api_filters.items()
         )
 
@@ -344,7 +367,7 @@ class BulkAction(BaseModel):
         return email
 
     @model_validator(mode="after")
-    def _arguments(self) -> "BulkAction":
+    def _arguments(self) -> BulkAction:
         if self.kind == "assign" and not (self.assignee_email or self.to_manager):
             raise ValueError("assign needs assignee_email, to_manager, or both")
         if self.kind != "assign" and (self.assignee_email or self.to_manager):
@@ -386,7 +409,7 @@ class BulkAction(BaseModel):
 
 
 class BulkRequest(BaseModel):
-    """A one-off bulk action: the selection, the action, and the reason written on every incident."""
+    """A one-off bulk action: the selection, the action, the reason written on every incident."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -455,14 +478,22 @@ def check_dates_exclude(
     if request.confirm_all or not selection.narrowed_by_dates_only(now):
         return
     lower, upper = _date_window(selection, now)
-    excludes = oldest is not None and newest is not None and (
-        (lower is not None and oldest < lower) or (upper is not None and newest > upper)
+    excludes = (
+        oldest is not None
+        and newest is not None
+        and ((lower is not None and oldest < lower) or (upper is not None and newest > upper))
     )
     if not excludes:
-        span = (f"its incidents date from {oldest:%Y-%m-%d} to {newest:%Y-%m-%d}"
-                if oldest is not None and newest is not None else "it has no incident")
-        raise RefusedRequest(UNFILTERED_REFUSAL.format(
-            why=f" (its date bounds exclude no incident of this workspace: {span})"))
+        span = (
+            f"its incidents date from {oldest:%Y-%m-%d} to {newest:%Y-%m-%d}"
+            if oldest is not None and newest is not None
+            else "it has no incident"
+        )
+        raise RefusedRequest(
+            UNFILTERED_REFUSAL.format(
+                why=f" (its date bounds exclude no incident of this workspace: {span})"
+            )
+        )
 
 
 def _as_time(value: Any) -> datetime | None:
@@ -470,13 +501,13 @@ def _as_time(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return value if value.tzinfo is not None else None
     if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
             return None
-        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
+        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
     return None
 
 
@@ -539,7 +570,8 @@ def _api_conditions_hold(incident: Any, selection: BulkSelection) -> bool:
 def _occurrence_conditions_hold(occurrences: Sequence[Any], selection: BulkSelection) -> bool:
     if selection.path_globs:
         matches = [
-            bool(path_segments(o.filepath)) and matching_glob(o.filepath, selection.path_globs) is not None
+            bool(path_segments(o.filepath))
+            and matching_glob(o.filepath, selection.path_globs) is not None
             for o in occurrences
         ]
         combine = all if selection.path_mode == "all" else any
@@ -613,9 +645,13 @@ def _not_applicable(incident: Any, action: BulkAction) -> Skip | None:
     if kind == "unassign" and status == "TRIGGERED" and not incident.assignee_email:
         return Skip(incident.id, SKIP_ALREADY_DONE, "already unassigned")
     if kind in ("assign", "unassign", "resolve", "ignore") and status not in OPEN_STATUSES:
-        return Skip(incident.id, SKIP_NOT_APPLICABLE, f"{kind} needs an open incident, it is {status}")
+        return Skip(
+            incident.id, SKIP_NOT_APPLICABLE, f"{kind} needs an open incident, it is {status}"
+        )
     if kind == "reopen" and status not in CLOSED_STATUSES:
-        return Skip(incident.id, SKIP_NOT_APPLICABLE, f"reopen needs a closed incident, it is {status}")
+        return Skip(
+            incident.id, SKIP_NOT_APPLICABLE, f"reopen needs a closed incident, it is {status}"
+        )
     return None
 
 
@@ -629,8 +665,10 @@ def _successor(
     (None, the unknown) when the manager lookup could not tell."""
 
     def usable(email: str | None) -> bool:
-        return bool(email) and not is_bot_or_noreply(email) and (
-            active_members is None or email in active_members
+        return (
+            bool(email)
+            and not is_bot_or_noreply(email)
+            and (active_members is None or email in active_members)
         )
 
     current = normalise_email(incident.assignee_email)
@@ -673,11 +711,12 @@ def decide_bulk(
     `members`: the workspace members; when given, an assignee must be an active one, and is
     assigned by member id (a member's e-mail may differ from the directory's in case or spaces).
     """
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     managers = {normalise_email(k): v for k, v in (managers or {}).items()}
     active = (
         {normalise_email(m.email): m.id for m in members if m.active is not False}
-        if members is not None else None
+        if members is not None
+        else None
     )
     action = request.action
     selected, skips = select(incidents, occurrences_by_incident, request.selection, now=now)

@@ -175,7 +175,9 @@ class SlaEscalationPolicy(BaseModel):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (an IANA name, e.g. Europe/Paris)")
+            raise ValueError(
+                f"unknown time zone {value!r} (an IANA name, e.g. Europe/Paris)"
+            ) from None
         return value
 
     @field_validator("quiet_hours_start", "quiet_hours_end")

@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, Literal
 
@@ -54,8 +54,7 @@ from tasks.decide.identity import (
 )
 from tasks.decide.notes import clip, note_budget
 from tasks.decide.paths import printable
-from tasks.plan import Action, Decision, Plan, Precondition, Skip
-from tasks.plan import RESTORE_HUMAN_CHANGES_HELP
+from tasks.plan import RESTORE_HUMAN_CHANGES_HELP, Action, Decision, Plan, Precondition, Skip
 
 PLAYBOOK = "commit-author-triage"
 ASSIGN_PRECONDITION = Precondition(statuses=("TRIGGERED",))
@@ -110,7 +109,7 @@ class TriagePolicy(BaseModel):
         return addresses
 
     @model_validator(mode="after")
-    def _group_for_least_loaded(self) -> "TriagePolicy":
+    def _group_for_least_loaded(self) -> TriagePolicy:
         if self.no_member_author == "least_loaded" and not self.group_emails:
             raise ValueError("'least_loaded' needs group_emails: the members who share the work")
         return self
@@ -355,7 +354,7 @@ def _day(occurrence: Any) -> str:
     return when.date().isoformat() if when != _NEVER else "undated"
 
 
-_NEVER = datetime.min.replace(tzinfo=timezone.utc)
+_NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 def _when(occurrence: Any) -> datetime:
@@ -367,7 +366,7 @@ def _when(occurrence: Any) -> datetime:
             return _NEVER
     if not isinstance(value, datetime):
         return _NEVER
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _by_recency(occurrences: Iterable[Any]) -> list[Any]:

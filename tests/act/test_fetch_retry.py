@@ -1,7 +1,13 @@
 """Fetch tasks retry only what a later try can fix."""
 import pytest
 
-from clients.gitguardian import AuthenticationError, ConnectionFailed, PermissionDenied, RateLimited, ServerError
+from clients.gitguardian import (
+    AuthenticationError,
+    ConnectionFailed,
+    PermissionDenied,
+    RateLimited,
+    ServerError,
+)
 from tasks.fetch import transient
 
 

@@ -2,12 +2,8 @@
 a human change wins, one failure does not stop the others, the ledger's trail."""
 from __future__ import annotations
 
-import pytest
-
 from tasks.act import apply_plan, marker
 from tasks.plan import Action, Decision, Plan, Precondition, Result
-
-
 
 
 def _incident(box, status):
@@ -20,20 +16,34 @@ def _two_members(client):
 
 
 def _assign(incident, email, old=None):
-    return Decision("test", incident["id"], Action.ASSIGN, {"email": email, "send_email": False}, "r",
-                    "Reassigned for the test.",
-                    Precondition(statuses=("TRIGGERED", "ASSIGNED"), assignee_email=old, check_assignee=True))
+    return Decision(
+        "test",
+        incident["id"],
+        Action.ASSIGN,
+        {"email": email, "send_email": False},
+        "r",
+        "Reassigned for the test.",
+        Precondition(statuses=("TRIGGERED", "ASSIGNED"), assignee_email=old, check_assignee=True),
+    )
 
 
 def _ours(box, incident_id, decision):
-    return [n for n in box.state()["notes"].get(incident_id, []) if marker(decision) in n["comment"]]
+    return [
+        n for n in box.state()["notes"].get(incident_id, []) if marker(decision) in n["comment"]
+    ]
 
 
 def apply(world, decisions, dry_run=False):
     box, client, ledger, run_id = world
-    report = apply_plan(Plan("test", tuple(decisions)), client=client, ledger=ledger,
-                        run_id=run_id, dry_run=dry_run, max_actions=100,
-                        token_id=client.token_info().id)
+    report = apply_plan(
+        Plan("test", tuple(decisions)),
+        client=client,
+        ledger=ledger,
+        run_id=run_id,
+        dry_run=dry_run,
+        max_actions=100,
+        token_id=client.token_info().id,
+    )
     return report.outcomes
 
 
@@ -82,8 +92,11 @@ def test_a_human_change_since_the_plan_wins(world):
     incident = _incident(box, "ASSIGNED")
     a, b = _two_members(client)
     target = a if a.email != incident["assignee_email"] else b
-    human = next(m for m in (a, b) if m.email not in (target.email, incident["assignee_email"])) \
-        if len({a.email, b.email} - {incident["assignee_email"]}) > 1 else None
+    human = (
+        next(m for m in (a, b) if m.email not in (target.email, incident["assignee_email"]))
+        if len({a.email, b.email} - {incident["assignee_email"]}) > 1
+        else None
+    )
     decision = _assign(incident, target.email, old=incident["assignee_email"])
     if human is None:
         client.unassign(incident["id"])  # the human unassigned it instead
@@ -111,9 +124,18 @@ def test_one_failure_does_not_stop_the_others(world):
 def test_ignore_and_reopen_round_trip(world):
     box, client, *_ = world
     incident = _incident(box, "TRIGGERED")
-    ignore = Decision("test", incident["id"], Action.IGNORE, {"ignore_reason": "test_credential"}, "r", "e",
-                      Precondition(statuses=("TRIGGERED", "ASSIGNED")))
-    reopen = Decision("test", incident["id"], Action.REOPEN, {}, "r", "e", Precondition(statuses=("IGNORED",)))
+    ignore = Decision(
+        "test",
+        incident["id"],
+        Action.IGNORE,
+        {"ignore_reason": "test_credential"},
+        "r",
+        "e",
+        Precondition(statuses=("TRIGGERED", "ASSIGNED")),
+    )
+    reopen = Decision(
+        "test", incident["id"], Action.REOPEN, {}, "r", "e", Precondition(statuses=("IGNORED",))
+    )
     assert [o.result for o in apply(world, [ignore])] == [Result.APPLIED]
     assert box.state()["incidents"][incident["id"]]["ignore_reason"] == "test_credential"
     assert [o.result for o in apply(world, [reopen])] == [Result.APPLIED]
@@ -137,10 +159,20 @@ def test_as_decided_by_someone_else_is_not_ours_and_gets_no_note(world):
 
 
 def _guarded_note(incident, seen_assignee, before_note=True):
-    return Decision("test", incident["id"], Action.NOTE, {"stage": "x"}, "r",
-                    "A note that holds only while the incident is as planned.",
-                    Precondition(statuses=("TRIGGERED", "ASSIGNED"), assignee_email=seen_assignee,
-                                 check_assignee=True, before_note=before_note))
+    return Decision(
+        "test",
+        incident["id"],
+        Action.NOTE,
+        {"stage": "x"},
+        "r",
+        "A note that holds only while the incident is as planned.",
+        Precondition(
+            statuses=("TRIGGERED", "ASSIGNED"),
+            assignee_email=seen_assignee,
+            check_assignee=True,
+            before_note=before_note,
+        ),
+    )
 
 
 def test_a_note_with_before_note_is_written_only_while_its_precondition_holds(world):
@@ -150,18 +182,27 @@ def test_a_note_with_before_note_is_written_only_while_its_precondition_holds(wo
     [outcome] = apply(world, [held])
     assert outcome.result is Result.APPLIED and len(_ours(box, incident["id"], held)) == 1
     # Someone reassigned it since the plan saw it: no note (a plain note would be written).
-    other = next(m for m in client.members()
-                 if m.active and m.email != incident["assignee_email"]
-                 and m.access_level != "restricted")
+    other = next(
+        m
+        for m in client.members()
+        if m.active and m.email != incident["assignee_email"] and m.access_level != "restricted"
+    )
     client.assign(incident["id"], email=other.email)
     stale = _guarded_note(incident, incident["assignee_email"])
     stale = Decision(**{**stale.__dict__, "arguments": {"stage": "y"}})
     [outcome] = apply(world, [stale])
     assert outcome.result is Result.STATE_CHANGED and "no note written" in outcome.detail
     assert not _ours(box, incident["id"], stale)
-    plain = Decision(**{**stale.__dict__, "arguments": {"stage": "z"},
-                        "precondition": Precondition(statuses=("TRIGGERED", "ASSIGNED"),
-                                                     assignee_email=incident["assignee_email"],
-                                                     check_assignee=True)})
+    plain = Decision(
+        **{
+            **stale.__dict__,
+            "arguments": {"stage": "z"},
+            "precondition": Precondition(
+                statuses=("TRIGGERED", "ASSIGNED"),
+                assignee_email=incident["assignee_email"],
+                check_assignee=True,
+            ),
+        }
+    )
     [outcome] = apply(world, [plain])
     assert outcome.result is Result.APPLIED

@@ -28,7 +28,15 @@ def incident(status="ASSIGNED", email="old@corp.example", assignee_id=1, share_u
 
 
 def decision(action=Action.ASSIGN, args=None, pre=Precondition()):
-    return Decision("pb", 7, action, args if args is not None else {"email": "New@Corp.Example "}, "r", "ev", pre)
+    return Decision(
+        "pb",
+        7,
+        action,
+        args if args is not None else {"email": "New@Corp.Example "},
+        "r",
+        "ev",
+        pre,
+    )
 
 
 @pytest.mark.parametrize(
@@ -36,18 +44,31 @@ def decision(action=Action.ASSIGN, args=None, pre=Precondition()):
     [
         (Action.ASSIGN, {"email": "new@corp.example"}, incident(email=" NEW@corp.example"), True),
         (Action.ASSIGN, {"email": "new@corp.example"}, incident(email="old@corp.example"), False),
-        (Action.ASSIGN, {"email": "new@corp.example"}, incident(status="RESOLVED", email="new@corp.example"), False),
+        (
+            Action.ASSIGN,
+            {"email": "new@corp.example"},
+            incident(status="RESOLVED", email="new@corp.example"),
+            False,
+        ),
         (Action.ASSIGN, {"member_id": 5}, incident(email=None, assignee_id=5), True),
         (Action.UNASSIGN, {}, incident(status="TRIGGERED", email=None, assignee_id=None), True),
         (Action.UNASSIGN, {}, incident(), False),
         (Action.IGNORE, {"ignore_reason": "test_credential"}, incident(status="IGNORED"), True),
         (Action.IGNORE, {"ignore_reason": "test_credential"}, incident(status="RESOLVED"), False),
         # ignored, but for another reason (a person's false positive): not as decided
-        (Action.IGNORE, {"ignore_reason": "test_credential"},
-         incident(status="IGNORED", ignore_reason="false_positive"), False),
+        (
+            Action.IGNORE,
+            {"ignore_reason": "test_credential"},
+            incident(status="IGNORED", ignore_reason="false_positive"),
+            False,
+        ),
         (Action.RESOLVE, {"secret_revoked": True}, incident(status="RESOLVED"), True),
-        (Action.RESOLVE, {"secret_revoked": True},
-         incident(status="RESOLVED", secret_revoked=False), False),
+        (
+            Action.RESOLVE,
+            {"secret_revoked": True},
+            incident(status="RESOLVED", secret_revoked=False),
+            False,
+        ),
         (Action.REOPEN, {}, incident(status="TRIGGERED"), True),
         (Action.REOPEN, {}, incident(status="IGNORED"), False),
         (Action.SHARE, {}, incident(share_url="x"), True),
@@ -76,10 +97,14 @@ def test_made_by_reads_the_actor_where_the_api_names_it(action, current, who):
 
 
 def test_precondition_status_and_assignee():
-    pre = Precondition(statuses=("ASSIGNED",), assignee_email="Old@corp.example", check_assignee=True)
+    pre = Precondition(
+        statuses=("ASSIGNED",), assignee_email="Old@corp.example", check_assignee=True
+    )
     d = decision(pre=pre)
     assert precondition_holds(d, incident())
-    assert not precondition_holds(d, incident(email="someone.else@corp.example"))  # a human reassigned it
+    assert not precondition_holds(
+        d, incident(email="someone.else@corp.example")
+    )  # a human reassigned it
     assert not precondition_holds(d, incident(status="RESOLVED"))
     assert precondition_holds(decision(pre=Precondition()), incident(status="IGNORED"))
 
@@ -97,6 +122,8 @@ def test_blast_radius_refuses_a_larger_plan_unless_approved():
 def test_note_carries_a_marker_unique_to_the_decision():
     a, b = decision(args={"email": "a@corp.example"}), decision(args={"email": "b@corp.example"})
     assert marker(a) != marker(b)
-    assert a.decision_id == decision(args={"email": "a@corp.example"}).decision_id  # stable across runs
+    assert (
+        a.decision_id == decision(args={"email": "a@corp.example"}).decision_id
+    )  # stable across runs
     assert note_text(a, "Reassigned.").endswith(marker(a))
     assert a.decision_id in marker(a) and "pb" in marker(a)

@@ -30,7 +30,9 @@ from tests.decide.factories import EPOCH, by_incident, incident, member, occurre
 NOW = EPOCH + timedelta(days=100)
 
 
-def request(action: dict | None = None, reason: str = "rotation INC-42 done", **selection) -> BulkRequest:
+def request(
+    action: dict | None = None, reason: str = "rotation INC-42 done", **selection
+) -> BulkRequest:
     return BulkRequest(
         selection=BulkSelection(**selection),
         action=BulkAction(**(action or {"kind": "note"})),
@@ -134,8 +136,11 @@ def test_an_unfiltered_selection_needs_confirm_all(selection, unfiltered):
         {"api_filters": {"triggered_at_after": "2001-01-01"}},
         {"api_filters": {"ordering": "-date"}},
         {"max_age_days": 100_000},
-        {"path_globs": ["**/*"], "api_filters": {"date_after": "1970-01-01"},
-         "status": ["TRIGGERED", "ASSIGNED", "RESOLVED", "IGNORED"]},
+        {
+            "path_globs": ["**/*"],
+            "api_filters": {"date_after": "1970-01-01"},
+            "status": ["TRIGGERED", "ASSIGNED", "RESOLVED", "IGNORED"],
+        },
     ],
 )
 def test_a_selection_that_matches_everything_by_behaviour_needs_confirm_all(selection):
@@ -169,7 +174,7 @@ def test_a_selection_that_excludes_something_possible_is_filtered(selection):
 @pytest.mark.parametrize(
     "api_filters, oldest, newest, refused",
     [
-        ({"date_after": "2020-01-01"}, 100, 10, True),   # every incident is newer
+        ({"date_after": "2020-01-01"}, 100, 10, True),  # every incident is newer
         ({"date_after": "2020-01-01"}, 5000, 10, False),  # the oldest falls outside
         ({"date_before": "2020-01-01"}, 6000, 5000, True),  # every incident is older
         ({"date_before": "2020-01-01"}, 6000, 10, False),
@@ -197,8 +202,9 @@ def test_age_bounds_are_judged_on_the_workspace_too():
     check_dates_exclude(bulk, NOW - timedelta(days=40), NOW, now=NOW)
     # Another condition narrows already: nothing to check on the workspace.
     assert not request(max_age_days=30, status=["TRIGGERED"]).selection.narrowed_by_dates_only(NOW)
-    assert not request(api_filters={"triggered_at_after": "2025-01-01"}).selection \
-        .narrowed_by_dates_only(NOW)
+    assert not request(
+        api_filters={"triggered_at_after": "2025-01-01"}
+    ).selection.narrowed_by_dates_only(NOW)
 
 
 @pytest.mark.parametrize(
@@ -216,7 +222,9 @@ def test_api_filters_are_validated_by_the_client(api_filters, message):
 
 
 def test_one_listing_per_assignee_email():
-    selection = BulkSelection(status=["ASSIGNED"], assignee_emails=["B@corp.example ", "a@corp.example"])
+    selection = BulkSelection(
+        status=["ASSIGNED"], assignee_emails=["B@corp.example ", "a@corp.example"]
+    )
     assert selection.api_queries() == [
         {"status": ["ASSIGNED"], "assignee_email": "a@corp.example"},
         {"status": ["ASSIGNED"], "assignee_email": "b@corp.example"},
@@ -228,16 +236,55 @@ def test_one_listing_per_assignee_email():
 
 def test_api_conditions_are_rechecked_on_the_answers():
     incidents = [
-        aged(incident(1, status="TRIGGERED", severity="high", validity="invalid", detector="aws_iam"), 1, risk_score=50),
-        aged(incident(2, status="RESOLVED", severity="high", validity="invalid", detector="aws_iam"), 1, risk_score=50),
-        aged(incident(3, status="TRIGGERED", severity="low", validity="invalid", detector="aws_iam"), 1, risk_score=50),
-        aged(incident(4, status="TRIGGERED", severity="high", validity="valid", detector="aws_iam"), 1, risk_score=50),
-        aged(incident(5, status="TRIGGERED", severity="high", validity="invalid", detector="slack"), 1, risk_score=50),
-        aged(incident(6, status="TRIGGERED", severity="high", validity="invalid", detector="aws_iam"), 1, risk_score=90),
-        aged(incident(7, status="TRIGGERED", severity="high", validity="invalid", detector="aws_iam"), 1, risk_score=None),
+        aged(
+            incident(
+                1, status="TRIGGERED", severity="high", validity="invalid", detector="aws_iam"
+            ),
+            1,
+            risk_score=50,
+        ),
+        aged(
+            incident(2, status="RESOLVED", severity="high", validity="invalid", detector="aws_iam"),
+            1,
+            risk_score=50,
+        ),
+        aged(
+            incident(3, status="TRIGGERED", severity="low", validity="invalid", detector="aws_iam"),
+            1,
+            risk_score=50,
+        ),
+        aged(
+            incident(4, status="TRIGGERED", severity="high", validity="valid", detector="aws_iam"),
+            1,
+            risk_score=50,
+        ),
+        aged(
+            incident(5, status="TRIGGERED", severity="high", validity="invalid", detector="slack"),
+            1,
+            risk_score=50,
+        ),
+        aged(
+            incident(
+                6, status="TRIGGERED", severity="high", validity="invalid", detector="aws_iam"
+            ),
+            1,
+            risk_score=90,
+        ),
+        aged(
+            incident(
+                7, status="TRIGGERED", severity="high", validity="invalid", detector="aws_iam"
+            ),
+            1,
+            risk_score=None,
+        ),
     ]
-    selection = BulkSelection(status=["TRIGGERED"], severity=["high"], validity=["invalid"],
-                              detector_group_name="aws_iam", risk_score_max=60)
+    selection = BulkSelection(
+        status=["TRIGGERED"],
+        severity=["high"],
+        validity=["invalid"],
+        detector_group_name="aws_iam",
+        risk_score_max=60,
+    )
     chosen, unknown = select(incidents, {}, selection, now=NOW)
     assert ids(chosen) == [1] and unknown == []
 
@@ -248,7 +295,9 @@ def test_assignee_emails_compare_normalised():
         incident(2, status="ASSIGNED", assignee_email="other@corp.example"),
         incident(3, status="ASSIGNED", assignee_email="leaver@corp.example.evil"),
     ]
-    chosen, _ = select(incidents, {}, BulkSelection(assignee_emails=["leaver@corp.example"]), now=NOW)
+    chosen, _ = select(
+        incidents, {}, BulkSelection(assignee_emails=["leaver@corp.example"]), now=NOW
+    )
     assert ids(chosen) == [1]
 
 
@@ -256,7 +305,9 @@ def test_age_bounds_in_days():
     incidents = [aged(incident(i), days) for i, days in ((1, 2), (2, 10), (3, 40))]
     assert ids(select(incidents, {}, BulkSelection(min_age_days=10), now=NOW)[0]) == [2, 3]
     assert ids(select(incidents, {}, BulkSelection(max_age_days=10), now=NOW)[0]) == [1, 2]
-    assert ids(select(incidents, {}, BulkSelection(min_age_days=5, max_age_days=30), now=NOW)[0]) == [2]
+    assert ids(
+        select(incidents, {}, BulkSelection(min_age_days=5, max_age_days=30), now=NOW)[0]
+    ) == [2]
 
 
 def test_path_globs_all_by_default_any_on_request():
@@ -307,17 +358,23 @@ def test_an_incident_without_occurrences_is_skipped_not_guessed():
 @pytest.mark.parametrize(
     "count, reason, evidence",
     [
-        (None, "occurrences_count_unknown", "2 occurrence(s) returned, and the API gives no "
-         "occurrences_count: not known to be all of them"),
+        (
+            None,
+            "occurrences_count_unknown",
+            "2 occurrence(s) returned, and the API gives no "
+            "occurrences_count: not known to be all of them",
+        ),
         (3, "occurrences_unseen", "2 of 3 occurrences returned"),
         (1, "occurrences_count_mismatch", "2 occurrences returned, but occurrences_count says 1"),
     ],
 )
 def test_path_mode_all_needs_every_occurrence_seen(count, reason, evidence):
     # Issue 13: path_mode="all" never compared what it saw with occurrences_count.
-    occurrences = by_incident(occurrence(10, 1, filepath="tests/a.py"),
-                              occurrence(11, 1, filepath="tests/b.py"),
-                              occurrence(11, 1, filepath="tests/b.py"))  # listed twice: once
+    occurrences = by_incident(
+        occurrence(10, 1, filepath="tests/a.py"),
+        occurrence(11, 1, filepath="tests/b.py"),
+        occurrence(11, 1, filepath="tests/b.py"),
+    )  # listed twice: once
     every = BulkSelection(path_globs=["tests/**"])
     chosen, unknown = select([incident(1, occurrences_count=count)], occurrences, every, now=NOW)
     assert chosen == []
@@ -328,8 +385,7 @@ def test_path_mode_all_needs_every_occurrence_seen(count, reason, evidence):
     assert select([incident(1, occurrences_count=3)], mixed, every, now=NOW) == ([], [])
     # path_mode "any" needs only the one that matches.
     some = BulkSelection(path_globs=["tests/**"], path_mode="any")
-    assert ids(select([incident(1, occurrences_count=count)], occurrences, some, now=NOW)[0]) \
-        == [1]
+    assert ids(select([incident(1, occurrences_count=count)], occurrences, some, now=NOW)[0]) == [1]
 
 
 def test_duplicates_from_several_listings_count_once():
@@ -345,17 +401,29 @@ def test_duplicates_from_several_listings_count_once():
     "action, status, arguments",
     [
         ({"kind": "resolve", "secret_revoked": True}, "TRIGGERED", {"secret_revoked": True}),
-        ({"kind": "ignore", "ignore_reason": "false_positive"}, "ASSIGNED", {"ignore_reason": "false_positive"}),
+        (
+            {"kind": "ignore", "ignore_reason": "false_positive"},
+            "ASSIGNED",
+            {"ignore_reason": "false_positive"},
+        ),
         ({"kind": "unassign"}, "ASSIGNED", {}),
         ({"kind": "reopen"}, "RESOLVED", {}),
-        ({"kind": "share", "lifespan_hours": 24}, "IGNORED",
-         {"auto_healing": False, "feedback_collection": True, "lifespan_hours": 24}),
-        ({"kind": "assign", "assignee_email": "Next@corp.example"}, "TRIGGERED",
-         {"email": "next@corp.example", "send_email": False}),
+        (
+            {"kind": "share", "lifespan_hours": 24},
+            "IGNORED",
+            {"auto_healing": False, "feedback_collection": True, "lifespan_hours": 24},
+        ),
+        (
+            {"kind": "assign", "assignee_email": "Next@corp.example"},
+            "TRIGGERED",
+            {"email": "next@corp.example", "send_email": False},
+        ),
     ],
 )
 def test_each_action_becomes_a_decision_with_its_arguments(action, status, arguments):
-    inc = incident(1, status=status, assignee_email="old@corp.example" if status == "ASSIGNED" else None)
+    inc = incident(
+        1, status=status, assignee_email="old@corp.example" if status == "ASSIGNED" else None
+    )
     plan = decide_bulk([inc], {}, request(action, status=[status]), now=NOW)
     (decision,) = plan.decisions
     assert decision.playbook == PLAYBOOK == plan.playbook
@@ -402,10 +470,16 @@ def test_offboarding_prefers_the_manager_then_the_successor():
     ]
     bulk = request(OFFBOARD, assignee_emails=["leaver@corp.example", "other.leaver@corp.example"])
     plan = decide_bulk(
-        incidents, {}, bulk, now=NOW,
+        incidents,
+        {},
+        bulk,
+        now=NOW,
         managers={"leaver@corp.example": "Boss@corp.example"},
-        members=[member(7, " Boss@corp.example "), member(8, "successor@corp.example"),
-                 member(9, "gone@corp.example", active=False)],
+        members=[
+            member(7, " Boss@corp.example "),
+            member(8, "successor@corp.example"),
+            member(9, "gone@corp.example", active=False),
+        ],
     )
     # By member id: the member's e-mail may be spelt differently from the directory's.
     assert [(d.incident_id, d.arguments, d.reason) for d in plan.decisions] == [
@@ -419,9 +493,18 @@ def test_offboarding_prefers_the_manager_then_the_successor():
 def test_offboarding_never_assigns_to_an_inactive_member_or_a_bot():
     inc = incident(1, status="ASSIGNED", assignee_email="leaver@corp.example")
     bulk = request(OFFBOARD, assignee_emails=["leaver@corp.example"])
-    plan = decide_bulk([inc], {}, bulk, now=NOW, managers={"leaver@corp.example": "ci-bot@corp.example"},
-                       members=[member(1, "ci-bot@corp.example"), member(2, "someone@corp.example"),
-                                member(3, "successor@corp.example", active=False)])
+    plan = decide_bulk(
+        [inc],
+        {},
+        bulk,
+        now=NOW,
+        managers={"leaver@corp.example": "ci-bot@corp.example"},
+        members=[
+            member(1, "ci-bot@corp.example"),
+            member(2, "someone@corp.example"),
+            member(3, "successor@corp.example", active=False),
+        ],
+    )
     assert plan.decisions == () and [s.reason for s in plan.skips] == [SKIP_NO_SUCCESSOR]
     assert "successor@corp.example" in plan.skips[0].evidence
 
@@ -435,7 +518,11 @@ def test_manager_only_without_a_manager_is_a_skip():
 
 def test_the_note_carries_the_reason_and_what_was_done():
     inc = incident(1, status="TRIGGERED")
-    bulk = request({"kind": "resolve", "secret_revoked": True}, reason="Rotated by INC-42", status=["TRIGGERED"])
+    bulk = request(
+        {"kind": "resolve", "secret_revoked": True},
+        reason="Rotated by INC-42",
+        status=["TRIGGERED"],
+    )
     (decision,) = decide_bulk([inc], {}, bulk, now=NOW).decisions
     text = render_note(decision, bulk)
     assert text.startswith("Rotated by INC-42")
@@ -444,9 +531,15 @@ def test_the_note_carries_the_reason_and_what_was_done():
 
 @settings(max_examples=60, deadline=None)
 @given(
-    statuses=st.lists(st.sampled_from(["TRIGGERED", "ASSIGNED", "RESOLVED", "IGNORED"]), min_size=1, max_size=8),
+    statuses=st.lists(
+        st.sampled_from(["TRIGGERED", "ASSIGNED", "RESOLVED", "IGNORED"]), min_size=1, max_size=8
+    ),
     wanted=st.sets(st.sampled_from(["TRIGGERED", "ASSIGNED", "RESOLVED", "IGNORED"]), min_size=1),
-    paths=st.lists(st.sampled_from(["tests/a.py", "src/a.py", "a/tests/b.py", "", "testsX/a.py"]), min_size=1, max_size=3),
+    paths=st.lists(
+        st.sampled_from(["tests/a.py", "src/a.py", "a/tests/b.py", "", "testsX/a.py"]),
+        min_size=1,
+        max_size=3,
+    ),
 )
 def test_property_never_decides_outside_the_selection(statuses, wanted, paths):
     incidents = [incident(i + 1, status=s) for i, s in enumerate(statuses)]

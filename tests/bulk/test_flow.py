@@ -84,7 +84,9 @@ def test_an_unfiltered_selection_needs_confirm_all(use, sandbox, monkeypatch):
     policy = request({}, {"kind": "note"})
     built = []
     real = __import__("tasks.settings", fromlist=["gitguardian_client"]).gitguardian_client
-    monkeypatch.setattr("tasks.settings.gitguardian_client", lambda **kw: built.append(1) or real(**kw))
+    monkeypatch.setattr(
+        "tasks.settings.gitguardian_client", lambda **kw: built.append(1) or real(**kw)
+    )
 
     state, error = run(policy, dry_run=True)
     assert state.is_failed() and isinstance(error, RefusedRequest)
@@ -101,8 +103,10 @@ def test_a_dry_run_writes_nothing(use, sandbox):
     use(sandbox)
     before = sandbox.state()
     group = group_with(sandbox.workspace, "TRIGGERED")
-    policy = request({"status": ["TRIGGERED"], "detector_group_name": group},
-                     {"kind": "ignore", "ignore_reason": "false_positive"})
+    policy = request(
+        {"status": ["TRIGGERED"], "detector_group_name": group},
+        {"kind": "ignore", "ignore_reason": "false_positive"},
+    )
     state, result = run(policy)  # dry_run defaults to true for this flow
     assert state.is_completed() and result["dry_run"] is True
     assert result["plan"] and set(result["counts"]) == {"would_apply"}
@@ -151,8 +155,11 @@ def test_each_action_end_to_end_with_its_note(name, use, fresh_sandbox):
         action["assignee_email"] = target
     group = group_with(fresh_sandbox.workspace, status)
     policy = request({"status": [status], "detector_group_name": group}, action)
-    selected = sorted(i["id"] for i in fresh_sandbox.workspace.incidents
-                      if i["status"] == status and i["detector"]["detector_group_name"] == group)
+    selected = sorted(
+        i["id"]
+        for i in fresh_sandbox.workspace.incidents
+        if i["status"] == status and i["detector"]["detector_group_name"] == group
+    )
 
     state, result = run(policy, dry_run=False)
     assert state.is_completed(), result
@@ -221,8 +228,9 @@ def _directory_json(workspace, path: Path) -> Path:
     from sandbox.export import directory_entries
 
     entries = directory_entries(workspace)
-    path.write_text(json.dumps({"entries": [{"dn": dn, "raw": raw} for dn, raw in entries]}),
-                    encoding="ascii")
+    path.write_text(
+        json.dumps({"entries": [{"dn": dn, "raw": raw} for dn, raw in entries]}), encoding="ascii"
+    )
     return path
 
 
@@ -231,8 +239,11 @@ def _offboarding_people(workspace) -> tuple[str, str, str]:
     people = {p.email.strip().casefold(): p for p in workspace.people}
     by_dn = {p.dn.strip().casefold(): p for p in workspace.people}
     active = {m["email"].strip().casefold() for m in workspace.members if m.get("active", True)}
-    assignees = Counter(i["assignee_email"].strip().casefold() for i in workspace.incidents
-                        if i["status"] == "ASSIGNED" and i["assignee_email"])
+    assignees = Counter(
+        i["assignee_email"].strip().casefold()
+        for i in workspace.incidents
+        if i["status"] == "ASSIGNED" and i["assignee_email"]
+    )
     with_manager = without = manager = None
     for email, _ in sorted(assignees.items()):
         person = people.get(email)
@@ -251,25 +262,37 @@ def test_offboarding_to_a_named_successor_without_a_directory(use, fresh_sandbox
     workspace = fresh_sandbox.workspace
     leaver, _, other = _offboarding_people(workspace)
     successor = active_member(workspace, skip={leaver, other})
-    policy = request({"status": ["TRIGGERED", "ASSIGNED"], "assignee_emails": [leaver, other]},
-                     {"kind": "assign", "to_manager": True, "assignee_email": successor})
+    policy = request(
+        {"status": ["TRIGGERED", "ASSIGNED"], "assignee_emails": [leaver, other]},
+        {"kind": "assign", "to_manager": True, "assignee_email": successor},
+    )
     state, result = run(policy, dry_run=False)
     assert state.is_completed(), result
-    held = [i["id"] for i in workspace.incidents
-            if i["status"] == "ASSIGNED" and (i["assignee_email"] or "").strip().casefold() in (leaver, other)]
+    held = [
+        i["id"]
+        for i in workspace.incidents
+        if i["status"] == "ASSIGNED"
+        and (i["assignee_email"] or "").strip().casefold() in (leaver, other)
+    ]
     assert sorted(r["incident_id"] for r in result["plan"]) == sorted(held)
     after = fresh_sandbox.state()["incidents"]
-    assert {after[i]["assignee_email"].strip().casefold() for i in held} == {successor.strip().casefold()}
+    assert {after[i]["assignee_email"].strip().casefold() for i in held} == {
+        successor.strip().casefold()
+    }
 
 
 def test_offboarding_to_the_manager_from_the_directory(use, fresh_sandbox, monkeypatch, tmp_path):
     use(fresh_sandbox)
     workspace = fresh_sandbox.workspace
-    monkeypatch.setenv("DIRECTORY_JSON", str(_directory_json(workspace, tmp_path / "directory.json")))
+    monkeypatch.setenv(
+        "DIRECTORY_JSON", str(_directory_json(workspace, tmp_path / "directory.json"))
+    )
     leaver, manager, other = _offboarding_people(workspace)
     successor = active_member(workspace, skip={leaver, other, manager})
-    policy = request({"status": ["ASSIGNED"], "assignee_emails": [leaver, other]},
-                     {"kind": "assign", "to_manager": True, "assignee_email": successor})
+    policy = request(
+        {"status": ["ASSIGNED"], "assignee_emails": [leaver, other]},
+        {"kind": "assign", "to_manager": True, "assignee_email": successor},
+    )
     state, result = run(policy, dry_run=False)
     assert state.is_completed(), result
     after = fresh_sandbox.state()["incidents"]
@@ -280,7 +303,10 @@ def test_offboarding_to_the_manager_from_the_directory(use, fresh_sandbox, monke
         if held_by == leaver:
             assert after[incident["id"]]["assignee_email"].strip().casefold() == manager
         elif held_by == other:
-            assert after[incident["id"]]["assignee_email"].strip().casefold() == successor.strip().casefold()
+            assert (
+                after[incident["id"]]["assignee_email"].strip().casefold()
+                == successor.strip().casefold()
+            )
     reasons = Counter(r["reason"] for r in result["plan"])
     assert reasons["bulk_assign_manager"] and reasons["bulk_assign_successor"]
 
@@ -298,21 +324,44 @@ def test_cli_help_lists_the_request_fields(capsys):
         main(["--help"])
     assert exit_.value.code == 0
     out = capsys.readouterr().out
-    for option in ("--selection", "--action", "--reason", "--confirm-all", "--apply", "--max-actions"):
+    for option in (
+        "--selection",
+        "--action",
+        "--reason",
+        "--confirm-all",
+        "--apply",
+        "--max-actions",
+    ):
         assert option in out
 
 
 def test_cli_dry_run_prints_the_plan(use, sandbox, capsys):
     use(sandbox)
     group = group_with(sandbox.workspace, "TRIGGERED")
-    code = main(["--selection", json.dumps({"status": ["TRIGGERED"], "detector_group_name": group}),
-                 "--action", '{"kind": "resolve"}', "--reason", "cli test"])
+    code = main(
+        [
+            "--selection",
+            json.dumps({"status": ["TRIGGERED"], "detector_group_name": group}),
+            "--action",
+            '{"kind": "resolve"}',
+            "--reason",
+            "cli test",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "bulk-remediation dry run" in out and "would_apply" in out
 
 
 def test_cli_refuses_a_blank_reason(capsys):
-    code = main(["--selection", '{"status": ["TRIGGERED"]}', "--action", '{"kind": "note"}',
-                 "--reason", "  "])
+    code = main(
+        [
+            "--selection",
+            '{"status": ["TRIGGERED"]}',
+            "--action",
+            '{"kind": "note"}',
+            "--reason",
+            "  ",
+        ]
+    )
     assert code == 2 and "blank" in capsys.readouterr().err

@@ -7,7 +7,7 @@ written; the named successor is only for people the directory answers have no ac
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -26,7 +26,7 @@ from tests.decide.factories import incident, member
 from tests.decide.test_lookup_failures import PEOPLE, export_json
 from tests.fixtures.failing_directory import FailurePlan, failing_directory
 
-NOW = datetime(2026, 6, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
 OFFBOARD = {"kind": "assign", "to_manager": True, "assignee_email": "fred@corp.example"}
 # In PEOPLE, alice's manager is mike; ben has none.
 HELD = [incident(i, status="ASSIGNED", assignee_email="alice@corp.example") for i in range(1, 9)]

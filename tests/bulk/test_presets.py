@@ -56,4 +56,6 @@ def test_prefect_yaml_presets_validate_and_are_unscheduled():
         if "policy" in parameters:  # without one (ad hoc), the UI's form asks for it
             check_request(BulkRequest.model_validate(parameters["policy"]))
         assert parameters.get("dry_run", True) is True, deployment["name"]
-        assert not any(s.get("active", True) for s in deployment.get("schedules") or []), deployment["name"]
+        assert not any(s.get("active", True) for s in deployment.get("schedules") or []), (
+            deployment["name"]
+        )

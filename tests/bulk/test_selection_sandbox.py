@@ -40,35 +40,59 @@ def _occ(ws, incident) -> list[dict]:
 # Each case: the selection's fields, and the predicate over the raw workspace that must agree.
 CASES: dict[str, tuple[Callable[[dict], dict], Callable[[dict, dict], bool]]] = {
     "status": (lambda ws: {"status": ["IGNORED"]}, lambda ws, i: i["status"] == "IGNORED"),
-    "severity": (lambda ws: {"severity": ["critical", "low"]},
-                 lambda ws, i: i["severity"] in ("critical", "low")),
+    "severity": (
+        lambda ws: {"severity": ["critical", "low"]},
+        lambda ws, i: i["severity"] in ("critical", "low"),
+    ),
     "validity": (lambda ws: {"validity": ["invalid"]}, lambda ws, i: i["validity"] == "invalid"),
-    "detector_group_name": (lambda ws: {"detector_group_name": "aws_iam"},
-                            lambda ws, i: i["detector"]["detector_group_name"] == "aws_iam"),
-    "assignee_emails": (lambda ws: {"assignee_emails": [ws["assignee"].upper()]},
-                        lambda ws, i: (i["assignee_email"] or "").casefold() == ws["assignee"].casefold()),
-    "risk_score": (lambda ws: {"risk_score_min": 40, "risk_score_max": 60},
-                   lambda ws, i: i["risk_score"] is not None and 40 <= i["risk_score"] <= 60),
-    "api_filters_tags": (lambda ws: {"api_filters": {"tags": ["TEST_FILE"]}},
-                         lambda ws, i: "TEST_FILE" in i["tags"]),
-    "path_globs": (lambda ws: {"path_globs": ["**/tests/**", "**/test/**"]},
-                   lambda ws, i: bool(_occ(ws, i)) and all(
-                       is_test_path(o["filepath"], ["**/tests/**", "**/test/**"]) for o in _occ(ws, i))),
-    "author_emails": (lambda ws: {"author_emails": [ws["author"]]},
-                      lambda ws, i: any((o["author_info"] or "").casefold() == ws["author"].casefold()
-                                        for o in _occ(ws, i))),
-    "source_names": (lambda ws: {"source_names": [ws["source"]]},
-                     lambda ws, i: any(o["source"]["full_name"] == ws["source"] for o in _occ(ws, i))),
-    "age": (lambda ws: {"min_age_days": 30, "max_age_days": 90},
-            lambda ws, i: 30 <= (ws["now"] - _time(i["date"])) / timedelta(days=1) <= 90),
+    "detector_group_name": (
+        lambda ws: {"detector_group_name": "aws_iam"},
+        lambda ws, i: i["detector"]["detector_group_name"] == "aws_iam",
+    ),
+    "assignee_emails": (
+        lambda ws: {"assignee_emails": [ws["assignee"].upper()]},
+        lambda ws, i: (i["assignee_email"] or "").casefold() == ws["assignee"].casefold(),
+    ),
+    "risk_score": (
+        lambda ws: {"risk_score_min": 40, "risk_score_max": 60},
+        lambda ws, i: i["risk_score"] is not None and 40 <= i["risk_score"] <= 60,
+    ),
+    "api_filters_tags": (
+        lambda ws: {"api_filters": {"tags": ["TEST_FILE"]}},
+        lambda ws, i: "TEST_FILE" in i["tags"],
+    ),
+    "path_globs": (
+        lambda ws: {"path_globs": ["**/tests/**", "**/test/**"]},
+        lambda ws, i: (
+            bool(_occ(ws, i))
+            and all(is_test_path(o["filepath"], ["**/tests/**", "**/test/**"]) for o in _occ(ws, i))
+        ),
+    ),
+    "author_emails": (
+        lambda ws: {"author_emails": [ws["author"]]},
+        lambda ws, i: any(
+            (o["author_info"] or "").casefold() == ws["author"].casefold() for o in _occ(ws, i)
+        ),
+    ),
+    "source_names": (
+        lambda ws: {"source_names": [ws["source"]]},
+        lambda ws, i: any(o["source"]["full_name"] == ws["source"] for o in _occ(ws, i)),
+    ),
+    "age": (
+        lambda ws: {"min_age_days": 30, "max_age_days": 90},
+        lambda ws, i: 30 <= (ws["now"] - _time(i["date"])) / timedelta(days=1) <= 90,
+    ),
 }
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_each_condition_selects_what_the_workspace_says(case, sandbox, workspace):
     fields, predicate = CASES[case]
-    request = BulkRequest(selection=BulkSelection(**fields(workspace)), action=BulkAction(kind="note"),
-                          reason="selection test")
+    request = BulkRequest(
+        selection=BulkSelection(**fields(workspace)),
+        action=BulkAction(kind="note"),
+        reason="selection test",
+    )
     check_request(request)
     client = GitGuardianClient(sandbox.url, sandbox.tokens["read"], requests_per_minute=None)
     incidents = fetch_selection.fn(client, request)

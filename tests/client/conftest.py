@@ -1,7 +1,8 @@
 """Shared pieces of the client tests: a client that never sleeps for real, and JSON factories."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import requests
@@ -179,7 +179,7 @@ def test_known_values_compare_with_constants_and_times_are_utc():
         incident_json(1, status="ASSIGNED", triggered_at="2026-01-02T05:00:00+02:00")
     )
     assert incident.status == IncidentStatus.ASSIGNED and incident.is_open
-    assert incident.triggered_at == datetime(2026, 1, 2, 3, 0, tzinfo=timezone.utc)
+    assert incident.triggered_at == datetime(2026, 1, 2, 3, 0, tzinfo=UTC)
     assert incident.triggered_at.utcoffset().total_seconds() == 0
     assert incident.date.tzinfo is not None
 

@@ -1,7 +1,7 @@
 """The one retry policy, and the typed exception of every status."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
@@ -24,7 +24,7 @@ from clients.retry import RetryPolicy, parse_retry_after
 from tests.client.conftest import BASE, incident_json, note_json
 
 INCIDENTS = f"{BASE}/v1/incidents/secrets"
-NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
 
 # ------------------------------------------------------------------ the policy alone

@@ -6,12 +6,12 @@ the decide tests do not depend on the client's models; one test also runs on the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from clients.directory import Lookup, Person, Status
 
 DOMAIN = "corp.example"
-EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,13 @@ about filled with plain, obviously fake values.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from clients.directory import Lookup, Person, Status
 from clients.models import Incident, Member, Occurrence
 
-EPOCH = datetime(2024, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def incident(

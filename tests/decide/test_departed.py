@@ -628,8 +628,10 @@ def test_property_only_departed_people_lose_incidents_and_only_to_safe_successor
         if decision.reason in ("codeowner", "recent_committer"):
             # A name found in a repository: the directory vouches for them as still here.
             assert any(
-                lookup.status is Status.ACTIVE and lookup.person is not None
-                and new in {normalise_email(a) for a in (lookup.person.email, *lookup.person.aliases)}
+                lookup.status is Status.ACTIVE
+                and lookup.person is not None
+                and new
+                in {normalise_email(a) for a in (lookup.person.email, *lookup.person.aliases)}
                 for lookup in directory.values()
             )
 

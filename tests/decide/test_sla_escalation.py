@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from clients.directory import Lookup, Person, Status
@@ -16,7 +17,7 @@ from tasks.plan import Action
 from tasks.sla import DEFAULT_SLA_DAYS
 
 # A Wednesday, 10:00 UTC: working time in UTC and in Europe/Paris.
-NOW = datetime(2026, 10, 21, 10, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 10, 21, 10, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 POLICY = ladder.SlaEscalationPolicy()
 
@@ -287,17 +288,17 @@ def test_note_tags_count_as_done_and_unreadable_notes_stop_the_rung():
 
 
 @pytest.mark.parametrize("now,zone,quiet", [
-    (datetime(2026, 10, 21, 10, 0, tzinfo=timezone.utc), "UTC", False),
-    (datetime(2026, 10, 21, 19, 0, tzinfo=timezone.utc), "UTC", True),
-    (datetime(2026, 10, 21, 7, 59, tzinfo=timezone.utc), "UTC", True),
-    (datetime(2026, 10, 21, 8, 0, tzinfo=timezone.utc), "UTC", False),
-    (datetime(2026, 10, 24, 12, 0, tzinfo=timezone.utc), "UTC", True),  # Saturday
-    (datetime(2026, 10, 25, 12, 0, tzinfo=timezone.utc), "UTC", True),  # Sunday
+    (datetime(2026, 10, 21, 10, 0, tzinfo=UTC), "UTC", False),
+    (datetime(2026, 10, 21, 19, 0, tzinfo=UTC), "UTC", True),
+    (datetime(2026, 10, 21, 7, 59, tzinfo=UTC), "UTC", True),
+    (datetime(2026, 10, 21, 8, 0, tzinfo=UTC), "UTC", False),
+    (datetime(2026, 10, 24, 12, 0, tzinfo=UTC), "UTC", True),  # Saturday
+    (datetime(2026, 10, 25, 12, 0, tzinfo=UTC), "UTC", True),  # Sunday
     # 17:30 UTC is 19:30 in Paris (summer time until 25 October): quiet there.
-    (datetime(2026, 10, 21, 17, 30, tzinfo=timezone.utc), "Europe/Paris", True),
-    (datetime(2026, 10, 21, 17, 30, tzinfo=timezone.utc), "UTC", False),
+    (datetime(2026, 10, 21, 17, 30, tzinfo=UTC), "Europe/Paris", True),
+    (datetime(2026, 10, 21, 17, 30, tzinfo=UTC), "UTC", False),
     # Friday 23:30 UTC is Saturday in Tokyo.
-    (datetime(2026, 10, 23, 15, 30, tzinfo=timezone.utc), "Asia/Tokyo", True),
+    (datetime(2026, 10, 23, 15, 30, tzinfo=UTC), "Asia/Tokyo", True),
 ])
 def test_quiet_hours_and_weekends_in_the_policys_zone(now, zone, quiet):
     policy = ladder.SlaEscalationPolicy(timezone=zone)
@@ -311,7 +312,7 @@ def test_quiet_hours_and_weekends_in_the_policys_zone(now, zone, quiet):
 def test_quiet_hours_can_be_switched_off():
     policy = ladder.SlaEscalationPolicy(quiet_hours_start="00:00", quiet_hours_end="00:00",
                                         quiet_weekends=False)
-    saturday_night = datetime(2026, 10, 24, 23, 0, tzinfo=timezone.utc)
+    saturday_night = datetime(2026, 10, 24, 23, 0, tzinfo=UTC)
     assert only(decide([Inc(1, date=saturday_night - 8 * DAY)], now=saturday_night,
                        policy=policy)).reason == "breached"
 

@@ -75,8 +75,9 @@ class Served:
 def served(tmp_path_factory, sandbox_workspace, sandbox_export) -> Iterator[Served]:
     import copy
 
-    import sandbox as sandbox_package
     from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    import sandbox as sandbox_package
 
     tmp = tmp_path_factory.mktemp("approval")
     home = tmp / "prefect-home"

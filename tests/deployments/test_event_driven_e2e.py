@@ -53,8 +53,12 @@ def test_a_webhook_runs_the_playbooks_for_its_incident_and_a_burst_is_a_few_runs
             one, two = path.incident(leak["id"]), path.incident(test_leak["id"])
             return (one["status"] == "ASSIGNED" and two["status"] == "IGNORED") and (one, two)
 
-        one, two = wait_until(remediated, timeout=120, interval=0.5,
-                              what=f"the event-driven runs\n{path.logs['serve'].read_text()[-3000:]}")
+        one, two = wait_until(
+            remediated,
+            timeout=120,
+            interval=0.5,
+            what=f"the event-driven runs\n{path.logs['serve'].read_text()[-3000:]}",
+        )
         assert normalise_email(one["assignee_email"]) == email
         assert two["ignore_reason"] == "test_credential"
         runs = _runs_by_deployment(path, since)
@@ -62,8 +66,9 @@ def test_a_webhook_runs_the_playbooks_for_its_incident_and_a_burst_is_a_few_runs
         assert all(r.parameters["incident_ids"] for r in triage)
         scoped = {i for r in triage for i in r.parameters["incident_ids"]}
         assert leak["id"] in scoped and scoped <= {leak["id"], test_leak["id"]}
-        assert any(test_leak["id"] in r.parameters["incident_ids"]
-                   for r in runs["on-events-and-6-hourly"])
+        assert any(
+            test_leak["id"] in r.parameters["incident_ids"] for r in runs["on-events-and-6-hourly"]
+        )
         # The receiver said what each event triggered; the token is nowhere in its log.
         wait_until(lambda: _all_final(path), timeout=120, what="the runs to end")
         receiver_log = path.logs["receiver"].read_text()
@@ -85,15 +90,20 @@ def test_a_webhook_runs_the_playbooks_for_its_incident_and_a_burst_is_a_few_runs
             states = [box.store.incidents[i]["status"] for i in burst]
             return all(s == "ASSIGNED" for s in states) and _all_final(path)
 
-        wait_until(burst_done, timeout=300, interval=1.0,
-                   what=f"the burst's incidents assigned\n{path.logs['serve'].read_text()[-3000:]}")
+        wait_until(
+            burst_done,
+            timeout=300,
+            interval=1.0,
+            what=f"the burst's incidents assigned\n{path.logs['serve'].read_text()[-3000:]}",
+        )
         time.sleep(3 * path.window)
         wait_until(lambda: _all_final(path), timeout=120, what="the burst's last runs")
         runs = _runs_by_deployment(path, since)
         count = sum(len(r) for r in runs.values())
         assert count <= 5, {k: len(v) for k, v in runs.items()}
-        assert {i for r in runs["on-events-and-hourly"] for i in r.parameters["incident_ids"]} \
-            == set(burst)
+        assert {
+            i for r in runs["on-events-and-hourly"] for i in r.parameters["incident_ids"]
+        } == set(burst)
         burst_requests = path.counter.count - before
         # Against what one scoped run per playbook of those ids needs: each id is read once per
         # playbook in either case (the runs of a playbook split the ids, never repeat one), so
@@ -103,16 +113,23 @@ def test_a_webhook_runs_the_playbooks_for_its_incident_and_a_burst_is_a_few_runs
             ids = [i for r in found for i in r.parameters["incident_ids"]]
             assert len(ids) == len(set(ids)), name
         with path.client() as client:
-            triage_id = next(d.id for d in client.read_deployments()
-                             if d.name == "on-events-and-hourly")
+            triage_id = next(
+                d.id for d in client.read_deployments() if d.name == "on-events-and-hourly"
+            )
             counted = path.counter.count
-            empty = client.create_flow_run_from_deployment(triage_id,
-                                                           parameters={"incident_ids": []})
-            wait_until(lambda: (s := client.read_flow_run(empty.id).state) and s.is_final(),
-                       timeout=120, what="the empty scoped run")
+            empty = client.create_flow_run_from_deployment(
+                triage_id, parameters={"incident_ids": []}
+            )
+            wait_until(
+                lambda: (s := client.read_flow_run(empty.id).state) and s.is_final(),
+                timeout=120,
+                what="the empty scoped run",
+            )
             fixed = path.counter.count - counted
         reference = burst_requests - (count - len(runs)) * fixed
-        print(f"burst: {count} flow runs {({k: len(v) for k, v in runs.items()})}, "
-              f"{burst_requests} API requests; one scoped run per playbook: {reference} "
-              f"(fixed cost of a run: {fixed})")
+        print(
+            f"burst: {count} flow runs { ({k: len(v) for k, v in runs.items()}) }, "
+            f"{burst_requests} API requests; one scoped run per playbook: {reference} "
+            f"(fixed cost of a run: {fixed})"
+        )
         assert burst_requests <= 1.1 * reference

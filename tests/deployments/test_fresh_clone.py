@@ -52,5 +52,5 @@ def test_a_fresh_clone_deploys_its_own_code(tmp_path: Path) -> None:
     from deployments import config
 
     assert set(found["flows"]) == {spec.name for spec in config.load(clone / "prefect.yaml")}
-    for name, (flow_name, source) in found["flows"].items():
+    for name, (_flow_name, source) in found["flows"].items():
         assert Path(source).is_relative_to(clone.resolve()), f"{name} loaded {source}"

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import yaml
 from prefect import Flow
 from prefect.client.schemas.schedules import CronSchedule
+from prefect.exceptions import SignatureMismatchError
 from prefect.server.schemas.schedules import CronSchedule as ServerCron
 
 from deployments import config
@@ -88,7 +89,7 @@ def test_parameters_are_accepted_by_the_flow(spec: config.DeploymentSpec) -> Non
 @pytest.mark.parametrize("spec", SPECS, ids=IDS)
 def test_a_misspelt_parameter_is_refused(spec: config.DeploymentSpec) -> None:
     flow = spec.load_flow()
-    with pytest.raises(Exception):
+    with pytest.raises(SignatureMismatchError):
         flow.validate_parameters({**RUN_TIME_VALUES.get(flow.name, {}), **spec.parameters,
                                   "max_actionz": 3})
 
@@ -101,7 +102,7 @@ def test_schedules_concurrency_pool_and_labels(spec: config.DeploymentSpec) -> N
         CronSchedule(cron=schedule.cron, timezone=schedule.timezone)  # what `prefect deploy` builds
         # The server's own schedule model gives the next dates: they fall where the issue says.
         server_cron = ServerCron(cron=schedule.cron, timezone=schedule.timezone)
-        start = datetime(2026, 11, 2, 0, 30, tzinfo=timezone.utc)  # a Monday
+        start = datetime(2026, 11, 2, 0, 30, tzinfo=UTC)  # a Monday
         dates = list(itertools.islice(server_cron._get_dates_generator(n=2, start=start), 2))
         assert len(dates) == 2 and dates[0] >= start
         gap = dates[1] - dates[0]

@@ -15,8 +15,9 @@ from __future__ import annotations
 import copy
 import inspect
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -175,7 +176,8 @@ def test_two_workers_two_bulk_deployments_write_each_note_once(
                      if f"{MARKER} {FLOW} decision" in k[1]})
     # A note is a write too: the audit log's note creations, counted per incident.
     writes = new_writes(before, after) + Counter(
-        {("secret_incident_note.created", (str(i),)): n for i, n in _note_creations(before, after).items()})
+        {("secret_incident_note.created", (str(i),)): n
+         for i, n in _note_creations(before, after).items()})
     by_flow_run = {r.flow_run_id: r for r in Ledger(ledger_url).runs(FLOW)}
     diagnostics = _report(runs, by_flow_run, notes, writes, logs)
     print(diagnostics)
@@ -193,7 +195,8 @@ def test_two_workers_two_bulk_deployments_write_each_note_once(
     doubled = {k: n for k, n in notes.items() if n > 1}
     assert not doubled, (
         f"{len(doubled)} of {len(wanted)} incidents carry their note more than once "
-        f"({sum(notes.values())} notes in all); applied per run: {applied}\n{diagnostics}")
+        f"({sum(notes.values())} notes in all); applied per run: {applied}\n{diagnostics}"
+    )
     repeated = [k for k, n in writes.items() if n > 1]
     assert not repeated, f"{len(repeated)} writes repeated on one incident\n{diagnostics}"
     assert {i for i, _ in notes} == wanted, diagnostics
@@ -202,10 +205,12 @@ def test_two_workers_two_bulk_deployments_write_each_note_once(
     # lease and then found every note written (its ledger run says so), or it ended saying that
     # another run held the lease.
     assert sorted(n or 0 for n in applied.values()) == [0, len(wanted)], (
-        f"applied: {applied}\n{diagnostics}")
+        f"applied: {applied}\n{diagnostics}"
+    )
     writer = next(d for d, n in applied.items() if n)
     assert runs[writer].state.is_completed(), diagnostics
     other = next(d for d in runs if d != writer)
     message = (runs[other].state.message or "").lower()
     assert applied[other] == 0 or "lease" in message, (
-        f"{other} neither finished its run nor said why it wrote nothing\n{diagnostics}")
+        f"{other} neither finished its run nor said why it wrote nothing\n{diagnostics}"
+    )

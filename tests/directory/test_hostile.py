@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from clients.directory import Directory, DirectorySettings, Status, address_filter
 from tests.directory.test_lookup import settings_for

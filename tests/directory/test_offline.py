@@ -30,8 +30,8 @@ def export_from_ldif(path: Path) -> Path:
 
 
 def summary(answers):
-    return {a: (l.status, l.person.dn if l.person else None,
-                l.person.leaver_markers if l.person else ()) for a, l in answers.items()}
+    return {a: (x.status, x.person.dn if x.person else None,
+                x.person.leaver_markers if x.person else ()) for a, x in answers.items()}
 
 
 def test_offline_rules_aliases_and_chains(tmp_path: Path) -> None:

@@ -6,8 +6,15 @@ import logging
 import pytest
 from pydantic import SecretStr
 
-from clients.directory import (Directory, DirectorySettings, DirectoryUnavailable, Lookup, Status,
-                               disabled_filter, leaver_filter)
+from clients.directory import (
+    Directory,
+    DirectorySettings,
+    DirectoryUnavailable,
+    Lookup,
+    Status,
+    disabled_filter,
+    leaver_filter,
+)
 from tests.directory.conftest import PEOPLE_LDIF
 from tests.directory.test_lookup import settings_for
 from tests.fixtures.slapd import Slapd, free_port

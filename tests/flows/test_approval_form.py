@@ -2,7 +2,7 @@
 functions; the whole approval through a real server: tests/deployments/test_approval.py."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from tasks import approval
 from tasks.plan import Action, Decision, Plan, Skip
@@ -24,7 +24,7 @@ PLAN = Plan(BULK, (
 
 def test_the_summary_counts_by_action_and_reason_and_names_people_by_e_mail():
     text = approval.describe(
-        PLAN, max_actions=2, deadline=datetime(2026, 12, 7, 6, 0, tzinfo=timezone.utc),
+        PLAN, max_actions=2, deadline=datetime(2026, 12, 7, 6, 0, tzinfo=UTC),
         timeout_hours=24, emails={1253: "mia@corp.example", 77: "sam@corp.example"},
         run_url="http://127.0.0.1:4200/runs/flow-run/abc")
     assert "4 writes planned by bulk-remediation, above this run's limit of 2" in text

@@ -9,9 +9,18 @@ from flows import commit_author_triage, departed_developers, test_credentials
 @pytest.mark.parametrize(
     "module, options",
     [
-        (departed_developers, ["--include-unassigned", "--manager-depth", "--fallback-email", "--note-template"]),
-        (test_credentials, ["--validities", "--veto-tags", "--test-globs", "--trust-test-file-tag", "--recheck"]),
-        (commit_author_triage, ["--no-member-author", "--group-emails", "--share-with-non-member-author"]),
+        (
+            departed_developers,
+            ["--include-unassigned", "--manager-depth", "--fallback-email", "--note-template"],
+        ),
+        (
+            test_credentials,
+            ["--validities", "--veto-tags", "--test-globs", "--trust-test-file-tag", "--recheck"],
+        ),
+        (
+            commit_author_triage,
+            ["--no-member-author", "--group-emails", "--share-with-non-member-author"],
+        ),
     ],
 )
 def test_help_lists_every_parameter(module, options, capsys):
@@ -40,7 +49,7 @@ def test_dry_run_prints_the_plan_as_a_table(playbook_env, capsys):
     header = next(i for i, line in enumerate(lines) if line.startswith("incident_id"))
     assert all(column in lines[header] for column in ("action", "arguments", "reason", "evidence"))
     planned = len(playbook_env.ground_truth(departed_developers.PLAYBOOK)["actions"])
-    rows = [line for line in lines[header + 2:] if line.strip()]
+    rows = [line for line in lines[header + 2 :] if line.strip()]
     assert len(rows) == planned
     assert all(" assign " in f" {row} " for row in rows)
     assert playbook_env.sandbox.state()["audit_logs"] == before["audit_logs"]

@@ -28,7 +28,10 @@ def expected(env) -> dict[int, str]:
 
 
 def planned(result) -> dict[int, str]:
-    return {r["incident_id"]: normalise_email(json.loads(r["arguments"])["email"]) for r in result["plan"]}
+    return {
+        r["incident_id"]: normalise_email(json.loads(r["arguments"])["email"])
+        for r in result["plan"]
+    }
 
 
 def test_dry_run_plans_the_ground_truth_and_changes_nothing(playbook_env):

@@ -10,8 +10,10 @@ import pytest
 from flows.commit_author_triage import commit_author_triage
 from flows.test_credentials import test_directory_auto_ignore as auto_ignore
 from tasks.decide.identity import normalise_email
-from tasks.decide.test_credentials import PLAYBOOK as IGNORE, TestCredentialPolicy
-from tasks.decide.triage import PLAYBOOK as TRIAGE, TriagePolicy
+from tasks.decide.test_credentials import PLAYBOOK as IGNORE
+from tasks.decide.test_credentials import TestCredentialPolicy
+from tasks.decide.triage import PLAYBOOK as TRIAGE
+from tasks.decide.triage import TriagePolicy
 
 pytestmark = [pytest.mark.slapd, pytest.mark.prefect]
 
@@ -73,7 +75,11 @@ def test_auto_ignore_acts_exactly_on_the_ground_truth_once(playbook_env):
 
 
 def test_auto_ignore_never_touches_a_valid_or_public_incident(playbook_env):
-    state, result = run(auto_ignore, TestCredentialPolicy(validities=("invalid", "no_checker", "unknown")), dry_run=True)
+    state, result = run(
+        auto_ignore,
+        TestCredentialPolicy(validities=("invalid", "no_checker", "unknown")),
+        dry_run=True,
+    )
     assert state.is_completed(), state.message
     incidents = playbook_env.sandbox.state()["incidents"]
     for incident_id in plan_of(result):
@@ -83,7 +89,9 @@ def test_auto_ignore_never_touches_a_valid_or_public_incident(playbook_env):
 
 
 def test_triage_assigns_exactly_the_ground_truth_once(playbook_env):
-    want = {i: normalise_email(a["arguments"]["email"]) for i, a in truth(playbook_env, TRIAGE).items()}
+    want = {
+        i: normalise_email(a["arguments"]["email"]) for i, a in truth(playbook_env, TRIAGE).items()
+    }
     assert want, "the sandbox should hold incidents authored by members"
     before = playbook_env.sandbox.state()
 

@@ -80,8 +80,9 @@ def test_few_items_give_no_line_per_item():
 def test_a_run_of_several_pages_shows_progress_lines_on_the_command_line(prefect_server, tmp_path):
     """A real auto-ignore run (--apply) on a 1,500-incident sandbox: its listings take several
     pages and its plan dozens of writes; stderr (not a terminal) shows plain lines."""
-    import sandbox
     from prefect.settings import PREFECT_API_URL
+
+    import sandbox
 
     with sandbox.running(seed=11, incidents=1500) as box:
         env = {k: v for k, v in os.environ.items()

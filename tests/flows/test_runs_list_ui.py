@@ -26,8 +26,11 @@ ROWS = """[...document.querySelectorAll('.flow-run-list-item')].map(row => ({
 @pytest.fixture
 def ui_runs(prefect_ui, fresh_sandbox, sandbox_directory, sandbox_export, tmp_path,  # noqa: F811
             monkeypatch):
-    from prefect.settings import (PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
-                                  temporary_settings)
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        temporary_settings,
+    )
 
     from flows.departed_developers import departed_developer_reassignment
     from tasks.decide.departed import DepartedPolicy
@@ -67,8 +70,11 @@ def test_runs_list_tells_dry_and_real_runs_apart(prefect_ui, ui_runs, tmp_path):
 def test_plan_artifact_in_the_ui_links_incidents_and_names_people(prefect_ui, ui_runs,  # noqa: F811
                                                                   tmp_path):
     from prefect.client.orchestration import SyncPrefectClient
-    from prefect.client.schemas.filters import (ArtifactFilter, ArtifactFilterFlowRunId,
-                                                ArtifactFilterKey)
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterKey,
+    )
 
     with SyncPrefectClient(prefect_ui.api_url) as client:
         (plan,) = client.read_artifacts(artifact_filter=ArtifactFilter(

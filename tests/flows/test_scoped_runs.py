@@ -48,7 +48,9 @@ class RequestCounter:
 def decisions(result) -> dict[int, list[tuple[str, dict]]]:
     found: dict[int, list[tuple[str, dict]]] = {}
     for row in result["plan"]:
-        found.setdefault(row["incident_id"], []).append((row["action"], json.loads(row["arguments"])))
+        found.setdefault(row["incident_id"], []).append(
+            (row["action"], json.loads(row["arguments"]))
+        )
     return found
 
 
@@ -86,7 +88,8 @@ def test_a_scoped_run_decides_as_the_sweep_and_costs_per_id(playbook_env, name):
         # The same decisions as the sweep's, for these ids exactly.
         assert decisions(scoped) == {i: d for i, d in planned.items() if i in ids}
         assert {i: r for i, r in skips(scoped).items()} == {
-            i: r for i, r in skips(full).items() if i in ids}
+            i: r for i, r in skips(full).items() if i in ids
+        }
     small, large = sorted(counts)
     per_id = (counts[large] - counts[small]) / (large - small)
     # One GET per incident (its occurrences come with it); a few fixed requests (token,
@@ -109,7 +112,8 @@ def test_a_scoped_auto_ignore_rechecks_only_its_ids(playbook_env):
     for incident_id in ignored[:2]:
         box.events.new_occurrence(incident_id, filepath="src/app/settings.py")
     scoped = run(auto_ignore, policy, incident_ids=[ignored[0]])
-    assert decisions(scoped) == {ignored[0]: [("reopen", {})]} or \
-        list(decisions(scoped)) == [ignored[0]]
+    assert decisions(scoped) == {ignored[0]: [("reopen", {})]} or list(decisions(scoped)) == [
+        ignored[0]
+    ]
     sweep = run(auto_ignore, policy)
     assert {ignored[0], ignored[1]} <= set(decisions(sweep))

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -37,7 +37,9 @@ def test_path_for_uses_the_mirrors_root_and_a_mapping_wins(make_repo, mirrors, t
     ["../outside", "acme/../../etc", "/etc/passwd", "acme//x", "./acme", "~root/x",
      "acme\\..\\x", "", "acme/x\x00", "-acme/x", "acme/--upload-pack=x"],
 )
-def test_traversal_and_option_like_source_names_are_refused(make_repo, mirrors, tmp_path, full_name):
+def test_traversal_and_option_like_source_names_are_refused(
+    make_repo, mirrors, tmp_path, full_name
+):
     # A real repository right outside the root: a traversal would find it.
     make_repo("../outside").commit({"f": "1"})
     repos = GitRepositories(mirrors)
@@ -148,11 +150,17 @@ def test_codeowners_precedence(make_repo, mirrors, path, owners):
 def test_codeowners_locations_follow_githubs_order(make_repo, mirrors):
     repo = make_repo("acme/payments-api")
     repo.commit({"docs/CODEOWNERS": "* docs-file@corp.example\n"})
-    assert GitRepositories(mirrors).codeowners("acme/payments-api", "a.py") == ["docs-file@corp.example"]
+    assert GitRepositories(mirrors).codeowners("acme/payments-api", "a.py") == [
+        "docs-file@corp.example"
+    ]
     repo.commit({"CODEOWNERS": "* root-file@corp.example\n"})
-    assert GitRepositories(mirrors).codeowners("acme/payments-api", "a.py") == ["root-file@corp.example"]
+    assert GitRepositories(mirrors).codeowners("acme/payments-api", "a.py") == [
+        "root-file@corp.example"
+    ]
     repo.commit({".github/CODEOWNERS": "* github-file@corp.example\n"})
-    assert GitRepositories(mirrors).codeowners("acme/payments-api", "a.py") == ["github-file@corp.example"]
+    assert GitRepositories(mirrors).codeowners("acme/payments-api", "a.py") == [
+        "github-file@corp.example"
+    ]
 
 
 def test_codeowners_file_is_read_once_per_repository(make_repo, mirrors):
@@ -160,7 +168,9 @@ def test_codeowners_file_is_read_once_per_repository(make_repo, mirrors):
     repos = GitRepositories(mirrors)
     answers = repos.codeowners_many("acme/payments-api", ["a.py", "docs/x", "z"])
     assert answers == {
-        "a.py": ["python@corp.example"], "docs/x": ["docs@corp.example"], "z": ["default@corp.example"],
+        "a.py": ["python@corp.example"],
+        "docs/x": ["docs@corp.example"],
+        "z": ["default@corp.example"],
     }
     repos.codeowners("acme/payments-api", "b.py")
     assert repos.calls == 1
@@ -176,7 +186,9 @@ def test_codeowners_is_read_from_a_bare_mirror(make_repo, mirrors, tmp_path):
     source.commit({"CODEOWNERS": "*.py py@corp.example\n"})
     subprocess.run(
         ["git", "clone", "-q", "--mirror", str(source.path), str(mirrors / "acme/api.git")],
-        check=True, env=source.env, capture_output=True,
+        check=True,
+        env=source.env,
+        capture_output=True,
     )
     repos = GitRepositories(mirrors)
     assert repos.available("acme/api")
@@ -195,7 +207,7 @@ def test_last_commit_per_path_in_one_call(make_repo, mirrors):
     last = repos.last_commits("acme/payments-api", ["a.py", "b.py", "c/d.py", "never.py"])
     assert repos.calls == 1
     assert last["a.py"].sha == second and last["a.py"].author == Author(*GRACE)
-    assert last["a.py"].date == datetime(2024, 3, 2, 12, tzinfo=timezone.utc)
+    assert last["a.py"].date == datetime(2024, 3, 2, 12, tzinfo=UTC)
     assert last["b.py"].author == Author(*ADA)
     assert last["c/d.py"].sha == third
     assert "never.py" not in last
@@ -207,7 +219,9 @@ def test_last_commit_only_by_given_authors_after_mailmap(make_repo, mirrors):
     by_ada = repo.commit({"a.py": "1"}, name="ada", email="ADA@Laptop.local", date=_at(2))
     repo.commit({"a.py": "2"}, name=GRACE[0], email=GRACE[1], date=_at(3))
     repos = GitRepositories(mirrors)
-    last = repos.last_commits("acme/payments-api", ["a.py"], authors={" Ada.Lovelace@CORP.example "})
+    last = repos.last_commits(
+        "acme/payments-api", ["a.py"], authors={" Ada.Lovelace@CORP.example "}
+    )
     assert last["a.py"].sha == by_ada
     assert last["a.py"].email == ADA[1]
     assert repos.last_commits("acme/payments-api", ["a.py"], authors=set()) == {}
@@ -225,8 +239,17 @@ def test_recent_committers_most_recent_first_and_unique(make_repo, mirrors):
 
 # -- hostile and unusual paths ------------------------------------------------------------------
 
-HOSTILE = ["--upload-pack=x", "-rf", ":(glob)*", "*", "<script>alert(1)</script>.js",
-           "données/clé é.txt", "日本/設定.yaml", "with space/and'quote\".txt", "tab\there.txt"]
+HOSTILE = [
+    "--upload-pack=x",
+    "-rf",
+    ":(glob)*",
+    "*",
+    "<script>alert(1)</script>.js",
+    "données/clé é.txt",
+    "日本/設定.yaml",
+    "with space/and'quote\".txt",
+    "tab\there.txt",
+]
 
 
 def test_hostile_paths_are_data(make_repo, mirrors):
@@ -243,7 +266,9 @@ def test_hostile_paths_are_data(make_repo, mirrors):
     assert last["plain.txt"].author == Author(*LINUS)
     for path in HOSTILE:
         assert [a.email for a in repos.recent_committers("acme/payments-api", path)] == [ADA[1]]
-    assert repos.codeowners("acme/payments-api", "<script>alert(1)</script>.js") == ["js@corp.example"]
+    assert repos.codeowners("acme/payments-api", "<script>alert(1)</script>.js") == [
+        "js@corp.example"
+    ]
     assert repos.codeowners("acme/payments-api", "données/clé é.txt") == ["fr@corp.example"]
     # Nothing ran as an option: no upload-pack file, no deletion.
     assert (repo.path / "plain.txt").exists()
@@ -264,14 +289,24 @@ def test_paths_outside_the_repository_are_skipped_not_fatal(make_repo, mirrors):
 
 def test_mailmap_resolves_many_addresses_in_one_call(make_repo, mirrors):
     repo = make_repo("acme/payments-api")
-    repo.commit({".mailmap": (
-        f"{ADA[0]} <{ADA[1]}> <ada@old-laptop.local>\n"
-        f"<{GRACE[1]}> <GRACE@Personal.example>\n"
-    )})
+    repo.commit(
+        {
+            ".mailmap": (
+                f"{ADA[0]} <{ADA[1]}> <ada@old-laptop.local>\n"
+                f"<{GRACE[1]}> <GRACE@Personal.example>\n"
+            )
+        }
+    )
     repos = GitRepositories(mirrors)
     answers = repos.mailmap(
         "acme/payments-api",
-        ["ada@old-laptop.local", "grace@personal.example", "nobody@corp.example", "bad<x>@y", "-x@y"],
+        [
+            "ada@old-laptop.local",
+            "grace@personal.example",
+            "nobody@corp.example",
+            "bad<x>@y",
+            "-x@y",
+        ],
     )
     assert answers == {
         "ada@old-laptop.local": ADA[1],

@@ -131,7 +131,7 @@ def _hammer(url: str, log: str, rounds: int) -> None:
 @pytest.mark.parametrize("seed", range(3))
 def test_processes_at_once_never_hold_the_lease_together(ledger_url, tmp_path: Path, seed):
     log = tmp_path / f"log-{seed}"
-    Ledger(ledger_url).engine  # the schema exists before the processes race
+    _ = Ledger(ledger_url).engine  # the schema exists before the processes race
     context = multiprocessing.get_context("spawn")
     processes = [context.Process(target=_hammer, args=(ledger_url, str(log), 4))
                  for _ in range(4)]

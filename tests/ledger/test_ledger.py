@@ -11,7 +11,7 @@ import secrets
 import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,7 @@ from clients import ledger as ledger_module
 from clients.ledger import Ledger, scrub
 from tasks.plan import Action, Decision, Result
 
-T0 = datetime(2024, 5, 6, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 5, 6, 9, 0, tzinfo=UTC)
 
 
 class Clock:
@@ -39,11 +39,16 @@ class Clock:
             self.now += timedelta(**delta)
 
 
-def decision(incident_id: int, action: Action = Action.IGNORE, playbook: str = "auto-ignore", **arguments) -> Decision:
+def decision(
+    incident_id: int, action: Action = Action.IGNORE, playbook: str = "auto-ignore", **arguments
+) -> Decision:
     return Decision(
-        playbook=playbook, incident_id=incident_id, action=action,
+        playbook=playbook,
+        incident_id=incident_id,
+        action=action,
         arguments=arguments or {"reason": "test_credential"},
-        reason="test_path", evidence=f"incident {incident_id} only in tests/",
+        reason="test_path",
+        evidence=f"incident {incident_id} only in tests/",
     )
 
 
@@ -87,11 +92,19 @@ def test_a_run_plan_intent_and_result_are_rows(ledger, clock):
     ledger.end_run(run_id, "completed", {"counts": {"applied": 1}})
 
     [run] = ledger.runs()
-    assert (run.id, run.playbook, run.dry_run, run.state) == (run_id, "auto-ignore", False, "completed")
+    assert (run.id, run.playbook, run.dry_run, run.state) == (
+        run_id,
+        "auto-ignore",
+        False,
+        "completed",
+    )
     assert run.parameters == {"max_actions": 5} and run.summary == {"counts": {"applied": 1}}
     assert run.started_at == T0 and run.ended_at == T0 + timedelta(seconds=2)
     recorded = ledger.decisions(run_id)
-    assert [(d["incident_id"], d["decision_id"]) for d in recorded] == [(1, plan[0].decision_id), (2, plan[1].decision_id)]
+    assert [(d["incident_id"], d["decision_id"]) for d in recorded] == [
+        (1, plan[0].decision_id),
+        (2, plan[1].decision_id),
+    ]
     assert recorded[0]["arguments"] == {"reason": "test_credential"}
     assert recorded[0]["evidence"] == "incident 1 only in tests/"
     [intent] = ledger.intents(run_id)
@@ -108,8 +121,13 @@ def test_results_are_new_rows_and_intents_are_never_updated(ledger, clock):
     ledger.record_result(intent_id, "applied", "retried by hand")
     with ledger.engine.connect() as connection:
         assert connection.exec_driver_sql("SELECT * FROM intents").all() == before
-        results = connection.exec_driver_sql("SELECT intent_id, result, detail FROM results ORDER BY id").all()
-    assert results == [(intent_id, "failed", "ServerError 503"), (intent_id, "applied", "retried by hand")]
+        results = connection.exec_driver_sql(
+            "SELECT intent_id, result, detail FROM results ORDER BY id"
+        ).all()
+    assert results == [
+        (intent_id, "failed", "ServerError 503"),
+        (intent_id, "applied", "retried by hand"),
+    ]
 
 
 @pytest.mark.parametrize("table", ["runs", "run_ends", "decisions", "intents", "results"])
@@ -149,8 +167,12 @@ def test_applied_filters_by_playbook_action_and_result(ledger, clock):
     other_run = ledger.start_run("departed-developer-reassignment", dry_run=False, parameters={})
     dry_run = ledger.start_run("auto-ignore", dry_run=True, parameters={})
     expected = []
-    for incident_id, result in [(1, Result.APPLIED), (2, Result.ALREADY_DONE), (3, Result.FAILED),
-                                (4, Result.STATE_CHANGED)]:
+    for incident_id, result in [
+        (1, Result.APPLIED),
+        (2, Result.ALREADY_DONE),
+        (3, Result.FAILED),
+        (4, Result.STATE_CHANGED),
+    ]:
         clock.advance(minutes=1)
         d = decision(incident_id)
         ledger.record_result(ledger.record_intent(ignore_run, d), result, "")
@@ -158,7 +180,9 @@ def test_applied_filters_by_playbook_action_and_result(ledger, clock):
             expected.append((incident_id, "ignore", d.decision_id, clock.now))
     note = decision(5, Action.NOTE, comment="why")
     ledger.record_result(ledger.record_intent(ignore_run, note), Result.APPLIED, "")
-    ledger.record_result(ledger.record_intent(other_run, decision(6, playbook="x")), Result.APPLIED, "")
+    ledger.record_result(
+        ledger.record_intent(other_run, decision(6, playbook="x")), Result.APPLIED, ""
+    )
     ledger.record_result(ledger.record_intent(dry_run, decision(8)), Result.APPLIED, "")
     ledger.record_intent(ignore_run, decision(9))  # interrupted: not applied
 
@@ -198,7 +222,10 @@ def test_outcomes_in_a_window(ledger, clock):
     ]
     # A window given in another time zone means the same instants.
     paris = timezone(timedelta(hours=2))
-    assert len(ledger.outcomes((T0 + timedelta(days=3)).astimezone(paris), T0 + timedelta(days=10))) == 3
+    assert (
+        len(ledger.outcomes((T0 + timedelta(days=3)).astimezone(paris), T0 + timedelta(days=10)))
+        == 3
+    )
 
 
 # -- secrets never stored -------------------------------------------------------------------------
@@ -210,11 +237,14 @@ def test_share_links_and_tokens_are_scrubbed(ledger):
     run_id = ledger.start_run("share", dry_run=False, parameters={"url": f"{link}?x=1"})
     ledger.record_plan(run_id, [Decision("share", 1, Action.SHARE, {}, "r", f"see {link}")])
     intent_id = ledger.record_intent(run_id, decision(1))
-    ledger.record_result(intent_id, "applied", f"shared at {link} (https://x.example/a?token=test-token-full&b=2)")
+    ledger.record_result(
+        intent_id, "applied", f"shared at {link} (https://x.example/a?token=test-token-full&b=2)"
+    )
     ledger.end_run(run_id, "completed", {"link": link})
     with ledger.engine.connect() as connection:
         everything = " ".join(
-            str(row) for table in ("runs", "run_ends", "decisions", "intents", "results")
+            str(row)
+            for table in ("runs", "run_ends", "decisions", "intents", "results")
             for row in connection.exec_driver_sql(f"SELECT * FROM {table}")
         )
     assert "/share/" not in everything and "test-token-full" not in everything
@@ -236,7 +266,9 @@ def test_concurrent_writes_from_threads(ledger):
     def act(incident_id: int) -> int:
         if incident_id < 8:
             start.wait()  # the first eight all write at the same moment
-        intent_id = ledger.record_intent(run_id, decision(incident_id, Action.ASSIGN, email="x@corp.example"))
+        intent_id = ledger.record_intent(
+            run_id, decision(incident_id, Action.ASSIGN, email="x@corp.example")
+        )
         ledger.record_result(intent_id, Result.APPLIED, f"incident {incident_id}")
         return intent_id
 
@@ -245,7 +277,9 @@ def test_concurrent_writes_from_threads(ledger):
     assert len(set(intent_ids)) == 120
     assert _count(ledger, "intents") == 120 and _count(ledger, "results") == 120
     assert ledger.interrupted() == []
-    assert sorted(a.incident_id for a in ledger.applied("departed-developer-reassignment")) == list(range(120))
+    assert sorted(a.incident_id for a in ledger.applied("departed-developer-reassignment")) == list(
+        range(120)
+    )
 
 
 def test_sqlite_file_uses_wal(sqlite_ledger):
@@ -269,8 +303,12 @@ def test_two_ledgers_on_one_postgres_database_from_two_threads(postgres_url):
         run_id = book.start_run(f"playbook-{n}", dry_run=False, parameters={"n": n})
         intent_ids = []
         for k in range(40):
-            d = decision(big + 1000 * n + k, Action.ASSIGN, playbook=f"playbook-{n}",
-                         email=f"owner-{n}@corp.example")
+            d = decision(
+                big + 1000 * n + k,
+                Action.ASSIGN,
+                playbook=f"playbook-{n}",
+                email=f"owner-{n}@corp.example",
+            )
             intent_id = book.record_intent(run_id, d)
             if k % 10 != 9:  # every tenth is left without a result, as after a crash
                 book.record_result(intent_id, Result.APPLIED, f"incident {d.incident_id}")
@@ -284,14 +322,19 @@ def test_two_ledgers_on_one_postgres_database_from_two_threads(postgres_url):
         assert len(set(ids_a) | set(ids_b)) == 80
         for book in books:  # each sees both: one database
             assert [(r.id, r.state) for r in sorted(book.runs(), key=lambda r: r.playbook)] == [
-                (run_a, "completed"), (run_b, "completed")]
+                (run_a, "completed"),
+                (run_b, "completed"),
+            ]
             for n in range(2):
                 applied = [a.incident_id for a in book.applied(f"playbook-{n}")]
                 expected = [big + 1000 * n + k for k in range(40) if k % 10 != 9]
                 assert sorted(applied) == expected
             crashed = {(i.run_id, i.incident_id) for i in book.interrupted()}
-            assert crashed == {(run, big + 1000 * n + k)
-                               for n, run in enumerate((run_a, run_b)) for k in (9, 19, 29, 39)}
+            assert crashed == {
+                (run, big + 1000 * n + k)
+                for n, run in enumerate((run_a, run_b))
+                for k in (9, 19, 29, 39)
+            }
         assert _count(books[0], "intents") == 80 and _count(books[0], "results") == 72
     finally:
         for book in books:
@@ -320,7 +363,9 @@ def test_default_is_a_sqlite_file_in_the_data_folder_which_is_created(tmp_path, 
 
 
 def test_the_default_data_folder_is_the_projects():
-    assert ledger_module.DEFAULT_DATA_DIR == Path(ledger_module.__file__).resolve().parents[1] / "data"
+    assert (
+        ledger_module.DEFAULT_DATA_DIR == Path(ledger_module.__file__).resolve().parents[1] / "data"
+    )
 
 
 def test_ledger_url_from_the_environment_relative_to_the_cwd(tmp_path, monkeypatch):
@@ -342,7 +387,8 @@ def test_a_postgres_url_is_accepted_without_connecting():
 def test_the_schema_compiles_for_postgres():
     statements: list[str] = []
     mock = sa.create_mock_engine(
-        "postgresql://", lambda sql, *a, **k: statements.append(str(sql.compile(dialect=mock.dialect)))
+        "postgresql://",
+        lambda sql, *a, **k: statements.append(str(sql.compile(dialect=mock.dialect))),
     )
     ledger_module.metadata.create_all(mock, checkfirst=False)
     created = " ".join(statements)
@@ -362,13 +408,20 @@ def test_processes_reaching_a_new_sqlite_file_at_once_all_get_the_schema(tmp_pat
     import sys
 
     url = f"sqlite:///{tmp_path / 'new.sqlite'}"
-    code = ("import sys, time; from clients.ledger import Ledger; "
-            "time.sleep(max(0.0, float(sys.argv[1]) - time.time())); "
-            "l = Ledger(sys.argv[2]); l.start_run('pb', dry_run=True, parameters={})")
+    code = (
+        "import sys, time; from clients.ledger import Ledger; "
+        "time.sleep(max(0.0, float(sys.argv[1]) - time.time())); "
+        "l = Ledger(sys.argv[2]); l.start_run('pb', dry_run=True, parameters={})"
+    )
     start = __import__("time").time() + 2.0
-    children = [subprocess.Popen([sys.executable, "-c", code, str(start), url],
-                                 cwd=Path(__file__).resolve().parents[2],
-                                 stderr=subprocess.PIPE) for _ in range(6)]
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(start), url],
+            cwd=Path(__file__).resolve().parents[2],
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(6)
+    ]
     errors = [child.communicate(timeout=60)[1].decode() for child in children]
     assert [child.returncode for child in children] == [0] * 6, errors
     assert len(Ledger(url).runs("pb")) == 6

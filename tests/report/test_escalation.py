@@ -3,7 +3,7 @@ by the time the week is measured, on its breaches and about-to-breach rows, and 
 incidents counted per rung; rendered in Markdown, HTML and CSV (tasks/report_render.py)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 
@@ -50,7 +50,7 @@ def weekly(now=None):
     result = report.compute(frame, W43, trend_weeks=2, now=now,
                             escalations=report.escalation_frame(APPLIED))
     return report.add_outlook(result, frame, report.DEFAULT_SLA_DAYS,
-                              now or datetime(2026, 11, 2, tzinfo=timezone.utc))
+                              now or datetime(2026, 11, 2, tzinfo=UTC))
 
 
 def test_escalation_frame_keeps_the_ladders_rungs_only():
@@ -72,10 +72,10 @@ def test_each_incident_shows_its_last_rung_done_by_the_weeks_end():
 
 
 def test_a_partial_week_shows_the_rungs_done_by_now():
-    w = weekly(datetime(2026, 10, 20, 12, tzinfo=timezone.utc))
+    w = weekly(datetime(2026, 10, 20, 12, tzinfo=UTC))
     found = dict(zip(w.sla_breaches["id"], w.sla_breaches["escalation"]))
     assert found[2] == "breached" and found[1] == "escalated"
-    w = weekly(datetime(2026, 10, 20, 9, tzinfo=timezone.utc))  # before 2's new cycle
+    w = weekly(datetime(2026, 10, 20, 9, tzinfo=UTC))  # before 2's new cycle
     assert dict(zip(w.sla_breaches["id"], w.sla_breaches["escalation"]))[2] == "escalated"
 
 
@@ -90,7 +90,7 @@ def test_rendered_in_markdown_html_csv_and_json():
     import json
 
     w = weekly()
-    after = datetime(2026, 11, 2, tzinfo=timezone.utc)
+    after = datetime(2026, 11, 2, tzinfo=UTC)
     text = report_render.markdown(w, after)
     assert "| detector | assignee | escalation |" in text
     assert "## SLA escalation" in text and "| escalated | 1 |" in text

@@ -3,19 +3,19 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
 
 from flows import weekly_report as flow_module
 
-SINCE = datetime(2026, 8, 1, tzinfo=timezone.utc)
+SINCE = datetime(2026, 8, 1, tzinfo=UTC)
 
 
 def _incident(id, status, resolved_at=None, date=None):
     return SimpleNamespace(id=id, status=status, resolved_at=resolved_at, ignored_at=None,
-                           date=date or datetime(2026, 1, 1, tzinfo=timezone.utc))
+                           date=date or datetime(2026, 1, 1, tzinfo=UTC))
 
 
 def _pages(items, size=2):
@@ -101,8 +101,23 @@ def test_cli_passes_options_to_the_flow(monkeypatch, capsys):
     monkeypatch.setattr(flow_module, "weekly_report", fake_flow)
     # The checks made before the flow starts (tests/flows/test_cli_errors.py) need a key.
     monkeypatch.setattr("tasks.preflight.check_report", lambda **_: None)
-    assert flow_module.main(["--week", "2026-W43", "--timezone", "Europe/Paris", "--trend-weeks", "4",
-                             "--sla-days", "critical=3", "--history-budget", "0"]) == 0
+    assert (
+        flow_module.main(
+            [
+                "--week",
+                "2026-W43",
+                "--timezone",
+                "Europe/Paris",
+                "--trend-weeks",
+                "4",
+                "--sla-days",
+                "critical=3",
+                "--history-budget",
+                "0",
+            ]
+        )
+        == 0
+    )
     assert seen["week"] == "2026-W43" and seen["timezone_name"] == "Europe/Paris"
     assert seen["trend_weeks"] == 4 and seen["sla_days"]["critical"] == 3
     assert seen["history_budget"] == 0

@@ -2,7 +2,7 @@
 the incidents about to breach their SLA (tasks/report.py), on hand-built incidents."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 
@@ -62,20 +62,20 @@ def test_add_outlook_measures_from_now_in_a_partial_week():
     frame = report.incidents_frame(OUTLOOK)
     weekly = report.compute(frame, W43, trend_weeks=2)
     sla = report.DEFAULT_SLA_DAYS
-    report.add_outlook(weekly, frame, sla, datetime(2026, 11, 3, tzinfo=timezone.utc))
+    report.add_outlook(weekly, frame, sla, datetime(2026, 11, 3, tzinfo=UTC))
     assert weekly.tables["about_to_breach"]["id"].tolist() == [8, 1, 2, 4, 10]  # week over: its end
     # On Friday 10-23 12:00: 7 and 8 are not opened yet, 3 is past its SLA, 10 is 9.5 days away,
     # 9 (high, opened 10-19) is due 10-26 00:00: 2.5 days left.
-    report.add_outlook(weekly, frame, sla, datetime(2026, 10, 23, 12, tzinfo=timezone.utc))
+    report.add_outlook(weekly, frame, sla, datetime(2026, 10, 23, 12, tzinfo=UTC))
     outlook = weekly.tables["about_to_breach"]
     assert outlook["id"].tolist() == [9, 1, 2, 4]
     assert outlook["days_left"].tolist() == [2.5, 4.0, 4.5, 6.5]
 
 
 def test_partial_week():
-    assert report.partial_week(W43, datetime(2026, 10, 26, tzinfo=timezone.utc)) is None
-    assert report.partial_week(W43, datetime(2026, 11, 30, tzinfo=timezone.utc)) is None
-    assert report.partial_week(W43, datetime(2026, 10, 21, 12, tzinfo=timezone.utc)) == 2.5
+    assert report.partial_week(W43, datetime(2026, 10, 26, tzinfo=UTC)) is None
+    assert report.partial_week(W43, datetime(2026, 11, 30, tzinfo=UTC)) is None
+    assert report.partial_week(W43, datetime(2026, 10, 21, 12, tzinfo=UTC)) == 2.5
     assert report.partial_week(W43, pd.Timestamp("2026-10-19T00:00:00Z")) == 0.0
 
 
@@ -103,7 +103,7 @@ def test_a_partial_week_measures_breaches_and_ages_now_not_at_its_end():
     # open 33.5 days now (36 at the week's end).
     late = incident(11, "2026-10-18T00:00:00Z", severity="high")
     frame = report.incidents_frame(OUTLOOK + [late])
-    now = datetime(2026, 10, 23, 12, tzinfo=timezone.utc)
+    now = datetime(2026, 10, 23, 12, tzinfo=UTC)
     at_end = report.compute(frame, W43, trend_weeks=2)
     assert at_end.sla_breaches["id"].tolist() == [11, 3]  # measured at the week's end
     assert at_end.kpis["backlog_by_age"]["8-30 days"]["value"] == 3  # 2, 10 and 11
@@ -120,5 +120,5 @@ def test_a_partial_week_measures_breaches_and_ages_now_not_at_its_end():
     assert weekly.kpis["sla_breaches"]["previous"] == at_end.kpis["sla_breaches"]["previous"]
     # A `now` after the week's end changes nothing.
     later = report.compute(frame, W43, trend_weeks=2,
-                           now=datetime(2026, 11, 3, tzinfo=timezone.utc))
+                           now=datetime(2026, 11, 3, tzinfo=UTC))
     assert later.sla_breaches["id"].tolist() == [11, 3] and later.measured_at == END

@@ -2,7 +2,7 @@
 closures, reopenings, time to close per open period, the candidates and the budget."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
@@ -95,8 +95,8 @@ def test_a_closure_holds_until_its_reopening():
     assert open_at == [True, False, False, True]  # an event at t has happened after t
 
 
-START = datetime(2026, 9, 1, tzinfo=timezone.utc)
-END = datetime(2026, 10, 26, tzinfo=timezone.utc)
+START = datetime(2026, 9, 1, tzinfo=UTC)
+END = datetime(2026, 10, 26, tzinfo=UTC)
 
 
 def test_candidates_are_the_incidents_whose_history_can_matter_most_telling_first():
@@ -122,8 +122,8 @@ def test_candidates_are_the_incidents_whose_history_can_matter_most_telling_firs
 
 
 def test_the_note_says_what_the_budget_left_out(frame):
-    chosen = report_history.candidates(INCIDENTS, datetime(2026, 9, 28, tzinfo=timezone.utc),
-                                       datetime(2026, 10, 26, tzinfo=timezone.utc), budget=3)
+    chosen = report_history.candidates(INCIDENTS, datetime(2026, 9, 28, tzinfo=UTC),
+                                       datetime(2026, 10, 26, tzinfo=UTC), budget=3)
     history = report_history.from_logs(frame, {i: [] for i in chosen.ids if i not in LOGS},
                                        chosen, requests=3)
     assert f"left out {chosen.left_out} of the {chosen.total}" in history.note
@@ -152,7 +152,7 @@ def test_fetching_the_history_reads_the_candidates_and_falls_back_on_a_403(frame
     from clients.gitguardian import NotFound, PermissionDenied
     from flows.weekly_report import fetch_report_history, history_of
 
-    since, until = datetime(2026, 9, 28, tzinfo=timezone.utc), W43.end.to_pydatetime()
+    since, until = datetime(2026, 9, 28, tzinfo=UTC), W43.end.to_pydatetime()
     read = fetch_report_history.fn(LogClient(LOGS, {11: NotFound("gone")}), INCIDENTS, since,
                                    until, 100)
     assert read["status"] == "read" and read["failed"] == [11]

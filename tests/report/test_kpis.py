@@ -1,7 +1,7 @@
 """Weekly report KPIs on a hand-built data set; every expected number is worked out in comments."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
@@ -67,33 +67,106 @@ MEMBERS = [
     {"id": 12, "email": "alice@corp.example", "name": "Alice", "active": True},
 ]
 LEDGER = [
-    {"playbook": "departed", "action": "assign", "result": "applied", "incident_id": 2, "at": "2026-10-20T10:00:00Z"},
-    {"playbook": "departed", "action": "assign", "result": "applied", "incident_id": 4, "at": "2026-10-21T10:00:00Z"},
-    {"playbook": "departed", "action": "assign", "result": "failed", "incident_id": 5, "at": "2026-10-21T11:00:00Z"},
-    {"playbook": "departed", "action": "assign", "result": "applied", "incident_id": 6, "at": "2026-10-14T10:00:00Z"},
+    {
+        "playbook": "departed",
+        "action": "assign",
+        "result": "applied",
+        "incident_id": 2,
+        "at": "2026-10-20T10:00:00Z",
+    },
+    {
+        "playbook": "departed",
+        "action": "assign",
+        "result": "applied",
+        "incident_id": 4,
+        "at": "2026-10-21T10:00:00Z",
+    },
+    {
+        "playbook": "departed",
+        "action": "assign",
+        "result": "failed",
+        "incident_id": 5,
+        "at": "2026-10-21T11:00:00Z",
+    },
+    {
+        "playbook": "departed",
+        "action": "assign",
+        "result": "applied",
+        "incident_id": 6,
+        "at": "2026-10-14T10:00:00Z",
+    },
 ]
 OCCURRENCES = [
-    {"incident_id": 1, "date": "2026-10-20T00:00:00Z", "source": {"id": 1, "full_name": "acme/api"}},
-    {"incident_id": 1, "date": "2026-10-20T00:00:00Z", "source": {"id": 1, "full_name": "acme/api"}},
-    {"incident_id": 1, "date": "2026-10-20T00:00:00Z", "source": {"id": 2, "full_name": "acme/web"}},
-    {"incident_id": 9, "date": "2026-10-19T12:00:00Z", "source": {"id": 1, "full_name": "acme/api"}},
-    {"incident_id": 3, "date": "2026-10-19T00:00:00Z", "source": {"id": 2, "full_name": "acme/web"}},
-    {"incident_id": 2, "date": "2026-10-18T00:00:00Z", "source": {"id": 1, "full_name": "acme/api"}},
+    {
+        "incident_id": 1,
+        "date": "2026-10-20T00:00:00Z",
+        "source": {"id": 1, "full_name": "acme/api"},
+    },
+    {
+        "incident_id": 1,
+        "date": "2026-10-20T00:00:00Z",
+        "source": {"id": 1, "full_name": "acme/api"},
+    },
+    {
+        "incident_id": 1,
+        "date": "2026-10-20T00:00:00Z",
+        "source": {"id": 2, "full_name": "acme/web"},
+    },
+    {
+        "incident_id": 9,
+        "date": "2026-10-19T12:00:00Z",
+        "source": {"id": 1, "full_name": "acme/api"},
+    },
+    {
+        "incident_id": 3,
+        "date": "2026-10-19T00:00:00Z",
+        "source": {"id": 2, "full_name": "acme/web"},
+    },
+    {
+        "incident_id": 2,
+        "date": "2026-10-18T00:00:00Z",
+        "source": {"id": 1, "full_name": "acme/api"},
+    },
 ]
 AUDIT = [
-    {"date": "2026-10-20T00:00:00Z", "event_name": "secret_incident.resolved", "action_type": "UPDATE", "api_token_id": OUR_TOKEN},
-    {"date": "2026-10-21T00:00:00Z", "event_name": "secret_incident.assigned", "action_type": "UPDATE", "api_token_id": None},
-    {"date": "2026-10-22T00:00:00Z", "event_name": "secret_incident.ignored", "action_type": "UPDATE", "api_token_id": None},
-    {"date": "2026-10-13T00:00:00Z", "event_name": "secret_incident.assigned", "action_type": "UPDATE", "api_token_id": None},
+    {
+        "date": "2026-10-20T00:00:00Z",
+        "event_name": "secret_incident.resolved",
+        "action_type": "UPDATE",
+        "api_token_id": OUR_TOKEN,
+    },
+    {
+        "date": "2026-10-21T00:00:00Z",
+        "event_name": "secret_incident.assigned",
+        "action_type": "UPDATE",
+        "api_token_id": None,
+    },
+    {
+        "date": "2026-10-22T00:00:00Z",
+        "event_name": "secret_incident.ignored",
+        "action_type": "UPDATE",
+        "api_token_id": None,
+    },
+    {
+        "date": "2026-10-13T00:00:00Z",
+        "event_name": "secret_incident.assigned",
+        "action_type": "UPDATE",
+        "api_token_id": None,
+    },
 ]
 
 
 @pytest.fixture(scope="module")
 def weekly() -> report.WeeklyReport:
     return report.compute(
-        report.incidents_frame(INCIDENTS), W43, members=report.members_frame(MEMBERS),
-        occurrences=report.occurrences_frame(OCCURRENCES), audit=report.audit_frame(AUDIT),
-        ledger=report.ledger_frame(LEDGER), token_id=OUR_TOKEN, trend_weeks=4,
+        report.incidents_frame(INCIDENTS),
+        W43,
+        members=report.members_frame(MEMBERS),
+        occurrences=report.occurrences_frame(OCCURRENCES),
+        audit=report.audit_frame(AUDIT),
+        ledger=report.ledger_frame(LEDGER),
+        token_id=OUR_TOKEN,
+        trend_weeks=4,
     )
 
 
@@ -119,13 +192,15 @@ def test_paris_week_across_the_start_of_summer_time_lasts_167_hours():
 
 
 def test_the_same_incidents_fall_in_different_weeks_by_time_zone():
-    frame = report.incidents_frame([
-        incident(1, "2026-10-18T21:59:59Z"),  # Paris Sun 23:59:59 CEST (W42); UTC Sunday (W42)
-        incident(2, "2026-10-18T22:30:00Z"),  # Paris Mon 00:30 CEST (W43); UTC Sunday (W42)
-        incident(3, "2026-10-25T22:30:00Z"),  # Paris Sun 23:30 CET (W43); UTC Sunday (W43)
-        incident(4, "2026-10-25T23:10:00Z"),  # Paris Mon 00:10 CET (W44); UTC Sunday (W43)
-        incident(5, "2026-10-25T23:30:00Z"),  # Paris Mon 00:30 CET (W44); UTC Sunday (W43)
-    ])
+    frame = report.incidents_frame(
+        [
+            incident(1, "2026-10-18T21:59:59Z"),  # Paris Sun 23:59:59 CEST (W42); UTC Sunday (W42)
+            incident(2, "2026-10-18T22:30:00Z"),  # Paris Mon 00:30 CEST (W43); UTC Sunday (W42)
+            incident(3, "2026-10-25T22:30:00Z"),  # Paris Sun 23:30 CET (W43); UTC Sunday (W43)
+            incident(4, "2026-10-25T23:10:00Z"),  # Paris Mon 00:10 CET (W44); UTC Sunday (W43)
+            incident(5, "2026-10-25T23:30:00Z"),  # Paris Mon 00:30 CET (W44); UTC Sunday (W43)
+        ]
+    )
     paris = report.compute(frame, Window(2026, 43, "Europe/Paris"), trend_weeks=2)
     utc = report.compute(frame, Window(2026, 43, "UTC"), trend_weeks=2)
     assert value(paris.kpis["opened"]) == (2, 1, 1)  # {2, 3}; before: {1}
@@ -133,10 +208,10 @@ def test_the_same_incidents_fall_in_different_weeks_by_time_zone():
 
 
 def test_last_complete_week_depends_on_the_time_zone():
-    now = datetime(2026, 10, 25, 23, 30, tzinfo=timezone.utc)  # Paris: Monday 00:30
+    now = datetime(2026, 10, 25, 23, 30, tzinfo=UTC)  # Paris: Monday 00:30
     assert report.last_complete_week(now, "Europe/Paris").label == "2026-W43"
     assert report.last_complete_week(now, "UTC").label == "2026-W42"
-    assert report.last_complete_week(datetime(2027, 1, 4, 9, tzinfo=timezone.utc)).label == "2026-W53"
+    assert report.last_complete_week(datetime(2027, 1, 4, 9, tzinfo=UTC)).label == "2026-W53"
 
 
 def test_parse_week_and_previous_across_a_year_end():
@@ -149,8 +224,14 @@ def test_parse_week_and_previous_across_a_year_end():
 def test_age_buckets_boundaries():
     days = pd.Series([0, 7, 8, 30, 31, 90, 91, float("nan")])
     assert report.age_bucket(days).tolist() == [
-        "0-7 days", "0-7 days", "8-30 days", "8-30 days", "31-90 days", "31-90 days",
-        "over 90 days", "unknown",
+        "0-7 days",
+        "0-7 days",
+        "8-30 days",
+        "8-30 days",
+        "31-90 days",
+        "31-90 days",
+        "over 90 days",
+        "unknown",
     ]
 
 
@@ -179,11 +260,31 @@ def test_backlog_by_severity_and_age(weekly):
     # end of W43: 1-8 and 13. End of W42 (10-19 00:00): 2, 4-8, 10, 11 (closed later), 13.
     assert value(k["backlog"]) == (9, 9, 0)
     by_severity = {s: v["value"] for s, v in k["backlog_by_severity"].items()}
-    assert by_severity == {"critical": 1, "high": 1, "medium": 2, "low": 2, "info": 1,
-                           "unknown": 1, "catastrophic": 1}
+    assert by_severity == {
+        "critical": 1,
+        "high": 1,
+        "medium": 2,
+        "low": 2,
+        "info": 1,
+        "unknown": 1,
+        "catastrophic": 1,
+    }
     by_age = {b: v["value"] for b, v in k["backlog_by_age"].items()}
-    assert by_age == {"0-7 days": 2, "8-30 days": 3, "31-90 days": 2, "over 90 days": 1, "unknown": 1}
-    assert list(weekly.backlog_aging.index[:6]) == ["critical", "high", "medium", "low", "info", "unknown"]
+    assert by_age == {
+        "0-7 days": 2,
+        "8-30 days": 3,
+        "31-90 days": 2,
+        "over 90 days": 1,
+        "unknown": 1,
+    }
+    assert list(weekly.backlog_aging.index[:6]) == [
+        "critical",
+        "high",
+        "medium",
+        "low",
+        "info",
+        "unknown",
+    ]
     assert weekly.backlog_aging.loc["catastrophic", "over 90 days"] == 1
 
 
@@ -201,9 +302,17 @@ def test_sla_breaches_list_the_incidents(weekly):
     breaches = weekly.sla_breaches
     # open past SLA: 1 (6 days > 1), 2 (8 > 7); closed late: 10 (20 > 7).
     assert sorted(breaches["id"]) == [1, 2, 10]
-    assert dict(zip(breaches["id"], breaches["kind"])) == {1: "open past SLA", 2: "open past SLA", 10: "closed late"}
+    assert dict(zip(breaches["id"], breaches["kind"])) == {
+        1: "open past SLA",
+        2: "open past SLA",
+        10: "closed late",
+    }
     assert {s: v["value"] for s, v in weekly.kpis["sla_breaches_by_severity"].items()} == {
-        "critical": 1, "high": 2, "medium": 0, "low": 0}
+        "critical": 1,
+        "high": 2,
+        "medium": 0,
+        "low": 0,
+    }
     # W42 end: 10 (high, open then) is 18 days old: past its 7 days; 2 is 1 day old, 4 is 23
     # days old with 90 allowed, 11 and 13 (medium) are 9 and 17 days old; nothing closed late.
     assert value(weekly.kpis["sla_breaches"]) == (3, 1, 2)
@@ -230,9 +339,15 @@ def test_top_detectors_and_sources(weekly):
 
 
 def test_assignees_inactive_and_departed(weekly):
-    rows = {r["assignee"]: (r["open_incidents"], r["member_status"]) for r in weekly.kpis["open_per_assignee"]}
-    assert rows == {"old@corp.example": (1, "inactive"), "gone@corp.example": (1, "departed"),
-                    "alice@corp.example": (1, "active")}
+    rows = {
+        r["assignee"]: (r["open_incidents"], r["member_status"])
+        for r in weekly.kpis["open_per_assignee"]
+    }
+    assert rows == {
+        "old@corp.example": (1, "inactive"),
+        "gone@corp.example": (1, "departed"),
+        "alice@corp.example": (1, "active"),
+    }
     assert value(weekly.kpis["held_by_inactive_or_departed"]) == (2, 2, 0)
 
 
@@ -246,8 +361,22 @@ def test_validity_mix_and_public_exposure(weekly):
 
 def test_automation_by_playbook_and_our_share_of_closures(weekly):
     assert weekly.automation.to_dict("records") == [
-        {"playbook": "departed", "action": "assign", "result": "applied", "count": 2, "previous": 1, "change": 1},
-        {"playbook": "departed", "action": "assign", "result": "failed", "count": 1, "previous": 0, "change": 1},
+        {
+            "playbook": "departed",
+            "action": "assign",
+            "result": "applied",
+            "count": 2,
+            "previous": 1,
+            "change": 1,
+        },
+        {
+            "playbook": "departed",
+            "action": "assign",
+            "result": "failed",
+            "count": 1,
+            "previous": 0,
+            "change": 1,
+        },
     ]
     assert value(weekly.kpis["automated_closures"]) == (2, 0, 2)  # 9 and 11
     assert weekly.kpis["automated_closure_share"]["value"] == pytest.approx(0.667)
@@ -270,8 +399,9 @@ def test_trends_per_week(weekly):
 
 
 def test_an_empty_week_and_missing_sources():
-    frame = report.incidents_frame([incident(1, "2025-01-01T00:00:00Z", "RESOLVED",
-                                             resolved_at="2025-01-02T00:00:00Z")])
+    frame = report.incidents_frame(
+        [incident(1, "2025-01-01T00:00:00Z", "RESOLVED", resolved_at="2025-01-02T00:00:00Z")]
+    )
     empty = report.compute(frame, W43, audit=None, ledger=None, trend_weeks=3)
     k = empty.kpis
     assert value(k["opened"]) == (0, 0, 0) and value(k["closed"]) == (0, 0, 0)
@@ -291,7 +421,9 @@ def test_no_incidents_at_all():
 def test_models_with_attributes_work_like_dicts():
     from clients.models import Incident
 
-    model = Incident.model_validate({**INCIDENTS[8], "detector": {"name": "aws", "display_name": "AWS Keys"}})
+    model = Incident.model_validate(
+        {**INCIDENTS[8], "detector": {"name": "aws", "display_name": "AWS Keys"}}
+    )
     from_model = report.incidents_frame([model])
     from_dict = report.incidents_frame([INCIDENTS[8]])
     pd.testing.assert_frame_equal(from_model, from_dict, check_dtype=False)

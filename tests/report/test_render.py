@@ -6,7 +6,7 @@ import csv
 import io
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -36,8 +36,13 @@ def hostile() -> report.WeeklyReport:
                     "source": {"id": 1, "full_name": f"acme/{PIPE_PATH}{SCRIPT}"}}]
     ledger = [{"playbook": f"pb{SCRIPT}", "action": "assign", "result": "applied", "incident_id": 1,
                "at": "2026-10-20T00:00:00Z"}]
-    return report.compute(report.incidents_frame(incidents), W43, occurrences=report.occurrences_frame(occurrences),
-                          ledger=report.ledger_frame(ledger), trend_weeks=2)
+    return report.compute(
+        report.incidents_frame(incidents),
+        W43,
+        occurrences=report.occurrences_frame(occurrences),
+        ledger=report.ledger_frame(ledger),
+        trend_weeks=2,
+    )
 
 
 def test_md_escapes_markup_and_line_breaks():
@@ -80,9 +85,14 @@ def _figures(text: str) -> list[str]:
 
 def test_kpis_show_percentages_and_days_to_one_decimal():
     incidents = [
-        {"id": i, "date": f"2026-10-{day:02d}T0{i % 7}:17:00Z", "status": "RESOLVED",
-         "severity": "high", "resolved_at": f"2026-10-2{i % 5}T13:00:00Z",
-         "resolver_api_token_id": "ours" if i % 3 else None}
+        {
+            "id": i,
+            "date": f"2026-10-{day:02d}T0{i % 7}:17:00Z",
+            "status": "RESOLVED",
+            "severity": "high",
+            "resolved_at": f"2026-10-2{i % 5}T13:00:00Z",
+            "resolver_api_token_id": "ours" if i % 3 else None,
+        }
         for i, day in enumerate(range(1, 12), start=1)
     ]
     weekly = report.compute(report.incidents_frame(incidents), W43, trend_weeks=2, token_id="ours")
@@ -97,8 +107,8 @@ def test_kpis_show_percentages_and_days_to_one_decimal():
 
 
 def test_partial_week_is_labelled_and_a_complete_one_is_not(hostile):
-    inside = datetime(2026, 10, 22, 12, tzinfo=timezone.utc)  # Thursday noon: 3.5 days
-    after = datetime(2026, 10, 27, tzinfo=timezone.utc)
+    inside = datetime(2026, 10, 22, 12, tzinfo=UTC)  # Thursday noon: 3.5 days
+    after = datetime(2026, 10, 27, tzinfo=UTC)
     label = report_render.partial_label(hostile, inside)
     assert label.startswith("Partial week: 3.5 of 7 days")
     assert f"**{report_render.md(label)}**" in report_render.summary_markdown(hostile, inside)
@@ -114,12 +124,14 @@ def test_partial_week_is_labelled_and_a_complete_one_is_not(hostile):
 
 
 def test_a_partial_week_says_its_breaches_are_measured_now(hostile):
-    inside = datetime(2026, 10, 22, 12, tzinfo=timezone.utc)
+    inside = datetime(2026, 10, 22, 12, tzinfo=UTC)
     assert report_render.partial_label(hostile, inside).endswith(
-        "backlog ages and SLA breaches are as of then.")
+        "backlog ages and SLA breaches are as of then."
+    )
     assert "open past their SLA at the week's end" in report_render.markdown(hostile, inside)
-    frame = report.incidents_frame([{"id": 1, "date": "2026-10-20T00:00:00Z",
-                                     "status": "TRIGGERED", "severity": "critical"}])
+    frame = report.incidents_frame(
+        [{"id": 1, "date": "2026-10-20T00:00:00Z", "status": "TRIGGERED", "severity": "critical"}]
+    )
     weekly = report.compute(frame, W43, trend_weeks=2, now=inside)
     assert weekly.sla_breaches["days"].tolist() == [2.5]
     said = "open past their SLA as of Thu 22 Oct 12:00 (the week is not over)"
@@ -128,12 +140,17 @@ def test_a_partial_week_says_its_breaches_are_measured_now(hostile):
 
 
 def test_headline_comes_first_with_arrows(hostile):
-    after = datetime(2026, 10, 27, tzinfo=timezone.utc)
+    after = datetime(2026, 10, 27, tzinfo=UTC)
     text = report_render.summary_markdown(hostile, after)
     table = [line for line in text.splitlines() if line.startswith("| **")]
     assert [line.split("|")[1].strip() for line in table] == [
-        "**open at the week's end**", "**opened**", "**closed**", "**SLA breaches**",
-        "**median days to close**", "**publicly exposed, open**"]
+        "**open at the week's end**",
+        "**opened**",
+        "**closed**",
+        "**SLA breaches**",
+        "**median days to close**",
+        "**publicly exposed, open**",
+    ]
     assert "| **opened** | **3** | 0 | ▲ +3 (worse) |" in table
     page = report_render.html_page(hostile, chart_images={}, generated_at=after)
     order = [page.index(f'id="{i}"') for i in ("headline", "about-to-breach", "every-kpi")]
@@ -164,8 +181,29 @@ def test_html_escapes_every_value(hostile):
     assert "&lt;b&gt;sev&lt;/b&gt;" in page
     # The only tags are ours: no <script> at all, and only the elements the template writes.
     tags = set(re.findall(r"<([a-zA-Z][a-zA-Z0-9]*)", page))
-    assert tags <= {"html", "head", "meta", "title", "style", "body", "h1", "h2", "p", "em", "table",
-                    "thead", "tbody", "tr", "th", "td", "figure", "img", "section", "div", "a"}
+    assert tags <= {
+        "html",
+        "head",
+        "meta",
+        "title",
+        "style",
+        "body",
+        "h1",
+        "h2",
+        "p",
+        "em",
+        "table",
+        "thead",
+        "tbody",
+        "tr",
+        "th",
+        "td",
+        "figure",
+        "img",
+        "section",
+        "div",
+        "a",
+    }
 
 
 def test_csv_keeps_values_and_defuses_formulas(hostile):
@@ -180,19 +218,30 @@ def test_kpis_json_is_strict_json(hostile):
     document = json.loads(report_render.kpis_json(hostile))
     assert document["week"] == "2026-W43" and document["title"].endswith("2026-W43")
     assert document["kpis"]["opened"] == {"value": 3, "previous": 0, "change": 3}
-    assert document["kpis"]["time_to_close_median_days"]["value"] is None  # NaN would be invalid JSON
+    assert (
+        document["kpis"]["time_to_close_median_days"]["value"] is None
+    )  # NaN would be invalid JSON
 
 
 def test_charts_are_png_images(hostile):
     images = report_render.charts(hostile)
-    assert set(images) == {"Backlog by severity", "Opened vs closed per week", "Time to close per week",
-                           "Backlog aging"}
+    assert set(images) == {
+        "Backlog by severity",
+        "Opened vs closed per week",
+        "Time to close per week",
+        "Backlog aging",
+    }
     for png in images.values():
         assert base64.b64decode(png).startswith(b"\x89PNG\r\n\x1a\n")
 
 
 def test_write_report_writes_the_four_files(hostile, tmp_path):
     paths = report_render.write_report(hostile, tmp_path)
-    assert sorted(p.name for p in paths.values()) == ["incidents.csv", "kpis.json", "report.html", "report.md"]
+    assert sorted(p.name for p in paths.values()) == [
+        "incidents.csv",
+        "kpis.json",
+        "report.html",
+        "report.md",
+    ]
     assert all(p.parent == tmp_path / "2026-W43" and p.stat().st_size > 0 for p in paths.values())
     assert 'src="data:image/png;base64,' in paths["report.html"].read_text()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -55,8 +55,15 @@ def run(prefect_server, tmp_path_factory):
     out = tmp_path_factory.mktemp("reports")
     with sandbox.running(seed=SEED, incidents=INCIDENTS) as box:
         window = report.last_complete_week(box.workspace.now, "Europe/Paris")
-        saved = {k: os.environ.get(k) for k in ("GITGUARDIAN_API_URL", "GITGUARDIAN_API_KEY", "LEDGER_URL",
-                                                "GITGUARDIAN_REQUESTS_PER_MINUTE")}
+        saved = {
+            k: os.environ.get(k)
+            for k in (
+                "GITGUARDIAN_API_URL",
+                "GITGUARDIAN_API_KEY",
+                "LEDGER_URL",
+                "GITGUARDIAN_REQUESTS_PER_MINUTE",
+            )
+        }
         os.environ["GITGUARDIAN_REQUESTS_PER_MINUTE"] = "0"  # the sandbox sets no limit
         os.environ["GITGUARDIAN_API_URL"] = box.url
         os.environ["GITGUARDIAN_API_KEY"] = box.tokens["no_audit"]  # meets a 403 on the audit log
@@ -64,9 +71,11 @@ def run(prefect_server, tmp_path_factory):
         try:
             from flows.weekly_report import weekly_report
 
-            result = weekly_report(week=window.label, timezone_name="Europe/Paris", output_dir=str(out))
+            result = weekly_report(
+                week=window.label, timezone_name="Europe/Paris", output_dir=str(out)
+            )
             # This week, not over yet: the partial week the demo reports.
-            year, week, _ = datetime.now(timezone.utc).isocalendar()
+            year, week, _ = datetime.now(UTC).isocalendar()
             current = report.Window(year, week, "UTC")
             partial = weekly_report(week=current.label, output_dir=str(out / "partial"))
         finally:
@@ -78,10 +87,19 @@ def run(prefect_server, tmp_path_factory):
         from clients.gitguardian import GitGuardianClient
 
         client = GitGuardianClient(box.url, box.token, requests_per_minute=None)
-        logs = {i: sorted(client.activity_logs(i), key=lambda e: (e.created_at, e.id))
-                for i in box.store.incidents}
-        yield {"result": result, "state": box.state(), "window": window, "out": out, "logs": logs,
-               "partial": partial, "current": current}
+        logs = {
+            i: sorted(client.activity_logs(i), key=lambda e: (e.created_at, e.id))
+            for i in box.store.incidents
+        }
+        yield {
+            "result": result,
+            "state": box.state(),
+            "window": window,
+            "out": out,
+            "logs": logs,
+            "partial": partial,
+            "current": current,
+        }
 
 
 def test_files_exist(run):
@@ -100,8 +118,11 @@ def test_kpis_agree_with_the_sandbox_state(run):
 
     opened = sum(1 for i in incidents if _time(i.get("date")) and start <= _time(i["date"]) < end)
     # closed in the week: a closure in its log there, counted once, by its latest one
-    closed = [_closures_in(logs[i["id"]], start, end)[-1] for i in incidents
-              if _closures_in(logs[i["id"]], start, end)]
+    closed = [
+        _closures_in(logs[i["id"]], start, end)[-1]
+        for i in incidents
+        if _closures_in(logs[i["id"]], start, end)
+    ]
     backlog: dict[str, int] = {}
     for i in incidents:
         if _open_at(i, logs[i["id"]], end):
@@ -127,7 +148,8 @@ def test_requests_stay_near_the_lower_bound(run):
     window, state = run["window"], run["state"]
     trend_start = report.trend_windows(window, 12)[0].start.to_pydatetime()
     needed = [
-        i for i in state["incidents"].values()
+        i
+        for i in state["incidents"].values()
         if i["status"] in ("TRIGGERED", "ASSIGNED")
         or (_time(i.get("date")) and _time(i["date"]) >= trend_start)
         or (_closed_at(i) and _closed_at(i) >= trend_start)
@@ -152,7 +174,9 @@ def test_artifacts_are_published(run):
     keys = [f"weekly-report-{what}-{week}" for what in ("summary", "sla-breaches", "automation")]
     keys.append(f"weekly-report-{week}")
     with get_client(sync_client=True) as client:
-        found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys)))
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys))
+        )
     assert {a.key for a in found} == set(keys)
     by_key = {a.key: a for a in found}
     html = str(Path(run["result"]["files"]["report.html"]).resolve())
@@ -169,21 +193,26 @@ def test_artifacts_are_published(run):
     rows = by_key[f"weekly-report-sla-breaches-{week}"].data
     assert rows and "](https://dashboard.gitguardian.com/workspace/" in rows
     first = json.loads(rows)[0]["incident"]
-    incident_id = int(first[1:first.index("]")])
+    incident_id = int(first[1 : first.index("]")])
     assert first == f"[{incident_id}]({urls[incident_id]})"
 
 
 def _load(browser, path: Path) -> None:
     browser.open(path.resolve().as_uri())
-    browser.wait_for("document.querySelectorAll('img.chart').length === 4 && "
-                     "[...document.images].every(i => i.complete && i.naturalWidth > 0)")
+    browser.wait_for(
+        "document.querySelectorAll('img.chart').length === 4 && "
+        "[...document.images].every(i => i.complete && i.naturalWidth > 0)"
+    )
 
 
 HEADLINE_BOX = "JSON.stringify(document.getElementById('headline').getBoundingClientRect())"
-LINKS = ("[...document.querySelectorAll('a')].map(a => ({text: a.textContent, href: a.href, "
-         "target: a.target, rel: a.rel}))")
-CHART_WIDTHS = ("[...document.querySelectorAll('img.chart')]"
-                ".map(i => i.getBoundingClientRect().width)")
+LINKS = (
+    "[...document.querySelectorAll('a')].map(a => ({text: a.textContent, href: a.href, "
+    "target: a.target, rel: a.rel}))"
+)
+CHART_WIDTHS = (
+    "[...document.querySelectorAll('img.chart')].map(i => i.getBoundingClientRect().width)"
+)
 
 
 def test_html_in_chromium_headline_on_the_first_screen_links_and_wide_charts(run, tmp_path):
@@ -199,10 +228,18 @@ def test_html_in_chromium_headline_on_the_first_screen_links_and_wide_charts(run
         # The six headline KPIs are on the first screen of a 1280x800 window.
         box = json.loads(browser.evaluate(HEADLINE_BOX))
         assert 0 <= box["top"] and box["bottom"] <= 800, box
-        cards = browser.evaluate("[...document.querySelectorAll('#headline .kpi')].map(k => "
-                                 "[k.dataset.kpi, k.getBoundingClientRect().bottom])")
-        assert [k for k, _ in cards] == ["backlog", "opened", "closed", "sla_breaches",
-                                         "time_to_close_median_days", "publicly_exposed_open"]
+        cards = browser.evaluate(
+            "[...document.querySelectorAll('#headline .kpi')].map(k => "
+            "[k.dataset.kpi, k.getBoundingClientRect().bottom])"
+        )
+        assert [k for k, _ in cards] == [
+            "backlog",
+            "opened",
+            "closed",
+            "sla_breaches",
+            "time_to_close_median_days",
+            "publicly_exposed_open",
+        ]
         assert all(bottom <= 800 for _, bottom in cards)
         # Charts sized for the page.
         widths = browser.evaluate(CHART_WIDTHS)
@@ -229,8 +266,11 @@ def test_partial_week_html_in_chromium(run, tmp_path):
         assert label.startswith("Partial week: ") and " of 7 days, data up to " in label
         box = json.loads(browser.evaluate(HEADLINE_BOX))
         assert box["bottom"] <= 800, box
-        partial_box = json.loads(browser.evaluate(
-            "JSON.stringify(document.getElementById('partial-week').getBoundingClientRect())"))
+        partial_box = json.loads(
+            browser.evaluate(
+                "JSON.stringify(document.getElementById('partial-week').getBoundingClientRect())"
+            )
+        )
         assert partial_box["bottom"] <= box["top"]  # read before the numbers
         assert "opened so far" in browser.evaluate("document.getElementById('headline').innerText")
         assert min(browser.evaluate(CHART_WIDTHS)) >= 900
@@ -252,9 +292,13 @@ def test_partial_week_breaches_are_measured_when_the_report_was_made(run):
         assert abs(breach["days"] - age) <= 0.06, breach  # rounded to one decimal
         assert age > breach["sla_days"], breach
     # The same as counted here over the sandbox's state: open now, older than its SLA.
-    expected = {i["id"] for i in state.values() if i["status"] in ("TRIGGERED", "ASSIGNED")
-                and report.DEFAULT_SLA_DAYS.get(i.get("severity") or "unknown") is not None
-                and _time(i.get("date"))
-                and (made - _time(i["date"])).total_seconds() / 86400
-                > report.DEFAULT_SLA_DAYS[i.get("severity") or "unknown"]}
+    expected = {
+        i["id"]
+        for i in state.values()
+        if i["status"] in ("TRIGGERED", "ASSIGNED")
+        and report.DEFAULT_SLA_DAYS.get(i.get("severity") or "unknown") is not None
+        and _time(i.get("date"))
+        and (made - _time(i["date"])).total_seconds() / 86400
+        > report.DEFAULT_SLA_DAYS[i.get("severity") or "unknown"]
+    }
     assert {b["id"] for b in past} == expected

@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import ldap3
@@ -17,7 +17,7 @@ from sandbox.export import export, fast_import_stream, ldif_line, to_ldif
 from sandbox.generator import generate
 from sandbox.workspace import Commit, Repository, Workspace
 
-NOW = datetime(2026, 11, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +105,7 @@ def test_computed_shas_equal_gits_for_awkward_paths_and_names(tmp_path: Path) ->
 
     history = _RepoHistory()
     repository = Repository(full_name="acme/awkward")
-    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     for files, name, email in [
         ({"a/b/c.txt": "1\n", "a/b.txt": "x", "a.txt": "y", "a-b/c": "z"}, "Zoë Ångström",
          "zoe@corp.example"),

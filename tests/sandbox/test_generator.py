@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +14,19 @@ import yaml
 
 from sandbox.generator import generate, start_of_today
 from sandbox.ground_truth import (
-    DEPARTED, NOT_A_PERSON, PLAYBOOKS, TEST_IGNORE, TRIAGE, VETO_TAGS, is_test_path, normalise,
+    DEPARTED,
+    NOT_A_PERSON,
+    PLAYBOOKS,
+    TEST_IGNORE,
+    TRIAGE,
+    VETO_TAGS,
+    is_test_path,
+    normalise,
     parse_mailmap,
 )
 from sandbox.workspace import Workspace
 
-NOW = datetime(2026, 11, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
 # shared/ sits beside the repository's clone, in development and in CI
 RECORDED = Path(__file__).resolve().parents[3] / "shared" / "contract" / "recorded"
 

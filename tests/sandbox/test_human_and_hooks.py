@@ -3,8 +3,9 @@ read and its write (`box.before`, `box.after`). Each test gets its own server.""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import requests

@@ -6,7 +6,8 @@ data. Writes are in test_server_writes.py.
 from __future__ import annotations
 
 import base64
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import pytest

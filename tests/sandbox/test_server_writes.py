@@ -2,7 +2,8 @@
 adversity and the state snapshot. Each test gets its own server (writes never leak)."""
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import requests

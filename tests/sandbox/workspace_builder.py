@@ -5,12 +5,12 @@ on generated mixes. Values are deterministic; no realistic secret appears anywhe
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sandbox.store import iso
 from sandbox.workspace import Workspace
 
-NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 STATUSES = ["TRIGGERED", "ASSIGNED", "RESOLVED", "IGNORED"]
 SEVERITIES = ["critical", "high", "medium", "low", "info", "unknown"]
 VALIDITIES = ["valid", "invalid", "failed_to_check", "no_checker", "unknown"]

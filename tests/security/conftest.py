@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import copy
 import secrets
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -67,8 +68,12 @@ def run_records(flow_run_ids: list[Any]) -> dict[str, list[str]]:
     """Every artifact (markdown, tables, descriptions) and every log message the Prefect server
     holds for these flow runs, as text."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (ArtifactFilter, ArtifactFilterFlowRunId,
-                                                LogFilter, LogFilterFlowRunId)
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        LogFilter,
+        LogFilterFlowRunId,
+    )
 
     flush_prefect_logs()
     ids = [i for i in flow_run_ids if i is not None]

@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import responses
@@ -89,7 +90,7 @@ def _unknown_status(page: list[Incident]) -> None:
 
 
 def _naive_utc(page: list[Incident]) -> None:
-    assert page[0].date == datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    assert page[0].date == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 def _share_hidden(page: list[Incident]) -> None:
@@ -575,12 +576,15 @@ def _flow(flow_fn, **parameters):
 @pytest.mark.prefect
 def test_playbooks_on_a_sandbox_with_hostile_incidents(playbook_env):
     from flows.commit_author_triage import commit_author_triage
-    from flows.departed_developers import PLAYBOOK as DEPARTED, departed_developer_reassignment
+    from flows.departed_developers import PLAYBOOK as DEPARTED
+    from flows.departed_developers import departed_developer_reassignment
     from flows.test_credentials import test_directory_auto_ignore
     from tasks.decide.departed import DepartedPolicy
     from tasks.decide.identity import normalise_email
-    from tasks.decide.test_credentials import PLAYBOOK as IGNORE, TestCredentialPolicy
-    from tasks.decide.triage import PLAYBOOK as TRIAGE, TriagePolicy
+    from tasks.decide.test_credentials import PLAYBOOK as IGNORE
+    from tasks.decide.test_credentials import TestCredentialPolicy
+    from tasks.decide.triage import PLAYBOOK as TRIAGE
+    from tasks.decide.triage import TriagePolicy
     from tests.security.conftest import run_records
 
     hostile = _inject_hostile(playbook_env.sandbox)

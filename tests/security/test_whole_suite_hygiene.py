@@ -83,7 +83,8 @@ def test_nothing_the_suite_left_holds_a_canary(request, prefect_server, tmp_path
         assert f"\n{table}: " in f"\n{stored}", f"the Prefect database holds no {table} row"
     with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30) as connection:
         run_logs = connection.execute(
-            "SELECT count(*) FROM log WHERE level = 20 AND name = 'prefect.flow_runs'").fetchone()[0]
+            "SELECT count(*) FROM log WHERE level = 20 AND name = 'prefect.flow_runs'"
+        ).fetchone()[0]
     assert run_logs > 0, "the playbooks' INFO run logs should have reached the Prefect server"
     leaks += [f"{what} in the Prefect server's database" for what in canary.secrets_in(stored)]
 

@@ -2,7 +2,7 @@
 sends given what earlier runs delivered, and the outbox."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -10,7 +10,7 @@ import pytest
 from tasks import notify
 from tasks.decide import sla_escalation as ladder
 
-NOW = datetime(2026, 10, 21, 10, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 10, 21, 10, 0, tzinfo=UTC)
 SECRET_URL = "https://hooks.slack.com/services/T1/B2/very-secret-token-value"
 
 

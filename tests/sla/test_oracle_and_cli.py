@@ -3,7 +3,7 @@ the incidents' dates and severities and the SLA table; and its command line."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -38,7 +38,7 @@ def test_planned_stages_equal_an_independent_computation(playbook_env, hours_aft
     from tasks.decide.sla_escalation import SlaEscalationPolicy
 
     box = playbook_env.sandbox
-    now = box.workspace.now.astimezone(timezone.utc) + timedelta(hours=hours_after)
+    now = box.workspace.now.astimezone(UTC) + timedelta(hours=hours_after)
     policy = SlaEscalationPolicy(quiet_weekends=False, quiet_hours_start="00:00",
                                  quiet_hours_end="00:00")
     result = sla_escalation(policy=policy, dry_run=True, max_actions=10_000, now=now)
@@ -49,7 +49,7 @@ def test_planned_stages_equal_an_independent_computation(playbook_env, hours_aft
     assert expected and planned
     for incident_id, rung in planned.items():
         assert expected.get(incident_id) == rung
-    for incident_id, rung in expected.items():
+    for incident_id in expected:
         assert incident_id in planned or skipped[incident_id] in RECIPIENT_REASONS
     # Everything else open is left alone for having no SLA or not being due yet.
     for incident_id, reason in skipped.items():

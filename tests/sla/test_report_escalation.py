@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -43,7 +43,7 @@ def test_the_report_shows_each_incidents_last_rung_as_the_ledger_has_it(playbook
     owner = next(a.arguments["assignee"] for a in playbook_env.ledger().applied(PLAYBOOK)
                  if a.arguments["sla_stage"].startswith("approaching")
                  and a.arguments.get("assignee"))
-    real_now = datetime.now(timezone.utc)
+    real_now = datetime.now(UTC)
     for incident in box.state()["incidents"].values():
         days = report.DEFAULT_SLA_DAYS.get(incident.get("severity") or "unknown")
         if incident["status"] not in ("TRIGGERED", "ASSIGNED") or not days or not incident["date"]:
@@ -62,7 +62,7 @@ def test_the_report_shows_each_incidents_last_rung_as_the_ledger_has_it(playbook
     assert any(r.startswith("approaching") for r in last.values())
     assert any(n > 1 for n in rungs_seen.values()), "the second run climbed some incidents"
 
-    current = report.Window(*datetime.now(timezone.utc).isocalendar()[:2])
+    current = report.Window(*datetime.now(UTC).isocalendar()[:2])
     result = weekly_report(week=current.label, output_dir=str(tmp_path / "reports"))
     files = {name: Path(path) for name, path in result["files"].items()}
     document = json.loads(files["kpis.json"].read_text())

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -21,7 +21,7 @@ PLAYBOOK = "sla-escalation"
 
 def monday_ten(box) -> datetime:
     """A working hour after the sandbox's day: Monday 10:00 UTC of the week after its `now`."""
-    start = box.workspace.now.astimezone(timezone.utc)
+    start = box.workspace.now.astimezone(UTC)
     day = start + timedelta(days=7 - start.weekday())
     return day.replace(hour=10, minute=0, second=0, microsecond=0)
 
@@ -51,8 +51,11 @@ def receivers(tmp_path, monkeypatch):
 def save_blocks(webhook, teams, smtp, *, custom_timeout: float = 10) -> dict[str, str]:
     """The blocks the policy names, saved in the test's Prefect server. Their tokens are made
     now: the tests look for them afterwards where they must never be."""
-    from prefect.blocks.notifications import (CustomWebhookNotificationBlock,
-                                              MicrosoftTeamsWebhook, SlackWebhook)
+    from prefect.blocks.notifications import (
+        CustomWebhookNotificationBlock,
+        MicrosoftTeamsWebhook,
+        SlackWebhook,
+    )
     from prefect_email import EmailServerCredentials
 
     slack_tokens = ["T" + secrets.token_hex(4).upper(), "B" + secrets.token_hex(4).upper(),

@@ -1,12 +1,13 @@
 """One SLA definition: the weekly report and the escalation ladder read the same table, and the
 report's "open past SLA" is the ladder's "breached"."""
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tasks import report, sla
 
-NOW = datetime(2026, 10, 21, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 10, 21, 12, 0, tzinfo=UTC)
 
 
 def test_the_report_uses_the_shared_table():

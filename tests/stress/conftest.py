@@ -10,10 +10,11 @@ from __future__ import annotations
 import copy
 import os
 from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -30,11 +31,14 @@ FAST_RETRIES = {"GITGUARDIAN_MAX_RETRIES": "6", "GITGUARDIAN_RETRY_BACKOFF_CAP":
 def playbooks() -> dict[str, tuple[Callable[..., Any], Any, str]]:
     """name -> (flow function, policy, ledger playbook name)."""
     from flows.commit_author_triage import commit_author_triage
-    from flows.departed_developers import PLAYBOOK as DEPARTED, departed_developer_reassignment
+    from flows.departed_developers import PLAYBOOK as DEPARTED
+    from flows.departed_developers import departed_developer_reassignment
     from flows.test_credentials import test_directory_auto_ignore
     from tasks.decide.departed import DepartedPolicy
-    from tasks.decide.test_credentials import PLAYBOOK as IGNORE, TestCredentialPolicy
-    from tasks.decide.triage import PLAYBOOK as TRIAGE, TriagePolicy
+    from tasks.decide.test_credentials import PLAYBOOK as IGNORE
+    from tasks.decide.test_credentials import TestCredentialPolicy
+    from tasks.decide.triage import PLAYBOOK as TRIAGE
+    from tasks.decide.triage import TriagePolicy
 
     return {
         "departed": (departed_developer_reassignment, DepartedPolicy(), DEPARTED),

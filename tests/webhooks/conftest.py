@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
 import pytest
@@ -107,12 +108,12 @@ def receiver(prefect_server) -> Iterator[Receiver]:
 
 def gitguardian_events(since: float) -> list[Any]:
     """Every gitguardian.* event the Prefect server holds that occurred after `since`."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from prefect.client.orchestration import get_client
     from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter
 
-    moment = datetime.fromtimestamp(since, tz=timezone.utc)
+    moment = datetime.fromtimestamp(since, tz=UTC)
     query = EventFilter(event=EventNameFilter(prefix=["gitguardian."]),
                         occurred=EventOccurredFilter(since=moment))
     with get_client(sync_client=True) as client:

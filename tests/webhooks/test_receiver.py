@@ -13,8 +13,14 @@ import requests
 from deployments.webhooks import ACTIONS, MiB, Replays, signature_of
 from tests.fixtures import canary
 
-from .conftest import Receiver, gitguardian_event, gitguardian_events, serve_receiver, sign, \
-    wait_for_events
+from .conftest import (
+    Receiver,
+    gitguardian_event,
+    gitguardian_events,
+    serve_receiver,
+    sign,
+    wait_for_events,
+)
 
 pytestmark = [pytest.mark.prefect]
 
@@ -140,17 +146,29 @@ def test_a_burst_is_one_event_carrying_every_id_and_no_secret_or_share_url(
     time.sleep(1.0)
     events = gitguardian_events(since)
     by_name = {e.event: e for e in events}
-    assert sorted(by_name) == ["gitguardian.incident.new_occurrence", "gitguardian.incident.triggered"]
+    assert sorted(by_name) == [
+        "gitguardian.incident.new_occurrence",
+        "gitguardian.incident.triggered",
+    ]
     triggered = by_name["gitguardian.incident.triggered"]
     assert triggered.payload["incident_ids"] == burst
     assert triggered.payload["webhooks"] == len(burst)
     assert triggered.resource.id == f"gitguardian.incident.{burst[0]}"
     assert {r.id for r in triggered.related} == {f"gitguardian.incident.{i}" for i in burst[1:]}
     details = triggered.payload["incidents"][str(burst[0])]
-    assert details == {"status": "triggered", "validity": "invalid", "severity": "high",
-                       "regression": False, "detector_group_name": "generic_password"}
-    assert by_name["gitguardian.incident.new_occurrence"].payload["incidents"][str(burst[0])][
-        "occurrence_id"] == 991
+    assert details == {
+        "status": "triggered",
+        "validity": "invalid",
+        "severity": "high",
+        "regression": False,
+        "detector_group_name": "generic_password",
+    }
+    assert (
+        by_name["gitguardian.incident.new_occurrence"].payload["incidents"][str(burst[0])][
+            "occurrence_id"
+        ]
+        == 991
+    )
     text = json.dumps([e.model_dump(mode="json") for e in events])
     assert "share/incidents" not in text and "hash-" not in text and "hmsl" not in text
     assert "dev@corp.example" not in text
@@ -162,8 +180,9 @@ def test_a_burst_is_one_event_carrying_every_id_and_no_secret_or_share_url(
 
 
 def test_health_and_custom_header_names(prefect_server) -> None:
-    receiver, stop = serve_receiver(signature_header="X-Sig", timestamp_header="X-Time",
-                                    max_skew=10)
+    receiver, stop = serve_receiver(
+        signature_header="X-Sig", timestamp_header="X-Time", max_skew=10
+    )
     try:
         health = requests.get(receiver.base + "/health", timeout=5)
         assert health.status_code == 200 and health.json()["status"] == "ok"
