@@ -53,7 +53,6 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 PAGE = 100
-OPEN = ("TRIGGERED", "ASSIGNED")
 DETAIL = "GET /v1/incidents/secrets/{id}"
 OCCURRENCES = "GET /v1/occurrences/secrets"
 
@@ -105,6 +104,8 @@ def run_flow(flow_fn: Any, *, prefect: bool, **parameters: Any) -> tuple[dict[st
 def lower_bound(playbook: str, policy: Any, state: dict[str, Any], *, actions: int,
                 dry: Counter) -> dict[str, int]:
     """The fewest requests this playbook's data could cost, from the sandbox's own state."""
+    from clients.models import OPEN_STATUSES
+
     incidents = list(state["incidents"].values())
     occurrences = state["occurrences"]  # incident id -> occurrences
 
@@ -134,7 +135,7 @@ def lower_bound(playbook: str, policy: Any, state: dict[str, Any], *, actions: i
         veto = set(policy.veto_tags)
         candidates = {
             i["id"] for i in incidents
-            if i["status"] in OPEN and i["validity"] in policy.validities
+            if i["status"] in OPEN_STATUSES and i["validity"] in policy.validities
             and not veto & set(i.get("tags") or ())
         }
         bound["incident pages (open, allowed validity, no veto tag)"] = pages(len(candidates))

@@ -8,6 +8,7 @@ logs and dumps.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -32,8 +33,10 @@ class IncidentStatus(StrEnum):
     IGNORED = "IGNORED"
 
 
-OPEN_STATUSES = frozenset({IncidentStatus.TRIGGERED, IncidentStatus.ASSIGNED})
-CLOSED_STATUSES = frozenset({IncidentStatus.RESOLVED, IncidentStatus.IGNORED})
+# The one home of "open" and "closed", for the client, the playbooks and the sandbox. Tuples of
+# the plain values, in this order: they compare, print and serialise as the API's strings.
+OPEN_STATUSES: tuple[str, ...] = (IncidentStatus.TRIGGERED.value, IncidentStatus.ASSIGNED.value)
+CLOSED_STATUSES: tuple[str, ...] = (IncidentStatus.RESOLVED.value, IncidentStatus.IGNORED.value)
 
 
 class Severity(StrEnum):
@@ -78,20 +81,9 @@ class Tag(StrEnum):
     IGNORED_IN_CHECK_RUN = "IGNORED_IN_CHECK_RUN"
 
 
-class OccurrenceKind(StrEnum):
-    REALTIME = "realtime"
-    HISTORICAL = "historical"
-
-
 class Presence(StrEnum):
     PRESENT = "present"
     REMOVED = "removed"
-
-
-class ChangeType(StrEnum):
-    ADDITION = "addition"
-    DELETION = "deletion"
-    CONTEXT = "context"
 
 
 class AccessLevel(StrEnum):
@@ -99,14 +91,6 @@ class AccessLevel(StrEnum):
     MANAGER = "manager"
     MEMBER = "member"
     RESTRICTED = "restricted"
-
-
-class ActionType(StrEnum):
-    READ = "READ"
-    CREATE = "CREATE"
-    UPDATE = "UPDATE"
-    DELETE = "DELETE"
-    OTHER = "OTHER"
 
 
 class ApiModel(BaseModel):
@@ -278,6 +262,30 @@ class AuditLog(ApiModel):
     data: Any | None = None
 
 
+# The one scope rule, for the preflight and the sandbox: a scope includes others. GitGuardian:
+# incidents:share includes write includes read; the other resources' write includes their read.
+IMPLIED_SCOPES: dict[str, tuple[str, ...]] = {
+    "incidents:share": ("incidents:write", "incidents:read"),
+    "incidents:write": ("incidents:read",),
+    "members:write": ("members:read",),
+    "teams:write": ("teams:read",),
+    "sources:write": ("sources:read",),
+}
+
+
+def granted_scopes(scopes: Iterable[str]) -> set[str]:
+    """The scopes a token holds, with the ones they include."""
+    granted = set(scopes)
+    for held in list(granted):
+        granted.update(IMPLIED_SCOPES.get(held, ()))
+    return granted
+
+
+def missing_scopes(scopes: Iterable[str], needed: Iterable[str]) -> list[str]:
+    """The needed scopes that a token holding `scopes` lacks, sorted."""
+    return sorted(set(needed) - granted_scopes(scopes))
+
+
 class Token(ApiModel):
     id: str
     name: str | None = None
@@ -291,15 +299,6 @@ class Token(ApiModel):
     member_id: int | None = None
     creator_id: int | None = None
     scopes: list[str] = Field(default_factory=list)
-
-    def missing_scopes(self, needed: list[str] | tuple[str, ...] | set[str]) -> list[str]:
-        """The needed scopes this token lacks, honouring share > write > read implication."""
-        implied = set(self.scopes)
-        if "incidents:share" in implied:
-            implied |= {"incidents:write", "incidents:read"}
-        if "incidents:write" in implied:
-            implied.add("incidents:read")
-        return sorted(s for s in set(needed) if s not in implied)
 
 
 class MemberBrief(ApiModel):

@@ -19,6 +19,7 @@ from typing import Any
 
 from prefect import flow
 
+from clients.models import OPEN_STATUSES
 from tasks import fetch
 from tasks.decide.test_credentials import (
     PLAYBOOK,
@@ -32,7 +33,6 @@ from tasks.playbook import Playbook
 from tasks.runtime import get_run_logger, run_name
 
 SCOPES = ("incidents:read", "incidents:write")
-OPEN = ("TRIGGERED", "ASSIGNED")
 FEW = 50  # below this many incidents, per-incident occurrence listings beat a bulk sweep
 
 
@@ -74,7 +74,7 @@ def test_directory_auto_ignore(
         occurrences: dict[int, list[Any]] = {}
         scoped: tuple[list[Any], dict[int, list[Any]]] | None = None
         if incident_ids is None:
-            for status in OPEN:
+            for status in OPEN_STATUSES:
                 for validity in policy.validities:
                     filters = dict(status=status, validity=validity)
                     incidents += fetch.fetch_incidents(
@@ -85,7 +85,7 @@ def test_directory_auto_ignore(
             # The same selection as the listings' filters, applied to the incidents read.
             scoped = fetch.fetch_incidents_by_id(client, incident_ids)
             veto = set(policy.veto_tags)
-            incidents = [i for i in scoped[0] if i.status in OPEN
+            incidents = [i for i in scoped[0] if i.status in OPEN_STATUSES
                          and i.validity in policy.validities and not veto & set(i.tags or ())]
             occurrences = scoped[1]
         wanted = {i.id for i in incidents}

@@ -26,6 +26,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
+from clients.models import OPEN_STATUSES
 from flows.cli import DEFAULT_HISTORY_BUDGET, report_command_line, report_parser, sla_option
 from tasks import notify, preflight, report, report_history, report_render, settings
 from tasks.errors import one_line_errors
@@ -86,7 +87,7 @@ def fetch_report_incidents(client: Any, trend_start: datetime) -> list[Any]:
     pages = client.incident_pages(per_page=100, date_after=trend_start)
     for page in paged(pages, "incidents opened in the trend range", "incidents"):
         found.update((i.id, i) for i in page)
-    for status in report.OPEN_STATUSES:
+    for status in OPEN_STATUSES:
         pages = client.incident_pages(per_page=100, status=status, date_before=boundary)
         for page in paged(pages, f"older {status} incidents", "incidents"):
             found.update((i.id, i) for i in page if i.status == status)

@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from clients.models import IgnoreReason, Severity, Validity
 from sandbox.workspace import Token
 
-OPEN_STATUSES = ("TRIGGERED", "ASSIGNED")
-CLOSED_STATUSES = ("RESOLVED", "IGNORED")
-IGNORE_REASONS = ("test_credential", "false_positive", "low_risk", "invalid")
-VALIDITIES = ("valid", "invalid", "failed_to_check", "no_checker", "unknown")
-SEVERITIES = ("critical", "high", "medium", "low", "info", "unknown")
+# The API's values, from the client's models (one home): the sandbox accepts what they name.
+IGNORE_REASONS = tuple(reason.value for reason in IgnoreReason)
+VALIDITIES = tuple(validity.value for validity in Validity)
+SEVERITIES = tuple(severity.value for severity in Severity)
 CONFLICT = "Request conflicts with existing data."
 NOT_FOUND = "Not found."
 PERMISSION_DENIED = "Permission denied."

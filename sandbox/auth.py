@@ -3,26 +3,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from clients.models import granted_scopes
 from sandbox.api import INVALID_KEY, NOT_FOUND, PERMISSION_DENIED, ApiError, iso
 from sandbox.query import Page, Query, in_order, paginate
 from sandbox.state import State
 from sandbox.workspace import Token
 
-# A scope implies others: share includes write includes read.
-_IMPLIED_SCOPES = {
-    "incidents:share": ("incidents:write", "incidents:read"),
-    "incidents:write": ("incidents:read",),
-    "members:write": ("members:read",),
-    "teams:write": ("teams:read",),
-    "sources:write": ("sources:read",),
-}
-
 
 def token_has_scope(token: Token, scope: str) -> bool:
-    granted = set(token.scopes)
-    for held in token.scopes:
-        granted.update(_IMPLIED_SCOPES.get(held, ()))
-    return scope in granted
+    """The one scope rule (clients.models): a scope includes others."""
+    return scope in granted_scopes(token.scopes)
 
 
 class Tokens(State):

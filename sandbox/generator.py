@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from clients.models import CLOSED_STATUSES, OPEN_STATUSES
 from sandbox.ground_truth import compute_ground_truth
 from sandbox.workspace import Commit, DirectoryPerson, Repository, Token, Workspace
 
@@ -688,13 +689,13 @@ def generate(seed: int, incidents: int, now: datetime | None = None) -> Workspac
         test_like = profile in ("test", "mixed", "null_path")
         validity = (_TEST_VALIDITY if test_like else _VALIDITY).pick(rng)
         incident = _incident(world, incident_id, workspace_id, source, status, validity, profile)
-        if status == "ASSIGNED" or (status in ("RESOLVED", "IGNORED") and rng.random() < 0.4):
+        if status == "ASSIGNED" or (status in CLOSED_STATUSES and rng.random() < 0.4):
             # departed people keep a share of assignments: that is the problem to fix
             pool = departed_members if departed_members and rng.random() < 0.1 else world.members
             assignee = rng.choice(pool)
             incident["assignee_id"] = assignee["id"]
             incident["assignee_email"] = assignee["email"]
-        if status in ("RESOLVED", "IGNORED"):
+        if status in CLOSED_STATUSES:
             closer = rng.choice(deciders)
             closed_at = _iso(now - timedelta(seconds=rng.randint(60, max(61, span // 2))))
             if status == "RESOLVED":
@@ -896,7 +897,7 @@ def _finish_counts(sources: list[dict[str, Any]], incidents: list[dict[str, Any]
             if incident[key] and incident[key] < incident["triggered_at"]:
                 incident[key] = _iso(triggered + timedelta(minutes=5))
         source = incident_source[incident["id"]]
-        state = "open" if incident["status"] in ("TRIGGERED", "ASSIGNED") else "closed"
+        state = "open" if incident["status"] in OPEN_STATUSES else "closed"
         breakdown[source["id"]][state][incident["severity"]] += 1
     for source in sources:
         counts = breakdown[source["id"]]

@@ -18,6 +18,7 @@ from typing import Any
 
 from codeowners import CodeOwners
 
+from clients.models import OPEN_STATUSES
 from sandbox.workspace import DirectoryPerson, Repository, Workspace
 
 DEPARTED = "departed-developer-reassignment"
@@ -25,7 +26,6 @@ TEST_IGNORE = "test-directory-auto-ignore"
 TRIAGE = "commit-author-triage"
 PLAYBOOKS = (DEPARTED, TEST_IGNORE, TRIAGE)
 
-OPEN_STATUSES = ("TRIGGERED", "ASSIGNED")
 # The test-directory playbook's default globs, matched by path segment.
 TEST_DIRECTORIES = frozenset({"test", "tests", "__tests__", "spec", "testdata", "fixtures"})
 TEST_FILE_GLOBS = ("*_test.go", "test_*.py", "*.spec.ts")

@@ -19,9 +19,7 @@ it too so a page is never built from a half-applied write.
 from __future__ import annotations
 
 from sandbox.api import (
-    CLOSED_STATUSES,
     EVENT_NAMES,
-    OPEN_STATUSES,
     Actor,
     ApiError,
     Human,
@@ -37,9 +35,8 @@ from sandbox.state import State, generated_past
 from sandbox.writes import Writes
 
 __all__ = [
-    "CLOSED_STATUSES", "EVENT_NAMES", "OPEN_STATUSES", "Actor", "ApiError", "Human", "Page",
-    "Query", "State", "Store", "audit_write", "generated_past", "iso", "paginate", "parse_time",
-    "scan_page", "token_has_scope",
+    "EVENT_NAMES", "Actor", "ApiError", "Human", "Page", "Query", "State", "Store", "audit_write",
+    "generated_past", "iso", "paginate", "parse_time", "scan_page", "token_has_scope",
 ]
 
 

@@ -11,14 +11,13 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+from clients.models import CLOSED_STATUSES, OPEN_STATUSES
 from sandbox.api import (
-    CLOSED_STATUSES,
     CONFLICT,
     DEFAULT_SHARE_LIFESPAN_HOURS,
     EVENT_NAMES,
     IGNORE_REASONS,
     NOT_FOUND,
-    OPEN_STATUSES,
     PERMISSION_DENIED,
     SEVERITIES,
     USER_ID_OFFSET,

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from clients.models import OPEN_STATUSES
 from tasks.decide.identity import normalise_email
 from tasks.plan import Action, Decision, Outcome, Plan, Result
 
@@ -43,7 +44,6 @@ logger = logging.getLogger(__name__)
 
 NOTE_MARKER = "[gg-remediation {playbook} decision {decision_id}]"
 NOTE_MAX_CHARS = 10_000  # the API refuses a longer note; budgets: tasks/decide/notes.py
-OPEN = ("TRIGGERED", "ASSIGNED")
 CHUNK = 100  # decisions per chunk (a Prefect task run each): a task run costs 2-4 ms
 WORKERS = 4  # incidents written side by side
 NOTE_TRIES = 3
@@ -140,7 +140,7 @@ def as_decided(decision: Decision, incident: Any) -> bool:
     if action is Action.IGNORE:
         return status == "IGNORED" and incident.ignore_reason == args.get("ignore_reason")
     if action is Action.REOPEN:
-        return status in OPEN
+        return status in OPEN_STATUSES
     if action is Action.SHARE:
         return bool(getattr(incident, "share_url", None))
     return False  # NOTE: decided by the marker alone

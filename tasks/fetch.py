@@ -5,12 +5,11 @@ the API silently ignores a filter it does not know.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from prefect.cache_policies import NO_CACHE
 
-from tasks.preflight import MissingScopes, missing_scopes
 from tasks.progress import Progress, paged
 from tasks.runtime import task
 
@@ -34,23 +33,6 @@ def transient(task, task_run, state) -> bool:
 
 # Inputs hold clients (sockets, locks): never hashed for caching, and results are fresh data.
 FETCH = dict(retries=1, retry_delay_seconds=5, retry_condition_fn=transient, cache_policy=NO_CACHE)
-
-
-@task(name="check-scopes", **FETCH)
-def check_scopes(client: Any, required: Iterable[str]) -> Any:
-    """Fail early, naming each missing scope. `incidents:share` implies write implies read.
-
-    Returns the token (its id tells our writes from a person's; its workspace names the lease).
-    """
-    token = client.token_info()
-    missing = missing_scopes(token, required)
-    if missing:
-        granted = ", ".join(sorted(token.scopes or ())) or "none"
-        raise MissingScopes(
-            f"The API token lacks the scope(s) {', '.join(missing)} this playbook needs "
-            f"(it has: {granted})."
-        )
-    return token
 
 
 @task(name="fetch-members", **FETCH)

@@ -29,6 +29,7 @@ from prefect.runtime import flow_run
 from prefect.states import Failed
 from prefect.utilities.annotations import quote
 
+from clients.models import granted_scopes
 from tasks import act, approval, artifacts, preflight, settings
 from tasks.act import RunReport
 from tasks.decide.paths import printable
@@ -226,7 +227,7 @@ class Playbook:
                                    "left for the next run", len(plan) - len(approved_plan))
                     publish_plan(approved_plan, dry_run=self.dry_run, links=links)
                 plan, approved = approved_plan, True
-        granted = set(getattr(self.token, "scopes", None) or ())
+        granted = granted_scopes(getattr(self.token, "scopes", None) or ())
         policy = self.parameters.get("policy")
         restore = bool(isinstance(policy, dict) and policy.get("restore_human_changes"))
         progress = Progress("writes", unit="decisions", logger=logger)

@@ -187,17 +187,6 @@ def quick_client(*, command_line: bool = False) -> Any:
                              retry=RetryPolicy(max_attempts=2, base_delay=0.1, max_delay=0.2))
 
 
-def missing_scopes(token: Any, required: Iterable[str]) -> list[str]:
-    """`incidents:share` implies write implies read."""
-    granted = set(getattr(token, "scopes", None) or ())
-    implied = set(granted)
-    if "incidents:share" in granted:
-        implied |= {"incidents:write", "incidents:read"}
-    if "incidents:write" in granted:
-        implied.add("incidents:read")
-    return sorted(set(required) - implied)
-
-
 def check_token(client: Any, required: Iterable[str]) -> Any:
     """The key works and holds `required`: InputError (a refused key, a missing scope) or
     ApiUnavailable. Returns the token (its id tells our writes from a person's)."""
@@ -208,6 +197,7 @@ def check_token(client: Any, required: Iterable[str]) -> Any:
         RateLimited,
         ServerError,
     )
+    from clients.models import missing_scopes  # the one scope rule
 
     where = getattr(client, "base_url", "")
     try:
@@ -223,7 +213,7 @@ def check_token(client: Any, required: Iterable[str]) -> Any:
             f"GitGuardian API unavailable at {where}: {exc}. Nothing was written. "
             f"Check {API_URL_VARIABLE} and the network, or run again later."
         ) from None
-    missing = missing_scopes(token, required)
+    missing = missing_scopes(getattr(token, "scopes", None) or (), required)
     if missing:
         granted = ", ".join(sorted(getattr(token, "scopes", None) or ())) or "none"
         raise MissingScopes(

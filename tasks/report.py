@@ -35,7 +35,6 @@ import pandas as pd
 from tasks import report_history
 from tasks.report_history import History, _get, _text
 
-OPEN_STATUSES = ("TRIGGERED", "ASSIGNED")
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "info", "unknown")
 AGE_BUCKETS = ("0-7 days", "8-30 days", "31-90 days", "over 90 days", "unknown")
 # The SLA per severity: one definition, shared with the SLA escalation ladder (tasks/sla.py).

@@ -26,9 +26,10 @@ from typing import Any
 
 import pandas as pd
 
+from clients.models import CLOSED_STATUSES
+
 CLOSING = {"RESOLVE": "RESOLVED", "IGNORE": "IGNORED"}
 REOPENING = ("UNRESOLVE", "REOPEN")
-CLOSED_STATUSES = ("RESOLVED", "IGNORED")
 CLOSURE_COLUMNS = ["incident_id", "closed_at", "reopened_at", "kind", "secret_revoked",
                    "ignore_reason", "api_token_id", "opened_at"]
 

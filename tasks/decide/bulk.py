@@ -50,7 +50,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from clients.models import IncidentStatus, Severity, Validity
+from clients.models import CLOSED_STATUSES, OPEN_STATUSES, IncidentStatus, Severity, Validity
 from tasks.decide.coverage import occurrence_gap
 from tasks.decide.evidence import MANAGER_LOOKUP_ERROR, Evidence
 from tasks.decide.identity import is_bot_or_noreply, normalise_email
@@ -65,8 +65,6 @@ from tasks.decide.paths import (
 from tasks.plan import RESTORE_HUMAN_CHANGES_HELP, Action, Decision, Plan, Precondition, Skip
 
 PLAYBOOK = "bulk-remediation"
-OPEN_STATUSES = ("TRIGGERED", "ASSIGNED")
-CLOSED_STATUSES = ("RESOLVED", "IGNORED")
 
 # Skip reasons, stable: the plan table and the ledger use them.
 SKIP_ALREADY_DONE = "already_done"

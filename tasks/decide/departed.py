@@ -33,6 +33,7 @@ from typing import Protocol
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from clients.directory import Lookup, Person, Status
+from clients.models import OPEN_STATUSES
 from tasks.decide.coverage import OCCURRENCES_UNSEEN, occurrence_gap
 from tasks.decide.evidence import (
     COMMITTER_LOOKUP_ERROR,
@@ -55,7 +56,6 @@ from tasks.decide.notes import LONGEST_ADDRESS, check_template, clip, note_budge
 from tasks.plan import RESTORE_HUMAN_CHANGES_HELP, Action, Decision, Plan, Precondition, Skip
 
 PLAYBOOK = "departed-developer-reassignment"
-OPEN_STATUSES = ("TRIGGERED", "ASSIGNED")
 
 # Reason codes, stable: the plan table, the ledger and the sandbox's ground truth use them.
 REASON_MANAGER = "manager"

@@ -41,6 +41,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from clients.directory import Lookup, Status
+from clients.models import OPEN_STATUSES
 from tasks import sla
 from tasks.decide.evidence import (
     AUTHOR_LOOKUP_ERROR,
@@ -57,7 +58,6 @@ from tasks.decide.paths import printable
 from tasks.plan import Action, Decision, Plan, Precondition, Skip
 
 PLAYBOOK = "sla-escalation"
-OPEN_STATUSES = ("TRIGGERED", "ASSIGNED")
 NOTE_BUDGET = note_budget(PLAYBOOK)
 SECURITY = "security"  # the stage-3 recipient: the security lead and the security channel
 

@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from clients.models import OPEN_STATUSES
 from tasks.decide.coverage import occurrence_gap
 from tasks.decide.notes import clip, note_budget
 from tasks.decide.paths import (
@@ -31,7 +32,6 @@ from tasks.decide.paths import (
 from tasks.plan import Action, Decision, Plan, Precondition, Skip
 
 PLAYBOOK = "test-directory-auto-ignore"
-OPEN_STATUSES = ("TRIGGERED", "ASSIGNED")
 ALWAYS_VETO = ("PUBLICLY_EXPOSED", "PUBLICLY_LEAKED")
 TEST_FILE_TAG = "TEST_FILE"
 IGNORE_REASON = "test_credential"

@@ -38,6 +38,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from clients.directory import Lookup, Status
+from clients.models import OPEN_STATUSES
 from tasks.decide.evidence import (
     AUTHOR_LOOKUP_ERROR,
     GROUP_LOOKUP_ERROR,
@@ -59,7 +60,7 @@ from tasks.plan import RESTORE_HUMAN_CHANGES_HELP, Action, Decision, Plan, Preco
 PLAYBOOK = "commit-author-triage"
 ASSIGN_PRECONDITION = Precondition(statuses=("TRIGGERED",))
 # The share follows the assignment in the same run, so the incident may be ASSIGNED by then.
-SHARE_PRECONDITION = Precondition(statuses=("TRIGGERED", "ASSIGNED"))
+SHARE_PRECONDITION = Precondition(statuses=OPEN_STATUSES)
 
 
 class TriagePolicy(BaseModel):

@@ -18,7 +18,7 @@ from pydantic import BaseModel, SecretStr
 from responses import matchers
 
 from clients.gitguardian import GitGuardianClient
-from clients.models import AuditLog, Incident, Member, Note, Occurrence, Token
+from clients.models import AuditLog, Incident, Member, Note, Occurrence, Token, missing_scopes
 from clients.retry import RetryPolicy
 
 # shared/ lies beside the repository, for developers and CI alike.
@@ -254,7 +254,7 @@ def test_token_info(saas):
     token = saas.token_info()
     assert isinstance(token, Token)
     assert_kept(token, body(exchanges[0]))
-    assert token.missing_scopes(["incidents:write", "audit_logs:read"]) == []
+    assert missing_scopes(token.scopes, ["incidents:write", "audit_logs:read"]) == []
 
 
 @responses.activate

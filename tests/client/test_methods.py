@@ -8,7 +8,17 @@ import responses
 from responses import matchers
 
 from clients.gitguardian import USER_AGENT
-from clients.models import AuditLog, Incident, Member, Note, Occurrence, Share, Source, Token
+from clients.models import (
+    AuditLog,
+    Incident,
+    Member,
+    Note,
+    Occurrence,
+    Share,
+    Source,
+    Token,
+    missing_scopes,
+)
 from tests.client.conftest import BASE, KEY, incident_json, note_json
 
 INCIDENTS = f"{BASE}/v1/incidents/secrets"
@@ -52,7 +62,7 @@ def test_token_info(client):
     token = client.token_info()
     assert isinstance(token, Token)
     assert token.member_id == 12
-    assert token.missing_scopes(["incidents:write", "members:read", "audit_logs:read"]) == [
+    assert missing_scopes(token.scopes, ["incidents:write", "members:read", "audit_logs:read"]) == [
         "audit_logs:read"
     ]
 

@@ -33,7 +33,7 @@ def quick_task_retries(monkeypatch):
 
     monkeypatch.setattr("tasks.playbook.TOKEN_RETRY_SECONDS", 0.0)
 
-    for name in ("check_scopes", "fetch_members", "fetch_incidents", "fetch_occurrences"):
+    for name in ("fetch_members", "fetch_incidents", "fetch_occurrences"):
         monkeypatch.setattr(fetch, name, getattr(fetch, name).with_options(retry_delay_seconds=0))
 
 
