@@ -162,7 +162,6 @@ class EventPath:
                     "LDAP_BASE_DN": "dc=corp,dc=example",
                     "LDAP_LEAVERS_OU": "ou=leavers,dc=corp,dc=example",
                     "GIT_MIRRORS_ROOT": str(self.export / "repos"),
-                    "REPORTS_DIR": str(self.workdir / "reports"),
                     # serve looks for runs to start every 10 s by default: a triggered run
                     # would wait up to that long (README: event latency).
                     "PREFECT_RUNNER_POLL_FREQUENCY": "1",

@@ -41,7 +41,6 @@ def _environment(out: Path) -> None:
         LDAP_BASE_DN="dc=corp,dc=example",
         LDAP_LEAVERS_OU="ou=leavers,dc=corp,dc=example",
         GIT_MIRRORS_ROOT=str(out / "repos"),
-        REPORTS_DIR=str(out / "reports"),
     )
     os.environ.pop("LDAP_URL", None)
 

@@ -35,7 +35,6 @@ def _environment(box: Any, out: Path) -> None:
         LDAP_LEAVERS_OU="ou=leavers,dc=corp,dc=example",
         GIT_MIRRORS_ROOT=str(out / "repos"),
         LEDGER_URL=f"sqlite:///{out / 'ledger.sqlite'}",
-        REPORTS_DIR=str(out / "reports"),
     )
     os.environ.pop("LDAP_URL", None)
 

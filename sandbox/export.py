@@ -18,7 +18,6 @@ import subprocess
 import zlib
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 from sandbox.generator import BASE_DN, COMMITTER_EMAIL, COMMITTER_NAME, LEAVERS_OU, PEOPLE_OU
 from sandbox.workspace import DirectoryPerson, Repository, Workspace
@@ -165,13 +164,3 @@ def write_repository(repository: Repository, path: Path) -> None:
     subprocess.run(["git", "fast-import", "--quiet", "--done"],
                    input=fast_import_stream(repository), **run)
     subprocess.run(["git", "reset", "--quiet", "--hard", "main"], **run)
-
-
-def repository_head(path: Path) -> str:
-    done = subprocess.run(["git", "rev-parse", "main"], cwd=path, env=_git_env(),
-                          check=True, capture_output=True, text=True)
-    return done.stdout.strip()
-
-
-def load_json(path: Path) -> Any:
-    return json.loads(Path(path).read_text(encoding="utf-8"))

@@ -113,7 +113,6 @@ def served(tmp_path_factory, sandbox_workspace, sandbox_export) -> Iterator[Serv
                 "LDAP_BASE_DN": "dc=corp,dc=example",
                 "LDAP_LEAVERS_OU": "ou=leavers,dc=corp,dc=example",
                 "GIT_MIRRORS_ROOT": str(sandbox_export / "repos"),
-                "REPORTS_DIR": str(tmp / "reports"),
             }
             with open(serve_log, "wb") as out:
                 serve = subprocess.Popen([sys.executable, "-m", "deployments.serve"], cwd=ROOT,

@@ -81,7 +81,6 @@ def test_deploy_all_then_a_worker_runs_the_departed_playbook(
             "LDAP_BASE_DN": "dc=corp,dc=example",
             "LDAP_LEAVERS_OU": "ou=leavers,dc=corp,dc=example",
             "GIT_MIRRORS_ROOT": str(sandbox_export / "repos"),
-            "REPORTS_DIR": str(tmp_path / "reports"),
         }
         truth = box.workspace.ground_truth[DEPARTED]["actions"]
         want = {int(i): normalise_email(a["arguments"]["email"]) for i, a in truth.items()}

@@ -127,7 +127,6 @@ def test_two_workers_two_bulk_deployments_write_each_note_once(
         "LDAP_BASE_DN": "dc=corp,dc=example",
         "LDAP_LEAVERS_OU": "ou=leavers,dc=corp,dc=example",
         "GIT_MIRRORS_ROOT": str(sandbox_export / "repos"),
-        "REPORTS_DIR": str(tmp_path / "reports"),
     }
     parameters = {
         "policy": {"selection": SELECTION, "action": {"kind": "note"}, "reason": REASON},

@@ -155,7 +155,7 @@ def test_no_secret_leaves_a_trace(canary_env, canary_key, caplog, verbose_prefec
         "notes on GitGuardian": json.dumps(box.state()["notes"], default=str),
         "audit log": json.dumps(box.state()["audit_logs"], default=str),
     }
-    # Every file the runs wrote: the weekly report, REPORTS_DIR, the ledger's SQLite file itself.
+    # Every file the runs wrote: the weekly report, the ledger's SQLite file itself.
     for path, text in _files(tmp_path).items():
         places[f"file {Path(path).relative_to(tmp_path)}"] = text
     assert any(name.endswith("report.html") for name in places)

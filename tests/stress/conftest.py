@@ -133,7 +133,6 @@ def set_common_env(monkeypatch: pytest.MonkeyPatch, directory: Any, export: Path
         "LDAP_BASE_DN": "dc=corp,dc=example",
         "LDAP_LEAVERS_OU": LEAVERS_OU,
         "GIT_MIRRORS_ROOT": str(export / "repos"),
-        "REPORTS_DIR": str(tmp / "reports"),
         **FAST_RETRIES,
     }.items():
         monkeypatch.setenv(name, value)
