@@ -19,7 +19,7 @@ import zlib
 from datetime import timedelta
 from pathlib import Path
 
-from sandbox.generator import BASE_DN, COMMITTER_EMAIL, COMMITTER_NAME, LEAVERS_OU, PEOPLE_OU
+from sandbox.vocabulary import BASE_DN, COMMITTER_EMAIL, COMMITTER_NAME, LEAVERS_OU, PEOPLE_OU
 from sandbox.workspace import DirectoryPerson, Repository, Workspace
 
 PERSON_CLASSES = ["top", "person", "organizationalPerson", "inetOrgPerson", "ggPerson"]

@@ -101,7 +101,7 @@ def test_mailmap_maps_old_addresses_to_canonical_ones(workspace: Workspace,
 
 
 def test_computed_shas_equal_gits_for_awkward_paths_and_names(tmp_path: Path) -> None:
-    from sandbox.generator import _RepoHistory
+    from sandbox.repositories import _RepoHistory
 
     history = _RepoHistory()
     repository = Repository(full_name="acme/awkward")
