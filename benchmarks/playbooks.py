@@ -61,8 +61,8 @@ OCCURRENCES = "GET /v1/occurrences/secrets"
 PLAYBOOKS = [
     ("departed-developer-reassignment", "flows.departed_developers",
      "departed_developer_reassignment", "tasks.decide.departed", "DepartedPolicy"),
-    ("test-directory-auto-ignore", "flows.test_credentials", "test_directory_auto_ignore",
-     "tasks.decide.test_credentials", "TestCredentialPolicy"),
+    ("test-directory-auto-ignore", "flows.auto_ignore", "auto_ignore",
+     "tasks.decide.auto_ignore", "AutoIgnorePolicy"),
     ("commit-author-triage", "flows.commit_author_triage", "commit_author_triage",
      "tasks.decide.triage", "TriagePolicy"),
 ]
@@ -169,7 +169,7 @@ def note_for(playbook: str, policy: Any) -> Any:
 
         return lambda decision: render_note(decision, policy)
     if playbook == "test-directory-auto-ignore":
-        from tasks.decide.test_credentials import render_note
+        from tasks.decide.auto_ignore import render_note
 
         return render_note
     from tasks.decide.triage import render_note

@@ -72,8 +72,8 @@ class Command:
 COMMANDS = {c.module: c for c in (
     Command("flows.departed_developers", "departed_developer_reassignment",
             "departed-developer-reassignment", "tasks.decide.departed:DepartedPolicy"),
-    Command("flows.test_credentials", "test_directory_auto_ignore",
-            "test-directory-auto-ignore", "tasks.decide.test_credentials:TestCredentialPolicy"),
+    Command("flows.auto_ignore", "auto_ignore",
+            "test-directory-auto-ignore", "tasks.decide.auto_ignore:AutoIgnorePolicy"),
     Command("flows.commit_author_triage", "commit_author_triage", "commit-author-triage",
             "tasks.decide.triage:TriagePolicy"),
     Command("flows.bulk_remediation", "bulk_remediation", "bulk-remediation",

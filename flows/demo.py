@@ -143,11 +143,11 @@ def _playbooks() -> list[tuple[str, Any, Any]]:
         ("departed-developer reassignment", departed_developer_reassignment, DepartedPolicy())
     )
     try:
-        from flows.test_credentials import test_directory_auto_ignore
-        from tasks.decide.test_credentials import TestCredentialPolicy
+        from flows.auto_ignore import auto_ignore
+        from tasks.decide.auto_ignore import AutoIgnorePolicy
 
         found.append(
-            ("test-directory auto-ignore", test_directory_auto_ignore, TestCredentialPolicy())
+            ("test-directory auto-ignore", auto_ignore, AutoIgnorePolicy())
         )
     except ImportError:
         pass

@@ -274,13 +274,13 @@ HOSTILE_PATHS: dict[str, tuple[str | None, str]] = {
 
 @pytest.mark.parametrize("name", sorted(HOSTILE_PATHS))
 def test_test_credential_verdict_on_hostile_path(name):
-    from tasks.decide.test_credentials import decide_test_credentials, render_note
+    from tasks.decide.auto_ignore import decide_auto_ignore, render_note
     from tests.decide.factories import incident, occurrence
 
     path, verdict = HOSTILE_PATHS[name]
     hostile = incident(1, validity="invalid")
     clean = incident(2, validity="invalid")
-    plan = decide_test_credentials(
+    plan = decide_auto_ignore(
         [hostile, clean],
         {1: [occurrence(10, 1, filepath=path)],
          2: [occurrence(20, 2, filepath="tests/conftest.py")]},
@@ -575,14 +575,14 @@ def _flow(flow_fn, **parameters):
 @pytest.mark.slapd
 @pytest.mark.prefect
 def test_playbooks_on_a_sandbox_with_hostile_incidents(playbook_env):
+    from flows.auto_ignore import auto_ignore
     from flows.commit_author_triage import commit_author_triage
     from flows.departed_developers import PLAYBOOK as DEPARTED
     from flows.departed_developers import departed_developer_reassignment
-    from flows.test_credentials import test_directory_auto_ignore
+    from tasks.decide.auto_ignore import PLAYBOOK as IGNORE
+    from tasks.decide.auto_ignore import AutoIgnorePolicy
     from tasks.decide.departed import DepartedPolicy
     from tasks.decide.identity import normalise_email
-    from tasks.decide.test_credentials import PLAYBOOK as IGNORE
-    from tasks.decide.test_credentials import TestCredentialPolicy
     from tasks.decide.triage import PLAYBOOK as TRIAGE
     from tasks.decide.triage import TriagePolicy
     from tests.security.conftest import run_records
@@ -608,7 +608,7 @@ def test_playbooks_on_a_sandbox_with_hostile_incidents(playbook_env):
 
     # Auto-ignore (dry): the test-path incident with a <script> file name is a correct ignore;
     # "tests/../config/prod.py" is not a test path.
-    ignore_state, ignore = _flow(test_directory_auto_ignore, policy=TestCredentialPolicy(),
+    ignore_state, ignore = _flow(auto_ignore, policy=AutoIgnorePolicy(),
                                  dry_run=True)
     assert ignore_state.is_completed(), ignore_state.message
     assert set(planned(ignore, "ignore")) == set(truth(IGNORE)) | {hostile["author-nul"]}

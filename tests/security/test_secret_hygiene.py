@@ -16,15 +16,16 @@ from typing import Any
 
 import pytest
 
+from flows.auto_ignore import auto_ignore
+
 # Imported here, not in the test: importing Prefect sets up logging and replaces the root
 # logger's handlers, which would drop caplog's if it came later.
 from flows.commit_author_triage import commit_author_triage
 from flows.departed_developers import departed_developer_reassignment
-from flows.test_credentials import test_directory_auto_ignore as auto_ignore
 from flows.weekly_report import weekly_report
 from tasks import report
+from tasks.decide.auto_ignore import AutoIgnorePolicy
 from tasks.decide.departed import DepartedPolicy
-from tasks.decide.test_credentials import TestCredentialPolicy
 from tasks.decide.triage import TriagePolicy
 from tests.fixtures import canary
 from tests.security.conftest import run_records
@@ -104,7 +105,7 @@ def test_no_secret_leaves_a_trace(canary_env, canary_key, caplog, verbose_prefec
                         max_actions=500)
     assert state.is_completed(), state.message
     assert [o for o in triage["outcomes"] if o["action"] == "share" and o["result"] == "applied"]
-    state, _ = run(auto_ignore, policy=TestCredentialPolicy(), dry_run=False,
+    state, _ = run(auto_ignore, policy=AutoIgnorePolicy(), dry_run=False,
                    max_actions=500)
     assert state.is_completed(), state.message
 
