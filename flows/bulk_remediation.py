@@ -1,7 +1,8 @@
 """Ad-hoc bulk remediation: one action, with one reason, on a filtered set of incidents.
 
 check the request (before any request is sent) -> select (API filters, then client-side
-conditions; the count is logged and shown first) -> decide (tasks/decide/bulk.py, pure) ->
+conditions; the count is logged and shown first) -> decide
+(tasks/decide/bulk_remediation.py, pure) ->
 act (the one write path: dry run by default, blast radius, approval from a deployment).
 """
 from __future__ import annotations
@@ -22,12 +23,12 @@ from prefect.cache_policies import NO_CACHE
 
 from clients.directory import Status
 from tasks import enrich, fetch
-from tasks.decide.bulk import (
+from tasks.decide.bulk_remediation import (
     PLAYBOOK,
     BulkRequest,
     BulkSelection,
     check_dates_exclude,
-    decide_bulk,
+    decide_bulk_remediation,
     render_note,
     select,
 )
@@ -222,9 +223,10 @@ def bulk_remediation(
                 else:
                     logger.warning("no directory configured: incidents go to the named successor")
 
-        # Every listed incident: decide_bulk selects them again, and the plan keeps as skips
+        # Every listed incident: decide_bulk_remediation selects them again, and the plan keeps
+        # as skips
         # those it could not check (occurrences missing, or not all of them returned).
-        plan = decide_bulk(
+        plan = decide_bulk_remediation(
             incidents, occurrences, policy, now=now, managers=managers, members=members
         )
         emails = {m.id: m.email for m in members or ()}

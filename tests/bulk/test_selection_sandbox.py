@@ -11,7 +11,13 @@ import pytest
 
 from clients.gitguardian import GitGuardianClient
 from flows.bulk_remediation import fetch_selection
-from tasks.decide.bulk import BulkAction, BulkRequest, BulkSelection, check_request, select
+from tasks.decide.bulk_remediation import (
+    BulkAction,
+    BulkRequest,
+    BulkSelection,
+    check_request,
+    select,
+)
 from tasks.decide.paths import is_test_path
 from tasks.fetch import fetch_occurrences
 

@@ -14,7 +14,7 @@ import pytest
 from flows.auto_ignore import auto_ignore
 from flows.bulk_remediation import bulk_remediation
 from tasks.decide.auto_ignore import AutoIgnorePolicy
-from tasks.decide.bulk import BulkAction, BulkRequest, BulkSelection, RefusedRequest
+from tasks.decide.bulk_remediation import BulkAction, BulkRequest, BulkSelection, RefusedRequest
 
 pytestmark = [pytest.mark.prefect]
 

@@ -11,9 +11,9 @@ from flows.auto_ignore import auto_ignore
 from flows.commit_author_triage import commit_author_triage
 from tasks.decide.auto_ignore import PLAYBOOK as IGNORE
 from tasks.decide.auto_ignore import AutoIgnorePolicy
+from tasks.decide.commit_author_triage import PLAYBOOK as TRIAGE
+from tasks.decide.commit_author_triage import CommitAuthorTriagePolicy
 from tasks.decide.identity import normalise_email
-from tasks.decide.triage import PLAYBOOK as TRIAGE
-from tasks.decide.triage import TriagePolicy
 
 pytestmark = [pytest.mark.slapd, pytest.mark.prefect]
 
@@ -95,12 +95,12 @@ def test_triage_assigns_exactly_the_ground_truth_once(playbook_env):
     assert want, "the sandbox should hold incidents authored by members"
     before = playbook_env.sandbox.state()
 
-    state, dry = run(commit_author_triage, TriagePolicy(), dry_run=True)
+    state, dry = run(commit_author_triage, CommitAuthorTriagePolicy(), dry_run=True)
     assert state.is_completed(), state.message
     assert {i: normalise_email(a["email"]) for i, a in plan_of(dry, "assign").items()} == want
     assert playbook_env.sandbox.state()["audit_logs"] == before["audit_logs"]
 
-    state, real = run(commit_author_triage, TriagePolicy(), dry_run=False)
+    state, real = run(commit_author_triage, CommitAuthorTriagePolicy(), dry_run=False)
     assert state.is_completed(), state.message
     after = playbook_env.sandbox.state()
     changed = {i for i, inc in after["incidents"].items() if inc != before["incidents"][i]}
@@ -109,13 +109,13 @@ def test_triage_assigns_exactly_the_ground_truth_once(playbook_env):
         assert normalise_email(after["incidents"][incident_id]["assignee_email"]) == email
         assert len(ours(after["notes"], incident_id)) == 1
 
-    state, again = run(commit_author_triage, TriagePolicy(), dry_run=False)
+    state, again = run(commit_author_triage, CommitAuthorTriagePolicy(), dry_run=False)
     assert state.is_completed(), state.message
     assert again["plan"] == []
 
 
 def test_triage_shares_with_a_non_member_author_without_showing_the_link(playbook_env):
-    policy = TriagePolicy(share_with_non_member_author=True)
+    policy = CommitAuthorTriagePolicy(share_with_non_member_author=True)
     state, result = run(commit_author_triage, policy, dry_run=False)
     assert state.is_completed(), state.message
     shared = [r for r in result["outcomes"] if r["action"] == "share"]

@@ -10,17 +10,17 @@ import pytest
 
 from flows.auto_ignore import auto_ignore
 from flows.commit_author_triage import commit_author_triage
-from flows.departed_developers import departed_developer_reassignment as departed
+from flows.departed_developers import departed_developers as departed
 from tasks.decide.auto_ignore import AutoIgnorePolicy
-from tasks.decide.departed import DepartedPolicy
-from tasks.decide.triage import TriagePolicy
+from tasks.decide.commit_author_triage import CommitAuthorTriagePolicy
+from tasks.decide.departed_developers import DepartedDevelopersPolicy
 
 pytestmark = [pytest.mark.slapd, pytest.mark.prefect, pytest.mark.slow]
 
 FLOWS = {
-    "triage": (commit_author_triage, TriagePolicy()),
+    "triage": (commit_author_triage, CommitAuthorTriagePolicy()),
     "auto-ignore": (auto_ignore, AutoIgnorePolicy()),
-    "departed": (departed, DepartedPolicy()),
+    "departed": (departed, DepartedDevelopersPolicy()),
 }
 
 

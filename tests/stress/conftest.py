@@ -33,17 +33,17 @@ def playbooks() -> dict[str, tuple[Callable[..., Any], Any, str]]:
     from flows.auto_ignore import auto_ignore
     from flows.commit_author_triage import commit_author_triage
     from flows.departed_developers import PLAYBOOK as DEPARTED
-    from flows.departed_developers import departed_developer_reassignment
+    from flows.departed_developers import departed_developers
     from tasks.decide.auto_ignore import PLAYBOOK as IGNORE
     from tasks.decide.auto_ignore import AutoIgnorePolicy
-    from tasks.decide.departed import DepartedPolicy
-    from tasks.decide.triage import PLAYBOOK as TRIAGE
-    from tasks.decide.triage import TriagePolicy
+    from tasks.decide.commit_author_triage import PLAYBOOK as TRIAGE
+    from tasks.decide.commit_author_triage import CommitAuthorTriagePolicy
+    from tasks.decide.departed_developers import DepartedDevelopersPolicy
 
     return {
-        "departed": (departed_developer_reassignment, DepartedPolicy(), DEPARTED),
+        "departed": (departed_developers, DepartedDevelopersPolicy(), DEPARTED),
         "auto-ignore": (auto_ignore, AutoIgnorePolicy(), IGNORE),
-        "triage": (commit_author_triage, TriagePolicy(), TRIAGE),
+        "triage": (commit_author_triage, CommitAuthorTriagePolicy(), TRIAGE),
     }
 
 

@@ -694,7 +694,7 @@ def _manager_evidence(value: str | Evidence[str] | None) -> Evidence[str]:
     return Evidence.yes(value) if value else Evidence.no("no manager named")
 
 
-def decide_bulk(
+def decide_bulk_remediation(
     incidents: Sequence[Any],
     occurrences_by_incident: Mapping[int, Sequence[Any]],
     request: BulkRequest,
