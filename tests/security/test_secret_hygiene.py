@@ -23,10 +23,10 @@ from flows.auto_ignore import auto_ignore
 from flows.commit_author_triage import commit_author_triage
 from flows.departed_developers import departed_developers
 from flows.weekly_report import weekly_report
-from tasks import report
 from tasks.decide.auto_ignore import AutoIgnorePolicy
 from tasks.decide.commit_author_triage import CommitAuthorTriagePolicy
 from tasks.decide.departed_developers import DepartedDevelopersPolicy
+from tasks.report import frames
 from tests.fixtures import canary
 from tests.security.conftest import run_records
 
@@ -111,7 +111,7 @@ def test_no_secret_leaves_a_trace(canary_env, canary_key, caplog, verbose_prefec
 
     # The weekly report, after the shares, over the same week the sandbox's data fills.
     reports = tmp_path / "weekly"
-    week = report.last_complete_week(box.workspace.now, "UTC").label
+    week = frames.last_complete_week(box.workspace.now, "UTC").label
     state, weekly = run(weekly_report, week=week, output_dir=str(reports))
     assert state.is_completed(), state.message
     assert weekly["files"]
@@ -235,7 +235,7 @@ def test_a_canary_share_url_in_error_answers_leaves_no_trace(canary_env, caplog,
     box.clear_hooks()
 
     reports = tmp_path / "weekly"
-    week = report.last_complete_week(box.workspace.now, "UTC").label
+    week = frames.last_complete_week(box.workspace.now, "UTC").label
     state, weekly = run(weekly_report, week=week, output_dir=str(reports))
     assert state.is_completed(), state.message
 
