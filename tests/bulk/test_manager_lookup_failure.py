@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import pytest
 
 from clients.directory import DirectorySettings
-from flows.bulk_remediation import managers_of
+from tasks.bulk_remediation import managers_of
 from tasks.decide.bulk_remediation import decide_bulk_remediation
 from tests.bulk.test_flow import (
     _directory_json,

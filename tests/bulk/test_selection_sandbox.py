@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from clients.gitguardian import GitGuardianClient
-from flows.bulk_remediation import fetch_selection
+from tasks.bulk_remediation import fetch_selection
 from tasks.decide.bulk_remediation import (
     BulkAction,
     BulkRequest,
