@@ -37,7 +37,7 @@ from datetime import timedelta
 from typing import Any
 
 from tasks.decide.identity import normalise_email
-from tasks.plan import Action, Decision, Outcome, Plan, Result
+from tasks.decide.plan import Action, Decision, Outcome, Plan, Result
 
 logger = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from tasks.decide.paths import printable
-from tasks.plan import Action, Decision, Outcome, Plan
+from tasks.decide.plan import Action, Decision, Outcome, Plan
 
 # Prefect's tables do not wrap cells: these keep a plan's row within about 1,100 px.
 EVIDENCE_WIDTH = 60  # characters per line of the evidence column

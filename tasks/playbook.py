@@ -32,8 +32,8 @@ from prefect.utilities.annotations import quote
 from tasks import act, approval, artifacts, preflight, settings
 from tasks.act import RunReport
 from tasks.decide.paths import printable
+from tasks.decide.plan import Decision, Outcome, Plan
 from tasks.errors import InputError, NotApproved
-from tasks.plan import Decision, Outcome, Plan
 from tasks.preflight import ApiUnavailable
 from tasks.progress import Progress
 from tasks.runtime import (

@@ -28,7 +28,7 @@ from tasks.decide.paths import (
     printable,
     validate_glob,
 )
-from tasks.plan import Action, Decision, Plan, Precondition, Skip
+from tasks.decide.plan import Action, Decision, Plan, Precondition, Skip
 
 PLAYBOOK = "test-directory-auto-ignore"
 OPEN_STATUSES = ("TRIGGERED", "ASSIGNED")

@@ -62,7 +62,7 @@ from tasks.decide.paths import (
     printable,
     validate_glob,
 )
-from tasks.plan import RESTORE_HUMAN_CHANGES_HELP, Action, Decision, Plan, Precondition, Skip
+from tasks.decide.plan import RESTORE_HUMAN_CHANGES_HELP, Action, Decision, Plan, Precondition, Skip
 
 PLAYBOOK = "bulk-remediation"
 OPEN_STATUSES = ("TRIGGERED", "ASSIGNED")

@@ -54,7 +54,7 @@ from tasks.decide.identity import (
 )
 from tasks.decide.notes import clip, note_budget
 from tasks.decide.paths import printable
-from tasks.plan import RESTORE_HUMAN_CHANGES_HELP, Action, Decision, Plan, Precondition, Skip
+from tasks.decide.plan import RESTORE_HUMAN_CHANGES_HELP, Action, Decision, Plan, Precondition, Skip
 
 PLAYBOOK = "commit-author-triage"
 ASSIGN_PRECONDITION = Precondition(statuses=("TRIGGERED",))

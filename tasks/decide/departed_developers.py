@@ -52,7 +52,7 @@ from tasks.decide.identity import (
     normalise_email,
 )
 from tasks.decide.notes import LONGEST_ADDRESS, check_template, clip, note_budget
-from tasks.plan import RESTORE_HUMAN_CHANGES_HELP, Action, Decision, Plan, Precondition, Skip
+from tasks.decide.plan import RESTORE_HUMAN_CHANGES_HELP, Action, Decision, Plan, Precondition, Skip
 
 PLAYBOOK = "departed-developer-reassignment"
 OPEN_STATUSES = ("TRIGGERED", "ASSIGNED")

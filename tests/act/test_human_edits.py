@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tasks.act import apply_plan, marker
-from tasks.plan import Action, Decision, Plan, Precondition, Result
+from tasks.decide.plan import Action, Decision, Plan, Precondition, Result
 
 OPEN = ("TRIGGERED", "ASSIGNED")
 

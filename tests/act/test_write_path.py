@@ -3,7 +3,7 @@ a human change wins, one failure does not stop the others, the ledger's trail.""
 from __future__ import annotations
 
 from tasks.act import apply_plan, marker
-from tasks.plan import Action, Decision, Plan, Precondition, Result
+from tasks.decide.plan import Action, Decision, Plan, Precondition, Result
 
 
 def _incident(box, status):

@@ -14,7 +14,7 @@ from tasks.act import (
     note_text,
     precondition_holds,
 )
-from tasks.plan import Action, Decision, Plan, Precondition
+from tasks.decide.plan import Action, Decision, Plan, Precondition
 
 
 def incident(status="ASSIGNED", email="old@corp.example", assignee_id=1, share_url=None,

@@ -15,7 +15,7 @@ from tasks.decide.auto_ignore import (
     decide_recheck,
 )
 from tasks.decide.paths import DEFAULT_TEST_GLOBS
-from tasks.plan import Action, Precondition
+from tasks.decide.plan import Action, Precondition
 from tests.decide.factories import by_incident, incident, occurrence
 
 POLICY = AutoIgnorePolicy()

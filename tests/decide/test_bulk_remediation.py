@@ -25,7 +25,7 @@ from tasks.decide.bulk_remediation import (
     render_note,
     select,
 )
-from tasks.plan import Action
+from tasks.decide.plan import Action
 from tests.decide.factories import EPOCH, by_incident, incident, member, occurrence
 
 NOW = EPOCH + timedelta(days=100)

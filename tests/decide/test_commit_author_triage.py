@@ -16,7 +16,7 @@ from tasks.decide.commit_author_triage import (
     decide_commit_author_triage,
 )
 from tasks.decide.identity import is_bot_or_noreply, normalise_email
-from tasks.plan import Action, Precondition
+from tasks.decide.plan import Action, Precondition
 from tests.decide.factories import (
     active,
     by_incident,

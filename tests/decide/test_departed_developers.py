@@ -15,7 +15,7 @@ from tasks.decide.departed_developers import (
     render_note,
 )
 from tasks.decide.identity import is_bot_or_noreply, normalise_email
-from tasks.plan import Action, Precondition
+from tasks.decide.plan import Action, Precondition
 from tests.decide.departed_factories import (
     Incident,
     Member,

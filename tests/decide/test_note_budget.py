@@ -18,7 +18,7 @@ from tasks.decide.departed_developers import (
     render_note,
 )
 from tasks.decide.notes import LONGEST_ADDRESS, MAX_FORMAT_WIDTH
-from tasks.plan import Action, Decision, Precondition
+from tasks.decide.plan import Action, Decision, Precondition
 
 
 def _reassignment(evidence: str = "Alice left.", old: str = LONGEST_ADDRESS) -> Decision:

@@ -9,7 +9,7 @@ import re
 from tasks import artifacts
 from tasks.act import RunReport
 from tasks.decide.bulk_remediation import BulkRequest, decide_bulk_remediation
-from tasks.plan import Action, Decision, Outcome, Plan, Precondition, Result
+from tasks.decide.plan import Action, Decision, Outcome, Plan, Precondition, Result
 from tests.decide.factories import incident, member
 
 URL = "https://dashboard.gitguardian.com/workspace/7/incidents/{}"
