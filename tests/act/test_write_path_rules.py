@@ -10,10 +10,9 @@ from tasks.act import (
     as_decided,
     check_blast_radius,
     made_by,
-    marker,
-    note_text,
     precondition_holds,
 )
+from tasks.decide.notes import marker, note_text
 from tasks.decide.plan import Action, Decision, Plan, Precondition
 
 

@@ -10,14 +10,13 @@ import pytest
 from pydantic import ValidationError
 
 from sandbox.store import ApiError, Store
-from tasks.act import NOTE_MAX_CHARS, note_text
 from tasks.decide.departed_developers import (
     NOTE_BUDGET,
     PLAYBOOK,
     DepartedDevelopersPolicy,
     render_note,
 )
-from tasks.decide.notes import LONGEST_ADDRESS, MAX_FORMAT_WIDTH
+from tasks.decide.notes import LONGEST_ADDRESS, MAX_FORMAT_WIDTH, NOTE_MAX_CHARS, note_text
 from tasks.decide.plan import Action, Decision, Precondition
 
 
