@@ -13,14 +13,11 @@ from typing import Any
 
 import pandas as pd
 
-from tasks.artifacts import link, safe_url
+from tasks.artifacts import escape_markdown, link, safe_url
 from tasks.report.kpis import WeeklyReport
 from tasks.report.outlook import OUTLOOK_DAYS, headline, partial_week
 
 TITLE = "GitGuardian weekly remediation report"
-_MD_SPECIALS = {c: "\\" + c for c in "\\`*_[]|#"}
-_MD_SPECIALS.update({"<": "&lt;", ">": "&gt;", "&": "&amp;", "\r": " ", "\n": " "})
-_MD_TABLE = str.maketrans(_MD_SPECIALS)
 # Pages list the first breaches (worst first within each severity); incidents.csv has them all.
 LISTED = 100
 
@@ -43,7 +40,7 @@ def _plain(value: Any) -> str:
 
 def md(value: Any) -> str:
     """Markdown-safe text for a table cell or a line: no markup, no HTML, no line breaks."""
-    return _plain(value).translate(_MD_TABLE)
+    return escape_markdown(_plain(value))
 
 
 def h(value: Any) -> str:
