@@ -1,8 +1,8 @@
-"""Issue 13, items 2 and 3, end to end on the sandbox under a real local Prefect server: all
-occurrences seen or no decision, and match-everything decided by behaviour.
+"""End to end on the sandbox under a real local Prefect server: all occurrences seen or no
+decision, and a selection that matches everything judged by its behaviour.
 
-Each case is a flow run against a fresh sandbox whose data was bent the way the issue found it:
-an occurrence tagged PUBLICLY_EXPOSED (the veto-tag filter), a null `occurrences_count`, a date
+Each case is a flow run against a fresh sandbox whose data was bent into an edge case: an
+occurrence tagged PUBLICLY_EXPOSED (the veto-tag filter), a null `occurrences_count`, a date
 bound before the workspace's first incident."""
 from __future__ import annotations
 
