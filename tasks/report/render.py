@@ -1,4 +1,6 @@
-"""Weekly report outputs: Markdown, one self-contained HTML page with charts, CSV and JSON.
+"""The weekly report's shared formatting (numbers, dates, tables laid out) and its Markdown: the
+summary and the whole report. No I/O, no Prefect. The HTML page, charts, CSV and JSON are its
+neighbours in tasks/report/.
 
 Every value that came from GitGuardian or Git (names, paths, e-mails, detector names, even
 severities, which the API may extend) is escaped: `html.escape` in HTML, `md()` in Markdown.
