@@ -36,7 +36,7 @@ import requests
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-PLAYBOOKS = ("flows/commit_author_triage.py", "flows/test_credentials.py",
+PLAYBOOKS = ("flows/commit_author_triage.py", "flows/auto_ignore.py",
              "flows/departed_developers.py")
 
 

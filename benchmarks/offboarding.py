@@ -46,7 +46,7 @@ def offboard(box: Any, initial: bytes, emails: list[str], successor: str, folder
              label: str, *, assignee_filter_only: bool) -> dict[str, Any]:
     from flows.bulk_remediation import bulk_remediation
     from tasks import runtime
-    from tasks.decide.bulk import BulkAction, BulkRequest, BulkSelection
+    from tasks.decide.bulk_remediation import BulkAction, BulkRequest, BulkSelection
 
     box.store.restore(pickle.loads(initial))
     os.environ["LEDGER_URL"] = f"sqlite:///{folder / (label + '.sqlite')}"

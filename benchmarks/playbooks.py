@@ -59,11 +59,11 @@ OCCURRENCES = "GET /v1/occurrences/secrets"
 # (playbook name, flow module, flow function, policy module, policy class)
 PLAYBOOKS = [
     ("departed-developer-reassignment", "flows.departed_developers",
-     "departed_developer_reassignment", "tasks.decide.departed", "DepartedPolicy"),
-    ("test-directory-auto-ignore", "flows.test_credentials", "test_directory_auto_ignore",
-     "tasks.decide.test_credentials", "TestCredentialPolicy"),
+     "departed_developers", "tasks.decide.departed_developers", "DepartedDevelopersPolicy"),
+    ("test-directory-auto-ignore", "flows.auto_ignore", "auto_ignore",
+     "tasks.decide.auto_ignore", "AutoIgnorePolicy"),
     ("commit-author-triage", "flows.commit_author_triage", "commit_author_triage",
-     "tasks.decide.triage", "TriagePolicy"),
+     "tasks.decide.commit_author_triage", "CommitAuthorTriagePolicy"),
 ]
 
 
@@ -166,14 +166,14 @@ def fresh_ledger(folder: Path, label: str) -> None:
 def note_for(playbook: str, policy: Any) -> Any:
     """The note the playbook's flow passes to the write path."""
     if playbook == "departed-developer-reassignment":
-        from tasks.decide.departed import render_note
+        from tasks.decide.departed_developers import render_note
 
         return lambda decision: render_note(decision, policy)
     if playbook == "test-directory-auto-ignore":
-        from tasks.decide.test_credentials import render_note
+        from tasks.decide.auto_ignore import render_note
 
         return render_note
-    from tasks.decide.triage import render_note
+    from tasks.decide.commit_author_triage import render_note
 
     return render_note
 
@@ -430,11 +430,11 @@ def main(argv: list[str] | None = None) -> int:
         _environment(box, folder)  # the demo's settings: offline directory, git mirrors, no limiter
         initial = pickle.dumps(box.state())
         # Prefect's first flow run starts its local API: a one-time cost, timed apart.
-        from flows.departed_developers import departed_developer_reassignment
+        from flows.departed_developers import departed_developers
 
         fresh_ledger(folder, "warm-up")
         _, warm = run_flow(
-            departed_developer_reassignment, prefect=True, dry_run=True, max_actions=0
+            departed_developers, prefect=True, dry_run=True, max_actions=0
         )
         say(
             f"Prefect warm-up: the process's first flow run (local API start + one dry run of "

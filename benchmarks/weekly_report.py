@@ -69,10 +69,11 @@ def _rss_mib() -> float:
 
 def compute_benchmark(count: int, render: bool) -> None:
     from clients.models import Incident
-    from tasks import report, report_render
+    from tasks import weekly_report
+    from tasks.report import frames, kpis
 
     now = datetime(2026, 11, 23, tzinfo=UTC)
-    window = report.last_complete_week(now)
+    window = frames.last_complete_week(now)
     raw = synthetic_incidents(count, now)
     started = time.perf_counter()
     models = [Incident.model_validate(i) for i in raw]
@@ -81,8 +82,8 @@ def compute_benchmark(count: int, render: bool) -> None:
     before_rss = _rss_mib()
 
     started, cpu = time.perf_counter(), time.process_time()
-    frame = report.incidents_frame(models)
-    weekly = report.compute(frame, window, trend_weeks=12, token_id="bench")
+    frame = frames.incidents_frame(models)
+    weekly = kpis.compute(frame, window, trend_weeks=12, token_id="bench")
     computed, computed_cpu = time.perf_counter() - started, time.process_time() - cpu
     print(f"incidents: {count}; week {window.label}; backlog {weekly.kpis['backlog']['value']}")
     print(f"parse into models: {parsed:.2f} s (the client does this while fetching)")
@@ -94,7 +95,7 @@ def compute_benchmark(count: int, render: bool) -> None:
     if render:
         started, cpu = time.perf_counter(), time.process_time()
         with tempfile.TemporaryDirectory() as folder:
-            report_render.write_report(weekly, folder)
+            weekly_report.write_files(weekly, folder)
         print(
             "render (md, html with 4 charts, csv, json): "
             f"{time.perf_counter() - started:.2f} s wall, "
@@ -110,21 +111,22 @@ def requests_benchmark(incidents: int) -> None:
     import sandbox
     from clients.gitguardian import GitGuardianClient
     from flows import weekly_report as flow_module
-    from tasks import report
+    from tasks import weekly_report as report_tasks
+    from tasks.report import frames
 
     with sandbox.running(seed=7, incidents=incidents) as box:
-        window = report.last_complete_week(box.workspace.now)
-        trend_start = report.trend_windows(window, 12)[0].start.to_pydatetime()
+        window = frames.last_complete_week(box.workspace.now)
+        trend_start = frames.trend_windows(window, 12)[0].start.to_pydatetime()
         since, end = window.previous().start.to_pydatetime(), window.end.to_pydatetime()
         # no client-side limit: the history alone would take minutes at 200 a minute
         client = GitGuardianClient(box.url, box.token, requests_per_minute=None)
         client.token_info()
-        found = flow_module.fetch_report_incidents.fn(client, trend_start)
-        members = flow_module.fetch_report_members.fn(client)
-        occurrences = flow_module.fetch_report_occurrences.fn(client, since, end)
-        audit = flow_module.fetch_audit_log.fn(client, since, end) or []
+        found = report_tasks.fetch_report_incidents.fn(client, trend_start)
+        members = report_tasks.fetch_report_members.fn(client)
+        occurrences = report_tasks.fetch_report_occurrences.fn(client, since, end)
+        audit = report_tasks.fetch_audit_log.fn(client, since, end) or []
         started = time.perf_counter()
-        history = flow_module.fetch_report_history.fn(
+        history = report_tasks.fetch_report_history.fn(
             client, found, trend_start, end, flow_module.DEFAULT_HISTORY_BUDGET
         )
         history_seconds = time.perf_counter() - started
@@ -157,7 +159,7 @@ def requests_benchmark(incidents: int) -> None:
             "GET /v1/occurrences/secrets": max(1, math.ceil(len(occurrences) / 100)),
             "GET /v1/audit_logs": max(1, math.ceil(len(audit) / 100)),
             # one request per log the history needs (within the budget)
-            flow_module.ACTIVITY_LOGS: len(history["candidates"].ids),
+            report_tasks.ACTIVITY_LOGS: len(history["candidates"].ids),
         }
         print(
             f"sandbox: {incidents} incidents in the workspace, {n_needed} needed by the report, "

@@ -150,7 +150,7 @@ def plan_from_rows(playbook: str, rows: list[dict[str, Any]]) -> Any:
     import json
 
     from tasks.act import decision_from_row
-    from tasks.plan import Plan
+    from tasks.decide.plan import Plan
 
     decisions = []
     for row in rows:

@@ -33,6 +33,7 @@ import requests
 from pydantic import BaseModel, ValidationError
 
 from clients.models import (
+    NOTE_MAX_CHARS,
     AccessLevel,
     ActivityLog,
     AuditLog,
@@ -1012,8 +1013,8 @@ class GitGuardianClient:
 
 
 def _comment(comment: Any) -> str:
-    if not isinstance(comment, str) or not 1 <= len(comment) <= 10_000:
-        raise ValueError("a note comment must be 1 to 10,000 characters")
+    if not isinstance(comment, str) or not 1 <= len(comment) <= NOTE_MAX_CHARS:
+        raise ValueError(f"a note comment must be 1 to {NOTE_MAX_CHARS:,} characters")
     return comment
 
 

@@ -25,6 +25,10 @@ def _as_utc(value: datetime) -> datetime:
 
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 
+# The API refuses a note comment longer than this. What a playbook's note may hold once the
+# write path has added its marker: tasks/decide/notes.py.
+NOTE_MAX_CHARS = 10_000
+
 
 class IncidentStatus(StrEnum):
     TRIGGERED = "TRIGGERED"

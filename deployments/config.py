@@ -29,7 +29,7 @@ class DeploymentSpec:
     """One entry of prefect.yaml's `deployments:` list."""
 
     name: str
-    entrypoint: str  # "flows/departed_developers.py:departed_developer_reassignment"
+    entrypoint: str  # "flows/departed_developers.py:departed_developers"
     description: str = ""
     tags: tuple[str, ...] = ()
     parameters: dict[str, Any] = field(default_factory=dict)

@@ -1,7 +1,8 @@
 """Ad-hoc bulk remediation: one action, with one reason, on a filtered set of incidents.
 
 check the request (before any request is sent) -> select (API filters, then client-side
-conditions; the count is logged and shown first) -> decide (tasks/decide/bulk.py, pure) ->
+conditions; the count is logged and shown first) -> decide
+(tasks/decide/bulk_remediation.py, pure) ->
 act (the one write path: dry run by default, blast radius, approval from a deployment).
 """
 from __future__ import annotations
@@ -18,26 +19,27 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow
-from prefect.cache_policies import NO_CACHE
 
-from clients.directory import Status
 from tasks import enrich, fetch
-from tasks.decide.bulk import (
+from tasks.bulk_remediation import (
+    date_span,
+    fetch_selection,
+    managers_of,
+    selection_occurrences,
+)
+from tasks.decide.bulk_remediation import (
     PLAYBOOK,
     BulkRequest,
-    BulkSelection,
     check_dates_exclude,
-    decide_bulk,
+    decide_bulk_remediation,
     render_note,
     select,
 )
-from tasks.decide.evidence import MANAGER_LOOKUP_ERROR, Evidence, from_directory
+from tasks.decide.evidence import Evidence
 from tasks.errors import one_line_errors
 from tasks.playbook import Playbook
-from tasks.progress import paged
-from tasks.runtime import create_markdown_artifact, get_run_logger, run_name, task
+from tasks.runtime import create_markdown_artifact, get_run_logger, run_name
 
-# NO_CACHE: the inputs hold a live client, which can be neither hashed nor cached.
 # The named parameter sets of prefect.yaml's unscheduled bulk deployments (kept here too so a
 # test checks they validate). The e-mails and the detector are placeholders a user edits in the
 # UI's "Custom run" form before running; every preset is a dry run until dry_run is unticked.
@@ -74,66 +76,12 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-@task(name="select-incidents", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def fetch_selection(client: Any, request: BulkRequest, members: list[Any] | None = None,
-                    ) -> list[Any]:
-    """Every incident the API filters select: one listing per assignee e-mail (a `member` or
-    `restricted` member's on their own endpoint when `members` are known), else one."""
-    seen: dict[int, Any] = {}
-    for member_id, query in request.selection.listings(members):
-        if member_id is None:
-            pages = client.incident_pages(per_page=100, **query)
-        else:
-            pages = client.member_incident_pages(member_id, per_page=100, **query)
-        for page in paged(pages, fetch.described("incidents", query), "incidents"):
-            for incident in page:
-                seen.setdefault(incident.id, incident)
-    return list(seen.values())
 
 
-def date_span(client: Any, selection: BulkSelection) -> tuple[Any, Any]:
-    """The `date` of the oldest and of the newest incident the selection matches (None, None
-    when it matches none): two requests of one incident each."""
-    (query,) = selection.api_queries()
-    ends = []
-    for ordering in ("date", "-date"):
-        first = next(iter(client.incident_pages(per_page=1, ordering=ordering, **query)), [])
-        ends.append(first[0].date if first else None)
-    return ends[0], ends[1]
 
 
-def _occurrences(client: Any, incidents: list[Any]) -> dict[int, list[Any]]:
-    # A few incidents: one filtered listing each; many: one bulk sweep costs fewer requests.
-    if len(incidents) <= 10:
-        return fetch.fetch_occurrences_of(client, [i.id for i in incidents])
-    wanted = {i.id for i in incidents}
-    statuses = {i.status for i in incidents}
-    grouped = fetch.fetch_occurrences(client, status=sorted(statuses))
-    return {k: v for k, v in grouped.items() if k in wanted}
 
 
-@task(name="manager-of", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def managers_of(directory: Any, emails: list[str]) -> dict[str, Evidence[str]]:
-    """Assignee e-mail -> tri-state evidence of their manager: yes (an active one's e-mail), no
-    (not in the directory, no manager named, the manager left), unknown (a lookup failed)."""
-    found: dict[str, Evidence[str]] = {}
-    for email, lookup in enrich.lookup_people.fn(directory, emails).items():
-        if lookup.status is Status.ERROR:
-            found[email] = from_directory(lookup, reason=MANAGER_LOOKUP_ERROR,
-                                          subject=email).retyped()
-            continue
-        if lookup.person is None:  # not in the directory: nobody to ask about
-            found[email] = Evidence.no(f"the directory does not know {email}")
-            continue
-        chain = directory.manager_chain(lookup.person, depth=1)
-        if not chain:
-            found[email] = Evidence.no(f"the directory names no manager for {email}")
-            continue
-        manager = from_directory(chain[0], reason=MANAGER_LOOKUP_ERROR,
-                                 subject=f"the manager of {email}")
-        found[email] = (Evidence.yes(manager.value.email) if manager.is_yes
-                        else manager.retyped())
-    return found
 
 
 def _directory_configured() -> bool:
@@ -208,7 +156,7 @@ def bulk_remediation(
         logger.info("%d incidents match the API filters", len(incidents))
         occurrences: dict[int, list[Any]] = {}
         if policy.selection.needs_occurrences and incidents:
-            occurrences = _occurrences(client, incidents)
+            occurrences = selection_occurrences(client, incidents)
         selected, unknown = select(incidents, occurrences, policy.selection, now=now)
         logger.info(_publish_selection(policy, len(incidents), len(selected), len(unknown)))
 
@@ -222,9 +170,10 @@ def bulk_remediation(
                 else:
                     logger.warning("no directory configured: incidents go to the named successor")
 
-        # Every listed incident: decide_bulk selects them again, and the plan keeps as skips
+        # Every listed incident: decide_bulk_remediation selects them again, and the plan keeps
+        # as skips
         # those it could not check (occurrences missing, or not all of them returned).
-        plan = decide_bulk(
+        plan = decide_bulk_remediation(
             incidents, occurrences, policy, now=now, managers=managers, members=members
         )
         emails = {m.id: m.email for m in members or ()}

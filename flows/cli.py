@@ -70,14 +70,15 @@ class Command:
 
 
 COMMANDS = {c.module: c for c in (
-    Command("flows.departed_developers", "departed_developer_reassignment",
-            "departed-developer-reassignment", "tasks.decide.departed:DepartedPolicy"),
-    Command("flows.test_credentials", "test_directory_auto_ignore",
-            "test-directory-auto-ignore", "tasks.decide.test_credentials:TestCredentialPolicy"),
+    Command("flows.departed_developers", "departed_developers",
+            "departed-developer-reassignment",
+            "tasks.decide.departed_developers:DepartedDevelopersPolicy"),
+    Command("flows.auto_ignore", "auto_ignore",
+            "test-directory-auto-ignore", "tasks.decide.auto_ignore:AutoIgnorePolicy"),
     Command("flows.commit_author_triage", "commit_author_triage", "commit-author-triage",
-            "tasks.decide.triage:TriagePolicy"),
+            "tasks.decide.commit_author_triage:CommitAuthorTriagePolicy"),
     Command("flows.bulk_remediation", "bulk_remediation", "bulk-remediation",
-            "tasks.decide.bulk:BulkRequest"),
+            "tasks.decide.bulk_remediation:BulkRequest"),
     Command("flows.sla_escalation", "sla_escalation", "sla-escalation",
             "tasks.decide.sla_escalation:SlaEscalationPolicy"),
 )}

@@ -2,7 +2,7 @@
 
 fetch (TRIGGERED incidents, their occurrences in bulk, members) -> enrich (directory: aliases
 and leavers; git: .mailmap, CODEOWNERS when the policy falls back to it) -> decide
-(tasks/decide/triage.py, pure) -> act (the one write path).
+(tasks/decide/commit_author_triage.py, pure) -> act (the one write path).
 """
 from __future__ import annotations
 
@@ -20,8 +20,13 @@ from prefect import flow
 from prefect.utilities.annotations import quote
 
 from tasks import enrich, fetch
+from tasks.decide.commit_author_triage import (
+    PLAYBOOK,
+    CommitAuthorTriagePolicy,
+    decide_commit_author_triage,
+    render_note,
+)
 from tasks.decide.identity import is_bot_or_noreply, normalise_email
-from tasks.decide.triage import PLAYBOOK, TriagePolicy, decide_triage, render_note
 from tasks.errors import one_line_errors
 from tasks.playbook import Playbook
 from tasks.runtime import get_run_logger, run_name
@@ -32,7 +37,7 @@ SCOPES = ("incidents:read", "incidents:write", "members:read")
 @flow(name=PLAYBOOK, flow_run_name=run_name, log_prints=True)
 @one_line_errors
 def commit_author_triage(
-    policy: TriagePolicy = TriagePolicy(),
+    policy: CommitAuthorTriagePolicy = CommitAuthorTriagePolicy(),
     dry_run: bool = True,
     max_actions: int = 50,
     approval_timeout_hours: float = 24.0,
@@ -93,7 +98,7 @@ def commit_author_triage(
         if policy.no_member_author == "least_loaded":
             open_counts = open_incidents_per_member(client, members, policy.group_emails)
 
-        plan = decide_triage(
+        plan = decide_commit_author_triage(
             incidents,
             occurrences,
             members,
@@ -147,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
 
     return cli_main(
         commit_author_triage,
-        TriagePolicy,
+        CommitAuthorTriagePolicy,
         prog="python -m flows.commit_author_triage",
         description=commit_author_triage.__doc__.splitlines()[0],
         argv=argv,

@@ -135,26 +135,26 @@ def _hint(module: str) -> str:
 def _playbooks() -> list[tuple[str, Any, Any]]:
     """(label, flow, default policy) for each playbook present."""
     found = []
-    from flows.departed_developers import departed_developer_reassignment
-    from tasks.decide.departed import DepartedPolicy
+    from flows.departed_developers import departed_developers
+    from tasks.decide.departed_developers import DepartedDevelopersPolicy
 
     found.append(
-        ("departed-developer reassignment", departed_developer_reassignment, DepartedPolicy())
+        ("departed-developer reassignment", departed_developers, DepartedDevelopersPolicy())
     )
     try:
-        from flows.test_credentials import test_directory_auto_ignore
-        from tasks.decide.test_credentials import TestCredentialPolicy
+        from flows.auto_ignore import auto_ignore
+        from tasks.decide.auto_ignore import AutoIgnorePolicy
 
         found.append(
-            ("test-directory auto-ignore", test_directory_auto_ignore, TestCredentialPolicy())
+            ("test-directory auto-ignore", auto_ignore, AutoIgnorePolicy())
         )
     except ImportError:
         pass
     try:
         from flows.commit_author_triage import commit_author_triage
-        from tasks.decide.triage import TriagePolicy
+        from tasks.decide.commit_author_triage import CommitAuthorTriagePolicy
 
-        found.append(("commit-author triage", commit_author_triage, TriagePolicy()))
+        found.append(("commit-author triage", commit_author_triage, CommitAuthorTriagePolicy()))
     except ImportError:
         pass
     return found

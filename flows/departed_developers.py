@@ -1,7 +1,8 @@
 """Departed-developer reassignment: open incidents held by people who left go to one who can act.
 
 fetch (members, assigned incidents) -> enrich (directory: who left, their managers; git: who
-owns the leaking file) -> decide (tasks/decide/departed.py, pure) -> act (the one write path).
+owns the leaking file) -> decide (tasks/decide/departed_developers.py, pure) -> act (the one
+write path).
 """
 
 from __future__ import annotations
@@ -19,7 +20,11 @@ from prefect import flow
 from prefect.utilities.annotations import quote
 
 from tasks import enrich, fetch
-from tasks.decide.departed import DepartedPolicy, decide_departed, render_note
+from tasks.decide.departed_developers import (
+    DepartedDevelopersPolicy,
+    decide_departed_developers,
+    render_note,
+)
 from tasks.errors import one_line_errors
 from tasks.playbook import Playbook
 from tasks.runtime import get_run_logger, run_name
@@ -30,8 +35,8 @@ SCOPES = ("incidents:read", "incidents:write", "members:read")
 
 @flow(name=PLAYBOOK, flow_run_name=run_name, log_prints=True)
 @one_line_errors
-def departed_developer_reassignment(
-    policy: DepartedPolicy = DepartedPolicy(),
+def departed_developers(
+    policy: DepartedDevelopersPolicy = DepartedDevelopersPolicy(),
     dry_run: bool = True,
     max_actions: int = 50,
     approval_timeout_hours: float = 24.0,
@@ -93,7 +98,7 @@ def departed_developer_reassignment(
         owners: dict[int, list[str]] = {}
         committers: dict[int, list[str]] = {}
         if policy.use_codeowners or policy.use_recent_committers:
-            first = decide_departed(
+            first = decide_departed_developers(
                 incidents,
                 directory=lookups,
                 managers=managers,
@@ -135,7 +140,7 @@ def departed_developer_reassignment(
                     **enrich.lookup_people(directory, found - set(lookups), mid_run=True),
                 }
 
-        plan = decide_departed(
+        plan = decide_departed_developers(
             incidents,
             directory=lookups,
             managers=managers,
@@ -152,9 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     from flows.cli import main as cli_main
 
     return cli_main(
-        departed_developer_reassignment,
-        DepartedPolicy,
+        departed_developers,
+        DepartedDevelopersPolicy,
         prog="python -m flows.departed_developers",
-        description=departed_developer_reassignment.__doc__.splitlines()[0],
+        description=departed_developers.__doc__.splitlines()[0],
         argv=argv,
     )

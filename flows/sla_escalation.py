@@ -22,65 +22,23 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prefect import flow
-from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
 from tasks import enrich, fetch, sla
 from tasks.decide import sla_escalation as ladder
-from tasks.decide.evidence import Evidence
 from tasks.decide.identity import is_bot_or_noreply, normalise_email
 from tasks.decide.sla_escalation import PLAYBOOK, SlaEscalationPolicy
 from tasks.errors import one_line_errors
-from tasks.fetch import FETCH
 from tasks.playbook import Playbook
-from tasks.runtime import create_table_artifact, get_run_logger, run_name, task
+from tasks.runtime import create_table_artifact, get_run_logger, run_name
+from tasks.sla_escalation import fetch_reopenings, fetch_stage_notes
 
 SCOPES = ("incidents:read", "incidents:write", "members:read")
-REOPENED_EVENT = "secret_incident.reopened"
 CLOCK_SLACK = timedelta(days=2)
 
 
-@task(name="fetch-stage-notes", **FETCH)
-def fetch_stage_notes(client: Any, incident_ids: Sequence[int]) -> dict[int, Evidence]:
-    """Our stage notes' tags, per incident (one filtered listing each); a listing that fails is
-    an unknown for that incident only."""
-    from tasks.act import error_detail
-
-    found: dict[int, Evidence] = {}
-    for incident_id in incident_ids:
-        try:
-            records = []
-            for page in client.note_pages(incident_id, per_page=100,
-                                          search="gg-remediation sla-escalation"):
-                for note in page:
-                    at = note.created_at or datetime.now(UTC)
-                    records += ladder.records_from_note(incident_id, note.comment, at)
-            found[incident_id] = Evidence.yes(records)
-        except Exception as exc:  # noqa: BLE001 - that incident is skipped, with the reason
-            found[incident_id] = ladder.unknown_notes(
-                f"The notes of incident {incident_id} could not be read ({error_detail(exc)}).")
-    return found
 
 
-@task(name="fetch-reopenings", cache_policy=NO_CACHE)
-def fetch_reopenings(client: Any, since: datetime | None) -> dict[int, datetime] | None:
-    """Each incident's latest reopening since `since` (the audit log); None when unreadable."""
-    if since is None:
-        return {}
-    try:
-        latest: dict[int, datetime] = {}
-        for page in client.audit_log_pages(per_page=100, event_name=REOPENED_EVENT,
-                                           date_after=since):
-            for entry in page:
-                if entry.event_name != REOPENED_EVENT:
-                    continue
-                for target in entry.target_ids or ():
-                    if str(target).isdigit():
-                        key = int(target)
-                        latest[key] = max(latest.get(key, entry.date), entry.date)
-        return latest
-    except Exception:  # noqa: BLE001 - no audit_logs:read, or the log is down: said in the run
-        return None
 
 
 def stage_history(ledger: Any) -> tuple[dict[int, list[ladder.StageRecord]],

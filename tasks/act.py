@@ -38,12 +38,11 @@ from typing import Any
 
 from clients.models import OPEN_STATUSES
 from tasks.decide.identity import normalise_email
-from tasks.plan import Action, Decision, Outcome, Plan, Result
+from tasks.decide.notes import marker, note_text
+from tasks.decide.plan import Action, Decision, Outcome, Plan, Result
 
 logger = logging.getLogger(__name__)
 
-NOTE_MARKER = "[gg-remediation {playbook} decision {decision_id}]"
-NOTE_MAX_CHARS = 10_000  # the API refuses a longer note; budgets: tasks/decide/notes.py
 CHUNK = 100  # decisions per chunk (a Prefect task run each): a task run costs 2-4 ms
 WORKERS = 4  # incidents written side by side
 NOTE_TRIES = 3
@@ -94,15 +93,6 @@ class RunReport:
             text += (f"; {len(self.overwrites)} write(s) landed over a change someone made "
                      "meanwhile: see the outcomes")
         return text
-
-
-def marker(decision: Decision) -> str:
-    return NOTE_MARKER.format(playbook=decision.playbook, decision_id=decision.decision_id)
-
-
-def note_text(decision: Decision, body: str | None = None) -> str:
-    text = body if body is not None else f"{decision.evidence}"
-    return f"{text.strip()}\n\n{marker(decision)}"
 
 
 def check_blast_radius(plan: Plan, max_actions: int, *, approved: bool = False) -> None:

@@ -43,7 +43,7 @@ from prefect.input import RunInput
 from pydantic import Field
 
 from tasks.decide.paths import printable
-from tasks.plan import Action, Decision, Plan, Skip
+from tasks.decide.plan import Action, Decision, Plan, Skip
 
 PAUSE_KEY = "approval"
 AWAITING_TAG, DECLINED_TAG = "awaiting-approval", "declined"

@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from tasks.decide.paths import printable
-from tasks.plan import Action, Decision, Outcome, Plan
+from tasks.decide.plan import Action, Decision, Outcome, Plan
 
 # Prefect's tables do not wrap cells: these keep a plan's row within about 1,100 px.
 EVIDENCE_WIDTH = 60  # characters per line of the evidence column
@@ -30,9 +30,16 @@ WHO_WIDTH = 44
 WHY_WIDTH = 26
 FAILURES_LISTED = 50
 
+# The one Markdown escaper (plans' artifacts here, the weekly report in tasks/report/render.py):
+# markup characters backslashed, HTML's three entities, line breaks and tabs as spaces.
 _MD = {c: "\\" + c for c in "\\`*_[]|#~"}
 _MD.update({"<": "&lt;", ">": "&gt;", "&": "&amp;", "\r": " ", "\n": " ", "\t": " "})
 _MD_TABLE = str.maketrans(_MD)
+
+
+def escape_markdown(text: str) -> str:
+    """The text with no Markdown markup, no HTML and no line break left in it."""
+    return text.translate(_MD_TABLE)
 
 # A decision's reason code, in words (the codes stay in the ledger and the flow's result).
 REASONS = {
@@ -65,7 +72,7 @@ def text(value: Any) -> str:
     control characters shown as escapes."""
     if value is None:
         return ""
-    return printable(" ".join(str(value).split()), limit=10_000).translate(_MD_TABLE)
+    return escape_markdown(printable(" ".join(str(value).split()), limit=10_000))
 
 
 def safe_url(url: Any) -> str | None:
@@ -99,7 +106,7 @@ def wrap(value: Any, width: int, lines: int | None = None, more: str = "…") ->
     if lines is not None and len(parts) > lines:
         parts = parts[:lines]
         parts[-1] = parts[-1][: max(width - len(more) - 1, 1)].rstrip() + " " + more
-    return "<br>".join(p.translate(_MD_TABLE) for p in parts)
+    return "<br>".join(escape_markdown(p) for p in parts)
 
 
 class IncidentLinks:

@@ -33,8 +33,8 @@ from clients.models import granted_scopes
 from tasks import act, approval, artifacts, preflight, settings
 from tasks.act import RunReport
 from tasks.decide.paths import printable
+from tasks.decide.plan import Decision, Outcome, Plan
 from tasks.errors import InputError, NotApproved
-from tasks.plan import Decision, Outcome, Plan
 from tasks.preflight import ApiUnavailable
 from tasks.progress import Progress
 from tasks.runtime import (

@@ -16,7 +16,7 @@ Checked:
 - GIT_MIRRORS_ROOT (an existing folder, when set) and LEDGER_URL (a database URL whose driver
   is installed, when set);
 - the weekly report's week (`2026-W49`), time zone (an IANA name), SLA days and trend weeks;
-- a bulk request's own checks (`tasks.decide.bulk.check_request`).
+- a bulk request's own checks (`tasks.decide.bulk_remediation.check_request`).
 
 Plain Python: no Prefect at import time.
 """
@@ -104,7 +104,7 @@ def check_playbook(playbook: str, policy: Any, *, dry_run: bool, max_actions: in
 
 def check_bulk_request(policy: Any) -> None:
     """`check_request`'s refusals as they are (RefusedRequest); a bad API filter, an InputError."""
-    from tasks.decide.bulk import RefusedRequest, check_request
+    from tasks.decide.bulk_remediation import RefusedRequest, check_request
 
     try:
         check_request(policy)

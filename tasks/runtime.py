@@ -4,7 +4,7 @@ mode that a caller enters explicitly.
     from tasks import runtime
 
     with runtime.plain():
-        result = departed_developer_reassignment.fn(dry_run=True)  # the flow's body, no Prefect
+        result = departed_developers.fn(dry_run=True)  # the flow's body, no Prefect
 
 Outside `plain()` (every flow run, deployment, CLI and test) each name here is Prefect's own and
 behaves exactly as Prefect's: `task` makes a Prefect task, `get_run_logger` is the run's logger,

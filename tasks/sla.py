@@ -1,4 +1,4 @@
-"""The SLA per severity: one definition, shared by the weekly report (tasks/report.py) and the
+"""The SLA per severity: one definition, shared by the weekly report (tasks/report/) and the
 SLA escalation ladder (tasks/decide/sla_escalation.py). Pure, no I/O.
 
 An incident's SLA clock starts at its `date` (its first occurrence), as the weekly report

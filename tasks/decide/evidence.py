@@ -21,7 +21,7 @@ from enum import Enum
 from typing import Generic, TypeVar
 
 from clients.directory import Lookup, Person, Status
-from tasks.plan import Skip
+from tasks.decide.plan import Skip
 
 T = TypeVar("T")
 

@@ -1,7 +1,8 @@
 """The note budget: how much text a playbook's note may hold, and templates checked against it.
 
-The API refuses a note longer than `NOTE_MAX_CHARS` (10,000 characters, tasks/act.py); the
-write path appends a blank line and its marker (`NOTE_MARKER`) to every note. A note that does
+The API refuses a note longer than `NOTE_MAX_CHARS` (10,000 characters, clients/models.py); the
+write path (tasks/act.py) appends a blank line and its marker (`NOTE_MARKER`, `note_text` here)
+to every note. A note that does
 not fit is refused (400) after the write it explains has landed, so a user-supplied template is
 checked when the policy is made: rendered with the worst-case values (the longest e-mail address
 the standards allow, the longest reason the playbook writes), in bounded time and memory.
@@ -11,14 +12,28 @@ from __future__ import annotations
 import string
 from collections.abc import Iterable, Mapping
 
-from tasks.act import NOTE_MARKER, NOTE_MAX_CHARS
+from clients.models import NOTE_MAX_CHARS
+from tasks.decide.plan import Decision
+
+NOTE_MARKER = "[gg-remediation {playbook} decision {decision_id}]"
 
 # RFC 5321: a forward path holds at most 256 characters, the address inside it at most 254.
 LONGEST_ADDRESS = "a" * 64 + "@" + "b" * 189
 # A width or precision above this in a template's format spec is refused before rendering.
 MAX_FORMAT_WIDTH = 100
 _DECISION_ID = "f" * 16  # Decision.decision_id: 16 hex digits
-_SEPARATOR = "\n\n"  # tasks.act.note_text: text, blank line, marker
+_SEPARATOR = "\n\n"  # note_text: text, blank line, marker
+
+
+def marker(decision: Decision) -> str:
+    """The tag the write path puts at the end of each note it writes (how it finds its notes)."""
+    return NOTE_MARKER.format(playbook=decision.playbook, decision_id=decision.decision_id)
+
+
+def note_text(decision: Decision, body: str | None = None) -> str:
+    """A note as written: its text (the decision's evidence by default), then the marker."""
+    text = body if body is not None else f"{decision.evidence}"
+    return f"{text.strip()}{_SEPARATOR}{marker(decision)}"
 
 
 def note_budget(playbook: str) -> int:

@@ -55,7 +55,7 @@ from tasks.decide.evidence import (
 from tasks.decide.identity import by_normalised_address, is_bot_or_noreply, normalise_email
 from tasks.decide.notes import clip, note_budget
 from tasks.decide.paths import printable
-from tasks.plan import Action, Decision, Plan, Precondition, Skip
+from tasks.decide.plan import Action, Decision, Plan, Precondition, Skip
 
 PLAYBOOK = "sla-escalation"
 NOTE_BUDGET = note_budget(PLAYBOOK)

@@ -2,8 +2,9 @@
 a human change wins, one failure does not stop the others, the ledger's trail."""
 from __future__ import annotations
 
-from tasks.act import apply_plan, marker
-from tasks.plan import Action, Decision, Plan, Precondition, Result
+from tasks.act import apply_plan
+from tasks.decide.notes import marker
+from tasks.decide.plan import Action, Decision, Plan, Precondition, Result
 
 
 def _incident(box, status):

@@ -10,11 +10,10 @@ from tasks.act import (
     as_decided,
     check_blast_radius,
     made_by,
-    marker,
-    note_text,
     precondition_holds,
 )
-from tasks.plan import Action, Decision, Plan, Precondition
+from tasks.decide.notes import marker, note_text
+from tasks.decide.plan import Action, Decision, Plan, Precondition
 
 
 def incident(status="ASSIGNED", email="old@corp.example", assignee_id=1, share_url=None,

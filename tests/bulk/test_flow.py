@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from flows.bulk_remediation import bulk_remediation, main
-from tasks.decide.bulk import BulkAction, BulkRequest, BulkSelection, RefusedRequest
+from tasks.decide.bulk_remediation import BulkAction, BulkRequest, BulkSelection, RefusedRequest
 
 pytestmark = [pytest.mark.prefect]
 

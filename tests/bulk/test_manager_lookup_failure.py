@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 import pytest
 
 from clients.directory import DirectorySettings
-from flows.bulk_remediation import managers_of
-from tasks.decide.bulk import decide_bulk
+from tasks.bulk_remediation import managers_of
+from tasks.decide.bulk_remediation import decide_bulk_remediation
 from tests.bulk.test_flow import (
     _directory_json,
     _offboarding_people,
@@ -47,7 +47,7 @@ def offboard(export, failures: FailurePlan, held=HELD):
                     "assignee_emails": sorted({i.assignee_email for i in held})}, OFFBOARD)
     with failing_directory(export, failures, DirectorySettings()) as directory:
         managers = managers_of.fn(directory, sorted({i.assignee_email for i in held}))
-    return decide_bulk(held, {}, bulk, now=NOW, managers=managers, members=MEMBERS)
+    return decide_bulk_remediation(held, {}, bulk, now=NOW, managers=managers, members=MEMBERS)
 
 
 def test_a_healthy_directory_sends_every_incident_to_the_manager(export):

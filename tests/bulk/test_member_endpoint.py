@@ -11,7 +11,7 @@ import pytest
 from clients.gitguardian import GitGuardianClient
 from flows.bulk_remediation import bulk_remediation
 from tasks import runtime
-from tasks.decide.bulk import BulkAction, BulkRequest, BulkSelection
+from tasks.decide.bulk_remediation import BulkAction, BulkRequest, BulkSelection
 
 MEMBERS = [
     {"id": 1, "email": "Mia.Member@corp.example", "access_level": "member"},

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from flows.bulk_remediation import PRESETS, bulk_remediation
-from tasks.decide.bulk import BulkRequest, check_request
+from tasks.decide.bulk_remediation import BulkRequest, check_request
 
 ENTRYPOINT = "flows/bulk_remediation.py:bulk_remediation"
 PREFECT_YAML = Path(__file__).resolve().parents[2] / "prefect.yaml"

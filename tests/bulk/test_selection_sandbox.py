@@ -10,8 +10,14 @@ from typing import Any
 import pytest
 
 from clients.gitguardian import GitGuardianClient
-from flows.bulk_remediation import fetch_selection
-from tasks.decide.bulk import BulkAction, BulkRequest, BulkSelection, check_request, select
+from tasks.bulk_remediation import fetch_selection
+from tasks.decide.bulk_remediation import (
+    BulkAction,
+    BulkRequest,
+    BulkSelection,
+    check_request,
+    select,
+)
 from tasks.decide.paths import is_test_path
 from tasks.fetch import fetch_occurrences
 

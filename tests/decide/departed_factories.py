@@ -1,6 +1,7 @@
 """Stand-ins for the API models and directory answers the departed-developer decide reads.
 
-They carry only the attributes `tasks.decide.departed` reads (named as the API names them), so
+They carry only the attributes `tasks.decide.departed_developers` reads (named as the API names
+them), so
 the decide tests do not depend on the client's models; one test also runs on the real ones.
 """
 from __future__ import annotations

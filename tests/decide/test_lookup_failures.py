@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from clients.directory import DirectorySettings
 from clients.git import GitError, RepositoryMissing
 from tasks import enrich
-from tasks.decide.departed import DepartedPolicy, decide_departed
+from tasks.decide.departed_developers import DepartedDevelopersPolicy, decide_departed_developers
 from tasks.decide.identity import normalise_email
 from tests.decide.departed_factories import (
     Member,
@@ -59,7 +59,7 @@ MEMBERS = [Member(i, email(n)) for i, n in enumerate(["mike", "owen", "cole", "f
 INCIDENTS = [assigned(1, "alice"), assigned(2, "ben"), assigned(3, "cat")]
 OWNERS = {1: [email("owen")], 2: [email("owen")], 3: []}
 COMMITTERS = {1: [email("cole")], 2: [email("cole")], 3: [email("cole")]}
-POLICY = DepartedPolicy(fallback_email=email("fred"))
+POLICY = DepartedDevelopersPolicy(fallback_email=email("fred"))
 HEALTHY = {1: ("manager", email("mike")), 2: ("codeowner", email("owen")),
            3: ("recent_committer", email("cole"))}
 # The searches the pipeline below sends, in order.
@@ -82,7 +82,7 @@ def plan_with(export, failures: FailurePlan, owners=None, committers=None):
         found = {a for names in (*OWNERS.values(), *COMMITTERS.values()) for a in names}
         # The double reconnects after a failure, so this lookup never raises: no mid_run needed.
         lookups = {**lookups, **enrich.lookup_people.fn(directory, found)}
-    return decide_departed(
+    return decide_departed_developers(
         INCIDENTS, directory=lookups, managers=managers, members=MEMBERS,
         occurrences_by_incident={}, codeowners=owners, recent_committers=committers,
         policy=POLICY,
@@ -207,7 +207,7 @@ def chains(draw):
     owners = draw(st.lists(st.sampled_from(STATES), max_size=3))
     committers = draw(st.lists(st.sampled_from(STATES), max_size=3))
     fallback = draw(st.none() | st.sampled_from(STATES))
-    policy = DepartedPolicy(
+    policy = DepartedDevelopersPolicy(
         manager_depth=depth, use_codeowners=draw(st.booleans()),
         use_recent_committers=draw(st.booleans()),
         fallback_email=email("fb.person") if fallback is not None else None,
@@ -277,7 +277,7 @@ def _qualifies(stage: str, state: str) -> bool:
 def test_property_no_incident_goes_past_the_first_candidate_that_could_not_be_checked(drawn):
     world, chain = _world(*drawn)
     policy = world["policy"]
-    plan = decide_departed([assigned(1, LEAVER)], **world)
+    plan = decide_departed_developers([assigned(1, LEAVER)], **world)
     walked = _walked(chain, policy)
     first_unknown = next((i for i, (s, _, st_) in enumerate(walked) if _could_not_tell(s, st_)),
                          len(walked))

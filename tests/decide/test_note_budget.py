@@ -10,10 +10,14 @@ import pytest
 from pydantic import ValidationError
 
 from sandbox.store import ApiError, Store
-from tasks.act import NOTE_MAX_CHARS, note_text
-from tasks.decide.departed import NOTE_BUDGET, PLAYBOOK, DepartedPolicy, render_note
-from tasks.decide.notes import LONGEST_ADDRESS, MAX_FORMAT_WIDTH
-from tasks.plan import Action, Decision, Precondition
+from tasks.decide.departed_developers import (
+    NOTE_BUDGET,
+    PLAYBOOK,
+    DepartedDevelopersPolicy,
+    render_note,
+)
+from tasks.decide.notes import LONGEST_ADDRESS, MAX_FORMAT_WIDTH, NOTE_MAX_CHARS, note_text
+from tasks.decide.plan import Action, Decision, Precondition
 
 
 def _reassignment(evidence: str = "Alice left.", old: str = LONGEST_ADDRESS) -> Decision:
@@ -27,7 +31,7 @@ def _reassignment(evidence: str = "Alice left.", old: str = LONGEST_ADDRESS) -> 
 
 def _refusal(template: str) -> str:
     with pytest.raises(ValidationError) as caught:
-        DepartedPolicy(note_template=template)
+        DepartedDevelopersPolicy(note_template=template)
     return str(caught.value)
 
 
@@ -69,7 +73,9 @@ def test_a_template_too_long_with_the_longest_addresses_is_refused():
 
 
 def test_an_accepted_template_always_yields_a_note_the_api_takes():
-    policy = DepartedPolicy(note_template="From {old:<100} to {new:.100}: {reason} " + "x" * 8000)
+    policy = DepartedDevelopersPolicy(
+        note_template="From {old:<100} to {new:.100}: {reason} " + "x" * 8000
+    )
     decision = _reassignment(evidence="why " * 5_000, old="o" * 400)
     note = note_text(decision, render_note(decision, policy))
     assert len(note) <= NOTE_MAX_CHARS
@@ -79,5 +85,5 @@ def test_an_accepted_template_always_yields_a_note_the_api_takes():
 
 def test_the_default_template_fits_with_a_long_reason():
     decision = _reassignment(evidence="why " * 5_000)
-    note = note_text(decision, render_note(decision, DepartedPolicy()))
+    note = note_text(decision, render_note(decision, DepartedDevelopersPolicy()))
     assert len(note) <= NOTE_MAX_CHARS and LONGEST_ADDRESS in note

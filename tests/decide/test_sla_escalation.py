@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from clients.directory import Lookup, Person, Status
 from tasks.decide import sla_escalation as ladder
 from tasks.decide.evidence import Evidence
-from tasks.plan import Action
+from tasks.decide.plan import Action
 from tasks.sla import DEFAULT_SLA_DAYS
 
 # A Wednesday, 10:00 UTC: working time in UTC and in Europe/Paris.

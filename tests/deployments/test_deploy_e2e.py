@@ -49,7 +49,7 @@ def _check_registered(server: PrefectServer) -> dict[str, object]:
             found[flow_name] = deployment
     # The policy keeps its pydantic model: the UI shows a typed form for it.
     schema = found[DEPARTED].parameter_openapi_schema
-    assert "policy" in schema["properties"] and "DepartedPolicy" in json.dumps(schema)
+    assert "policy" in schema["properties"] and "DepartedDevelopersPolicy" in json.dumps(schema)
     return found
 
 

@@ -40,7 +40,7 @@ def test_every_existing_flow_file_has_a_deployment_and_no_other() -> None:
     listed = {spec.entrypoint.split(":")[0] for spec in SPECS}
     assert all((root / path).is_file() for path in listed), "a listed entrypoint has no file"
     known = {"flows/departed_developers.py", "flows/weekly_report.py", "flows/bulk_remediation.py",
-             "flows/test_credentials.py", "flows/commit_author_triage.py",
+             "flows/auto_ignore.py", "flows/commit_author_triage.py",
              "flows/sla_escalation.py"}
     present = {str(p.relative_to(root)) for p in (root / "flows").glob("*.py")} & known
     assert present == listed

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from tasks import approval
-from tasks.plan import Action, Decision, Plan, Skip
+from tasks.decide.plan import Action, Decision, Plan, Skip
 
 BULK = "bulk-remediation"
 

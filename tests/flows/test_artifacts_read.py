@@ -8,8 +8,8 @@ import re
 
 from tasks import artifacts
 from tasks.act import RunReport
-from tasks.decide.bulk import BulkRequest, decide_bulk
-from tasks.plan import Action, Decision, Outcome, Plan, Precondition, Result
+from tasks.decide.bulk_remediation import BulkRequest, decide_bulk_remediation
+from tasks.decide.plan import Action, Decision, Outcome, Plan, Precondition, Result
 from tests.decide.factories import incident, member
 
 URL = "https://dashboard.gitguardian.com/workspace/7/incidents/{}"
@@ -49,7 +49,7 @@ def test_bulk_assign_by_member_id_shows_the_e_mail():
         "reason": "Offboarding",
     })
     leaving = incident(7, status="ASSIGNED", assignee_email="leaver@corp.example", assignee_id=3)
-    plan = decide_bulk([leaving], {}, request,
+    plan = decide_bulk_remediation([leaving], {}, request,
                        members=[member(1253, "successor@corp.example")])
     (decision,) = plan.decisions
     assert decision.arguments["member_id"] == 1253  # the write still goes by member id

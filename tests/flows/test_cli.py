@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from flows import commit_author_triage, departed_developers, test_credentials
+from flows import auto_ignore, commit_author_triage, departed_developers
 
 
 @pytest.mark.parametrize(
@@ -14,7 +14,7 @@ from flows import commit_author_triage, departed_developers, test_credentials
             ["--include-unassigned", "--manager-depth", "--fallback-email", "--note-template"],
         ),
         (
-            test_credentials,
+            auto_ignore,
             ["--validities", "--veto-tags", "--test-globs", "--trust-test-file-tag", "--recheck"],
         ),
         (
@@ -33,7 +33,7 @@ def test_help_lists_every_parameter(module, options, capsys):
 
 
 def test_bad_parameter_is_a_clear_error_before_anything_runs(capsys):
-    assert test_credentials.main(["--validities", "valid"]) == 2
+    assert auto_ignore.main(["--validities", "valid"]) == 2
     assert "valid" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         departed_developers.main(["--manager-depth", "many"])

@@ -60,7 +60,7 @@ CASES = [
      ["detector_name", "detector_group_name"]),
     ("bulk selection with no filter", BULK + ["--selection", "{}"] + NOTE, {}, 2,
      ["no filter", "confirm_all"]),
-    ("pydantic-invalid policy value", ["-m", "flows.test_credentials", "--validities", "valid"],
+    ("pydantic-invalid policy value", ["-m", "flows.auto_ignore", "--validities", "valid"],
      {}, 2, ["--validities", "never ignored"]),
     ("pydantic choice", BULK + ["--selection", '{"status": ["OPEN"]}', "--action",
                                 '{"kind": "close"}', "--reason", "x"], {}, 2,

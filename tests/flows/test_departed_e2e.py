@@ -8,17 +8,17 @@ import json
 
 import pytest
 
-from flows.departed_developers import PLAYBOOK, departed_developer_reassignment
-from tasks.decide.departed import DepartedPolicy
+from flows.departed_developers import PLAYBOOK, departed_developers
+from tasks.decide.departed_developers import DepartedDevelopersPolicy
 from tasks.decide.identity import normalise_email
 
 pytestmark = [pytest.mark.slapd, pytest.mark.prefect]
 
 
 def run(**parameters):
-    parameters.setdefault("policy", DepartedPolicy())
+    parameters.setdefault("policy", DepartedDevelopersPolicy())
     parameters.setdefault("max_actions", 500)
-    state = departed_developer_reassignment(return_state=True, **parameters)
+    state = departed_developers(return_state=True, **parameters)
     return state, state.result(raise_on_failure=False)
 
 

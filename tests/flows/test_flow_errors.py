@@ -49,7 +49,7 @@ def test_a_bad_week_fails_the_report_run_in_one_line(prefect_server, sandbox, tm
 
 def test_a_playbook_run_without_a_directory_fails_in_one_line(prefect_server, sandbox, tmp_path,
                                                               monkeypatch, records):
-    from flows.departed_developers import departed_developer_reassignment
+    from flows.departed_developers import departed_developers
     from tasks.errors import InputError
 
     for name in ("LDAP_URL", "DIRECTORY_JSON"):
@@ -58,7 +58,7 @@ def test_a_playbook_run_without_a_directory_fails_in_one_line(prefect_server, sa
     monkeypatch.setenv("GITGUARDIAN_API_KEY", sandbox.tokens["full"])
     monkeypatch.setenv("LEDGER_URL", f"sqlite:///{tmp_path / 'ledger.sqlite'}")
     before = sandbox.state()["audit_logs"]
-    state = departed_developer_reassignment(dry_run=False, return_state=True)
+    state = departed_developers(dry_run=False, return_state=True)
     assert state.is_failed()
     assert state.message.startswith("no directory configured: set LDAP_URL")
     assert isinstance(state.result(raise_on_failure=False), InputError)

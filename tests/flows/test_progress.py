@@ -92,7 +92,7 @@ def test_a_run_of_several_pages_shows_progress_lines_on_the_command_line(prefect
                    GITGUARDIAN_API_URL=box.url, GITGUARDIAN_API_KEY=box.token,
                    GITGUARDIAN_REQUESTS_PER_MINUTE="0",
                    LEDGER_URL=f"sqlite:///{tmp_path / 'ledger.sqlite'}")
-        done = subprocess.run([sys.executable, "-m", "flows.test_credentials", "--apply",
+        done = subprocess.run([sys.executable, "-m", "flows.auto_ignore", "--apply",
                                "--max-actions", "5000"], cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]

@@ -8,9 +8,9 @@ import re
 import pytest
 from prefect import tags
 
-from flows.departed_developers import departed_developer_reassignment
+from flows.departed_developers import departed_developers
 from flows.weekly_report import weekly_report
-from tasks.decide.departed import DepartedPolicy
+from tasks.decide.departed_developers import DepartedDevelopersPolicy
 
 pytestmark = [pytest.mark.slapd, pytest.mark.prefect]
 
@@ -26,9 +26,9 @@ def _flow_run(state):
 
 def test_dry_and_real_runs_are_told_apart_by_name_and_tag(playbook_env):
     with tags("dry-run"):  # as a deployment tagged dry-run would create the run
-        dry = departed_developer_reassignment(policy=DepartedPolicy(), dry_run=True,
+        dry = departed_developers(policy=DepartedDevelopersPolicy(), dry_run=True,
                                               max_actions=500, return_state=True)
-        real = departed_developer_reassignment(policy=DepartedPolicy(), dry_run=False,
+        real = departed_developers(policy=DepartedDevelopersPolicy(), dry_run=False,
                                                max_actions=500, return_state=True)
     assert dry.is_completed() and real.is_completed(), (dry.message, real.message)
     dry_run, real_run = _flow_run(dry), _flow_run(real)

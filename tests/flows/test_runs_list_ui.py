@@ -32,15 +32,15 @@ def ui_runs(prefect_ui, fresh_sandbox, sandbox_directory, sandbox_export, tmp_pa
         temporary_settings,
     )
 
-    from flows.departed_developers import departed_developer_reassignment
-    from tasks.decide.departed import DepartedPolicy
+    from flows.departed_developers import departed_developers
+    from tasks.decide.departed_developers import DepartedDevelopersPolicy
 
     env = wire_environment(fresh_sandbox, sandbox_directory, sandbox_export, tmp_path, monkeypatch)
     with temporary_settings({PREFECT_API_URL: prefect_ui.api_url,
                              PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        dry = departed_developer_reassignment(policy=DepartedPolicy(), dry_run=True,
+        dry = departed_developers(policy=DepartedDevelopersPolicy(), dry_run=True,
                                               max_actions=500, return_state=True)
-        real = departed_developer_reassignment(policy=DepartedPolicy(), dry_run=False,
+        real = departed_developers(policy=DepartedDevelopersPolicy(), dry_run=False,
                                                max_actions=500, return_state=True)
         assert dry.is_completed() and real.is_completed(), (dry.message, real.message)
         yield {"dry": str(dry.state_details.flow_run_id),

@@ -8,19 +8,19 @@ from collections import Counter
 
 import pytest
 
+from flows.auto_ignore import auto_ignore
 from flows.commit_author_triage import commit_author_triage
-from flows.departed_developers import departed_developer_reassignment as departed
-from flows.test_credentials import test_directory_auto_ignore as auto_ignore
-from tasks.decide.departed import DepartedPolicy
-from tasks.decide.test_credentials import TestCredentialPolicy
-from tasks.decide.triage import TriagePolicy
+from flows.departed_developers import departed_developers as departed
+from tasks.decide.auto_ignore import AutoIgnorePolicy
+from tasks.decide.commit_author_triage import CommitAuthorTriagePolicy
+from tasks.decide.departed_developers import DepartedDevelopersPolicy
 
 pytestmark = [pytest.mark.slapd, pytest.mark.prefect, pytest.mark.slow]
 
 FLOWS = {
-    "triage": (commit_author_triage, TriagePolicy()),
-    "auto-ignore": (auto_ignore, TestCredentialPolicy()),
-    "departed": (departed, DepartedPolicy()),
+    "triage": (commit_author_triage, CommitAuthorTriagePolicy()),
+    "auto-ignore": (auto_ignore, AutoIgnorePolicy()),
+    "departed": (departed, DepartedDevelopersPolicy()),
 }
 
 
@@ -102,7 +102,7 @@ def test_a_scoped_run_decides_as_the_sweep_and_costs_per_id(playbook_env, name):
 def test_a_scoped_auto_ignore_rechecks_only_its_ids(playbook_env):
     """The recheck (reopen what we ignored once its reason is gone) is scoped too."""
     box = playbook_env.sandbox
-    policy = TestCredentialPolicy()
+    policy = AutoIgnorePolicy()
     result = auto_ignore(return_state=True, policy=policy, dry_run=False, max_actions=5000)
     assert result.is_completed(), result.message
     ignored = sorted(i for i, d in decisions(result.result()).items())

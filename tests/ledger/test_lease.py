@@ -89,7 +89,7 @@ def test_a_killed_holder_on_this_host_is_taken_over_at_once(ledger):
 
 
 def test_claims_are_once_per_epoch_and_say_whether_an_attempt_came_before(ledger):
-    from tasks.plan import Action, Decision
+    from tasks.decide.plan import Action, Decision
 
     decision = Decision("pb", 1, Action.NOTE, {}, "r", "e")
     run = ledger.start_run("pb", dry_run=False, parameters={})
@@ -154,7 +154,7 @@ def test_processes_at_once_never_hold_the_lease_together(ledger_url, tmp_path: P
 
 
 def test_begin_claims_and_records_the_intent_in_one_go(ledger):
-    from tasks.plan import Action, Decision
+    from tasks.decide.plan import Action, Decision
 
     decision = Decision("pb", 9, Action.NOTE, {}, "r", "e")
     run = ledger.start_run("pb", dry_run=False, parameters={})

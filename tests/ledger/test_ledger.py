@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from clients import ledger as ledger_module
 from clients.ledger import Ledger, scrub
-from tasks.plan import Action, Decision, Result
+from tasks.decide.plan import Action, Decision, Result
 
 T0 = datetime(2024, 5, 6, 9, 0, tzinfo=UTC)
 

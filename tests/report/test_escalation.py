@@ -1,14 +1,15 @@
-"""The SLA ladder's rungs in the weekly report (tasks/report.py): each incident's last rung done
+"""The SLA ladder's rungs in the weekly report (tasks/report/): each incident's last rung done
 by the time the week is measured, on its breaches and about-to-breach rows, and the open
-incidents counted per rung; rendered in Markdown, HTML and CSV (tasks/report_render.py)."""
+incidents counted per rung; rendered in Markdown, HTML and CSV (tasks/report/)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 import pandas as pd
 
-from tasks import report, report_render
-from tasks.report import Window
+from tasks.report import files, frames, html_page, kpis, outlook, render
+from tasks.report.frames import Window
+from tasks.sla import DEFAULT_SLA_DAYS
 
 W43 = Window(2026, 43, "UTC")  # Mon 2026-10-19 .. Mon 2026-10-26 00:00 UTC
 
@@ -46,15 +47,15 @@ APPLIED = [
 
 
 def weekly(now=None):
-    frame = report.incidents_frame(INCIDENTS)
-    result = report.compute(frame, W43, trend_weeks=2, now=now,
-                            escalations=report.escalation_frame(APPLIED))
-    return report.add_outlook(result, frame, report.DEFAULT_SLA_DAYS,
+    frame = frames.incidents_frame(INCIDENTS)
+    result = kpis.compute(frame, W43, trend_weeks=2, now=now,
+                            escalations=frames.escalation_frame(APPLIED))
+    return outlook.add_outlook(result, frame, DEFAULT_SLA_DAYS,
                               now or datetime(2026, 11, 2, tzinfo=UTC))
 
 
 def test_escalation_frame_keeps_the_ladders_rungs_only():
-    frame = report.escalation_frame(APPLIED)
+    frame = frames.escalation_frame(APPLIED)
     assert len(frame) == 8 and 4 not in frame["incident_id"].tolist()
 
 
@@ -80,8 +81,8 @@ def test_a_partial_week_shows_the_rungs_done_by_now():
 
 
 def test_no_ledger_leaves_the_column_blank_and_counts_none():
-    frame = report.incidents_frame(INCIDENTS)
-    w = report.compute(frame, W43, trend_weeks=2)
+    frame = frames.incidents_frame(INCIDENTS)
+    w = kpis.compute(frame, W43, trend_weeks=2)
     assert w.sla_breaches["escalation"].isna().all()
     assert w.tables["escalation_rungs"].to_dict("records") == [{"rung": "(none)", "incidents": 4}]
 
@@ -91,18 +92,18 @@ def test_rendered_in_markdown_html_csv_and_json():
 
     w = weekly()
     after = datetime(2026, 11, 2, tzinfo=UTC)
-    text = report_render.markdown(w, after)
+    text = render.markdown(w, after)
     assert "| detector | assignee | escalation |" in text
     assert "## SLA escalation" in text and "| escalated | 1 |" in text
     assert "| approaching\\_50 | 1 |" in text
-    page = report_render.html_page(w, chart_images={}, generated_at=after)
+    page = html_page.html_page(w, chart_images={}, generated_at=after)
     assert page.count("<th>escalation</th>") == 2  # the breaches and the about-to-breach list
     assert "<tr><td>(none)</td><td>1</td></tr>" in page
     assert "<td>escalated</td>" in page
-    rows = report_render.breach_rows(w)
+    rows = render.breach_rows(w)
     assert {r["escalation"] for r in rows} == {"escalated", "breached", ""}
-    csv = pd.read_csv(pd.io.common.StringIO(report_render.incidents_csv(w)))
+    csv = pd.read_csv(pd.io.common.StringIO(files.incidents_csv(w)))
     assert dict(zip(csv["id"], csv["escalation"].fillna(""))) == {
         1: "escalated", 2: "breached", 3: "approaching_50", 4: ""}  # 5: not in the week
-    document = json.loads(report_render.kpis_json(w, after))
+    document = json.loads(files.kpis_json(w, after))
     assert document["escalation_by_rung"]["(none)"] == 1

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from flows import weekly_report as flow_module
+from tasks import weekly_report as report_tasks
 
 SINCE = datetime(2026, 8, 1, tzinfo=UTC)
 
@@ -32,7 +33,7 @@ def test_closed_listing_stops_at_the_first_page_past_the_range():
     days = [30, 20, 10, 5, -1, -2, -3, -4]  # days after SINCE, in -resolved_at order
     items = [_incident(n, "RESOLVED", SINCE + timedelta(days=d)) for n, d in enumerate(days)]
     pages, pulled = _pages(items)
-    kept = list(flow_module._closed_since(pages, "resolved_at", SINCE))
+    kept = list(report_tasks._closed_since(pages, "resolved_at", SINCE))
     assert [i.id for i in kept] == [0, 1, 2, 3]
     assert pulled == [0, 1, 2]  # the fourth page is never requested
 
@@ -42,7 +43,7 @@ def test_closed_listing_reads_everything_once_the_answers_are_out_of_order():
     days = [30, 10, 20, -1, -2, -3, 5, -4]
     items = [_incident(n, "RESOLVED", SINCE + timedelta(days=d)) for n, d in enumerate(days)]
     pages, pulled = _pages(items)
-    kept = list(flow_module._closed_since(pages, "resolved_at", SINCE))
+    kept = list(report_tasks._closed_since(pages, "resolved_at", SINCE))
     assert [i.id for i in kept] == [0, 1, 2, 6]
     assert pulled == [0, 1, 2, 3]
 
@@ -67,7 +68,7 @@ def test_fetch_passes_are_disjoint_filters_and_recheck_status():
         "RESOLVED": [[_incident(5, "RESOLVED", SINCE + timedelta(days=1)),
                       _incident(6, "RESOLVED", SINCE - timedelta(days=1))]],
     })
-    found = flow_module.fetch_report_incidents.fn(client, SINCE)
+    found = report_tasks.fetch_report_incidents.fn(client, SINCE)
     assert sorted(i.id for i in found) == [1, 2, 4, 5]
     assert client.calls[0] == {"date_after": SINCE}
     assert client.calls[1]["status"] == "TRIGGERED" and client.calls[1]["date_before"] > SINCE

@@ -1,13 +1,14 @@
 """The report's first screen: the six headline KPIs and their verdicts, the partial week, and
-the incidents about to breach their SLA (tasks/report.py), on hand-built incidents."""
+the incidents about to breach their SLA (tasks/report/outlook.py), on hand-built incidents."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 import pandas as pd
 
-from tasks import report
-from tasks.report import Window
+from tasks.report import frames, kpis, outlook
+from tasks.report.frames import Window
+from tasks.sla import DEFAULT_SLA_DAYS
 
 W43 = Window(2026, 43, "UTC")  # Mon 2026-10-19 00:00 UTC .. Mon 2026-10-26 00:00 UTC
 END = pd.Timestamp("2026-10-26T00:00:00Z")
@@ -46,8 +47,8 @@ OUTLOOK = [
 
 
 def test_about_to_breach_lists_what_reaches_its_sla_in_the_next_seven_days():
-    frame = report.incidents_frame(OUTLOOK)
-    found = report.about_to_breach(frame, END, report.DEFAULT_SLA_DAYS)
+    frame = frames.incidents_frame(OUTLOOK)
+    found = outlook.about_to_breach(frame, END, DEFAULT_SLA_DAYS)
     assert found["id"].tolist() == [8, 1, 2, 4, 10]  # soonest first
     assert found["days_left"].tolist() == [0.5, 1.5, 2.0, 4.0, 7.0]
     assert found["sla_days"].tolist() == [1, 7, 30, 90, 30]
@@ -55,35 +56,35 @@ def test_about_to_breach_lists_what_reaches_its_sla_in_the_next_seven_days():
     assert found.loc[found["id"] == 1, "gitguardian_url"].item() == URL.format(1)
     assert found.loc[found["id"] == 1, "due"].item() == pd.Timestamp("2026-10-27T12:00:00Z")
     # A custom SLA and a shorter horizon change the answer.
-    assert report.about_to_breach(frame, END, {"medium": 30}, within_days=3)["id"].tolist() == [2]
+    assert outlook.about_to_breach(frame, END, {"medium": 30}, within_days=3)["id"].tolist() == [2]
 
 
 def test_add_outlook_measures_from_now_in_a_partial_week():
-    frame = report.incidents_frame(OUTLOOK)
-    weekly = report.compute(frame, W43, trend_weeks=2)
-    sla = report.DEFAULT_SLA_DAYS
-    report.add_outlook(weekly, frame, sla, datetime(2026, 11, 3, tzinfo=UTC))
+    frame = frames.incidents_frame(OUTLOOK)
+    weekly = kpis.compute(frame, W43, trend_weeks=2)
+    sla = DEFAULT_SLA_DAYS
+    outlook.add_outlook(weekly, frame, sla, datetime(2026, 11, 3, tzinfo=UTC))
     assert weekly.tables["about_to_breach"]["id"].tolist() == [8, 1, 2, 4, 10]  # week over: its end
     # On Friday 10-23 12:00: 7 and 8 are not opened yet, 3 is past its SLA, 10 is 9.5 days away,
     # 9 (high, opened 10-19) is due 10-26 00:00: 2.5 days left.
-    report.add_outlook(weekly, frame, sla, datetime(2026, 10, 23, 12, tzinfo=UTC))
-    outlook = weekly.tables["about_to_breach"]
-    assert outlook["id"].tolist() == [9, 1, 2, 4]
-    assert outlook["days_left"].tolist() == [2.5, 4.0, 4.5, 6.5]
+    outlook.add_outlook(weekly, frame, sla, datetime(2026, 10, 23, 12, tzinfo=UTC))
+    table = weekly.tables["about_to_breach"]
+    assert table["id"].tolist() == [9, 1, 2, 4]
+    assert table["days_left"].tolist() == [2.5, 4.0, 4.5, 6.5]
 
 
 def test_partial_week():
-    assert report.partial_week(W43, datetime(2026, 10, 26, tzinfo=UTC)) is None
-    assert report.partial_week(W43, datetime(2026, 11, 30, tzinfo=UTC)) is None
-    assert report.partial_week(W43, datetime(2026, 10, 21, 12, tzinfo=UTC)) == 2.5
-    assert report.partial_week(W43, pd.Timestamp("2026-10-19T00:00:00Z")) == 0.0
+    assert outlook.partial_week(W43, datetime(2026, 10, 26, tzinfo=UTC)) is None
+    assert outlook.partial_week(W43, datetime(2026, 11, 30, tzinfo=UTC)) is None
+    assert outlook.partial_week(W43, datetime(2026, 10, 21, 12, tzinfo=UTC)) == 2.5
+    assert outlook.partial_week(W43, pd.Timestamp("2026-10-19T00:00:00Z")) == 0.0
 
 
 def test_headline_is_six_kpis_with_a_verdict_each():
     # W43 opens 1, 5, 7, 8 and 9 (at the week's first instant); W42 opens none.
-    frame = report.incidents_frame(OUTLOOK)
-    weekly = report.compute(frame, W43, trend_weeks=2)
-    rows = report.headline(weekly)
+    frame = frames.incidents_frame(OUTLOOK)
+    weekly = kpis.compute(frame, W43, trend_weeks=2)
+    rows = outlook.headline(weekly)
     assert [r["key"] for r in rows] == ["backlog", "opened", "closed", "sla_breaches",
                                         "time_to_close_median_days", "publicly_exposed_open"]
     by_key = {r["key"]: r for r in rows}
@@ -102,12 +103,12 @@ def test_a_partial_week_measures_breaches_and_ages_now_not_at_its_end():
     # the week's end says 8 (8-30 days). Incident 3 (medium, due 10-20) is a breach either way,
     # open 33.5 days now (36 at the week's end).
     late = incident(11, "2026-10-18T00:00:00Z", severity="high")
-    frame = report.incidents_frame(OUTLOOK + [late])
+    frame = frames.incidents_frame(OUTLOOK + [late])
     now = datetime(2026, 10, 23, 12, tzinfo=UTC)
-    at_end = report.compute(frame, W43, trend_weeks=2)
+    at_end = kpis.compute(frame, W43, trend_weeks=2)
     assert at_end.sla_breaches["id"].tolist() == [11, 3]  # measured at the week's end
     assert at_end.kpis["backlog_by_age"]["8-30 days"]["value"] == 3  # 2, 10 and 11
-    weekly = report.compute(frame, W43, trend_weeks=2, now=now)
+    weekly = kpis.compute(frame, W43, trend_weeks=2, now=now)
     assert weekly.measured_at == pd.Timestamp(now)
     assert weekly.sla_breaches["id"].tolist() == [3]
     assert weekly.sla_breaches["days"].tolist() == [33.5]
@@ -119,6 +120,6 @@ def test_a_partial_week_measures_breaches_and_ages_now_not_at_its_end():
     # The previous week is over: measured at its end either way.
     assert weekly.kpis["sla_breaches"]["previous"] == at_end.kpis["sla_breaches"]["previous"]
     # A `now` after the week's end changes nothing.
-    later = report.compute(frame, W43, trend_weeks=2,
+    later = kpis.compute(frame, W43, trend_weeks=2,
                            now=datetime(2026, 11, 3, tzinfo=UTC))
     assert later.sla_breaches["id"].tolist() == [11, 3] and later.measured_at == END

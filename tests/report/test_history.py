@@ -1,4 +1,4 @@
-"""The report's history from activity logs (tasks/report_history.py), on hand-built logs:
+"""The report's history from activity logs (tasks/report/history.py), on hand-built logs:
 closures, reopenings, time to close per open period, the candidates and the budget."""
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 import pandas as pd
 import pytest
 
-from tasks import report, report_history
+from tasks.report import frames, kpis
+from tasks.report import history as report_history
 from tests.report.test_kpis import INCIDENTS, OUR_TOKEN, W43, incident
 
 T = pd.Timestamp
@@ -36,7 +37,7 @@ LOGS = {
 
 @pytest.fixture(scope="module")
 def frame():
-    return report.incidents_frame(INCIDENTS)
+    return frames.incidents_frame(INCIDENTS)
 
 
 def test_a_log_gives_each_closure_its_reopening_and_open_period(frame):
@@ -51,9 +52,9 @@ def test_a_log_gives_each_closure_its_reopening_and_open_period(frame):
 
 
 def test_the_week_from_logs_counts_every_closure_and_reopening(frame):
-    state = report.compute(frame, W43, token_id=OUR_TOKEN, trend_weeks=4)
+    state = kpis.compute(frame, W43, token_id=OUR_TOKEN, trend_weeks=4)
     history = report_history.from_logs(frame, LOGS)
-    logged = report.compute(frame, W43, token_id=OUR_TOKEN, trend_weeks=4, history=history)
+    logged = kpis.compute(frame, W43, token_id=OUR_TOKEN, trend_weeks=4, history=history)
     k = logged.kpis
     # W43 closures: 9 (0.5 d), 10 (resolved 14 d after its reopening), 11 (12 d) and 13
     # (resolved by our token 18 d after its date, reopened two days later).
@@ -86,7 +87,7 @@ def test_a_log_that_disagrees_with_the_current_status_is_not_trusted(frame):
 
 
 def test_a_closure_holds_until_its_reopening():
-    frame = report.incidents_frame([incident(1, "2026-10-01T00:00:00Z")])
+    frame = frames.incidents_frame([incident(1, "2026-10-01T00:00:00Z")])
     history = report_history.from_logs(frame, {1: [
         entry(1, "2026-10-02T00:00:00Z", "RESOLVE", {"revoked": False}),
         entry(2, "2026-10-03T00:00:00Z", "UNRESOLVE")]})
@@ -150,7 +151,7 @@ class LogClient:
 
 def test_fetching_the_history_reads_the_candidates_and_falls_back_on_a_403(frame):
     from clients.gitguardian import NotFound, PermissionDenied
-    from flows.weekly_report import fetch_report_history, history_of
+    from tasks.weekly_report import fetch_report_history, history_of
 
     since, until = datetime(2026, 9, 28, tzinfo=UTC), W43.end.to_pydatetime()
     read = fetch_report_history.fn(LogClient(LOGS, {11: NotFound("gone")}), INCIDENTS, since,

@@ -17,7 +17,7 @@ from datetime import datetime
 import pytest
 
 from clients.gitguardian import GitGuardianClient
-from tasks import report
+from tasks.report import frames
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 
@@ -48,10 +48,10 @@ def _environment(box, out):
                 os.environ[key] = value
 
 
-def _window(box) -> report.Window:
+def _window(box) -> frames.Window:
     # The week before the last complete one: another module's report of the last one keeps
     # its artifact keys (weekly-report-*-<week>) to itself in the session's Prefect server.
-    return report.last_complete_week(box.workspace.now).previous()
+    return frames.last_complete_week(box.workspace.now).previous()
 
 
 def _run(box, out, **options):
@@ -71,7 +71,7 @@ def world(prefect_server, tmp_path_factory):
 
     with sandbox.running(seed=SEED, incidents=INCIDENTS) as box:
         window = _window(box)
-        start = report.trend_windows(window, TREND_WEEKS)[0].start.to_pydatetime()
+        start = frames.trend_windows(window, TREND_WEEKS)[0].start.to_pydatetime()
         end = window.end.to_pydatetime()
         incidents = sorted(box.store.incidents.values(), key=lambda i: i["id"])
         closed_in_range = [i["id"] for i in incidents if i["status"] == "RESOLVED"
@@ -122,7 +122,7 @@ def reopened_in(logs, start: datetime, end: datetime) -> int:
 
 def test_the_history_holds_reopenings_and_reassignments(world):
     logs = world["logs"]
-    start = report.trend_windows(world["window"], TREND_WEEKS)[0].start.to_pydatetime()
+    start = frames.trend_windows(world["window"], TREND_WEEKS)[0].start.to_pydatetime()
     reopened = [i for i, log in logs.items() if any(e.key in REOPENING for e in log)]
     reassigned = [i for i, log in logs.items() if sum(e.key == "ASSIGN" for e in log) > 1]
     assert len(reopened) > 20 and len(reassigned) > 20
@@ -133,7 +133,7 @@ def test_past_backlogs_equal_those_recomputed_from_the_activity_logs(world):
     document, incidents, logs = world["document"], world["incidents"], world["logs"]
     assert document["history"]["method"] == "activity_logs"
     trends = {row["week"]: row for row in document["trends"]}
-    weeks = report.trend_windows(world["window"], TREND_WEEKS)
+    weeks = frames.trend_windows(world["window"], TREND_WEEKS)
     assert list(trends) == [w.label for w in weeks]
     for week in weeks:
         at = week.end.to_pydatetime()

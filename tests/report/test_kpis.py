@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 import pandas as pd
 import pytest
 
-from tasks import report
-from tasks.report import Window
+from tasks.report import frames, kpis
+from tasks.report.frames import Window
 
 OUR_TOKEN = "00000000-0000-4000-8000-00000000c0de"
 W43 = Window(2026, 43, "UTC")  # Mon 2026-10-19 00:00 UTC .. Mon 2026-10-26 00:00 UTC
@@ -157,14 +157,14 @@ AUDIT = [
 
 
 @pytest.fixture(scope="module")
-def weekly() -> report.WeeklyReport:
-    return report.compute(
-        report.incidents_frame(INCIDENTS),
+def weekly() -> kpis.WeeklyReport:
+    return kpis.compute(
+        frames.incidents_frame(INCIDENTS),
         W43,
-        members=report.members_frame(MEMBERS),
-        occurrences=report.occurrences_frame(OCCURRENCES),
-        audit=report.audit_frame(AUDIT),
-        ledger=report.ledger_frame(LEDGER),
+        members=frames.members_frame(MEMBERS),
+        occurrences=frames.occurrences_frame(OCCURRENCES),
+        audit=frames.audit_frame(AUDIT),
+        ledger=frames.ledger_frame(LEDGER),
         token_id=OUR_TOKEN,
         trend_weeks=4,
     )
@@ -192,7 +192,7 @@ def test_paris_week_across_the_start_of_summer_time_lasts_167_hours():
 
 
 def test_the_same_incidents_fall_in_different_weeks_by_time_zone():
-    frame = report.incidents_frame(
+    frame = frames.incidents_frame(
         [
             incident(1, "2026-10-18T21:59:59Z"),  # Paris Sun 23:59:59 CEST (W42); UTC Sunday (W42)
             incident(2, "2026-10-18T22:30:00Z"),  # Paris Mon 00:30 CEST (W43); UTC Sunday (W42)
@@ -201,29 +201,29 @@ def test_the_same_incidents_fall_in_different_weeks_by_time_zone():
             incident(5, "2026-10-25T23:30:00Z"),  # Paris Mon 00:30 CET (W44); UTC Sunday (W43)
         ]
     )
-    paris = report.compute(frame, Window(2026, 43, "Europe/Paris"), trend_weeks=2)
-    utc = report.compute(frame, Window(2026, 43, "UTC"), trend_weeks=2)
+    paris = kpis.compute(frame, Window(2026, 43, "Europe/Paris"), trend_weeks=2)
+    utc = kpis.compute(frame, Window(2026, 43, "UTC"), trend_weeks=2)
     assert value(paris.kpis["opened"]) == (2, 1, 1)  # {2, 3}; before: {1}
     assert value(utc.kpis["opened"]) == (3, 2, 1)  # {3, 4, 5}; before: {1, 2}
 
 
 def test_last_complete_week_depends_on_the_time_zone():
     now = datetime(2026, 10, 25, 23, 30, tzinfo=UTC)  # Paris: Monday 00:30
-    assert report.last_complete_week(now, "Europe/Paris").label == "2026-W43"
-    assert report.last_complete_week(now, "UTC").label == "2026-W42"
-    assert report.last_complete_week(datetime(2027, 1, 4, 9, tzinfo=UTC)).label == "2026-W53"
+    assert frames.last_complete_week(now, "Europe/Paris").label == "2026-W43"
+    assert frames.last_complete_week(now, "UTC").label == "2026-W42"
+    assert frames.last_complete_week(datetime(2027, 1, 4, 9, tzinfo=UTC)).label == "2026-W53"
 
 
 def test_parse_week_and_previous_across_a_year_end():
-    assert report.parse_week("2027-W01").previous().label == "2026-W53"
-    assert report.parse_week("2026w05", "Europe/Paris") == Window(2026, 5, "Europe/Paris")
+    assert frames.parse_week("2027-W01").previous().label == "2026-W53"
+    assert frames.parse_week("2026w05", "Europe/Paris") == Window(2026, 5, "Europe/Paris")
     with pytest.raises(ValueError):
-        report.parse_week("2025-W53")  # 2025 has 52 ISO weeks
+        frames.parse_week("2025-W53")  # 2025 has 52 ISO weeks
 
 
 def test_age_buckets_boundaries():
     days = pd.Series([0, 7, 8, 30, 31, 90, 91, float("nan")])
-    assert report.age_bucket(days).tolist() == [
+    assert kpis.age_bucket(days).tolist() == [
         "0-7 days",
         "0-7 days",
         "8-30 days",
@@ -319,8 +319,8 @@ def test_sla_breaches_list_the_incidents(weekly):
 
 
 def test_custom_sla_days():
-    frame = report.incidents_frame(INCIDENTS)
-    custom = report.compute(frame, W43, sla_days={"low": 30, "catastrophic": 10}, trend_weeks=2)
+    frame = frames.incidents_frame(INCIDENTS)
+    custom = kpis.compute(frame, W43, sla_days={"low": 30, "catastrophic": 10}, trend_weeks=2)
     # low: 4 is 30 days old (not past), 5 is 31 (past); catastrophic: 7 is 91 days old.
     assert sorted(custom.sla_breaches["id"]) == [5, 7]
 
@@ -399,10 +399,10 @@ def test_trends_per_week(weekly):
 
 
 def test_an_empty_week_and_missing_sources():
-    frame = report.incidents_frame(
+    frame = frames.incidents_frame(
         [incident(1, "2025-01-01T00:00:00Z", "RESOLVED", resolved_at="2025-01-02T00:00:00Z")]
     )
-    empty = report.compute(frame, W43, audit=None, ledger=None, trend_weeks=3)
+    empty = kpis.compute(frame, W43, audit=None, ledger=None, trend_weeks=3)
     k = empty.kpis
     assert value(k["opened"]) == (0, 0, 0) and value(k["closed"]) == (0, 0, 0)
     assert value(k["backlog"]) == (0, 0, 0)
@@ -414,7 +414,7 @@ def test_an_empty_week_and_missing_sources():
 
 
 def test_no_incidents_at_all():
-    nothing = report.compute(report.incidents_frame([]), W43, trend_weeks=2)
+    nothing = kpis.compute(frames.incidents_frame([]), W43, trend_weeks=2)
     assert nothing.kpis["backlog"]["value"] == 0 and len(nothing.trends) == 2
 
 
@@ -424,6 +424,6 @@ def test_models_with_attributes_work_like_dicts():
     model = Incident.model_validate(
         {**INCIDENTS[8], "detector": {"name": "aws", "display_name": "AWS Keys"}}
     )
-    from_model = report.incidents_frame([model])
-    from_dict = report.incidents_frame([INCIDENTS[8]])
+    from_model = frames.incidents_frame([model])
+    from_dict = frames.incidents_frame([INCIDENTS[8]])
     pd.testing.assert_frame_equal(from_model, from_dict, check_dtype=False)

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks import report
+from tasks.report import frames
+from tasks.sla import DEFAULT_SLA_DAYS
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 
@@ -54,7 +55,7 @@ def run(prefect_server, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("reports")
     with sandbox.running(seed=SEED, incidents=INCIDENTS) as box:
-        window = report.last_complete_week(box.workspace.now, "Europe/Paris")
+        window = frames.last_complete_week(box.workspace.now, "Europe/Paris")
         saved = {
             k: os.environ.get(k)
             for k in (
@@ -76,7 +77,7 @@ def run(prefect_server, tmp_path_factory):
             )
             # This week, not over yet: the partial week the demo reports.
             year, week, _ = datetime.now(UTC).isocalendar()
-            current = report.Window(year, week, "UTC")
+            current = frames.Window(year, week, "UTC")
             partial = weekly_report(week=current.label, output_dir=str(out / "partial"))
         finally:
             for key, value in saved.items():
@@ -146,7 +147,7 @@ def test_missing_audit_scope_is_reported_and_the_report_goes_on(run):
 
 def test_requests_stay_near_the_lower_bound(run):
     window, state = run["window"], run["state"]
-    trend_start = report.trend_windows(window, 12)[0].start.to_pydatetime()
+    trend_start = frames.trend_windows(window, 12)[0].start.to_pydatetime()
     needed = [
         i
         for i in state["incidents"].values()
@@ -296,9 +297,9 @@ def test_partial_week_breaches_are_measured_when_the_report_was_made(run):
         i["id"]
         for i in state.values()
         if i["status"] in ("TRIGGERED", "ASSIGNED")
-        and report.DEFAULT_SLA_DAYS.get(i.get("severity") or "unknown") is not None
+        and DEFAULT_SLA_DAYS.get(i.get("severity") or "unknown") is not None
         and _time(i.get("date"))
         and (made - _time(i["date"])).total_seconds() / 86400
-        > report.DEFAULT_SLA_DAYS[i.get("severity") or "unknown"]
+        > DEFAULT_SLA_DAYS[i.get("severity") or "unknown"]
     }
     assert {b["id"] for b in past} == expected

@@ -274,13 +274,13 @@ HOSTILE_PATHS: dict[str, tuple[str | None, str]] = {
 
 @pytest.mark.parametrize("name", sorted(HOSTILE_PATHS))
 def test_test_credential_verdict_on_hostile_path(name):
-    from tasks.decide.test_credentials import decide_test_credentials, render_note
+    from tasks.decide.auto_ignore import decide_auto_ignore, render_note
     from tests.decide.factories import incident, occurrence
 
     path, verdict = HOSTILE_PATHS[name]
     hostile = incident(1, validity="invalid")
     clean = incident(2, validity="invalid")
-    plan = decide_test_credentials(
+    plan = decide_auto_ignore(
         [hostile, clean],
         {1: [occurrence(10, 1, filepath=path)],
          2: [occurrence(20, 2, filepath="tests/conftest.py")]},
@@ -314,16 +314,19 @@ HOSTILE_AUTHORS: dict[str, str] = {
 
 @pytest.mark.parametrize("name", sorted(HOSTILE_AUTHORS))
 def test_triage_never_assigns_a_hostile_author(name):
-    from tasks.decide.triage import TriagePolicy, decide_triage
+    from tasks.decide.commit_author_triage import (
+        CommitAuthorTriagePolicy,
+        decide_commit_author_triage,
+    )
     from tests.decide.factories import incident, member, occurrence
 
     author = HOSTILE_AUTHORS[name]
     members = [member(1, "dev.one@corp.example"), member(2, "dev.two@corp.example")]
-    plan = decide_triage(
+    plan = decide_commit_author_triage(
         [incident(1), incident(2)],
         {1: [occurrence(10, 1, author=author, author_name="<b>Dev</b>\x1b[0m")],
          2: [occurrence(20, 2, author="DEV.TWO@corp.example ")]},
-        members, {}, {}, TriagePolicy(share_with_non_member_author=True),
+        members, {}, {}, CommitAuthorTriagePolicy(share_with_non_member_author=True),
     )
     assigned = {d.incident_id: d.arguments["email"] for d in plan.decisions
                 if d.action.value == "assign"}
@@ -338,18 +341,21 @@ def test_triage_never_assigns_a_hostile_author(name):
 @pytest.mark.parametrize("name", ["ldap-filter-injection", "nul-after-address", "script-tag"])
 def test_departed_leaves_a_hostile_assignee_alone(name):
     from clients.directory import Lookup, Status
-    from tasks.decide.departed import DepartedPolicy, decide_departed
+    from tasks.decide.departed_developers import (
+        DepartedDevelopersPolicy,
+        decide_departed_developers,
+    )
     from tests.decide import departed_factories as f
 
     hostile = HOSTILE_AUTHORS[name]
-    plan = decide_departed(
+    plan = decide_departed_developers(
         [f.Incident(1, assignee_email=hostile), f.Incident(2, assignee_email=f.email("gone"))],
         directory={hostile: Lookup(Status.UNKNOWN, detail="not a plausible e-mail address"),
                    f.email("gone"): Lookup(Status.DEPARTED,
                                            f.person("gone", markers=("leavers_ou",)))},
         managers={}, members=[f.Member(7, f.email("lead"))], occurrences_by_incident={},
         codeowners={}, recent_committers={},
-        policy=DepartedPolicy(fallback_email=f.email("lead")),
+        policy=DepartedDevelopersPolicy(fallback_email=f.email("lead")),
     )
     assert [d.incident_id for d in plan.decisions] == [2]
 
@@ -575,16 +581,16 @@ def _flow(flow_fn, **parameters):
 @pytest.mark.slapd
 @pytest.mark.prefect
 def test_playbooks_on_a_sandbox_with_hostile_incidents(playbook_env):
+    from flows.auto_ignore import auto_ignore
     from flows.commit_author_triage import commit_author_triage
     from flows.departed_developers import PLAYBOOK as DEPARTED
-    from flows.departed_developers import departed_developer_reassignment
-    from flows.test_credentials import test_directory_auto_ignore
-    from tasks.decide.departed import DepartedPolicy
+    from flows.departed_developers import departed_developers
+    from tasks.decide.auto_ignore import PLAYBOOK as IGNORE
+    from tasks.decide.auto_ignore import AutoIgnorePolicy
+    from tasks.decide.commit_author_triage import PLAYBOOK as TRIAGE
+    from tasks.decide.commit_author_triage import CommitAuthorTriagePolicy
+    from tasks.decide.departed_developers import DepartedDevelopersPolicy
     from tasks.decide.identity import normalise_email
-    from tasks.decide.test_credentials import PLAYBOOK as IGNORE
-    from tasks.decide.test_credentials import TestCredentialPolicy
-    from tasks.decide.triage import PLAYBOOK as TRIAGE
-    from tasks.decide.triage import TriagePolicy
     from tests.security.conftest import run_records
 
     hostile = _inject_hostile(playbook_env.sandbox)
@@ -599,7 +605,8 @@ def test_playbooks_on_a_sandbox_with_hostile_incidents(playbook_env):
                 if r["action"] == action}
 
     # Triage (real): the clean incidents are assigned exactly as in a clean run, no hostile one.
-    triage_state, triage = _flow(commit_author_triage, policy=TriagePolicy(), dry_run=False)
+    triage_state, triage = _flow(commit_author_triage, policy=CommitAuthorTriagePolicy(),
+                                 dry_run=False)
     assert triage_state.is_completed(), triage_state.message
     assert {i: normalise_email(a["email"]) for i, a in planned(triage, "assign").items()} == {
         i: normalise_email(a["arguments"]["email"]) for i, a in truth(TRIAGE).items()}
@@ -608,7 +615,7 @@ def test_playbooks_on_a_sandbox_with_hostile_incidents(playbook_env):
 
     # Auto-ignore (dry): the test-path incident with a <script> file name is a correct ignore;
     # "tests/../config/prod.py" is not a test path.
-    ignore_state, ignore = _flow(test_directory_auto_ignore, policy=TestCredentialPolicy(),
+    ignore_state, ignore = _flow(auto_ignore, policy=AutoIgnorePolicy(),
                                  dry_run=True)
     assert ignore_state.is_completed(), ignore_state.message
     assert set(planned(ignore, "ignore")) == set(truth(IGNORE)) | {hostile["author-nul"]}
@@ -616,7 +623,7 @@ def test_playbooks_on_a_sandbox_with_hostile_incidents(playbook_env):
     assert reasons[hostile["author-zero-width"]] == "production_path"
 
     # Departed (real): hostile assignees are nobody the directory knows: left alone.
-    departed_state, departed = _flow(departed_developer_reassignment, policy=DepartedPolicy(),
+    departed_state, departed = _flow(departed_developers, policy=DepartedDevelopersPolicy(),
                                      dry_run=False)
     assert departed_state.is_completed(), departed_state.message
     assert set(planned(departed, "assign")) == set(truth(DEPARTED))

@@ -16,16 +16,17 @@ from typing import Any
 
 import pytest
 
+from flows.auto_ignore import auto_ignore
+
 # Imported here, not in the test: importing Prefect sets up logging and replaces the root
 # logger's handlers, which would drop caplog's if it came later.
 from flows.commit_author_triage import commit_author_triage
-from flows.departed_developers import departed_developer_reassignment
-from flows.test_credentials import test_directory_auto_ignore as auto_ignore
+from flows.departed_developers import departed_developers
 from flows.weekly_report import weekly_report
-from tasks import report
-from tasks.decide.departed import DepartedPolicy
-from tasks.decide.test_credentials import TestCredentialPolicy
-from tasks.decide.triage import TriagePolicy
+from tasks.decide.auto_ignore import AutoIgnorePolicy
+from tasks.decide.commit_author_triage import CommitAuthorTriagePolicy
+from tasks.decide.departed_developers import DepartedDevelopersPolicy
+from tasks.report import frames
 from tests.fixtures import canary
 from tests.security.conftest import run_records
 
@@ -96,21 +97,21 @@ def test_no_secret_leaves_a_trace(canary_env, canary_key, caplog, verbose_prefec
 
     # The playbooks, dry and real; triage shares with non-member authors so share links exist.
     for dry_run in (True, False):
-        state, _ = run(departed_developer_reassignment, policy=DepartedPolicy(), dry_run=dry_run,
+        state, _ = run(departed_developers, policy=DepartedDevelopersPolicy(), dry_run=dry_run,
                        max_actions=500)
         assert state.is_completed(), state.message
     state, triage = run(commit_author_triage,
-                        policy=TriagePolicy(share_with_non_member_author=True), dry_run=False,
-                        max_actions=500)
+                        policy=CommitAuthorTriagePolicy(share_with_non_member_author=True),
+                        dry_run=False, max_actions=500)
     assert state.is_completed(), state.message
     assert [o for o in triage["outcomes"] if o["action"] == "share" and o["result"] == "applied"]
-    state, _ = run(auto_ignore, policy=TestCredentialPolicy(), dry_run=False,
+    state, _ = run(auto_ignore, policy=AutoIgnorePolicy(), dry_run=False,
                    max_actions=500)
     assert state.is_completed(), state.message
 
     # The weekly report, after the shares, over the same week the sandbox's data fills.
     reports = tmp_path / "weekly"
-    week = report.last_complete_week(box.workspace.now, "UTC").label
+    week = frames.last_complete_week(box.workspace.now, "UTC").label
     state, weekly = run(weekly_report, week=week, output_dir=str(reports))
     assert state.is_completed(), state.message
     assert weekly["files"]
@@ -118,12 +119,12 @@ def test_no_secret_leaves_a_trace(canary_env, canary_key, caplog, verbose_prefec
     # Failures on purpose: a revoked key (401) and a directory that refuses the bind. Each
     # wrong value holds the real one, so an echo of either would show.
     monkeypatch.setenv("GITGUARDIAN_API_KEY", canary_key + "-revoked")
-    state, result = run(departed_developer_reassignment, policy=DepartedPolicy(), dry_run=True)
+    state, result = run(departed_developers, policy=DepartedDevelopersPolicy(), dry_run=True)
     assert state.is_failed() and "401" in f"{state.message} {result}"
     failures.append(f"{state.message} {result!r}")
     monkeypatch.setenv("GITGUARDIAN_API_KEY", canary_key)
     monkeypatch.setenv("LDAP_PASSWORD", ldap_password + "-wrong")
-    state, result = run(departed_developer_reassignment, policy=DepartedPolicy(), dry_run=True)
+    state, result = run(departed_developers, policy=DepartedDevelopersPolicy(), dry_run=True)
     assert state.is_failed() and "invalidCredentials" in f"{state.message} {result}"
     failures.append(f"{state.message} {result!r}")
     failures.extend(_direct_failures(canary_env, canary_key, ldap_password))
@@ -189,7 +190,7 @@ def test_a_canary_share_url_in_error_answers_leaves_no_trace(canary_env, caplog,
     each quoting a canary share link: the link reaches no log, artifact, flow result, state,
     ledger row or report file (bulk share, then triage sharing, then the weekly report)."""
     from flows.bulk_remediation import bulk_remediation
-    from tasks.decide.bulk import BulkAction, BulkRequest, BulkSelection
+    from tasks.decide.bulk_remediation import BulkAction, BulkRequest, BulkSelection
 
     caplog.set_level(logging.DEBUG)
     box = canary_env.sandbox
@@ -229,12 +230,12 @@ def test_a_canary_share_url_in_error_answers_leaves_no_trace(canary_env, caplog,
     box.respond("POST", r"/v1/incidents/secrets/\d+/share", 409,
                 json.dumps({"detail": f"Incident already shared at {url}"}), times=None)
     state, triage = run(commit_author_triage, dry_run=False, max_actions=500,
-                        policy=TriagePolicy(share_with_non_member_author=True))
+                        policy=CommitAuthorTriagePolicy(share_with_non_member_author=True))
     assert [o for o in triage["outcomes"] if o["action"] == "share"], triage["outcomes"]
     box.clear_hooks()
 
     reports = tmp_path / "weekly"
-    week = report.last_complete_week(box.workspace.now, "UTC").label
+    week = frames.last_complete_week(box.workspace.now, "UTC").label
     state, weekly = run(weekly_report, week=week, output_dir=str(reports))
     assert state.is_completed(), state.message
 

@@ -23,8 +23,9 @@ PLAYBOOK = "sla-escalation"
 def test_the_report_shows_each_incidents_last_rung_as_the_ledger_has_it(playbook_env, tmp_path):
     from flows.sla_escalation import sla_escalation
     from flows.weekly_report import weekly_report
-    from tasks import report
     from tasks.decide.sla_escalation import SlaEscalationPolicy
+    from tasks.report import frames
+    from tasks.sla import DEFAULT_SLA_DAYS
 
     box = playbook_env.sandbox
     policy = SlaEscalationPolicy(security_lead_email="security-lead@corp.example",
@@ -45,7 +46,7 @@ def test_the_report_shows_each_incidents_last_rung_as_the_ledger_has_it(playbook
                  and a.arguments.get("assignee"))
     real_now = datetime.now(UTC)
     for incident in box.state()["incidents"].values():
-        days = report.DEFAULT_SLA_DAYS.get(incident.get("severity") or "unknown")
+        days = DEFAULT_SLA_DAYS.get(incident.get("severity") or "unknown")
         if incident["status"] not in ("TRIGGERED", "ASSIGNED") or not days or not incident["date"]:
             continue
         due = datetime.fromisoformat(incident["date"].replace("Z", "+00:00")) + timedelta(days)
@@ -62,7 +63,7 @@ def test_the_report_shows_each_incidents_last_rung_as_the_ledger_has_it(playbook
     assert any(r.startswith("approaching") for r in last.values())
     assert any(n > 1 for n in rungs_seen.values()), "the second run climbed some incidents"
 
-    current = report.Window(*datetime.now(UTC).isocalendar()[:2])
+    current = frames.Window(*datetime.now(UTC).isocalendar()[:2])
     result = weekly_report(week=current.label, output_dir=str(tmp_path / "reports"))
     files = {name: Path(path) for name, path in result["files"].items()}
     document = json.loads(files["kpis.json"].read_text())

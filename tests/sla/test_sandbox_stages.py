@@ -5,8 +5,8 @@ from collections import Counter
 import pytest
 
 from tasks import sla
+from tasks.decide.plan import Plan  # noqa: F401 - the decide's types load
 from tasks.decide.sla_escalation import SlaEscalationPolicy, due_rung
-from tasks.plan import Plan  # noqa: F401 - the decide's types load
 
 POLICY = SlaEscalationPolicy()
 

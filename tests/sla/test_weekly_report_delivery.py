@@ -19,8 +19,8 @@ def test_the_weekly_report_summary_goes_through_the_blocks(sandbox, prefect_serv
     from prefect_email import EmailServerCredentials
 
     from flows.weekly_report import weekly_report
-    from tasks import report
     from tasks.notify import ReportDelivery
+    from tasks.report import frames
 
     webhook, smtp = start_webhook(), SmtpReceiver()
     try:
@@ -38,7 +38,7 @@ def test_the_weekly_report_summary_goes_through_the_blocks(sandbox, prefect_serv
             "weekly", overwrite=True)
         EmailServerCredentials(smtp_server="127.0.0.1", smtp_type="INSECURE",
                                smtp_port=smtp.port).save("weekly", overwrite=True)
-        week = report.last_complete_week(sandbox.workspace.now).label
+        week = frames.last_complete_week(sandbox.workspace.now).label
         delivery = ReportDelivery(
             blocks=["slack-webhook/weekly", "custom-webhook/weekly",
                     "email-server-credentials/weekly", "custom-webhook/no-such-block"],

@@ -30,20 +30,20 @@ FAST_RETRIES = {"GITGUARDIAN_MAX_RETRIES": "6", "GITGUARDIAN_RETRY_BACKOFF_CAP":
 
 def playbooks() -> dict[str, tuple[Callable[..., Any], Any, str]]:
     """name -> (flow function, policy, ledger playbook name)."""
+    from flows.auto_ignore import auto_ignore
     from flows.commit_author_triage import commit_author_triage
     from flows.departed_developers import PLAYBOOK as DEPARTED
-    from flows.departed_developers import departed_developer_reassignment
-    from flows.test_credentials import test_directory_auto_ignore
-    from tasks.decide.departed import DepartedPolicy
-    from tasks.decide.test_credentials import PLAYBOOK as IGNORE
-    from tasks.decide.test_credentials import TestCredentialPolicy
-    from tasks.decide.triage import PLAYBOOK as TRIAGE
-    from tasks.decide.triage import TriagePolicy
+    from flows.departed_developers import departed_developers
+    from tasks.decide.auto_ignore import PLAYBOOK as IGNORE
+    from tasks.decide.auto_ignore import AutoIgnorePolicy
+    from tasks.decide.commit_author_triage import PLAYBOOK as TRIAGE
+    from tasks.decide.commit_author_triage import CommitAuthorTriagePolicy
+    from tasks.decide.departed_developers import DepartedDevelopersPolicy
 
     return {
-        "departed": (departed_developer_reassignment, DepartedPolicy(), DEPARTED),
-        "auto-ignore": (test_directory_auto_ignore, TestCredentialPolicy(), IGNORE),
-        "triage": (commit_author_triage, TriagePolicy(), TRIAGE),
+        "departed": (departed_developers, DepartedDevelopersPolicy(), DEPARTED),
+        "auto-ignore": (auto_ignore, AutoIgnorePolicy(), IGNORE),
+        "triage": (commit_author_triage, CommitAuthorTriagePolicy(), TRIAGE),
     }
 
 

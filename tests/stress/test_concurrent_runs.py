@@ -48,7 +48,7 @@ BULK_NOTE = [
 # name -> (CLI module, its arguments, the ledger's playbook name)
 CASES: dict[str, tuple[str, list[str], str]] = {
     "departed": ("flows.departed_developers", [], "departed-developer-reassignment"),
-    "auto-ignore": ("flows.test_credentials", [], "test-directory-auto-ignore"),
+    "auto-ignore": ("flows.auto_ignore", [], "test-directory-auto-ignore"),
     "triage": ("flows.commit_author_triage", [], "commit-author-triage"),
     "bulk-note": ("flows.bulk_remediation", BULK_NOTE, "bulk-remediation"),
 }

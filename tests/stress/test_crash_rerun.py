@@ -108,7 +108,7 @@ def test_ledger_names_the_decisions_a_crash_or_a_failure_left_unfinished(tmp_pat
     """Fast and server-free: what the re-run above relies on to finish the notes."""
     from clients.ledger import Ledger
     from tasks.act import unfinished_decisions
-    from tasks.plan import Action, Decision
+    from tasks.decide.plan import Action, Decision
 
     def decision(incident_id: int) -> Decision:
         return Decision("pb", incident_id, Action.ASSIGN, {"email": f"p{incident_id}@corp.example"},

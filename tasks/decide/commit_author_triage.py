@@ -55,7 +55,7 @@ from tasks.decide.identity import (
 )
 from tasks.decide.notes import clip, note_budget
 from tasks.decide.paths import printable
-from tasks.plan import RESTORE_HUMAN_CHANGES_HELP, Action, Decision, Plan, Precondition, Skip
+from tasks.decide.plan import RESTORE_HUMAN_CHANGES_HELP, Action, Decision, Plan, Precondition, Skip
 
 PLAYBOOK = "commit-author-triage"
 ASSIGN_PRECONDITION = Precondition(statuses=("TRIGGERED",))
@@ -63,7 +63,7 @@ ASSIGN_PRECONDITION = Precondition(statuses=("TRIGGERED",))
 SHARE_PRECONDITION = Precondition(statuses=OPEN_STATUSES)
 
 
-class TriagePolicy(BaseModel):
+class CommitAuthorTriagePolicy(BaseModel):
     """Who gets an unassigned incident when nobody has claimed it."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -110,7 +110,7 @@ class TriagePolicy(BaseModel):
         return addresses
 
     @model_validator(mode="after")
-    def _group_for_least_loaded(self) -> TriagePolicy:
+    def _group_for_least_loaded(self) -> CommitAuthorTriagePolicy:
         if self.no_member_author == "least_loaded" and not self.group_emails:
             raise ValueError("'least_loaded' needs group_emails: the members who share the work")
         return self
@@ -192,13 +192,13 @@ class _People:
                        unknown)
 
 
-def decide_triage(
+def decide_commit_author_triage(
     incidents: Iterable[Any],
     occurrences_by_incident: Mapping[int, Sequence[Any]],
     members: Iterable[Any],
     directory: Mapping[str, Lookup],
     mailmap: Mapping[str, str],
-    policy: TriagePolicy = TriagePolicy(),
+    policy: CommitAuthorTriagePolicy = CommitAuthorTriagePolicy(),
     *,
     codeowners: Mapping[int, Sequence[str] | Evidence[Sequence[str]]] | None = None,
     open_counts: Mapping[int, int] | None = None,
@@ -242,7 +242,7 @@ def _choose(
     occurrences: Sequence[Any],
     authors: Sequence[tuple[Any, _Author]],
     people: _People,
-    policy: TriagePolicy,
+    policy: CommitAuthorTriagePolicy,
     codeowners: Mapping[int, Sequence[str] | Evidence[Sequence[str]]],
     load: Counter[int],
 ) -> Decision | Skip:
@@ -308,7 +308,7 @@ def _choose(
 
 
 def _assign(
-    incident: Any, member: Any, reason: str, policy: TriagePolicy, evidence: str
+    incident: Any, member: Any, reason: str, policy: CommitAuthorTriagePolicy, evidence: str
 ) -> Decision:
     return Decision(
         PLAYBOOK, incident.id, Action.ASSIGN,
@@ -318,7 +318,7 @@ def _assign(
 
 
 def _share(
-    incident: Any, authors: Sequence[tuple[Any, _Author]], policy: TriagePolicy
+    incident: Any, authors: Sequence[tuple[Any, _Author]], policy: CommitAuthorTriagePolicy
 ) -> Decision | None:
     if not policy.share_with_non_member_author or getattr(incident, "share_url", None):
         return None

@@ -62,7 +62,7 @@ from tasks.decide.paths import (
     printable,
     validate_glob,
 )
-from tasks.plan import RESTORE_HUMAN_CHANGES_HELP, Action, Decision, Plan, Precondition, Skip
+from tasks.decide.plan import RESTORE_HUMAN_CHANGES_HELP, Action, Decision, Plan, Precondition, Skip
 
 PLAYBOOK = "bulk-remediation"
 
@@ -692,7 +692,7 @@ def _manager_evidence(value: str | Evidence[str] | None) -> Evidence[str]:
     return Evidence.yes(value) if value else Evidence.no("no manager named")
 
 
-def decide_bulk(
+def decide_bulk_remediation(
     incidents: Sequence[Any],
     occurrences_by_incident: Mapping[int, Sequence[Any]],
     request: BulkRequest,

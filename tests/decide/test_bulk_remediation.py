@@ -1,4 +1,5 @@
-"""The bulk request models and the pure selection and decision (tasks/decide/bulk.py)."""
+"""The bulk request models and the pure selection and decision
+(tasks/decide/bulk_remediation.py)."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -8,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from tasks.decide.bulk import (
+from tasks.decide.bulk_remediation import (
     PLAYBOOK,
     SKIP_ALREADY_DONE,
     SKIP_NO_OCCURRENCES,
@@ -20,11 +21,11 @@ from tasks.decide.bulk import (
     RefusedRequest,
     check_dates_exclude,
     check_request,
-    decide_bulk,
+    decide_bulk_remediation,
     render_note,
     select,
 )
-from tasks.plan import Action
+from tasks.decide.plan import Action
 from tests.decide.factories import EPOCH, by_incident, incident, member, occurrence
 
 NOW = EPOCH + timedelta(days=100)
@@ -424,7 +425,7 @@ def test_each_action_becomes_a_decision_with_its_arguments(action, status, argum
     inc = incident(
         1, status=status, assignee_email="old@corp.example" if status == "ASSIGNED" else None
     )
-    plan = decide_bulk([inc], {}, request(action, status=[status]), now=NOW)
+    plan = decide_bulk_remediation([inc], {}, request(action, status=[status]), now=NOW)
     (decision,) = plan.decisions
     assert decision.playbook == PLAYBOOK == plan.playbook
     assert decision.action is Action(action["kind"])
@@ -446,15 +447,23 @@ def test_each_action_becomes_a_decision_with_its_arguments(action, status, argum
     ],
 )
 def test_an_action_that_does_not_apply_is_a_skip(action, status, reason):
-    plan = decide_bulk([incident(1, status=status)], {}, request(action, status=[status]), now=NOW)
+    plan = decide_bulk_remediation(
+        [incident(1, status=status)], {}, request(action, status=[status]), now=NOW
+    )
     assert plan.decisions == () and [s.reason for s in plan.skips] == [reason]
 
 
 def test_note_only_decision_id_follows_the_reason():
     inc = incident(1)
-    first = decide_bulk([inc], {}, request(reason="first", status=["TRIGGERED"]), now=NOW)
-    again = decide_bulk([inc], {}, request(reason="first", status=["TRIGGERED"]), now=NOW)
-    other = decide_bulk([inc], {}, request(reason="second", status=["TRIGGERED"]), now=NOW)
+    first = decide_bulk_remediation(
+        [inc], {}, request(reason="first", status=["TRIGGERED"]), now=NOW
+    )
+    again = decide_bulk_remediation(
+        [inc], {}, request(reason="first", status=["TRIGGERED"]), now=NOW
+    )
+    other = decide_bulk_remediation(
+        [inc], {}, request(reason="second", status=["TRIGGERED"]), now=NOW
+    )
     assert first.decisions[0].action is Action.NOTE
     assert first.decisions[0].decision_id == again.decisions[0].decision_id
     assert first.decisions[0].decision_id != other.decisions[0].decision_id
@@ -469,7 +478,7 @@ def test_offboarding_prefers_the_manager_then_the_successor():
         incident(2, status="ASSIGNED", assignee_email="other.leaver@corp.example"),
     ]
     bulk = request(OFFBOARD, assignee_emails=["leaver@corp.example", "other.leaver@corp.example"])
-    plan = decide_bulk(
+    plan = decide_bulk_remediation(
         incidents,
         {},
         bulk,
@@ -493,7 +502,7 @@ def test_offboarding_prefers_the_manager_then_the_successor():
 def test_offboarding_never_assigns_to_an_inactive_member_or_a_bot():
     inc = incident(1, status="ASSIGNED", assignee_email="leaver@corp.example")
     bulk = request(OFFBOARD, assignee_emails=["leaver@corp.example"])
-    plan = decide_bulk(
+    plan = decide_bulk_remediation(
         [inc],
         {},
         bulk,
@@ -512,7 +521,7 @@ def test_offboarding_never_assigns_to_an_inactive_member_or_a_bot():
 def test_manager_only_without_a_manager_is_a_skip():
     inc = incident(1, status="ASSIGNED", assignee_email="leaver@corp.example")
     bulk = request({"kind": "assign", "to_manager": True}, assignee_emails=["leaver@corp.example"])
-    plan = decide_bulk([inc], {}, bulk, now=NOW, managers={})
+    plan = decide_bulk_remediation([inc], {}, bulk, now=NOW, managers={})
     assert [s.reason for s in plan.skips] == [SKIP_NO_SUCCESSOR]
 
 
@@ -523,7 +532,7 @@ def test_the_note_carries_the_reason_and_what_was_done():
         reason="Rotated by INC-42",
         status=["TRIGGERED"],
     )
-    (decision,) = decide_bulk([inc], {}, bulk, now=NOW).decisions
+    (decision,) = decide_bulk_remediation([inc], {}, bulk, now=NOW).decisions
     text = render_note(decision, bulk)
     assert text.startswith("Rotated by INC-42")
     assert "resolve" in text and "secret_revoked=True" in text
@@ -548,7 +557,7 @@ def test_property_never_decides_outside_the_selection(statuses, wanted, paths):
         for i in incidents
     }
     bulk = request({"kind": "note"}, status=sorted(wanted), path_globs=["**/tests/**", "tests/**"])
-    plan = decide_bulk(incidents, occurrences, bulk, now=NOW)
+    plan = decide_bulk_remediation(incidents, occurrences, bulk, now=NOW)
     every_path_is_a_test = all(p in ("tests/a.py", "a/tests/b.py") for p in paths)
     for decision in plan.decisions:
         assert statuses[decision.incident_id - 1] in wanted

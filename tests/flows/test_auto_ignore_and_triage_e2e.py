@@ -7,13 +7,13 @@ import json
 
 import pytest
 
+from flows.auto_ignore import auto_ignore
 from flows.commit_author_triage import commit_author_triage
-from flows.test_credentials import test_directory_auto_ignore as auto_ignore
+from tasks.decide.auto_ignore import PLAYBOOK as IGNORE
+from tasks.decide.auto_ignore import AutoIgnorePolicy
+from tasks.decide.commit_author_triage import PLAYBOOK as TRIAGE
+from tasks.decide.commit_author_triage import CommitAuthorTriagePolicy
 from tasks.decide.identity import normalise_email
-from tasks.decide.test_credentials import PLAYBOOK as IGNORE
-from tasks.decide.test_credentials import TestCredentialPolicy
-from tasks.decide.triage import PLAYBOOK as TRIAGE
-from tasks.decide.triage import TriagePolicy
 
 pytestmark = [pytest.mark.slapd, pytest.mark.prefect]
 
@@ -42,12 +42,12 @@ def test_auto_ignore_acts_exactly_on_the_ground_truth_once(playbook_env):
     assert want, "the sandbox should hold test-path incidents"
     before = playbook_env.sandbox.state()
 
-    state, dry = run(auto_ignore, TestCredentialPolicy(), dry_run=True)
+    state, dry = run(auto_ignore, AutoIgnorePolicy(), dry_run=True)
     assert state.is_completed(), state.message
     assert set(plan_of(dry)) == set(want)
     assert playbook_env.sandbox.state()["audit_logs"] == before["audit_logs"]
 
-    state, real = run(auto_ignore, TestCredentialPolicy(), dry_run=False)
+    state, real = run(auto_ignore, AutoIgnorePolicy(), dry_run=False)
     assert state.is_completed(), state.message
     after = playbook_env.sandbox.state()
     changed = {i for i, inc in after["incidents"].items() if inc != before["incidents"][i]}
@@ -57,7 +57,7 @@ def test_auto_ignore_acts_exactly_on_the_ground_truth_once(playbook_env):
         assert (incident["status"], incident["ignore_reason"]) == ("IGNORED", "test_credential")
         assert len(ours(after["notes"], incident_id)) == 1
 
-    state, again = run(auto_ignore, TestCredentialPolicy(), dry_run=False)
+    state, again = run(auto_ignore, AutoIgnorePolicy(), dry_run=False)
     assert state.is_completed(), state.message
     assert again["plan"] == []
     assert playbook_env.sandbox.state()["notes"] == after["notes"]
@@ -65,7 +65,7 @@ def test_auto_ignore_acts_exactly_on_the_ground_truth_once(playbook_env):
     # The secret of one ignored incident turns valid: the recheck reopens it, with a note.
     victim = sorted(want)[0]
     playbook_env.sandbox.events.set_validity(victim, "valid")
-    state, recheck = run(auto_ignore, TestCredentialPolicy(), dry_run=False)
+    state, recheck = run(auto_ignore, AutoIgnorePolicy(), dry_run=False)
     assert state.is_completed(), state.message
     assert [(r["incident_id"], r["action"], r["reason"]) for r in recheck["plan"]] == [
         (victim, "reopen", "secret_became_valid")]
@@ -77,7 +77,7 @@ def test_auto_ignore_acts_exactly_on_the_ground_truth_once(playbook_env):
 def test_auto_ignore_never_touches_a_valid_or_public_incident(playbook_env):
     state, result = run(
         auto_ignore,
-        TestCredentialPolicy(validities=("invalid", "no_checker", "unknown")),
+        AutoIgnorePolicy(validities=("invalid", "no_checker", "unknown")),
         dry_run=True,
     )
     assert state.is_completed(), state.message
@@ -95,12 +95,12 @@ def test_triage_assigns_exactly_the_ground_truth_once(playbook_env):
     assert want, "the sandbox should hold incidents authored by members"
     before = playbook_env.sandbox.state()
 
-    state, dry = run(commit_author_triage, TriagePolicy(), dry_run=True)
+    state, dry = run(commit_author_triage, CommitAuthorTriagePolicy(), dry_run=True)
     assert state.is_completed(), state.message
     assert {i: normalise_email(a["email"]) for i, a in plan_of(dry, "assign").items()} == want
     assert playbook_env.sandbox.state()["audit_logs"] == before["audit_logs"]
 
-    state, real = run(commit_author_triage, TriagePolicy(), dry_run=False)
+    state, real = run(commit_author_triage, CommitAuthorTriagePolicy(), dry_run=False)
     assert state.is_completed(), state.message
     after = playbook_env.sandbox.state()
     changed = {i for i, inc in after["incidents"].items() if inc != before["incidents"][i]}
@@ -109,13 +109,13 @@ def test_triage_assigns_exactly_the_ground_truth_once(playbook_env):
         assert normalise_email(after["incidents"][incident_id]["assignee_email"]) == email
         assert len(ours(after["notes"], incident_id)) == 1
 
-    state, again = run(commit_author_triage, TriagePolicy(), dry_run=False)
+    state, again = run(commit_author_triage, CommitAuthorTriagePolicy(), dry_run=False)
     assert state.is_completed(), state.message
     assert again["plan"] == []
 
 
 def test_triage_shares_with_a_non_member_author_without_showing_the_link(playbook_env):
-    policy = TriagePolicy(share_with_non_member_author=True)
+    policy = CommitAuthorTriagePolicy(share_with_non_member_author=True)
     state, result = run(commit_author_triage, policy, dry_run=False)
     assert state.is_completed(), state.message
     shared = [r for r in result["outcomes"] if r["action"] == "share"]

@@ -1,8 +1,8 @@
-"""Issue 13, items 2 and 3, end to end on the sandbox under a real local Prefect server: all
-occurrences seen or no decision, and match-everything decided by behaviour.
+"""End to end on the sandbox under a real local Prefect server: all occurrences seen or no
+decision, and a selection that matches everything judged by its behaviour.
 
-Each case is a flow run against a fresh sandbox whose data was bent the way the issue found it:
-an occurrence tagged PUBLICLY_EXPOSED (the veto-tag filter), a null `occurrences_count`, a date
+Each case is a flow run against a fresh sandbox whose data was bent into an edge case: an
+occurrence tagged PUBLICLY_EXPOSED (the veto-tag filter), a null `occurrences_count`, a date
 bound before the workspace's first incident."""
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
+from flows.auto_ignore import auto_ignore
 from flows.bulk_remediation import bulk_remediation
-from flows.test_credentials import test_directory_auto_ignore as auto_ignore
-from tasks.decide.bulk import BulkAction, BulkRequest, BulkSelection, RefusedRequest
-from tasks.decide.test_credentials import TestCredentialPolicy
+from tasks.decide.auto_ignore import AutoIgnorePolicy
+from tasks.decide.bulk_remediation import BulkAction, BulkRequest, BulkSelection, RefusedRequest
 
 pytestmark = [pytest.mark.prefect]
 
@@ -52,7 +52,7 @@ def planned(result) -> set[int]:
 
 def test_auto_ignore_says_veto_or_unknown_count_not_unseen(use, fresh_sandbox):
     use(fresh_sandbox)
-    state, before = run(auto_ignore, policy=TestCredentialPolicy(), dry_run=True)
+    state, before = run(auto_ignore, policy=AutoIgnorePolicy(), dry_run=True)
     assert state.is_completed(), state.message
     vetoed, uncounted = sorted(planned(before))[:2]
     store = fresh_sandbox.store
@@ -62,7 +62,7 @@ def test_auto_ignore_says_veto_or_unknown_count_not_unseen(use, fresh_sandbox):
         store.occurrences_by_incident[vetoed][0]["tags"] = ["PUBLICLY_EXPOSED"]
         store.incidents[uncounted]["occurrences_count"] = None
 
-    state, after = run(auto_ignore, policy=TestCredentialPolicy(), dry_run=True)
+    state, after = run(auto_ignore, policy=AutoIgnorePolicy(), dry_run=True)
     assert state.is_completed(), state.message
     assert planned(after) == planned(before) - {vetoed, uncounted}
     reasons = skipped(after)

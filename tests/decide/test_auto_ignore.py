@@ -8,21 +8,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from tasks.decide.paths import DEFAULT_TEST_GLOBS
-from tasks.decide.test_credentials import (
+from tasks.decide.auto_ignore import (
     PLAYBOOK,
-    TestCredentialPolicy,
+    AutoIgnorePolicy,
+    decide_auto_ignore,
     decide_recheck,
-    decide_test_credentials,
 )
-from tasks.plan import Action, Precondition
+from tasks.decide.paths import DEFAULT_TEST_GLOBS
+from tasks.decide.plan import Action, Precondition
 from tests.decide.factories import by_incident, incident, occurrence
 
-POLICY = TestCredentialPolicy()
+POLICY = AutoIgnorePolicy()
 
 
 def decide(incidents, occurrences, policy=POLICY):
-    return decide_test_credentials(incidents, occurrences, policy)
+    return decide_auto_ignore(incidents, occurrences, policy)
 
 
 def only_skip(plan):
@@ -44,22 +44,22 @@ def test_policy_defaults():
 @pytest.mark.parametrize("validities", [["valid"], ["invalid", "valid"], "valid", [" VALID "]])
 def test_policy_never_allows_valid(validities):
     with pytest.raises(ValidationError, match="never ignored"):
-        TestCredentialPolicy(validities=validities)
+        AutoIgnorePolicy(validities=validities)
 
 
 def test_policy_rejects_unknown_validity():
     with pytest.raises(ValidationError):
-        TestCredentialPolicy(validities=["maybe"])
+        AutoIgnorePolicy(validities=["maybe"])
 
 
 @pytest.mark.parametrize("tags", [[], ["PUBLICLY_EXPOSED"], ["SENSITIVE_FILE", "PUBLICLY_LEAKED"]])
 def test_policy_keeps_the_public_vetoes(tags):
     with pytest.raises(ValidationError, match="must stay in veto_tags"):
-        TestCredentialPolicy(veto_tags=tags)
+        AutoIgnorePolicy(veto_tags=tags)
 
 
 def test_policy_adds_veto_tags_normalised():
-    policy = TestCredentialPolicy(
+    policy = AutoIgnorePolicy(
         veto_tags=["publicly_exposed", "PUBLICLY_LEAKED", " sensitive_file "]
     )
     assert policy.veto_tags == ("PUBLICLY_EXPOSED", "PUBLICLY_LEAKED", "SENSITIVE_FILE")
@@ -68,7 +68,7 @@ def test_policy_adds_veto_tags_normalised():
 @pytest.mark.parametrize("globs", [[], ["**"], [""]])
 def test_policy_rejects_useless_globs(globs):
     with pytest.raises(ValidationError):
-        TestCredentialPolicy(test_globs=globs)
+        AutoIgnorePolicy(test_globs=globs)
 
 
 @pytest.mark.parametrize("globs", [
@@ -78,22 +78,22 @@ def test_policy_rejects_useless_globs(globs):
 def test_policy_refuses_globs_that_match_every_production_path(globs):
     # Issue 13: "**/*" was accepted (only a bare "**" was refused) and planned 58 ignores for 15.
     with pytest.raises(ValidationError, match="match every production-looking path"):
-        TestCredentialPolicy(test_globs=globs)
+        AutoIgnorePolicy(test_globs=globs)
 
 
 def test_policy_keeps_globs_that_do_not_match_everything():
     for globs in (["e2e/**"], ["**/tests/**", "*"], ["**/*_test.go", "**/*.spec.ts"]):
-        assert TestCredentialPolicy(test_globs=globs).test_globs == tuple(globs)
+        assert AutoIgnorePolicy(test_globs=globs).test_globs == tuple(globs)
 
 
 def test_policy_is_a_documented_form():
-    schema = TestCredentialPolicy.model_json_schema()
+    schema = AutoIgnorePolicy.model_json_schema()
     assert all(field.get("description") for field in schema["properties"].values())
     assert schema["properties"]["validities"]["items"]["enum"] == [
         "invalid", "no_checker", "failed_to_check", "unknown"
     ]
     with pytest.raises(ValidationError):
-        TestCredentialPolicy(unknown_knob=True)
+        AutoIgnorePolicy(unknown_knob=True)
 
 
 # -- the decision ------------------------------------------------------------------------------
@@ -139,7 +139,7 @@ def test_validity_not_allowed_by_default(validity):
 
 
 def test_listed_validities_are_allowed_but_valid_never():
-    policy = TestCredentialPolicy(validities=["invalid", "no_checker", "unknown"])
+    policy = AutoIgnorePolicy(validities=["invalid", "no_checker", "unknown"])
     occ = by_incident(occurrence(1, 1), occurrence(2, 2), occurrence(3, 3))
     plan = decide(
         [
@@ -161,7 +161,7 @@ def test_veto_tag_on_incident(tag):
 
 
 def test_extra_veto_tag_and_veto_on_an_occurrence():
-    policy = TestCredentialPolicy(veto_tags=[*POLICY.veto_tags, "SENSITIVE_FILE"])
+    policy = AutoIgnorePolicy(veto_tags=[*POLICY.veto_tags, "SENSITIVE_FILE"])
     plan = decide([incident(1, tags=["SENSITIVE_FILE"])], by_incident(occurrence(1)), policy)
     assert only_skip(plan).reason == "veto_tag"
     plan = decide(
@@ -173,16 +173,16 @@ def test_extra_veto_tag_and_veto_on_an_occurrence():
 def test_filtered_out_by_severity_detector_and_source():
     occ = by_incident(occurrence(1))
     assert only_skip(decide(
-        [incident(1, severity="low")], occ, TestCredentialPolicy(severities=["high", "critical"])
+        [incident(1, severity="low")], occ, AutoIgnorePolicy(severities=["high", "critical"])
     )).reason == "filtered_out"
     assert only_skip(decide(
-        [incident(1, detector="aws_iam")], occ, TestCredentialPolicy(detectors=["slack_bot_token"])
+        [incident(1, detector="aws_iam")], occ, AutoIgnorePolicy(detectors=["slack_bot_token"])
     )).reason == "filtered_out"
     assert only_skip(decide(
-        [incident(1)], occ, TestCredentialPolicy(sources=["acme/other"])
+        [incident(1)], occ, AutoIgnorePolicy(sources=["acme/other"])
     )).reason == "filtered_out"
     # And matching filters let it through; detectors match by name or by group name.
-    policy = TestCredentialPolicy(
+    policy = AutoIgnorePolicy(
         severities=["high"], detectors=["generic"], sources=["acme/payments-api"]
     )
     plan = decide([incident(1, detector="generic_password", detector_group="generic")], occ, policy)
@@ -192,7 +192,7 @@ def test_filtered_out_by_severity_detector_and_source():
 def test_source_filter_needs_every_occurrence_in_a_listed_source():
     occ = by_incident(occurrence(1, source="acme/payments-api"), occurrence(2, source="acme/web"))
     plan = decide(
-        [incident(1, occurrences_count=2)], occ, TestCredentialPolicy(sources=["acme/payments-api"])
+        [incident(1, occurrences_count=2)], occ, AutoIgnorePolicy(sources=["acme/payments-api"])
     )
     skip = only_skip(plan)
     assert skip.reason == "filtered_out" and "acme/web" in skip.evidence
@@ -250,7 +250,7 @@ def test_null_path(path):
     occ = by_incident(
         occurrence(1, filepath="tests/a.py"), occurrence(2, filepath=path, tags=["TEST_FILE"])
     )
-    policy = TestCredentialPolicy(trust_test_file_tag=True)
+    policy = AutoIgnorePolicy(trust_test_file_tag=True)
     skip = only_skip(decide([incident(1, occurrences_count=2)], occ, policy))
     assert skip.reason == "null_path" and "occurrence 2" in skip.evidence
 
@@ -276,7 +276,7 @@ def test_long_paths_are_cut_in_evidence():
 def test_test_file_tag_counts_only_when_trusted():
     occ = by_incident(occurrence(1, filepath="conf/dev_settings.py", tags=["TEST_FILE"]))
     assert only_skip(decide([incident(1)], occ)).reason == "production_path"
-    plan = decide([incident(1)], occ, TestCredentialPolicy(trust_test_file_tag=True))
+    plan = decide([incident(1)], occ, AutoIgnorePolicy(trust_test_file_tag=True))
     (decision,) = plan.decisions
     assert "TEST_FILE" in decision.evidence
 
@@ -284,7 +284,7 @@ def test_test_file_tag_counts_only_when_trusted():
 def test_custom_globs():
     occ = by_incident(occurrence(1, filepath="e2e/login.ts"))
     assert only_skip(decide([incident(1)], occ)).reason == "production_path"
-    plan = decide([incident(1)], occ, TestCredentialPolicy(test_globs=["e2e/**"]))
+    plan = decide([incident(1)], occ, AutoIgnorePolicy(test_globs=["e2e/**"]))
     assert len(plan.decisions) == 1
 
 
@@ -343,7 +343,7 @@ def test_recheck_honours_the_policy_globs_and_tag_trust():
     occ = by_incident(occurrence(1, 1, filepath="qa/x.py", tags=["TEST_FILE"]))
     (decision,) = decide_recheck([1], incidents, occ).decisions
     assert decision.reason == "occurrence_outside_test_paths"
-    trusting = TestCredentialPolicy(trust_test_file_tag=True)
+    trusting = AutoIgnorePolicy(trust_test_file_tag=True)
     assert decide_recheck([1], incidents, occ, trusting).decisions == ()
 
 
@@ -393,7 +393,7 @@ def workspaces(draw):
 
 
 policies = st.builds(
-    TestCredentialPolicy,
+    AutoIgnorePolicy,
     validities=st.lists(
         st.sampled_from(["invalid", "no_checker", "failed_to_check", "unknown"]), unique=True
     ),
@@ -454,7 +454,7 @@ def test_recheck_reopens_only_our_ignored_incidents(workspace, policy):
 
 
 def test_notes_explain_the_ignore_and_the_reopen():
-    from tasks.decide.test_credentials import render_note
+    from tasks.decide.auto_ignore import render_note
 
     (ignore,) = decide([incident(1)], by_incident(occurrence(1))).decisions
     note = render_note(ignore)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from enum import Enum
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -29,7 +29,7 @@ from tasks.decide.paths import (
     printable,
     validate_glob,
 )
-from tasks.plan import Action, Decision, Plan, Precondition, Skip
+from tasks.decide.plan import Action, Decision, Plan, Precondition, Skip
 
 PLAYBOOK = "test-directory-auto-ignore"
 ALWAYS_VETO = ("PUBLICLY_EXPOSED", "PUBLICLY_LEAKED")
@@ -40,10 +40,9 @@ EVIDENCE_PATHS = 5  # paths quoted in a decision's evidence; the count says how 
 Validity = Literal["invalid", "no_checker", "failed_to_check", "unknown"]
 
 
-class TestCredentialPolicy(BaseModel):
+class AutoIgnorePolicy(BaseModel):
     """What counts as a harmless test credential that may be ignored without a human."""
 
-    __test__: ClassVar[bool] = False  # not a pytest test class, despite its name
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     validities: tuple[Validity, ...] = Field(
@@ -126,10 +125,10 @@ class TestCredentialPolicy(BaseModel):
         return tuple(dict.fromkeys(str(v).strip() for v in values if str(v).strip()))
 
 
-def decide_test_credentials(
+def decide_auto_ignore(
     incidents: Iterable[Any],
     occurrences_by_incident: Mapping[int, Sequence[Any]],
-    policy: TestCredentialPolicy = TestCredentialPolicy(),
+    policy: AutoIgnorePolicy = AutoIgnorePolicy(),
 ) -> Plan:
     """Ignore (reason `test_credential`) each open incident whose every occurrence is in a test
     path; every other incident looked at is a Skip with a reason code."""
@@ -145,7 +144,7 @@ def decide_recheck(
     previously_ignored: Iterable[int],
     incidents: Mapping[int, Any],
     occurrences_by_incident: Mapping[int, Sequence[Any]],
-    policy: TestCredentialPolicy = TestCredentialPolicy(),
+    policy: AutoIgnorePolicy = AutoIgnorePolicy(),
     *,
     token_id: str | None = None,
 ) -> Plan:
@@ -203,7 +202,7 @@ def decide_recheck(
 def _judge(
     incident: Any,
     occurrences_by_incident: Mapping[int, Sequence[Any]],
-    policy: TestCredentialPolicy,
+    policy: AutoIgnorePolicy,
 ) -> Decision | Skip:
     incident_id = incident.id
     status = _text(incident.status)
@@ -272,7 +271,7 @@ def _judge(
     )
 
 
-def _is_test_occurrence(occurrence: Any, policy: TestCredentialPolicy) -> bool:
+def _is_test_occurrence(occurrence: Any, policy: AutoIgnorePolicy) -> bool:
     if not occurrence.filepath:
         return False  # unknown location: never evidence of a test file, whatever the tags
     if matching_glob(occurrence.filepath, policy.test_globs) is not None:
@@ -280,16 +279,16 @@ def _is_test_occurrence(occurrence: Any, policy: TestCredentialPolicy) -> bool:
     return policy.trust_test_file_tag and TEST_FILE_TAG in _tags(occurrence)
 
 
-def _first_non_test(occurrences: Sequence[Any], policy: TestCredentialPolicy) -> Any | None:
+def _first_non_test(occurrences: Sequence[Any], policy: AutoIgnorePolicy) -> Any | None:
     return next((o for o in occurrences if not _is_test_occurrence(o, policy)), None)
 
 
-def _veto_tags(incident: Any, policy: TestCredentialPolicy) -> list[str]:
+def _veto_tags(incident: Any, policy: AutoIgnorePolicy) -> list[str]:
     vetoes = set(policy.veto_tags) | set(ALWAYS_VETO)
     return sorted(t for t in set(_tags(incident)) if t in vetoes)
 
 
-def _outside_filters(incident: Any, policy: TestCredentialPolicy) -> str:
+def _outside_filters(incident: Any, policy: AutoIgnorePolicy) -> str:
     severity = _text(incident.severity)
     if policy.severities and severity not in policy.severities:
         return f"severity {severity} not in {', '.join(policy.severities)}"

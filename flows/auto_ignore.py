@@ -2,7 +2,7 @@
 and reopen what it ignored earlier once that stops being true.
 
 fetch (open incidents of the allowed validities, their occurrences in bulk) -> decide
-(tasks/decide/test_credentials.py, pure) -> act (the one write path). The recheck step reads
+(tasks/decide/auto_ignore.py, pure) -> act (the one write path). The recheck step reads
 from the ledger which incidents this playbook ignored, because GitGuardian never reopens an
 ignored incident by itself.
 """
@@ -13,7 +13,7 @@ import sys
 if __name__ == "__main__":  # the command line: checked before Prefect loads (flows/cli.py)
     from flows.cli import command_line
 
-    sys.exit(command_line("flows.test_credentials"))
+    sys.exit(command_line("flows.auto_ignore"))
 
 from typing import Any
 
@@ -21,11 +21,11 @@ from prefect import flow
 
 from clients.models import OPEN_STATUSES
 from tasks import fetch
-from tasks.decide.test_credentials import (
+from tasks.decide.auto_ignore import (
     PLAYBOOK,
-    TestCredentialPolicy,
+    AutoIgnorePolicy,
+    decide_auto_ignore,
     decide_recheck,
-    decide_test_credentials,
     render_note,
 )
 from tasks.errors import one_line_errors
@@ -38,8 +38,8 @@ FEW = 50  # below this many incidents, per-incident occurrence listings beat a b
 
 @flow(name=PLAYBOOK, flow_run_name=run_name, log_prints=True)
 @one_line_errors
-def test_directory_auto_ignore(
-    policy: TestCredentialPolicy = TestCredentialPolicy(),
+def auto_ignore(
+    policy: AutoIgnorePolicy = AutoIgnorePolicy(),
     dry_run: bool = True,
     max_actions: int = 50,
     approval_timeout_hours: float = 24.0,
@@ -95,7 +95,7 @@ def test_directory_auto_ignore(
             len(incidents),
             sum(map(len, occurrences.values())),
         )
-        plan = decide_test_credentials(incidents, occurrences, policy)
+        plan = decide_auto_ignore(incidents, occurrences, policy)
 
         if policy.recheck:
             plan = plan.merged(
@@ -121,7 +121,7 @@ def test_directory_auto_ignore(
 def recheck(
     client: Any,
     ledger: Any,
-    policy: TestCredentialPolicy,
+    policy: AutoIgnorePolicy,
     token_id: str | None = None,
     scoped: tuple[list[Any], dict[int, list[Any]]] | None = None,
 ):
@@ -158,9 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     from flows.cli import main as cli_main
 
     return cli_main(
-        test_directory_auto_ignore,
-        TestCredentialPolicy,
-        prog="python -m flows.test_credentials",
-        description=test_directory_auto_ignore.__doc__.splitlines()[0],
+        auto_ignore,
+        AutoIgnorePolicy,
+        prog="python -m flows.auto_ignore",
+        description=auto_ignore.__doc__.splitlines()[0],
         argv=argv,
     )

@@ -10,9 +10,13 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from clients.directory import Status
+from tasks.decide.commit_author_triage import (
+    PLAYBOOK,
+    CommitAuthorTriagePolicy,
+    decide_commit_author_triage,
+)
 from tasks.decide.identity import is_bot_or_noreply, normalise_email
-from tasks.decide.triage import PLAYBOOK, TriagePolicy, decide_triage
-from tasks.plan import Action, Precondition
+from tasks.decide.plan import Action, Precondition
 from tests.decide.factories import (
     active,
     by_incident,
@@ -47,9 +51,9 @@ def written_by(author, **fields):
     return by_incident(occurrence(1, author=author, **fields))
 
 
-def triage(incidents, occurrences, policy=TriagePolicy(), *, members=MEMBERS, directory=DIRECTORY,
-           mailmap=None, **kwargs):
-    return decide_triage(
+def triage(incidents, occurrences, policy=CommitAuthorTriagePolicy(), *, members=MEMBERS,
+           directory=DIRECTORY, mailmap=None, **kwargs):
+    return decide_commit_author_triage(
         incidents, occurrences, members, directory, mailmap or {}, policy, **kwargs
     )
 
@@ -69,7 +73,7 @@ def only_skip(plan):
 
 # -- policy ------------------------------------------------------------------------------------
 def test_policy_defaults():
-    policy = TriagePolicy()
+    policy = CommitAuthorTriagePolicy()
     assert policy.no_member_author == "leave"
     assert policy.group_emails == ()
     assert policy.send_email is True
@@ -81,18 +85,18 @@ def test_policy_defaults():
 
 def test_policy_validation():
     with pytest.raises(ValidationError, match="needs group_emails"):
-        TriagePolicy(no_member_author="least_loaded")
+        CommitAuthorTriagePolicy(no_member_author="least_loaded")
     with pytest.raises(ValidationError):
-        TriagePolicy(no_member_author="random")
+        CommitAuthorTriagePolicy(no_member_author="random")
     with pytest.raises(ValidationError, match="not e-mail"):
-        TriagePolicy(group_emails=["security-team"])
+        CommitAuthorTriagePolicy(group_emails=["security-team"])
     with pytest.raises(ValidationError):
-        TriagePolicy(share_lifespan_hours=-1)
-    policy = TriagePolicy(
+        CommitAuthorTriagePolicy(share_lifespan_hours=-1)
+    policy = CommitAuthorTriagePolicy(
         no_member_author="least_loaded", group_emails=[" Sec.A@corp.example ", "sec.a@corp.example"]
     )
     assert policy.group_emails == ("sec.a@corp.example",)
-    schema = TriagePolicy.model_json_schema()
+    schema = CommitAuthorTriagePolicy.model_json_schema()
     assert all(field.get("description") for field in schema["properties"].values())
 
 
@@ -108,7 +112,9 @@ def test_assigns_the_member_author_matched_normalised():
 
 
 def test_send_email_comes_from_the_policy():
-    plan = triage([incident(1)], by_incident(occurrence(1)), TriagePolicy(send_email=False))
+    plan = triage(
+        [incident(1)], by_incident(occurrence(1)), CommitAuthorTriagePolicy(send_email=False)
+    )
     assert only_assign(plan).arguments["send_email"] is False
 
 
@@ -155,7 +161,7 @@ def test_never_an_inactive_member_a_bot_or_a_departed_person():
 
 
 def test_departed_author_is_left_to_the_departed_playbook_whatever_the_fallback():
-    policy = TriagePolicy(no_member_author="least_loaded", group_emails=[SEC_A.email])
+    policy = CommitAuthorTriagePolicy(no_member_author="least_loaded", group_emails=[SEC_A.email])
     plan = triage([incident(1)], written_by(GONE.email), policy)
     assert only_skip(plan).reason == "author_departed"
 
@@ -208,7 +214,7 @@ def test_untrusted_author_text_is_escaped_in_evidence():
 
 
 # -- fallbacks ---------------------------------------------------------------------------------
-CODEOWNERS_POLICY = TriagePolicy(no_member_author="codeowners")
+CODEOWNERS_POLICY = CommitAuthorTriagePolicy(no_member_author="codeowners")
 
 
 def test_codeowners_first_eligible_owner():
@@ -242,7 +248,7 @@ def test_a_member_author_beats_the_fallback():
 
 def test_least_loaded_spreads_the_work_and_breaks_ties_by_email():
     group = [SEC_B.email, SEC_A.email, IDLE.email, GONE.email, "x@corp.example"]
-    policy = TriagePolicy(no_member_author="least_loaded", group_emails=group)
+    policy = CommitAuthorTriagePolicy(no_member_author="least_loaded", group_emails=group)
     incidents = [incident(i) for i in (1, 2, 3, 4)]
     occ = by_incident(*(occurrence(i, i, author=EXT) for i in (1, 2, 3, 4)))
     plan = triage(incidents, occ, policy, open_counts={SEC_A.id: 1, SEC_B.id: 0, IDLE.id: 0})
@@ -255,20 +261,24 @@ def test_least_loaded_spreads_the_work_and_breaks_ties_by_email():
 
 
 def test_least_loaded_counts_commit_author_assignments_of_this_run():
-    policy = TriagePolicy(no_member_author="least_loaded", group_emails=[SEC_A.email, SEC_B.email])
+    policy = CommitAuthorTriagePolicy(
+        no_member_author="least_loaded", group_emails=[SEC_A.email, SEC_B.email]
+    )
     occ = by_incident(occurrence(1, 1, author=SEC_A.email), occurrence(2, 2, author=EXT))
     plan = triage([incident(1), incident(2)], occ, policy)
     assert [d.arguments["email"] for d in plan.decisions] == [SEC_A.email, SEC_B.email]
 
 
 def test_least_loaded_without_eligible_group_member():
-    policy = TriagePolicy(no_member_author="least_loaded", group_emails=[IDLE.email, GONE.email])
+    policy = CommitAuthorTriagePolicy(
+        no_member_author="least_loaded", group_emails=[IDLE.email, GONE.email]
+    )
     plan = triage([incident(1)], written_by(EXT), policy)
     assert only_skip(plan).reason == "no_eligible_group_member"
 
 
 # -- share -------------------------------------------------------------------------------------
-SHARE = TriagePolicy(
+SHARE = CommitAuthorTriagePolicy(
     share_with_non_member_author=True, share_auto_healing=True, share_lifespan_hours=72
 )
 
@@ -326,7 +336,7 @@ ALIASES = st.lists(A_PERSON, max_size=2)
 MEMBER_NAME = st.sampled_from([None, "Someone", "x[bot]"])
 STATUS = st.sampled_from(["TRIGGERED", "TRIGGERED", "ASSIGNED", "RESOLVED"])
 POLICIES = st.builds(
-    TriagePolicy,
+    CommitAuthorTriagePolicy,
     no_member_author=st.sampled_from(["leave", "codeowners", "least_loaded"]),
     group_emails=st.lists(A_PERSON, min_size=1, max_size=3),
     share_with_non_member_author=st.booleans(),
@@ -378,7 +388,7 @@ def departed_addresses(directory):
 @given(world=worlds())
 def test_never_assigns_a_non_member_an_inactive_member_a_bot_or_a_departed_person(world):
     incidents, grouped, members, directory, mailmap, policy, codeowners, open_counts = world
-    plan = decide_triage(incidents, grouped, members, directory, mailmap, policy,
+    plan = decide_commit_author_triage(incidents, grouped, members, directory, mailmap, policy,
                          codeowners=codeowners, open_counts=open_counts)
     gone = departed_addresses(directory)
     statuses = {i.id: i.status for i in incidents}
@@ -405,10 +415,14 @@ def test_never_assigns_a_non_member_an_inactive_member_a_bot_or_a_departed_perso
 def test_triage_is_deterministic_and_order_free(world, seed):
     incidents, grouped, members, directory, mailmap, policy, codeowners, open_counts = world
     args = dict(codeowners=codeowners, open_counts=open_counts)
-    first = decide_triage(incidents, grouped, members, directory, mailmap, policy, **args)
-    assert decide_triage(incidents, grouped, members, directory, mailmap, policy, **args) == first
+    first = decide_commit_author_triage(
+        incidents, grouped, members, directory, mailmap, policy, **args
+    )
+    assert decide_commit_author_triage(
+        incidents, grouped, members, directory, mailmap, policy, **args
+    ) == first
     rng = random.Random(seed)
-    again = decide_triage(
+    again = decide_commit_author_triage(
         rng.sample(incidents, len(incidents)),
         {k: rng.sample(v, len(v)) for k, v in grouped.items()},
         rng.sample(members, len(members)),
@@ -432,7 +446,7 @@ def test_no_share_for_an_incident_left_to_the_departed_playbook():
 
 
 def test_notes_name_the_assignee_and_never_hold_a_link():
-    from tasks.decide.triage import render_note
+    from tasks.decide.commit_author_triage import render_note
 
     assign, share = triage(
         [incident(1)], written_by(EXT), SHARE.model_copy(update={"no_member_author": "codeowners"}),

@@ -7,15 +7,15 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from clients.directory import Lookup, Status
-from tasks.decide.departed import (
+from tasks.decide.departed_developers import (
     DEFAULT_NOTE_TEMPLATE,
     PLAYBOOK,
-    DepartedPolicy,
-    decide_departed,
+    DepartedDevelopersPolicy,
+    decide_departed_developers,
     render_note,
 )
 from tasks.decide.identity import is_bot_or_noreply, normalise_email
-from tasks.plan import Action, Precondition
+from tasks.decide.plan import Action, Precondition
 from tests.decide.departed_factories import (
     Incident,
     Member,
@@ -36,7 +36,7 @@ ALICE, BOB, CAROL, DAVE, ERIN, FRANK = (
 
 def decide(incidents, *, directory=None, managers=None, members=(), occurrences=None,
            codeowners=None, committers=None, **policy):
-    return decide_departed(
+    return decide_departed_developers(
         incidents,
         directory=directory or {},
         managers=managers or {},
@@ -44,7 +44,7 @@ def decide(incidents, *, directory=None, managers=None, members=(), occurrences=
         occurrences_by_incident=occurrences or {},
         codeowners=codeowners or {},
         recent_committers=committers or {},
-        policy=DepartedPolicy(**policy),
+        policy=DepartedDevelopersPolicy(**policy),
     )
 
 
@@ -478,19 +478,19 @@ def test_it_works_on_the_client_models_too():
 
 
 def test_policy_defaults_and_bounds():
-    policy = DepartedPolicy()
+    policy = DepartedDevelopersPolicy()
     assert (policy.include_unassigned, policy.manager_depth, policy.use_codeowners,
             policy.use_recent_committers, policy.fallback_email, policy.send_email) == (
         False, 2, True, True, None, True)
     assert policy.note_template == DEFAULT_NOTE_TEMPLATE
     for depth in (0, 6):
         with pytest.raises(ValidationError):
-            DepartedPolicy(manager_depth=depth)
-    assert DepartedPolicy(fallback_email="  ").fallback_email is None
+            DepartedDevelopersPolicy(manager_depth=depth)
+    assert DepartedDevelopersPolicy(fallback_email="  ").fallback_email is None
     with pytest.raises(ValidationError):
-        DepartedPolicy(fallback_email="not an address")
+        DepartedDevelopersPolicy(fallback_email="not an address")
     # Every field is described: the policy is the Prefect UI form.
-    assert all(f.description for f in DepartedPolicy.model_fields.values())
+    assert all(f.description for f in DepartedDevelopersPolicy.model_fields.values())
 
 
 @pytest.mark.parametrize("template", [
@@ -499,7 +499,7 @@ def test_policy_defaults_and_bounds():
 ])
 def test_note_templates_with_unknown_placeholders_are_rejected(template):
     with pytest.raises(ValidationError):
-        DepartedPolicy(note_template=template)
+        DepartedDevelopersPolicy(note_template=template)
 
 
 def test_render_note_fills_old_new_and_reason():
@@ -511,14 +511,14 @@ def test_render_note_fills_old_new_and_reason():
         include_unassigned=True,
     )
     plan = decide([assigned(1, ALICE), triggered(2, occurrences_count=1)], **world)
-    policy = DepartedPolicy(note_template="{old} -> {new} {{because}} {reason}")
+    policy = DepartedDevelopersPolicy(note_template="{old} -> {new} {{because}} {reason}")
     first, second = plan.decisions
     assert render_note(first, policy) == (
         f"{email(ALICE)} -> {email(BOB)} {{because}} {first.evidence}")
     assert render_note(second, policy).startswith(
         f"nobody (every commit author left) -> {email(BOB)}"
     )
-    default = render_note(first, DepartedPolicy())
+    default = render_note(first, DepartedDevelopersPolicy())
     assert email(ALICE) in default and email(BOB) in default and "[gg-remediation" not in default
 
 
@@ -572,7 +572,7 @@ def worlds(draw):
                                     for k, a in enumerate(authors)]
         owners[incident_id] = draw(st.lists(st.sampled_from(ADDRESSES), max_size=3))
         committers[incident_id] = draw(st.lists(st.sampled_from(ADDRESSES), max_size=3))
-    policy = DepartedPolicy(
+    policy = DepartedDevelopersPolicy(
         include_unassigned=draw(st.booleans()),
         manager_depth=draw(st.integers(1, 5)),
         use_codeowners=draw(st.booleans()),
@@ -585,7 +585,7 @@ def worlds(draw):
 
 
 def _plan(world):
-    return decide_departed(
+    return decide_departed_developers(
         world["incidents"],
         **{k: v for k, v in world.items() if k != "incidents"},
     )

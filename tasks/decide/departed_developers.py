@@ -53,7 +53,7 @@ from tasks.decide.identity import (
     normalise_email,
 )
 from tasks.decide.notes import LONGEST_ADDRESS, check_template, clip, note_budget
-from tasks.plan import RESTORE_HUMAN_CHANGES_HELP, Action, Decision, Plan, Precondition, Skip
+from tasks.decide.plan import RESTORE_HUMAN_CHANGES_HELP, Action, Decision, Plan, Precondition, Skip
 
 PLAYBOOK = "departed-developer-reassignment"
 
@@ -88,7 +88,7 @@ _WORST_NOTE_VALUES = {
 }
 
 
-class DepartedPolicy(BaseModel):
+class DepartedDevelopersPolicy(BaseModel):
     """Which incidents the departed-developer playbook takes over, and who receives them."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -429,7 +429,7 @@ def _candidates(
     people: _People,
     codeowners: Mapping[int, Sequence[str] | Evidence[Sequence[str]]],
     recent_committers: Mapping[int, Sequence[str] | Evidence[Sequence[str]]],
-    policy: DepartedPolicy,
+    policy: DepartedDevelopersPolicy,
 ) -> Iterator[Evidence[_Successor]]:
     """The successor chain, in order, lazily: a walk that stops never looks further."""
     yield from _managers(departure, people, policy.manager_depth)
@@ -454,7 +454,7 @@ def _tried(
     people: _People,
     codeowners: Mapping[int, Sequence[str] | Evidence[Sequence[str]]],
     recent_committers: Mapping[int, Sequence[str] | Evidence[Sequence[str]]],
-    policy: DepartedPolicy,
+    policy: DepartedDevelopersPolicy,
 ) -> str:
     managers = sum(
         len(people.managers.get(leaver, ())[: policy.manager_depth]) for leaver in departure.leavers
@@ -490,7 +490,7 @@ def _unique_by_id(incidents: Iterable[IncidentView]) -> list[IncidentView]:
     return unique
 
 
-def decide_departed(
+def decide_departed_developers(
     incidents: Iterable[IncidentView],
     *,
     directory: Mapping[str, Lookup],
@@ -499,7 +499,7 @@ def decide_departed(
     occurrences_by_incident: Mapping[int, Sequence[OccurrenceView]],
     codeowners: Mapping[int, Sequence[str] | Evidence[Sequence[str]]],
     recent_committers: Mapping[int, Sequence[str] | Evidence[Sequence[str]]],
-    policy: DepartedPolicy,
+    policy: DepartedDevelopersPolicy,
 ) -> Plan:
     """The reassignments to make, and the incidents left alone with the reason.
 
@@ -571,7 +571,7 @@ def decide_departed(
     return Plan(PLAYBOOK, tuple(decisions), tuple(skips))
 
 
-def render_note(decision: Decision, policy: DepartedPolicy) -> str:
+def render_note(decision: Decision, policy: DepartedDevelopersPolicy) -> str:
     """The note explaining a reassignment; the write path appends its own marker."""
     old = decision.precondition.assignee_email or "nobody (every commit author left)"
     new = str(decision.arguments.get("email", ""))
