@@ -129,7 +129,9 @@ class EventPath:
     def running(self, *, writes: bool = True, max_actions: int = 1000) -> Iterator[EventPath]:
         import sandbox
 
-        env = {**self.base_env, "PREFECT_API_URL": self.api_url, "PWD": str(ROOT)}
+        env = {**self.base_env, "PREFECT_API_URL": self.api_url, "PWD": str(ROOT),
+               # The receiver reads it too: our own assignments coming back start nothing.
+               "LEDGER_URL": f"sqlite:///{self.workdir / 'ledger.sqlite'}"}
         port = free_port()
         receiver = self._spawn("receiver", [
             "-m", "deployments.webhooks", "--port", str(port), "--window", str(self.window)],
@@ -157,7 +159,6 @@ class EventPath:
                     "GITGUARDIAN_API_URL": box.url,
                     "GITGUARDIAN_API_KEY": box.token,
                     "GITGUARDIAN_REQUESTS_PER_MINUTE": "0",
-                    "LEDGER_URL": f"sqlite:///{self.workdir / 'ledger.sqlite'}",
                     "DIRECTORY_JSON": str(self.export / "directory.json"),
                     "LDAP_BASE_DN": "dc=corp,dc=example",
                     "LDAP_LEAVERS_OU": "ou=leavers,dc=corp,dc=example",

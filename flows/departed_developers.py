@@ -13,6 +13,7 @@ if __name__ == "__main__":  # the command line: checked before Prefect loads (fl
 
     sys.exit(command_line("flows.departed_developers"))
 
+import time
 from typing import Any
 
 from prefect import flow
@@ -66,6 +67,7 @@ def departed_developer_reassignment(
         members = fetch.fetch_members(client)
         occurrences: dict[int, list[Any]] = {}
         prefetched: dict[int, list[Any]] = {}  # a scoped run read them with each incident
+        read_at = None  # a scoped run's own read is its safety read while fresh (tasks/act.py)
         if incident_ids is None:
             incidents = fetch.fetch_incidents(client, status="ASSIGNED")
             if policy.include_unassigned:
@@ -73,6 +75,7 @@ def departed_developer_reassignment(
                 occurrences = fetch.fetch_occurrences(client, status="TRIGGERED")
         else:
             statuses = ("ASSIGNED", "TRIGGERED") if policy.include_unassigned else ("ASSIGNED",)
+            read_at = time.monotonic()
             incidents, prefetched = fetch.fetch_incidents_by_id(client, incident_ids)
             incidents = [i for i in incidents if i.status in statuses]
             occurrences = {
@@ -145,7 +148,8 @@ def departed_developer_reassignment(
             recent_committers=committers,
             policy=policy,
         )
-        return run.execute(plan, note=lambda d: render_note(d, policy), incidents=incidents)
+        return run.execute(plan, note=lambda d: render_note(d, policy), incidents=incidents,
+                           read_at=read_at)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -207,11 +207,13 @@ class Playbook:
     def execute(self, plan: Plan, *, note: Callable[[Decision], str] | None = None,
                 incidents: Iterable[Any] | None = None,
                 read_filters: dict[str, Any] | None = None,
-                emails: Mapping[int, str] | None = None) -> Any:
+                emails: Mapping[int, str] | None = None,
+                read_at: float | None = None) -> Any:
         """`incidents`: what the plan was made from, so the safety reads can be batched;
         `read_filters`: the API filters they were fetched with (see `act.apply_plan`);
         `emails`: member id -> e-mail, for decisions that name a member by id (the approval
-        form shows people's e-mails)."""
+        form shows people's e-mails); `read_at`: a scoped run's `time.monotonic()` from before
+        it read `incidents` one by one, so that read is the safety read while fresh."""
         logger = get_run_logger()
         links = artifacts.IncidentLinks(incidents or ())
         approved = False
@@ -236,7 +238,7 @@ class Playbook:
             lease=self.lease, token_id=getattr(self.token, "id", None),
             detect_overwrites="audit_logs:read" in granted, restore_human_changes=restore,
             run_chunk=_run_chunk, incidents=incidents, read_filters=read_filters,
-            progress=progress.update,
+            progress=progress.update, read_at=read_at,
         )
         progress.finish()
         if self.lease is not None:
