@@ -273,7 +273,7 @@ def benchmark(events: int, seed: int, incidents: int, window: float) -> dict[str
                       f"{latencies[-1]:.1f} s", flush=True)
                 # Let the runs this event started end (auto-ignore, departed on `assigned`)
                 # before counting what it cost and making the next one.
-                _settle(path)
+                settle(path)
                 requests_per_event.append(path.counter.count - before)
                 print(f"    its runs made {requests_per_event[-1]} API requests", flush=True)
             runs = Counter(r.name.split(" ·")[0] for r in path.flow_runs())
@@ -287,7 +287,7 @@ def benchmark(events: int, seed: int, incidents: int, window: float) -> dict[str
             "requests_per_event_max": max(requests_per_event), "flow_runs": dict(runs)}
 
 
-def _settle(path: EventPath, quiet: float = 2.5, timeout: float = 120) -> None:
+def settle(path: EventPath, quiet: float = 2.5, timeout: float = 120) -> None:
     """Wait until no flow run is pending or running and the request count stood still."""
     deadline = time.monotonic() + timeout
     last, since = path.counter.count, time.monotonic()

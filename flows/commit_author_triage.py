@@ -61,7 +61,10 @@ def commit_author_triage(
                               "incident_ids": incident_ids},
                   policy=policy, approval_timeout_hours=approval_timeout_hours) as run:
         client = run.client
-        members = fetch.fetch_members(client)
+        # A scoped run (an event's ids) takes the list a scoped run of the last few minutes
+        # read (tasks/fetch.py SCOPED_CACHE_SECONDS); a sweep reads it.
+        members = (fetch.fetch_members(client) if incident_ids is None
+                   else fetch.fetch_members_cached(client))
         read_at = None  # a scoped run's own read is its safety read while fresh (tasks/act.py)
         if incident_ids is None:
             incidents = fetch.fetch_incidents(client, status="TRIGGERED")

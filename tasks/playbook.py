@@ -29,7 +29,7 @@ from prefect.runtime import flow_run
 from prefect.states import Failed
 from prefect.utilities.annotations import quote
 
-from tasks import act, approval, artifacts, preflight, settings
+from tasks import act, approval, artifacts, fetch, preflight, settings
 from tasks.act import RunReport
 from tasks.decide.paths import printable
 from tasks.errors import InputError, NotApproved
@@ -104,12 +104,17 @@ class Playbook:
                              f"(30 days), got {self.approval_timeout_hours!r}")
         self.client = self.client or settings.gitguardian_client()
         scopes = self.scopes if not self.dry_run else preflight.read_scopes(self.scopes)
+        # A run scoped to an event's incidents shares the token's description with the scoped
+        # runs of the last few minutes (tasks/fetch.py SCOPED_CACHE_SECONDS); a sweep reads it.
+        client = self.client
+        read = ((lambda: fetch.token_info_cached(client))
+                if self.parameters.get("incident_ids") is not None else None)
         try:
-            self.token = preflight.check_token(self.client, scopes)
+            self.token = preflight.check_token(self.client, scopes, read=read)
         except ApiUnavailable:
             # Once more after a pause (the client has already retried): a longer blip.
             time.sleep(TOKEN_RETRY_SECONDS)
-            self.token = preflight.check_token(self.client, scopes)
+            self.token = preflight.check_token(self.client, scopes, read=read)
         self.ledger = self.ledger or settings.ledger()
         if not self.dry_run and is_interactive():
             self._take_answer()  # a declined plan ends the run here, before anything is fetched
