@@ -413,6 +413,21 @@ class Ledger:
                 for row in connection.execute(query)
             ]
 
+    def assignments_since(self, incident_id: int, since: datetime) -> set[str]:
+        """The e-mails real runs of any playbook set out to assign `incident_id` to (intents
+        recorded at or after `since`, whatever their result): the webhook receiver tells the
+        assignments this project wrote from anyone else's with it."""
+        i, run = intents_table, runs_table
+        query = (
+            sa.select(i.c.arguments)
+            .select_from(i.join(run, i.c.run_id == run.c.id))
+            .where(i.c.incident_id == int(incident_id), i.c.action == "assign",
+                   i.c.created_at >= _utc(since), run.c.dry_run.is_(False))
+        )
+        with self.engine.connect() as connection:
+            found = (json.loads(row.arguments) for row in connection.execute(query))
+            return {a["email"] for a in found if isinstance(a, dict) and a.get("email")}
+
     def interrupted(self, run_id: str | None = None) -> list[Intent]:
         """Intents without a result: the process stopped between the intent and the answer."""
         i, r = intents_table, results_table

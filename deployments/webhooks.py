@@ -23,6 +23,13 @@ opens 500 incidents starts one run per playbook, not 500. The payload keeps only
 playbook needs (ids, status, validity, severity, detector, occurrence id); never a secret, a
 hash, a share URL or the signature.
 
+An `incident_assigned` / `incident_reassigned` whose assignee is the one a real run of this
+project set out to assign that incident to in the last 10 minutes (an intent in the ledger,
+recorded before the write, so before GitGuardian can announce it) is our own write coming
+back: answered `200`, logged, no event (departed would only find the active member our own
+directory check chose). Any other assignment, a person's to a leaver included, is an event.
+The ledger unreadable: the event goes out as usual.
+
 The signature token comes from the Prefect Secret block `gitguardian-webhook-token`, else the
 environment variable GITGUARDIAN_WEBHOOK_TOKEN; it is never logged, put in an event or in an
 error. Header names, skew, window and limits are settings (flags or GG_WEBHOOK_* variables).
@@ -107,6 +114,7 @@ class Settings:
     window: float = 5.0  # quiet seconds that close a burst into one Prefect event
     max_wait: float = 60.0  # ... but no event waits longer than this
     replay_memory: int = 100_000  # signed deliveries remembered (each for 2 x max_skew)
+    own_within: float = 600.0  # seconds an intent in the ledger marks an assignment as ours
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -121,6 +129,7 @@ class Settings:
             max_body=int(_env_float("GG_WEBHOOK_MAX_BODY_BYTES", base.max_body)),
             window=_env_float("GG_WEBHOOK_WINDOW_SECONDS", base.window),
             max_wait=_env_float("GG_WEBHOOK_MAX_WAIT_SECONDS", base.max_wait),
+            own_within=_env_float("GG_WEBHOOK_OWN_ASSIGNMENTS_SECONDS", base.own_within),
         )
 
 
@@ -307,6 +316,57 @@ def prefect_sink(api_url: str | None = None) -> Sink:
     return send
 
 
+# ----------------------------------------------------------------------------- our own writes
+
+ASSIGNMENTS = ("incident_assigned", "incident_reassigned")
+
+
+class OwnAssignments:
+    """`(incident id, assignee e-mail) -> True` when a real run of this project set out, within
+    `within` seconds, to assign that incident to that person (the ledger's intents, written
+    before each write). A ledger that cannot be read answers False: the event goes out."""
+
+    def __init__(self, ledger_factory: Callable[[], Any], within: float):
+        self.ledger_factory, self.within = ledger_factory, within
+        self._ledger: Any = None
+
+    def __call__(self, incident_id: int, email: str) -> bool:
+        from datetime import UTC, datetime, timedelta
+
+        from tasks.decide.identity import normalise_email
+
+        try:
+            if self._ledger is None:
+                self._ledger = self.ledger_factory()
+            since = datetime.now(UTC) - timedelta(seconds=self.within)
+            ours = self._ledger.assignments_since(incident_id, since)
+        except Exception as exc:  # noqa: BLE001 - fail open: departed runs as before
+            # The type only: a database URL may hold a password.
+            logger.warning("ledger unreadable (%s): incident %d's assignment is treated as "
+                           "someone else's", type(exc).__name__, incident_id)
+            return False
+        return normalise_email(email) in {normalise_email(e) for e in ours}
+
+
+def ledger_own_assignments(within: float) -> OwnAssignments | None:
+    """From the playbooks' own ledger setting (LEDGER_URL, else the default file)."""
+    if within <= 0:
+        return None
+
+    def ledger() -> Any:
+        from tasks import settings
+
+        return settings.ledger()
+
+    return OwnAssignments(ledger, within)
+
+
+def assignee_of(data: dict[str, Any]) -> str | None:
+    incident = data.get("incident")
+    email = incident.get("assignee_email") if isinstance(incident, dict) else None
+    return email if isinstance(email, str) and email else None
+
+
 # ----------------------------------------------------------------------------- the app
 
 
@@ -361,8 +421,11 @@ def create_app(
     *,
     sink: Sink | None = None,
     triggers: dict[str, list[str]] | None = None,
+    own_assignments: Callable[[int, str], bool] | None = None,
 ) -> Any:
-    """The receiver's ASGI app. `token` is the signature token (never logged)."""
+    """The receiver's ASGI app. `token` is the signature token (never logged).
+    `own_assignments`: tells our own assignments (see `OwnAssignments`); None: every
+    assignment is an event."""
     from fastapi import FastAPI
     from fastapi.responses import JSONResponse
 
@@ -474,6 +537,16 @@ def create_app(
         except Refused as refusal:
             logger.info("refused webhook: %d %s", refusal.status, refusal.detail)
             return answer(refusal.status, "refused", detail=refusal.detail)
+        assignee = assignee_of(data) if action in ASSIGNMENTS else None
+        if (assignee and own_assignments is not None
+                and await asyncio.to_thread(own_assignments, incident_id, assignee)):
+            logger.info(
+                "received %s for incident %d: the assignment a playbook of this project wrote "
+                "(its intent is in the ledger) -> no event, nothing started",
+                action,
+                incident_id,
+            )
+            return answer(200, "own assignment", incident_id=incident_id)
         name = event_name(action)
         coalescer.add(action, incident_id, details)
         targets = coalescer.triggers.get(name) or ["no deployment trigger"]
@@ -524,6 +597,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=base.max_wait,
         help="the longest an event waits for its burst to end (seconds)",
     )
+    parser.add_argument(
+        "--own-assignments-seconds",
+        type=float,
+        default=base.own_within,
+        help="an assignment a playbook set out to write this recently (the ledger's intents) "
+        "starts nothing; 0: every assignment is an event",
+    )
     args = parser.parse_args(argv)
     settings = Settings(
         host=args.host,
@@ -535,6 +615,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_body=args.max_body,
         window=args.window,
         max_wait=args.max_wait,
+        own_within=args.own_assignments_seconds,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logger.setLevel(logging.INFO)
@@ -548,7 +629,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     import uvicorn
 
-    app = create_app(token, settings)
+    app = create_app(token, settings, own_assignments=ledger_own_assignments(settings.own_within))
     logger.info(
         "listening on http://%s:%d%s (window %.1f s, at most %.0f s; skew %.0f s; "
         "body <= %d bytes)",

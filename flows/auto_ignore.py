@@ -15,6 +15,7 @@ if __name__ == "__main__":  # the command line: checked before Prefect loads (fl
 
     sys.exit(command_line("flows.auto_ignore"))
 
+import time
 from typing import Any
 
 from prefect import flow
@@ -73,6 +74,7 @@ def auto_ignore(
         incidents: list[Any] = []
         occurrences: dict[int, list[Any]] = {}
         scoped: tuple[list[Any], dict[int, list[Any]]] | None = None
+        read_at = None  # a scoped run's own read is its safety read while fresh (tasks/act.py)
         if incident_ids is None:
             for status in OPEN_STATUSES:
                 for validity in policy.validities:
@@ -83,6 +85,7 @@ def auto_ignore(
                         occurrences.setdefault(incident_id, []).extend(found)
         else:
             # The same selection as the listings' filters, applied to the incidents read.
+            read_at = time.monotonic()
             scoped = fetch.fetch_incidents_by_id(client, incident_ids)
             veto = set(policy.veto_tags)
             incidents = [i for i in scoped[0] if i.status in OPEN_STATUSES
@@ -115,6 +118,7 @@ def auto_ignore(
                 "validity": list(policy.validities),
                 "exclude_tags": list(policy.veto_tags),
             },
+            read_at=read_at,
         )
 
 

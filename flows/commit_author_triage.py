@@ -13,6 +13,7 @@ if __name__ == "__main__":  # the command line: checked before Prefect loads (fl
 
     sys.exit(command_line("flows.commit_author_triage"))
 
+import time
 from collections import Counter
 from typing import Any
 
@@ -65,11 +66,16 @@ def commit_author_triage(
                               "incident_ids": incident_ids},
                   policy=policy, approval_timeout_hours=approval_timeout_hours) as run:
         client = run.client
-        members = fetch.fetch_members(client)
+        # A scoped run (an event's ids) takes the list a scoped run of the last few minutes
+        # read (tasks/fetch.py SCOPED_CACHE_SECONDS); a sweep reads it.
+        members = (fetch.fetch_members(client) if incident_ids is None
+                   else fetch.fetch_members_cached(client))
+        read_at = None  # a scoped run's own read is its safety read while fresh (tasks/act.py)
         if incident_ids is None:
             incidents = fetch.fetch_incidents(client, status="TRIGGERED")
             occurrences = fetch.fetch_occurrences(client, status="TRIGGERED")
         else:
+            read_at = time.monotonic()
             incidents, occurrences = fetch.fetch_incidents_by_id(client, incident_ids)
             incidents = [i for i in incidents if i.status == "TRIGGERED"]
         wanted = {i.id for i in incidents}
@@ -108,7 +114,7 @@ def commit_author_triage(
             codeowners=codeowners,
             open_counts=open_counts,
         )
-        return run.execute(plan, note=render_note, incidents=incidents)
+        return run.execute(plan, note=render_note, incidents=incidents, read_at=read_at)
 
 
 def canonical_addresses(git: Any, occurrences: dict[int, list[Any]], logger: Any) -> dict[str, str]:

@@ -500,7 +500,9 @@ def _events_demo(args: argparse.Namespace) -> int:
                 f"{incident['assignee_email']}, {time.monotonic() - started:.1f} s after it "
                 "was created."
             )
-            time.sleep(2 * path.window + 2)  # the departed run its assignment triggered
+            # The runs still going (auto-ignore); the `assigned` webhook our own write caused
+            # starts nothing (the receiver finds its intent in the ledger: see its log).
+            time.sleep(2 * path.window + 2)
             say(
                 "5. The flow runs the event started (Prefect UI: "
                 f"http://127.0.0.1:{args.ui_port}/runs):"

@@ -14,6 +14,7 @@ if __name__ == "__main__":  # the command line: checked before Prefect loads (fl
 
     sys.exit(command_line("flows.departed_developers"))
 
+import time
 from typing import Any
 
 from prefect import flow
@@ -68,9 +69,13 @@ def departed_developers(
         approval_timeout_hours=approval_timeout_hours,
     ) as run:
         client = run.client
-        members = fetch.fetch_members(client)
+        # A scoped run (an event's ids) takes the list a scoped run of the last few minutes
+        # read (tasks/fetch.py SCOPED_CACHE_SECONDS); a sweep reads it.
+        members = (fetch.fetch_members(client) if incident_ids is None
+                   else fetch.fetch_members_cached(client))
         occurrences: dict[int, list[Any]] = {}
         prefetched: dict[int, list[Any]] = {}  # a scoped run read them with each incident
+        read_at = None  # a scoped run's own read is its safety read while fresh (tasks/act.py)
         if incident_ids is None:
             incidents = fetch.fetch_incidents(client, status="ASSIGNED")
             if policy.include_unassigned:
@@ -78,6 +83,7 @@ def departed_developers(
                 occurrences = fetch.fetch_occurrences(client, status="TRIGGERED")
         else:
             statuses = ("ASSIGNED", "TRIGGERED") if policy.include_unassigned else ("ASSIGNED",)
+            read_at = time.monotonic()
             incidents, prefetched = fetch.fetch_incidents_by_id(client, incident_ids)
             incidents = [i for i in incidents if i.status in statuses]
             occurrences = {
@@ -150,7 +156,8 @@ def departed_developers(
             recent_committers=committers,
             policy=policy,
         )
-        return run.execute(plan, note=lambda d: render_note(d, policy), incidents=incidents)
+        return run.execute(plan, note=lambda d: render_note(d, policy), incidents=incidents,
+                           read_at=read_at)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,8 @@ and reaches in only through `run_chunk`. Read `apply_plan` top to bottom:
 3. the lease (clients/lease.py): no two runs of one playbook on one workspace write at once;
 4. chunk by chunk, each decision (decisions on one incident in plan order, incidents side by
    side on a few threads) is claimed under the lease, its intent recorded, the incident read
-   again, and then:
+   again (or, in a run scoped to a few incidents, its state from the run's own read while that
+   read is at most 10 s old), and then:
    - as decided *and* made so by this project (our token where the API says who, else an
      earlier attempt of ours in the ledger): `already_done`, its note made sure of;
    - as decided by someone else, or no longer matching the plan's precondition:
@@ -273,6 +274,7 @@ def apply_plan(
     incidents: Iterable[Any] | None = None,
     read_filters: dict[str, Any] | None = None,
     max_read_age: float = MAX_READ_AGE,
+    read_at: float | None = None,
 ) -> RunReport:
     """Apply `plan` (see the module's text). `lease`: one the caller holds (a playbook takes it
     before fetching); without it, this takes `lease_key` (default the playbook's name) for the
@@ -280,7 +282,12 @@ def apply_plan(
     `incidents`: the incidents the plan was made from (their `date` and `status`), so each
     chunk's safety reads can be one listing of the chunk's date window instead of one read
     per incident (see `ChunkStates`); `read_filters`: the server-side filters the plan's
-    incidents were fetched with (beyond status), so that listing returns only their like."""
+    incidents were fetched with (beyond status), so that listing returns only their like.
+    `read_at`: when given, `incidents` are whole incidents read one by one (a scoped run's
+    GETs) and this is `time.monotonic()` taken before that read began: while at most
+    `max_read_age` seconds old at the moment of a write, an incident's state from that read is
+    its safety read (the same checks, the same after-write audit window from that moment);
+    older, it is read again as usual."""
     report = RunReport(plan.playbook, dry_run, plan)
     ledger.record_plan(run_id, plan.decisions)
     if dry_run:
@@ -307,7 +314,7 @@ def apply_plan(
                         workers=workers, detect=detect_overwrites,
                         restore=restore_human_changes, incidents=incidents,
                         max_read_age=max_read_age, read_filters=read_filters,
-                        on_done=counted.one)
+                        on_done=counted.one, read_at=read_at)
         run_chunk = run_chunk or (lambda apply, chunk: apply(chunk))
         for chunk in chunks(decisions, chunk_size):
             report.outcomes.extend(run_chunk(writer.apply_chunk, list(chunk)))
@@ -356,13 +363,16 @@ class Writer:
                  workers: int = WORKERS, detect: bool = True, restore: bool = False,
                  incidents: Iterable[Any] | None = None, max_read_age: float = MAX_READ_AGE,
                  read_filters: dict[str, Any] | None = None,
-                 on_done: Callable[[], None] | None = None):
+                 on_done: Callable[[], None] | None = None, read_at: float | None = None):
         self.client, self.ledger, self.run_id, self.lease = client, ledger, run_id, lease
         self.on_done = on_done
         self.token_id, self.note, self.workers = token_id, note, workers
         self.seen = {int(i.id): (i.date, i.status) for i in incidents or ()
                      if getattr(i, "date", None) is not None}
         self.max_read_age = max_read_age
+        # The plan's own read, usable as the safety read while fresh (see `apply_plan`).
+        self.fresh = ({int(i.id): i for i in incidents or ()} if read_at is not None else {})
+        self.fresh_at = read_at if read_at is not None else float("-inf")
         self.read_filters = dict(read_filters or {})
         self.read_filters.pop("status", None)  # the chunk's own statuses are listed
         self.read_ages: list[float] = []
@@ -608,6 +618,8 @@ class ChunkStates:
     chunk is listed again. An incident the listing does not return (it no longer matches, e.g.
     a person resolved it), one without a date, and the second decision on one incident (after
     our own first write) are read alone. The checks made on the state are the same either way.
+    Before any of that, a scoped run's own read of the incident (`apply_plan`'s `read_at`) is
+    the state while it is at most `max_read_age` seconds old.
     """
 
     def __init__(self, writer: Writer, decisions: Sequence[Decision]):
@@ -625,6 +637,10 @@ class ChunkStates:
             self.first.add(incident_id)
             state = None
             if first:
+                fresh = self.writer.fresh.pop(incident_id, None)
+                if (fresh is not None
+                        and time.monotonic() - self.writer.fresh_at <= self.writer.max_read_age):
+                    return fresh, self.writer.fresh_at
                 if time.monotonic() - self.read_at > self.writer.max_read_age:
                     self._list(incident_id)
                 state = self.states.pop(incident_id, None)

@@ -4,8 +4,11 @@ the API silently ignores a filter it does not know.
 """
 from __future__ import annotations
 
+import hashlib
+import os
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from prefect.cache_policies import NO_CACHE
@@ -37,6 +40,44 @@ FETCH = dict(retries=1, retry_delay_seconds=5, retry_condition_fn=transient, cac
 
 @task(name="fetch-members", **FETCH)
 def fetch_members(client: Any) -> list[Any]:
+    return [m for page in paged(client.member_pages(per_page=100), "members", "members")
+            for m in page]
+
+
+# -- what a run scoped to a few incidents (an event's) may reuse from the runs before it ----------
+#
+# The token (its id, scopes, workspace) and the member list change rarely, and an event's runs
+# come seconds apart: a scoped run takes them from a Prefect task cache (persisted results, on
+# this machine's Prefect storage) for SCOPED_CACHE_SECONDS, keyed by the API URL and a digest of
+# the key (never the key). Full sweeps always read both afresh. A key revoked or narrowed within
+# that time: the run's first refused read (401/403) ends it, nothing written; a member gone
+# since: its assignment is refused by the API (a failed outcome), the next sweep settles it.
+SCOPED_CACHE_SECONDS = float(os.environ.get("GG_SCOPED_CACHE_SECONDS") or 600)
+
+
+def _per_key(context: Any, parameters: dict[str, Any]) -> str | None:
+    client = parameters.get("client")
+    key = getattr(getattr(client, "_api_key", None), "value", None)
+    if not key or SCOPED_CACHE_SECONDS <= 0:
+        return None  # not cached
+    digest = hashlib.sha256(f"{getattr(client, 'base_url', '')}\n{key}".encode()).hexdigest()
+    return f"gg-{context.task.name}-{digest[:32]}"
+
+
+CACHED = dict(cache_key_fn=_per_key, persist_result=True,
+              cache_expiration=timedelta(seconds=max(SCOPED_CACHE_SECONDS, 0.0)))
+
+
+@task(name="token-info-cached", retries=0, **CACHED)
+def token_info_cached(client: Any) -> Any:
+    """`client.token_info()`, shared by the scoped runs of the next few minutes."""
+    return client.token_info()
+
+
+@task(name="fetch-members-cached", retries=1, retry_delay_seconds=5,
+      retry_condition_fn=transient, **CACHED)
+def fetch_members_cached(client: Any) -> list[Any]:
+    """`fetch_members`, shared by the scoped runs of the next few minutes."""
     return [m for page in paged(client.member_pages(per_page=100), "members", "members")
             for m in page]
 

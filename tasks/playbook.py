@@ -30,7 +30,7 @@ from prefect.states import Failed
 from prefect.utilities.annotations import quote
 
 from clients.models import granted_scopes
-from tasks import act, approval, artifacts, preflight, settings
+from tasks import act, approval, artifacts, fetch, preflight, settings
 from tasks.act import RunReport
 from tasks.decide.paths import printable
 from tasks.decide.plan import Decision, Outcome, Plan
@@ -105,12 +105,17 @@ class Playbook:
                              f"(30 days), got {self.approval_timeout_hours!r}")
         self.client = self.client or settings.gitguardian_client()
         scopes = self.scopes if not self.dry_run else preflight.read_scopes(self.scopes)
+        # A run scoped to an event's incidents shares the token's description with the scoped
+        # runs of the last few minutes (tasks/fetch.py SCOPED_CACHE_SECONDS); a sweep reads it.
+        client = self.client
+        read = ((lambda: fetch.token_info_cached(client))
+                if self.parameters.get("incident_ids") is not None else None)
         try:
-            self.token = preflight.check_token(self.client, scopes)
+            self.token = preflight.check_token(self.client, scopes, read=read)
         except ApiUnavailable:
             # Once more after a pause (the client has already retried): a longer blip.
             time.sleep(TOKEN_RETRY_SECONDS)
-            self.token = preflight.check_token(self.client, scopes)
+            self.token = preflight.check_token(self.client, scopes, read=read)
         self.ledger = self.ledger or settings.ledger()
         if not self.dry_run and is_interactive():
             self._take_answer()  # a declined plan ends the run here, before anything is fetched
@@ -208,11 +213,13 @@ class Playbook:
     def execute(self, plan: Plan, *, note: Callable[[Decision], str] | None = None,
                 incidents: Iterable[Any] | None = None,
                 read_filters: dict[str, Any] | None = None,
-                emails: Mapping[int, str] | None = None) -> Any:
+                emails: Mapping[int, str] | None = None,
+                read_at: float | None = None) -> Any:
         """`incidents`: what the plan was made from, so the safety reads can be batched;
         `read_filters`: the API filters they were fetched with (see `act.apply_plan`);
         `emails`: member id -> e-mail, for decisions that name a member by id (the approval
-        form shows people's e-mails)."""
+        form shows people's e-mails); `read_at`: a scoped run's `time.monotonic()` from before
+        it read `incidents` one by one, so that read is the safety read while fresh."""
         logger = get_run_logger()
         links = artifacts.IncidentLinks(incidents or ())
         approved = False
@@ -237,7 +244,7 @@ class Playbook:
             lease=self.lease, token_id=getattr(self.token, "id", None),
             detect_overwrites="audit_logs:read" in granted, restore_human_changes=restore,
             run_chunk=_run_chunk, incidents=incidents, read_filters=read_filters,
-            progress=progress.update,
+            progress=progress.update, read_at=read_at,
         )
         progress.finish()
         if self.lease is not None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -187,9 +187,11 @@ def quick_client(*, command_line: bool = False) -> Any:
                              retry=RetryPolicy(max_attempts=2, base_delay=0.1, max_delay=0.2))
 
 
-def check_token(client: Any, required: Iterable[str]) -> Any:
+def check_token(client: Any, required: Iterable[str],
+                read: Callable[[], Any] | None = None) -> Any:
     """The key works and holds `required`: InputError (a refused key, a missing scope) or
-    ApiUnavailable. Returns the token (its id tells our writes from a person's)."""
+    ApiUnavailable. Returns the token (its id tells our writes from a person's). `read`: how to
+    get the token's description (default `client.token_info`; scoped runs: a cached one)."""
     from clients.gitguardian import (
         AuthenticationError,
         ConnectionFailed,
@@ -201,7 +203,7 @@ def check_token(client: Any, required: Iterable[str]) -> Any:
 
     where = getattr(client, "base_url", "")
     try:
-        token = client.token_info()
+        token = (read or client.token_info)()
     except AuthenticationError as exc:
         raise InputError(
             f"GitGuardian at {where} refused the API key ({exc.status}: {exc.detail}): set a "

@@ -4,6 +4,8 @@ outcome must say what really happened: never `applied` or `already_done` alone, 
 and nothing a person did counted as ours."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tasks.act import apply_plan
@@ -210,3 +212,61 @@ def test_a_failed_batched_read_falls_back_to_one_read_each(world):
     outcomes = apply(world, decisions, incidents=incidents)
     assert [o.result for o in outcomes] == [Result.APPLIED] * 4
     assert client.request_counts.get("GET /v1/incidents/secrets/{id}", 0) >= 4
+
+
+# -- a scoped run's own read as the safety read (issue 16: requests per event) ------------------
+
+def _scoped_read(box, client):
+    """One open incident read as a scoped run reads it (a GET), with the time taken before."""
+    read_at = time.monotonic()
+    incident = client.incident(_open_incident(box)["id"], with_occurrences=100)
+    return incident.model_copy(update={"occurrences": None}), read_at
+
+
+def test_a_fresh_scoped_read_is_the_safety_read(world):
+    box, client, ledger, _ = world
+    incident, read_at = _scoped_read(box, client)
+    decision = _assign({"id": incident.id, "assignee_email": None}, _members(box, client)[0].email)
+    before = dict(client.request_counts)
+    [outcome] = apply(world, [decision], incidents=[incident], read_at=read_at)
+    assert outcome.result is Result.APPLIED, outcome
+    spent = {k: v - before.get(k, 0) for k, v in client.request_counts.items()
+             if v > before.get(k, 0) and k != "GET /v1/api_tokens/self"}  # the helper's own
+    # The assign, its note, the after-write audit-log check: no second read of the incident.
+    assert spent == {"POST /v1/incidents/secrets/{id}/assign": 1,
+                     "POST /v1/incidents/secrets/{id}/notes": 1, "GET /v1/audit_logs": 1}, spent
+
+
+def test_a_scoped_read_older_than_the_limit_is_read_again(world):
+    box, client, ledger, _ = world
+    incident, read_at = _scoped_read(box, client)
+    decision = _assign({"id": incident.id, "assignee_email": None}, _members(box, client)[0].email)
+    before = client.request_counts.get("GET /v1/incidents/secrets/{id}", 0)
+    [outcome] = apply(world, [decision], incidents=[incident], read_at=read_at - 11.0)
+    assert outcome.result is Result.APPLIED, outcome
+    assert client.request_counts.get("GET /v1/incidents/secrets/{id}", 0) == before + 1
+
+
+def test_a_change_after_a_scoped_read_is_caught_by_the_after_write_check(world):
+    """A person reassigns between the run's own read and our write: the write lands (as it
+    would after any safety read), and the audit log says so; nothing a person did is ours."""
+    box, client, ledger, _ = world
+    incident, read_at = _scoped_read(box, client)
+    ours, theirs = _members(box, client)[:2]
+    box.human.assign(incident.id, theirs.email)
+    decision = _assign({"id": incident.id, "assignee_email": None}, ours.email)
+    [outcome] = apply(world, [decision], incidents=[incident], read_at=read_at)
+    assert outcome.result is Result.OVERWROTE_HUMAN_CHANGE, outcome
+    assert box.human.member["email"] in outcome.detail
+
+
+def test_a_scoped_read_closed_since_is_seen_by_the_409(world):
+    """A person resolved it after our read: the write's 409 makes it state_changed, no note."""
+    box, client, ledger, _ = world
+    incident, read_at = _scoped_read(box, client)
+    box.human.resolve(incident.id, secret_revoked=True)
+    decision = _assign({"id": incident.id, "assignee_email": None}, _members(box, client)[0].email)
+    [outcome] = apply(world, [decision], incidents=[incident], read_at=read_at)
+    assert outcome.result is Result.STATE_CHANGED, outcome
+    assert not _ours(box, incident.id, decision)
+    assert box.state()["incidents"][incident.id]["status"] == "RESOLVED"

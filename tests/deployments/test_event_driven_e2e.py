@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.event_path import EventPath, triage_examples
+from benchmarks.event_path import EventPath, settle, triage_examples
 from tasks.decide.identity import normalise_email
 from tests.fixtures import canary
 
-from .conftest import PrefectServer, wait_until
+from .conftest import PrefectServer, tail, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.prefect, pytest.mark.timeout(900)]
 
@@ -77,9 +77,30 @@ def test_a_webhook_runs_the_playbooks_for_its_incident_and_a_burst_is_a_few_runs
         for log in path.logs.values():
             assert canary.secrets_in(log.read_text(errors="replace")) == []
 
-        # A burst: 500 new incidents (a historical scan) -> at most 5 flow runs.
+        # One more single-incident event, now that the scoped runs' token and member list
+        # are fresh in the cache (tasks/fetch.py): at most 5 API requests for all it starts
+        # (triage: read, assign, note, after-write audit check; auto-ignore: read), and the
+        # `assigned` webhook our own write caused starts no departed run.
         box.webhooks.flush(60)
         wait_until(lambda: _all_final(path), timeout=120, what="the first runs to end")
+        time.sleep(2 * path.window)
+        settle(path)
+        before, since = path.counter.count, time.time()
+        single = path.leak_like(template)
+        # Read from the sandbox's store: a GET through its API would be counted.
+        wait_until(lambda: box.store.incidents[single["id"]]["status"] == "ASSIGNED", timeout=120,
+                   what=f"incident {single['id']} assigned\n{tail(path.logs['serve'])}")
+        assert box.webhooks.flush(60)
+        time.sleep(2 * path.window)
+        settle(path)
+        spent = path.counter.count - before
+        assert spent <= 5, spent
+        started = {k: len(v) for k, v in _runs_by_deployment(path, since).items()}
+        assert started == {"on-events-and-hourly": 1, "on-events-and-6-hourly": 1}, started
+        assert (f"received incident_assigned for incident {single['id']}: the assignment a "
+                "playbook") in path.logs["receiver"].read_text()
+
+        # A burst: 500 new incidents (a historical scan) -> at most 5 flow runs.
         time.sleep(2 * path.window)
         before = path.counter.count
         since = time.time()

@@ -117,3 +117,23 @@ def test_a_scoped_auto_ignore_rechecks_only_its_ids(playbook_env):
     ]
     sweep = run(auto_ignore, policy)
     assert {ignored[0], ignored[1]} <= set(decisions(sweep))
+
+
+def test_scoped_runs_share_the_token_and_member_list_for_a_few_minutes(playbook_env):
+    """An event's scoped runs come seconds apart: the second and later ones reuse the token's
+    description and the member list (a Prefect task cache keyed by the API and a digest of the
+    key); a full sweep reads both every time, as before."""
+    box = playbook_env.sandbox
+    seen: Counter[str] = Counter()
+    for path in (r"/v1/api_tokens/self", r"/v1/members"):
+        box.before("GET", path, lambda _b, path=path: seen.update([path]), times=None)
+    policy = CommitAuthorTriagePolicy()
+    incident_id = next(iter(box.store.incidents))
+    run(commit_author_triage, policy, incident_ids=[incident_id])
+    first = dict(seen)
+    assert first == {r"/v1/api_tokens/self": 1, r"/v1/members": 1}, first
+    run(commit_author_triage, policy, incident_ids=[incident_id])
+    run(departed, DepartedDevelopersPolicy(), incident_ids=[incident_id])
+    assert dict(seen) == first  # both taken from the first run's reads
+    run(commit_author_triage, policy)  # a sweep: both read again
+    assert dict(seen) == {r"/v1/api_tokens/self": 2, r"/v1/members": 2}, dict(seen)
