@@ -82,9 +82,9 @@ def fetch_selection(client: Any, request: BulkRequest, members: list[Any] | None
     seen: dict[int, Any] = {}
     for member_id, query in request.selection.listings(members):
         if member_id is None:
-            pages = client.incident_pages(per_page=100, **query)
+            pages = client.incidents(per_page=100, **query).pages()
         else:
-            pages = client.member_incident_pages(member_id, per_page=100, **query)
+            pages = client.member_incidents(member_id, per_page=100, **query).pages()
         for page in paged(pages, fetch.described("incidents", query), "incidents"):
             for incident in page:
                 seen.setdefault(incident.id, incident)
@@ -97,7 +97,8 @@ def date_span(client: Any, selection: BulkSelection) -> tuple[Any, Any]:
     (query,) = selection.api_queries()
     ends = []
     for ordering in ("date", "-date"):
-        first = next(iter(client.incident_pages(per_page=1, ordering=ordering, **query)), [])
+        listing = client.incidents(per_page=1, max_pages=1, ordering=ordering, **query)
+        first = next(listing.pages(), [])
         ends.append(first[0].date if first else None)
     return ends[0], ends[1]
 

@@ -50,11 +50,10 @@ def fetch_stage_notes(client: Any, incident_ids: Sequence[int]) -> dict[int, Evi
     for incident_id in incident_ids:
         try:
             records = []
-            for page in client.note_pages(incident_id, per_page=100,
-                                          search="gg-remediation sla-escalation"):
-                for note in page:
-                    at = note.created_at or datetime.now(UTC)
-                    records += ladder.records_from_note(incident_id, note.comment, at)
+            for note in client.notes(incident_id, per_page=100,
+                                     search="gg-remediation sla-escalation"):
+                at = note.created_at or datetime.now(UTC)
+                records += ladder.records_from_note(incident_id, note.comment, at)
             found[incident_id] = Evidence.yes(records)
         except Exception as exc:  # noqa: BLE001 - that incident is skipped, with the reason
             found[incident_id] = ladder.unknown_notes(
@@ -69,8 +68,8 @@ def fetch_reopenings(client: Any, since: datetime | None) -> dict[int, datetime]
         return {}
     try:
         latest: dict[int, datetime] = {}
-        for page in client.audit_log_pages(per_page=100, event_name=REOPENED_EVENT,
-                                           date_after=since):
+        for page in client.audit_logs(per_page=100, event_name=REOPENED_EVENT,
+                                      date_after=since).pages():
             for entry in page:
                 if entry.event_name != REOPENED_EVENT:
                     continue

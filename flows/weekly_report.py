@@ -83,18 +83,18 @@ def _closed_since(pages: Iterator[list[Any]], field: str, since: datetime) -> It
 def fetch_report_incidents(client: Any, trend_start: datetime) -> list[Any]:
     boundary = trend_start + timedelta(seconds=1)  # overlap a second rather than miss an edge
     found: dict[int, Any] = {}
-    pages = client.incident_pages(per_page=100, date_after=trend_start)
+    pages = client.incidents(per_page=100, date_after=trend_start).pages()
     for page in paged(pages, "incidents opened in the trend range", "incidents"):
         found.update((i.id, i) for i in page)
     for status in report.OPEN_STATUSES:
-        pages = client.incident_pages(per_page=100, status=status, date_before=boundary)
+        pages = client.incidents(per_page=100, status=status, date_before=boundary).pages()
         for page in paged(pages, f"older {status} incidents", "incidents"):
             found.update((i.id, i) for i in page if i.status == status)
     for status, field in (("RESOLVED", "resolved_at"), ("IGNORED", "ignored_at")):
         pages = paged(
-            client.incident_pages(
+            client.incidents(
                 per_page=100, status=status, date_before=boundary, ordering=f"-{field}"
-            ),
+            ).pages(),
             f"older incidents {status} in the trend range",
             "incidents",
         )
@@ -108,14 +108,15 @@ def fetch_report_incidents(client: Any, trend_start: datetime) -> list[Any]:
 def fetch_report_members(client: Any) -> list[Any]:
     """Every member, once: who is inactive, and who is no longer a member at all."""
     return [
-        m for page in paged(client.member_pages(per_page=100), "members", "members") for m in page
+        m for page in paged(client.members(per_page=100).pages(), "members", "members")
+        for m in page
     ]
 
 
 @task(name="fetch-report-occurrences", **FETCH, **NO_CACHING)
 def fetch_report_occurrences(client: Any, since: datetime, until: datetime) -> list[Any]:
     """Occurrences of the week and the one before: they name the sources ("top sources")."""
-    pages = client.occurrence_pages(per_page=100, date_after=since, date_before=until)
+    pages = client.occurrences(per_page=100, date_after=since, date_before=until).pages()
     return [o for page in paged(pages, "occurrences of the two weeks", "occurrences") for o in page]
 
 
@@ -125,7 +126,7 @@ def fetch_audit_log(client: Any, since: datetime, until: datetime) -> list[Any] 
     from clients.gitguardian import PermissionDenied
 
     try:
-        pages = client.audit_log_pages(per_page=100, date_after=since, date_before=until)
+        pages = client.audit_logs(per_page=100, date_after=since, date_before=until).pages()
         return [a for page in paged(pages, "audit log of the two weeks", "entries") for a in page]
     except PermissionDenied:
         return None
@@ -179,9 +180,7 @@ def fetch_report_history(
 
     def read(incident_id: int) -> None:
         try:
-            logs[incident_id] = [
-                e for page in client.activity_log_pages(incident_id, per_page=100) for e in page
-            ]
+            logs[incident_id] = list(client.activity_logs(incident_id, per_page=100))
         except PermissionDenied:
             raise
         except GitGuardianError:  # gone since it was listed, or the API failed on it

@@ -55,7 +55,7 @@ def check_scopes(client: Any, required: Iterable[str]) -> Any:
 
 @task(name="fetch-members", **FETCH)
 def fetch_members(client: Any) -> list[Any]:
-    return [m for page in paged(client.member_pages(per_page=100), "members", "members")
+    return [m for page in paged(client.members(per_page=100).pages(), "members", "members")
             for m in page]
 
 
@@ -71,7 +71,7 @@ def fetch_incidents(client: Any, **filters: Any) -> list[Any]:
     """Every incident matching the filters. A `status` filter is re-checked on the answers."""
     statuses = _as_set(filters.get("status"))
     found = []
-    pages = client.incident_pages(per_page=100, **filters)
+    pages = client.incidents(per_page=100, **filters).pages()
     for page in paged(pages, described("incidents", filters), "incidents"):
         found.extend(i for i in page if not statuses or i.status in statuses)
     return found
@@ -81,7 +81,7 @@ def fetch_incidents(client: Any, **filters: Any) -> list[Any]:
 def fetch_occurrences(client: Any, **filters: Any) -> dict[int, list[Any]]:
     """Occurrences in bulk from /v1/occurrences/secrets, grouped by incident id."""
     grouped: dict[int, list[Any]] = defaultdict(list)
-    pages = client.occurrence_pages(per_page=100, **filters)
+    pages = client.occurrences(per_page=100, **filters).pages()
     for page in paged(pages, described("occurrences", filters), "occurrences"):
         for occurrence in page:
             grouped[occurrence.incident_id].append(occurrence)
@@ -97,9 +97,7 @@ def fetch_occurrences_of(client: Any, incident_ids: Sequence[int]) -> dict[int, 
     for done, incident_id in enumerate(incident_ids, 1):
         progress.update(done - 1)
         grouped[incident_id] = [
-            o
-            for page in client.occurrence_pages(per_page=100, incident_id=incident_id)
-            for o in page
+            o for o in client.occurrences(per_page=100, incident_id=incident_id)
             if o.incident_id == incident_id
         ]
     progress.update(len(incident_ids))
@@ -134,8 +132,8 @@ def fetch_incidents_by_id(client: Any, incident_ids: Sequence[int]
             continue
         found = list(incident.occurrences or [])
         if (incident.occurrences_count or 0) > len(found):
-            found = [o for page in client.occurrence_pages(per_page=100, incident_id=incident_id)
-                     for o in page if o.incident_id == incident_id]
+            found = [o for o in client.occurrences(per_page=100, incident_id=incident_id)
+                     if o.incident_id == incident_id]
         incidents.append(incident.model_copy(update={"occurrences": None}))
         occurrences[incident_id] = found
     if missing:
