@@ -4,6 +4,8 @@
   counting), its reads, listings and writes;
 - `paginated.py`: `Paginated[T]`, what every listing returns (iterate for items, `.pages()`
   for pages, `max_pages` to bound them);
+- `settings.py`: `GitGuardianSettings.from_env()`, the GITGUARDIAN_* variables read in one
+  place (URL, key, rate, retries, which limiter);
 - `query.py`: filter, id, base-URL and key validation, before anything is sent;
 - `errors.py`: the typed errors.
 """
@@ -49,9 +51,11 @@ from clients.gitguardian.query import (  # noqa: F401 - the filter tables, for t
     check_base_url,
     iso_utc,
 )
+from clients.gitguardian.settings import GitGuardianSettings
 
 __all__ = [
     "GitGuardianClient",
+    "GitGuardianSettings",
     "Paginated",
     "GitGuardianError",
     "AuthenticationError",

@@ -18,7 +18,6 @@ Retry rules (see `RetryPolicy` for the timing):
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
 import time
@@ -166,12 +165,14 @@ class GitGuardianClient:
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> GitGuardianClient:
-        """From GITGUARDIAN_API_URL (default the US SaaS) and GITGUARDIAN_API_KEY."""
-        base_url = os.environ.get("GITGUARDIAN_API_URL") or DEFAULT_BASE_URL
-        api_key = os.environ.get("GITGUARDIAN_API_KEY", "")
-        if not api_key:
+        """From `GitGuardianSettings.from_env()` (GITGUARDIAN_API_URL, default the US SaaS,
+        GITGUARDIAN_API_KEY, the rate and the retries); `kwargs` override the client's own."""
+        from clients.gitguardian.settings import GitGuardianSettings
+
+        settings = GitGuardianSettings.from_env()
+        if not settings.key_value():
             raise ValueError("GITGUARDIAN_API_KEY is not set")
-        return cls(base_url, api_key, **kwargs)
+        return settings.client(**kwargs)
 
     def __repr__(self) -> str:
         return f"GitGuardianClient(base_url={self.base_url!r}, api_key='***')"
