@@ -74,7 +74,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-@task(name="select-incidents", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
+@task(name="select-incidents", **fetch.FETCH)
 def fetch_selection(client: Any, request: BulkRequest, members: list[Any] | None = None,
                     ) -> list[Any]:
     """Every incident the API filters select: one listing per assignee e-mail (a `member` or
@@ -113,7 +113,9 @@ def _occurrences(client: Any, incidents: list[Any]) -> dict[int, list[Any]]:
     return {k: v for k, v in grouped.items() if k in wanted}
 
 
-@task(name="manager-of", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
+# No task retry, as every directory task (tasks/enrich.py): the adapter reconnects per call, and a
+# failed lookup is an unknown manager, said in the decision.
+@task(name="manager-of", cache_policy=NO_CACHE)
 def managers_of(directory: Any, emails: list[str]) -> dict[str, Evidence[str]]:
     """Assignee e-mail -> tri-state evidence of their manager: yes (an active one's e-mail), no
     (not in the directory, no manager named, the manager left), unknown (a lookup failed)."""

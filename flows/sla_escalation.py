@@ -22,7 +22,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prefect import flow
-from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
 from tasks import enrich, fetch, sla
@@ -61,7 +60,7 @@ def fetch_stage_notes(client: Any, incident_ids: Sequence[int]) -> dict[int, Evi
     return found
 
 
-@task(name="fetch-reopenings", cache_policy=NO_CACHE)
+@task(name="fetch-reopenings", **FETCH)
 def fetch_reopenings(client: Any, since: datetime | None) -> dict[int, datetime] | None:
     """Each incident's latest reopening since `since` (the audit log); None when unreadable."""
     if since is None:

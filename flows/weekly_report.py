@@ -29,6 +29,7 @@ from prefect.utilities.annotations import quote
 from flows.cli import DEFAULT_HISTORY_BUDGET, report_command_line, report_parser, sla_option
 from tasks import notify, preflight, report, report_history, report_render, settings
 from tasks.errors import one_line_errors
+from tasks.fetch import FETCH
 from tasks.notify import ReportDelivery
 from tasks.progress import paged
 from tasks.runtime import run_name
@@ -37,7 +38,6 @@ FLOW = "weekly-report"
 DESCRIPTION = (
     "Write the weekly remediation report (Markdown, HTML with charts, CSV, JSON) and artifacts."
 )
-FETCH = dict(retries=1, retry_delay_seconds=5)  # the client already retries 429, 5xx, resets
 HISTORY_READERS = 4  # activity logs read at once (the client's rate limiter still paces them)
 ACTIVITY_LOGS = "GET /v1/incidents/secrets/{id}/activity-logs"
 # Hashing 100k incidents (and a client holding locks) into a cache key costs more than it saves.
@@ -79,7 +79,7 @@ def _closed_since(pages: Iterator[list[Any]], field: str, since: datetime) -> It
             return
 
 
-@task(name="fetch-report-incidents", **FETCH, **NO_CACHING)
+@task(name="fetch-report-incidents", **FETCH)
 def fetch_report_incidents(client: Any, trend_start: datetime) -> list[Any]:
     boundary = trend_start + timedelta(seconds=1)  # overlap a second rather than miss an edge
     found: dict[int, Any] = {}
@@ -104,7 +104,7 @@ def fetch_report_incidents(client: Any, trend_start: datetime) -> list[Any]:
     return list(found.values())
 
 
-@task(name="fetch-report-members", **FETCH, **NO_CACHING)
+@task(name="fetch-report-members", **FETCH)
 def fetch_report_members(client: Any) -> list[Any]:
     """Every member, once: who is inactive, and who is no longer a member at all."""
     return [
@@ -113,14 +113,14 @@ def fetch_report_members(client: Any) -> list[Any]:
     ]
 
 
-@task(name="fetch-report-occurrences", **FETCH, **NO_CACHING)
+@task(name="fetch-report-occurrences", **FETCH)
 def fetch_report_occurrences(client: Any, since: datetime, until: datetime) -> list[Any]:
     """Occurrences of the week and the one before: they name the sources ("top sources")."""
     pages = client.occurrences(per_page=100, date_after=since, date_before=until).pages()
     return [o for page in paged(pages, "occurrences of the two weeks", "occurrences") for o in page]
 
 
-@task(name="fetch-report-audit-log", **FETCH, **NO_CACHING)
+@task(name="fetch-report-audit-log", **FETCH)
 def fetch_audit_log(client: Any, since: datetime, until: datetime) -> list[Any] | None:
     """The audit log of the week and the one before; None when the token may not read it."""
     from clients.gitguardian import PermissionDenied
@@ -167,7 +167,7 @@ def fetch_escalations() -> list[Any] | None:
 # data, and the report counts them.
 
 
-@task(name="fetch-report-history", **NO_CACHING)
+@task(name="fetch-report-history", **FETCH)
 def fetch_report_history(
     client: Any, incidents: list[Any], since: datetime, until: datetime, budget: int
 ) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
 from prefect.cache_policies import NO_CACHE
 
@@ -14,13 +14,18 @@ from tasks.preflight import MissingScopes, missing_scopes
 from tasks.progress import Progress, paged
 from tasks.runtime import task
 
+if TYPE_CHECKING:
+    from prefect import Task
+    from prefect.client.schemas.objects import State, TaskRun
+
 # Reads are idempotent: a retried fetch only costs requests. The client already retries 429,
 # 5xx and connection errors with backoff; one task retry covers a longer blip.
 
-
-def transient(task, task_run, state) -> bool:
-    """Retry a fetch task only for what a later try can fix: a 429, 5xx or lost connection
-    that outlasted the client's own retries. A 401, 403 or bad answer fails at once."""
+def transient(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
+    """The one retry condition (Prefect's `retry_condition_fn`) of every Prefect task that
+    calls the GitGuardian API: retry
+    only what a later try can fix, a 429, 5xx or lost connection that outlasted the client's
+    own retries. A 401, 403 or bad answer fails at once."""
     from clients.gitguardian import ConnectionFailed, RateLimited, ServerError
 
     try:
@@ -32,8 +37,11 @@ def transient(task, task_run, state) -> bool:
     return False
 
 
-# Inputs hold clients (sockets, locks): never hashed for caching, and results are fresh data.
-FETCH = dict(retries=1, retry_delay_seconds=5, retry_condition_fn=transient, cache_policy=NO_CACHE)
+# The options of every task that calls the GitGuardian API (here, in the flows). Inputs hold
+# clients (sockets, locks): never hashed for caching, and results are fresh data. The directory
+# tasks (tasks/enrich.py) have no task retry: see there.
+FETCH: Final[dict[str, Any]] = dict(retries=1, retry_delay_seconds=5,
+                                    retry_condition_fn=transient, cache_policy=NO_CACHE)
 
 
 @task(name="check-scopes", **FETCH)
