@@ -2,6 +2,7 @@
 
 - `client.py`: `GitGuardianClient`, the one request path (auth, limiter, retries, logging,
   counting), its reads, listings and writes;
+- `listings.py`: the list endpoints, mixed into the client;
 - `paginated.py`: `Paginated[T]`, what every listing returns (iterate for items, `.pages()`
   for pages, `max_pages` to bound them);
 - `settings.py`: `GitGuardianSettings.from_env()`, the GITGUARDIAN_* variables read in one
