@@ -36,11 +36,11 @@ NEEDS_MEMBERS = {"departed-developer-reassignment", "commit-author-triage"}
 def notebook_reads(client: Any, listings: Iterable[dict[str, Any]], *, members: bool) -> int:
     """List, then one detail call (with up to 20 occurrences) per incident. Returns incidents."""
     if members:
-        for _ in client.member_pages(per_page=100):
+        for _ in client.members(per_page=100).pages():
             pass
     seen = 0
     for filters in listings:
-        for page in client.incident_pages(per_page=100, **filters):
+        for page in client.incidents(per_page=100, **filters).pages():
             for incident in page:
                 client.incident(incident.id, with_occurrences=20)
                 seen += 1

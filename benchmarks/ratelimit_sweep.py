@@ -25,11 +25,11 @@ def sweep(client: Any, what: str) -> int:
     """List page by page; returns the items seen."""
     seen = 0
     if what in ("incidents", "both"):
-        for page in client.incident_pages(per_page=100):
+        for page in client.incidents(per_page=100).pages():
             seen += len(page)
     if what in ("occurrences", "both"):
         for status in ("TRIGGERED", "ASSIGNED"):
-            for page in client.occurrence_pages(per_page=100, status=status):
+            for page in client.occurrences(per_page=100, status=status).pages():
                 seen += len(page)
     return seen
 

@@ -42,8 +42,8 @@ class TimedClient:
         value = getattr(self._client, name)
         if name in WRITES or name in ("incident", "add_note", "notes"):
             return self._timed(name, value)
-        if name == "audit_log_pages":
-            return self._timed_pages(value)
+        if name == "audit_logs":
+            return self._timed_listing(value)
         return value
 
     def _timed(self, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
@@ -61,20 +61,32 @@ class TimedClient:
                                     threading.get_ident(), ok))
         return call
 
-    def _timed_pages(self, method: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
-        def pages(*args: Any, **kwargs: Any) -> Iterator[Any]:
-            iterator = iter(method(*args, **kwargs))
-            while True:
-                started = time.perf_counter()
-                try:
-                    page = next(iterator)
-                except StopIteration:
-                    return
-                finally:
-                    self.events.append(("audit_page", None, started, time.perf_counter(),
-                                        threading.get_ident(), True))
-                yield page
-        return pages
+    def _timed_listing(self, method: Callable[..., Any]) -> Callable[..., Any]:
+        """A listing whose `.pages()` timestamps each page's request."""
+        events = self.events
+
+        class Timed:
+            def __init__(self, listing: Any):
+                self._listing = listing
+
+            def pages(self) -> Iterator[Any]:
+                iterator = self._listing.pages()
+                while True:
+                    started = time.perf_counter()
+                    try:
+                        page = next(iterator)
+                    except StopIteration:
+                        return
+                    finally:
+                        events.append(("audit_page", None, started, time.perf_counter(),
+                                       threading.get_ident(), True))
+                    yield page
+
+            def __iter__(self) -> Iterator[Any]:
+                for page in self.pages():
+                    yield from page
+
+        return lambda *args, **kwargs: Timed(method(*args, **kwargs))
 
     def residual_windows(self) -> list[float]:
         """Seconds from the end of each successful write's last safety read of its incident (in

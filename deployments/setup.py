@@ -4,7 +4,7 @@
 
 - the process work pool `gitguardian-remediation` (created if missing, left alone otherwise);
 - the global rate limit `gitguardian-api` sized from GITGUARDIAN_REQUESTS_PER_MINUTE (default
-  200; 0 disables it), shared by every worker (see deployments/ratelimit.py);
+  200; 0 disables it), shared by every worker (see clients/ratelimit.py);
 - the Secret blocks `gitguardian-api-key` from GITGUARDIAN_API_KEY, `ldap-bind-password`
   from LDAP_PASSWORD and `gitguardian-webhook-token` from GITGUARDIAN_WEBHOOK_TOKEN (the
   webhook receiver's signature token), when those are set (overwritten: this is also how a
@@ -22,7 +22,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from deployments import ratelimit
+from clients import ratelimit
+from clients.gitguardian.settings import GitGuardianSettings
 from deployments.config import WORK_POOL
 from tasks.settings import API_KEY_BLOCK, LDAP_PASSWORD_BLOCK
 
@@ -96,8 +97,7 @@ def setup(environ: dict[str, str] | None = None) -> list[str]:
     from prefect.client.orchestration import get_client
 
     environ = dict(os.environ if environ is None else environ)
-    text = environ.get("GITGUARDIAN_REQUESTS_PER_MINUTE", "").strip()
-    rpm = int(text) if text else ratelimit.DEFAULT_REQUESTS_PER_MINUTE
+    rpm = GitGuardianSettings.from_env(environ).requests_per_minute
     from tasks.approval import ensure_timeout_automation
 
     with get_client(sync_client=True) as client:

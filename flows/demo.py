@@ -45,7 +45,7 @@ def _list_incidents(box: Any) -> None:
     client = GitGuardianClient(box.url, box.token, requests_per_minute=None)
     by_status: Counter[str] = Counter()
     by_severity: Counter[str] = Counter()
-    for page in client.incident_pages(per_page=100):
+    for page in client.incidents(per_page=100).pages():
         for incident in page:
             by_status[incident.status] += 1
             by_severity[incident.severity] += 1
@@ -95,7 +95,7 @@ def _writes_in_audit_log(box: Any) -> Counter[str]:
     client = GitGuardianClient(box.url, box.token, requests_per_minute=None)
     token_id = client.token_info().id
     writes: Counter[str] = Counter()
-    for page in client.audit_log_pages(api_token_id=token_id):
+    for page in client.audit_logs(api_token_id=token_id).pages():
         for entry in page:
             found = audit_write(entry.model_dump(mode="json"))
             if found and not found[0].startswith("note_"):

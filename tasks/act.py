@@ -519,7 +519,7 @@ class Writer:
         span = time.monotonic() - min(r for r, _ in windows.values()) + AUDIT_MARGIN
         logs: list[Any] = []
         newest = None
-        for number, page in enumerate(self.client.audit_log_pages(per_page=100)):
+        for number, page in enumerate(self.client.audit_logs(per_page=100).pages()):
             logs.extend(page)
             if page and newest is None:
                 newest = page[0].date
@@ -677,7 +677,7 @@ class ChunkStates:
         # Never more pages than reads it saves (the plan's incidents may not be all the
         # workspace holds in that window): what is left unlisted is read alone.
         try:
-            pages = self.writer.client.incident_pages(per_page=PER_PAGE, **filters)
+            pages = self.writer.client.incidents(per_page=PER_PAGE, **filters).pages()
             for number, page in enumerate(pages):
                 for incident in page:
                     if incident.id in wanted:

@@ -18,7 +18,7 @@ from tasks.runtime import task
 # NO_CACHE: the inputs hold a live client, which can be neither hashed nor cached.
 
 
-@task(name="select-incidents", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
+@task(name="select-incidents", **fetch.FETCH)
 def fetch_selection(client: Any, request: BulkRequest, members: list[Any] | None = None,
                     ) -> list[Any]:
     """Every incident the API filters select: one listing per assignee e-mail (a `member` or
@@ -26,9 +26,9 @@ def fetch_selection(client: Any, request: BulkRequest, members: list[Any] | None
     seen: dict[int, Any] = {}
     for member_id, query in request.selection.listings(members):
         if member_id is None:
-            pages = client.incident_pages(per_page=100, **query)
+            pages = client.incidents(per_page=100, **query).pages()
         else:
-            pages = client.member_incident_pages(member_id, per_page=100, **query)
+            pages = client.member_incidents(member_id, per_page=100, **query).pages()
         for page in paged(pages, fetch.described("incidents", query), "incidents"):
             for incident in page:
                 seen.setdefault(incident.id, incident)
@@ -41,7 +41,8 @@ def date_span(client: Any, selection: BulkSelection) -> tuple[Any, Any]:
     (query,) = selection.api_queries()
     ends = []
     for ordering in ("date", "-date"):
-        first = next(iter(client.incident_pages(per_page=1, ordering=ordering, **query)), [])
+        listing = client.incidents(per_page=1, max_pages=1, ordering=ordering, **query)
+        first = next(listing.pages(), [])
         ends.append(first[0].date if first else None)
     return ends[0], ends[1]
 
@@ -56,7 +57,9 @@ def selection_occurrences(client: Any, incidents: list[Any]) -> dict[int, list[A
     return {k: v for k, v in grouped.items() if k in wanted}
 
 
-@task(name="manager-of", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
+# No task retry, as every directory task (tasks/enrich.py): the adapter reconnects per call, and a
+# failed lookup is an unknown manager, said in the decision.
+@task(name="manager-of", cache_policy=NO_CACHE)
 def managers_of(directory: Any, emails: list[str]) -> dict[str, Evidence[str]]:
     """Assignee e-mail -> tri-state evidence of their manager: yes (an active one's e-mail), no
     (not in the directory, no manager named, the manager left), unknown (a lookup failed)."""

@@ -9,20 +9,25 @@ import os
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
 from prefect.cache_policies import NO_CACHE
 
 from tasks.progress import Progress, paged
 from tasks.runtime import task
 
+if TYPE_CHECKING:
+    from prefect import Task
+    from prefect.client.schemas.objects import State, TaskRun
+
 # Reads are idempotent: a retried fetch only costs requests. The client already retries 429,
 # 5xx and connection errors with backoff; one task retry covers a longer blip.
 
-
-def transient(task, task_run, state) -> bool:
-    """Retry a fetch task only for what a later try can fix: a 429, 5xx or lost connection
-    that outlasted the client's own retries. A 401, 403 or bad answer fails at once."""
+def transient(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
+    """The one retry condition (Prefect's `retry_condition_fn`) of every Prefect task that
+    calls the GitGuardian API: retry
+    only what a later try can fix, a 429, 5xx or lost connection that outlasted the client's
+    own retries. A 401, 403 or bad answer fails at once."""
     from clients.gitguardian import ConnectionFailed, RateLimited, ServerError
 
     try:
@@ -34,13 +39,16 @@ def transient(task, task_run, state) -> bool:
     return False
 
 
-# Inputs hold clients (sockets, locks): never hashed for caching, and results are fresh data.
-FETCH = dict(retries=1, retry_delay_seconds=5, retry_condition_fn=transient, cache_policy=NO_CACHE)
+# The options of every task that calls the GitGuardian API (here, in the flows). Inputs hold
+# clients (sockets, locks): never hashed for caching, and results are fresh data. The directory
+# tasks (tasks/enrich.py) have no task retry: see there.
+FETCH: Final[dict[str, Any]] = dict(retries=1, retry_delay_seconds=5,
+                                    retry_condition_fn=transient, cache_policy=NO_CACHE)
 
 
 @task(name="fetch-members", **FETCH)
 def fetch_members(client: Any) -> list[Any]:
-    return [m for page in paged(client.member_pages(per_page=100), "members", "members")
+    return [m for page in paged(client.members(per_page=100).pages(), "members", "members")
             for m in page]
 
 
@@ -78,7 +86,7 @@ def token_info_cached(client: Any) -> Any:
       retry_condition_fn=transient, **CACHED)
 def fetch_members_cached(client: Any) -> list[Any]:
     """`fetch_members`, shared by the scoped runs of the next few minutes."""
-    return [m for page in paged(client.member_pages(per_page=100), "members", "members")
+    return [m for page in paged(client.members(per_page=100).pages(), "members", "members")
             for m in page]
 
 
@@ -94,7 +102,7 @@ def fetch_incidents(client: Any, **filters: Any) -> list[Any]:
     """Every incident matching the filters. A `status` filter is re-checked on the answers."""
     statuses = _as_set(filters.get("status"))
     found = []
-    pages = client.incident_pages(per_page=100, **filters)
+    pages = client.incidents(per_page=100, **filters).pages()
     for page in paged(pages, described("incidents", filters), "incidents"):
         found.extend(i for i in page if not statuses or i.status in statuses)
     return found
@@ -104,7 +112,7 @@ def fetch_incidents(client: Any, **filters: Any) -> list[Any]:
 def fetch_occurrences(client: Any, **filters: Any) -> dict[int, list[Any]]:
     """Occurrences in bulk from /v1/occurrences/secrets, grouped by incident id."""
     grouped: dict[int, list[Any]] = defaultdict(list)
-    pages = client.occurrence_pages(per_page=100, **filters)
+    pages = client.occurrences(per_page=100, **filters).pages()
     for page in paged(pages, described("occurrences", filters), "occurrences"):
         for occurrence in page:
             grouped[occurrence.incident_id].append(occurrence)
@@ -120,9 +128,7 @@ def fetch_occurrences_of(client: Any, incident_ids: Sequence[int]) -> dict[int, 
     for done, incident_id in enumerate(incident_ids, 1):
         progress.update(done - 1)
         grouped[incident_id] = [
-            o
-            for page in client.occurrence_pages(per_page=100, incident_id=incident_id)
-            for o in page
+            o for o in client.occurrences(per_page=100, incident_id=incident_id)
             if o.incident_id == incident_id
         ]
     progress.update(len(incident_ids))
@@ -157,8 +163,8 @@ def fetch_incidents_by_id(client: Any, incident_ids: Sequence[int]
             continue
         found = list(incident.occurrences or [])
         if (incident.occurrences_count or 0) > len(found):
-            found = [o for page in client.occurrence_pages(per_page=100, incident_id=incident_id)
-                     for o in page if o.incident_id == incident_id]
+            found = [o for o in client.occurrences(per_page=100, incident_id=incident_id)
+                     if o.incident_id == incident_id]
         incidents.append(incident.model_copy(update={"occurrences": None}))
         occurrences[incident_id] = found
     if missing:

@@ -117,13 +117,27 @@ def check_bulk_request(policy: Any) -> None:
 # ------------------------------------------------------------------ GitGuardian
 
 
-def api_url(environ: Mapping[str, str] | None = None) -> str:
-    from clients.gitguardian import DEFAULT_BASE_URL, check_base_url
+def gitguardian_settings(environ: Mapping[str, str] | None = None) -> Any:
+    """`GitGuardianSettings.from_env`, a malformed GITGUARDIAN_* number an InputError."""
+    from pydantic import ValidationError
 
-    env = os.environ if environ is None else environ
-    raw = env.get(API_URL_VARIABLE) or DEFAULT_BASE_URL
+    from clients.gitguardian.settings import GitGuardianSettings
+
     try:
-        return check_base_url(raw)
+        return GitGuardianSettings.from_env(environ)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                             for e in exc.errors(include_input=False, include_url=False))
+        raise InputError(f"GitGuardian settings: {problems}") from None
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def api_url(environ: Mapping[str, str] | None = None) -> str:
+    from clients.gitguardian import check_base_url
+
+    try:
+        return check_base_url(gitguardian_settings(environ).base_url)
     except ValueError as exc:
         raise InputError(f"{API_URL_VARIABLE}: {exc}") from None
 

@@ -35,46 +35,17 @@ def secret_value(block_name: str, env_name: str) -> str | None:
 
 
 def gitguardian_client(**overrides):
-    from clients.gitguardian import GitGuardianClient
+    """A run's client: `GitGuardianSettings.from_env()` (URL, rate, retries, shared limiter),
+    with the key from the Secret block when it exists. InputError naming the variable or the
+    Secret block: a missing or malformed key, URL or number."""
+    from pydantic import SecretStr
+
     from tasks import preflight
 
-    # InputError naming the variable or the Secret block: a missing or malformed key or URL.
     base_url, api_key = preflight.api_url(), preflight.api_key()
-    from deployments.ratelimit import requests_per_minute_from_env, shared_limiter
-
-    rpm = requests_per_minute_from_env()
-    options: dict = {"requests_per_minute": rpm or None}  # 0: no client-side limit
-    # Several workers on one token: opt in to the Prefect server's shared limit (one slot per
-    # request, created by `python -m deployments.setup`); otherwise each process keeps its own.
-    if rpm and os.environ.get("GITGUARDIAN_SHARED_RATE_LIMIT", "").strip().lower() in (
-        "1",
-        "true",
-        "yes",
-    ):
-        options["rate_limiter"] = shared_limiter(rpm)
-    options.update(_retry_options())
-    options.update(overrides)
-    return GitGuardianClient(base_url, api_key, **options)
-
-
-def _retry_options() -> dict:
-    """GITGUARDIAN_MAX_RETRIES (retries after the first try) and GITGUARDIAN_RETRY_BACKOFF_CAP
-    (the longest backoff in seconds between tries). Fault-injection tests and benchmarks shorten
-    the backoff so a run under 10% server errors does not sleep for minutes; a server's
-    Retry-After is still honoured.
-    """
-    from clients.gitguardian import DEFAULT_MAX_RETRIES
-    from clients.retry import RetryPolicy
-
-    retries_text = os.environ.get("GITGUARDIAN_MAX_RETRIES")
-    cap_text = os.environ.get("GITGUARDIAN_RETRY_BACKOFF_CAP")
-    if not retries_text and not cap_text:
-        return {}
-    retries = int(retries_text) if retries_text else DEFAULT_MAX_RETRIES
-    if not cap_text:
-        return {"max_retries": retries}
-    cap = float(cap_text)
-    return {"retry": RetryPolicy(max_attempts=retries + 1, base_delay=min(1.0, cap), max_delay=cap)}
+    gitguardian = preflight.gitguardian_settings().model_copy(
+        update={"base_url": base_url, "api_key": SecretStr(api_key)})
+    return gitguardian.client(**overrides)
 
 
 def ledger():

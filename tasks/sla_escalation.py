@@ -8,8 +8,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from prefect.cache_policies import NO_CACHE
-
 from tasks.decide import sla_escalation as ladder
 from tasks.decide.evidence import Evidence
 from tasks.fetch import FETCH
@@ -28,11 +26,10 @@ def fetch_stage_notes(client: Any, incident_ids: Sequence[int]) -> dict[int, Evi
     for incident_id in incident_ids:
         try:
             records = []
-            for page in client.note_pages(incident_id, per_page=100,
-                                          search="gg-remediation sla-escalation"):
-                for note in page:
-                    at = note.created_at or datetime.now(UTC)
-                    records += ladder.records_from_note(incident_id, note.comment, at)
+            for note in client.notes(incident_id, per_page=100,
+                                     search="gg-remediation sla-escalation"):
+                at = note.created_at or datetime.now(UTC)
+                records += ladder.records_from_note(incident_id, note.comment, at)
             found[incident_id] = Evidence.yes(records)
         except Exception as exc:  # noqa: BLE001 - that incident is skipped, with the reason
             found[incident_id] = ladder.unknown_notes(
@@ -40,15 +37,15 @@ def fetch_stage_notes(client: Any, incident_ids: Sequence[int]) -> dict[int, Evi
     return found
 
 
-@task(name="fetch-reopenings", cache_policy=NO_CACHE)
+@task(name="fetch-reopenings", **FETCH)
 def fetch_reopenings(client: Any, since: datetime | None) -> dict[int, datetime] | None:
     """Each incident's latest reopening since `since` (the audit log); None when unreadable."""
     if since is None:
         return {}
     try:
         latest: dict[int, datetime] = {}
-        for page in client.audit_log_pages(per_page=100, event_name=REOPENED_EVENT,
-                                           date_after=since):
+        for page in client.audit_logs(per_page=100, event_name=REOPENED_EVENT,
+                                      date_after=since).pages():
             for entry in page:
                 if entry.event_name != REOPENED_EVENT:
                     continue

@@ -16,13 +16,13 @@ from prefect.cache_policies import NO_CACHE
 
 from clients.models import OPEN_STATUSES
 from tasks import settings
+from tasks.fetch import FETCH
 from tasks.progress import paged
 from tasks.report import frames, kpis, outlook, render
 from tasks.report import history as report_history
 from tasks.report.files import incidents_csv, kpis_json
 from tasks.report.html_page import html_page
 
-FETCH = dict(retries=1, retry_delay_seconds=5)  # the client already retries 429, 5xx, resets
 HISTORY_READERS = 4  # activity logs read at once (the client's rate limiter still paces them)
 ACTIVITY_LOGS = "GET /v1/incidents/secrets/{id}/activity-logs"
 # Hashing 100k incidents (and a client holding locks) into a cache key costs more than it saves.
@@ -64,22 +64,22 @@ def _closed_since(pages: Iterator[list[Any]], field: str, since: datetime) -> It
             return
 
 
-@task(name="fetch-report-incidents", **FETCH, **NO_CACHING)
+@task(name="fetch-report-incidents", **FETCH)
 def fetch_report_incidents(client: Any, trend_start: datetime) -> list[Any]:
     boundary = trend_start + timedelta(seconds=1)  # overlap a second rather than miss an edge
     found: dict[int, Any] = {}
-    pages = client.incident_pages(per_page=100, date_after=trend_start)
+    pages = client.incidents(per_page=100, date_after=trend_start).pages()
     for page in paged(pages, "incidents opened in the trend range", "incidents"):
         found.update((i.id, i) for i in page)
     for status in OPEN_STATUSES:
-        pages = client.incident_pages(per_page=100, status=status, date_before=boundary)
+        pages = client.incidents(per_page=100, status=status, date_before=boundary).pages()
         for page in paged(pages, f"older {status} incidents", "incidents"):
             found.update((i.id, i) for i in page if i.status == status)
     for status, field in (("RESOLVED", "resolved_at"), ("IGNORED", "ignored_at")):
         pages = paged(
-            client.incident_pages(
+            client.incidents(
                 per_page=100, status=status, date_before=boundary, ordering=f"-{field}"
-            ),
+            ).pages(),
             f"older incidents {status} in the trend range",
             "incidents",
         )
@@ -89,28 +89,29 @@ def fetch_report_incidents(client: Any, trend_start: datetime) -> list[Any]:
     return list(found.values())
 
 
-@task(name="fetch-report-members", **FETCH, **NO_CACHING)
+@task(name="fetch-report-members", **FETCH)
 def fetch_report_members(client: Any) -> list[Any]:
     """Every member, once: who is inactive, and who is no longer a member at all."""
     return [
-        m for page in paged(client.member_pages(per_page=100), "members", "members") for m in page
+        m for page in paged(client.members(per_page=100).pages(), "members", "members")
+        for m in page
     ]
 
 
-@task(name="fetch-report-occurrences", **FETCH, **NO_CACHING)
+@task(name="fetch-report-occurrences", **FETCH)
 def fetch_report_occurrences(client: Any, since: datetime, until: datetime) -> list[Any]:
     """Occurrences of the week and the one before: they name the sources ("top sources")."""
-    pages = client.occurrence_pages(per_page=100, date_after=since, date_before=until)
+    pages = client.occurrences(per_page=100, date_after=since, date_before=until).pages()
     return [o for page in paged(pages, "occurrences of the two weeks", "occurrences") for o in page]
 
 
-@task(name="fetch-report-audit-log", **FETCH, **NO_CACHING)
+@task(name="fetch-report-audit-log", **FETCH)
 def fetch_audit_log(client: Any, since: datetime, until: datetime) -> list[Any] | None:
     """The audit log of the week and the one before; None when the token may not read it."""
     from clients.gitguardian import PermissionDenied
 
     try:
-        pages = client.audit_log_pages(per_page=100, date_after=since, date_before=until)
+        pages = client.audit_logs(per_page=100, date_after=since, date_before=until).pages()
         return [a for page in paged(pages, "audit log of the two weeks", "entries") for a in page]
     except PermissionDenied:
         return None
@@ -151,7 +152,7 @@ def fetch_escalations() -> list[Any] | None:
 # data, and the report counts them.
 
 
-@task(name="fetch-report-history", **NO_CACHING)
+@task(name="fetch-report-history", **FETCH)
 def fetch_report_history(
     client: Any, incidents: list[Any], since: datetime, until: datetime, budget: int
 ) -> dict[str, Any]:
@@ -164,9 +165,7 @@ def fetch_report_history(
 
     def read(incident_id: int) -> None:
         try:
-            logs[incident_id] = [
-                e for page in client.activity_log_pages(incident_id, per_page=100) for e in page
-            ]
+            logs[incident_id] = list(client.activity_logs(incident_id, per_page=100))
         except PermissionDenied:
             raise
         except GitGuardianError:  # gone since it was listed, or the API failed on it

@@ -112,7 +112,7 @@ def test_member_incidents(saas):
     register(exchanges, strict_query=False)
     me = saas.token_info()
     assert saas.member(me.member_id).id == me.member_id
-    page = next(saas.member_incident_pages(me.member_id, per_page=20))
+    page = next(saas.member_incidents(me.member_id, per_page=20).pages())
     raw = body(exchanges[2])
     assert [i.id for i in page] == [r["id"] for r in raw]
     for incident, item in zip(page, raw):
@@ -124,7 +124,7 @@ def test_member_incidents(saas):
 def test_incident_activity_logs(saas):
     exchanges = cassette("list_incident_activity_logs.yaml")
     register(exchanges, strict_query=False)
-    page = next(saas.activity_log_pages(21460, per_page=20))
+    page = next(saas.activity_logs(21460, per_page=20).pages())
     raw = body(exchanges[0])
     assert [e.id for e in page] == [r["id"] for r in raw]
     for entry, item in zip(page, raw):
@@ -139,8 +139,8 @@ def test_incident_activity_logs(saas):
 def test_incident_members(saas):
     exchanges = cassette("list_incident_members.yaml")
     register(exchanges, strict_query=False)
-    incident = next(saas.incident_pages(per_page=1))[0]
-    page = next(saas.incident_member_pages(incident.id, per_page=20))
+    incident = next(saas.incidents(per_page=1).pages())[0]
+    page = next(saas.incident_members(incident.id, per_page=20).pages())
     raw = body(exchanges[1])
     assert [m.member_id for m in page] == [r["member_id"] for r in raw]
     for member, item in zip(page, raw):
@@ -152,7 +152,7 @@ def test_incident_members(saas):
 def test_api_tokens(saas):
     exchanges = cassette("list_api_tokens.yaml")
     register(exchanges, strict_query=False)
-    page = next(saas.api_token_pages(per_page=20))
+    page = next(saas.api_tokens(per_page=20).pages())
     raw = body(exchanges[0])
     assert [t.id for t in page] == [r["id"] for r in raw]
     for token, item in zip(page, raw):
@@ -164,7 +164,7 @@ def test_api_tokens(saas):
 def test_list_incidents_basic(saas):
     exchanges = cassette("list_incidents_basic.yaml")
     register(exchanges)
-    page = next(saas.incident_pages(per_page=5))
+    page = next(saas.incidents(per_page=5).pages())
     raw = body(exchanges[0])
     assert [i.id for i in page] == [r["id"] for r in raw]
     for incident, item in zip(page, raw):
@@ -176,7 +176,7 @@ def test_list_incidents_basic(saas):
 def test_list_incidents_followed_through_three_pages(saas):
     exchanges = cassette("list_incidents_get_all.yaml")
     register(exchanges)
-    pages = list(islice(saas.incident_pages(per_page=5), len(exchanges)))
+    pages = list(islice(saas.incidents(per_page=5).pages(), len(exchanges)))
     assert len(responses.calls) == 3
     for page, exchange in zip(pages, exchanges):
         raw = body(exchange)
@@ -197,7 +197,7 @@ def test_get_incident_with_occurrences(saas):
     exchanges = cassette("get_incident.yaml")
     # The recording asked without with_occurrences (server default 20); we always send it.
     register(exchanges, strict_query=False)
-    first = next(saas.incident_pages(per_page=1))[0]
+    first = next(saas.incidents(per_page=1).pages())[0]
     incident = saas.incident(first.id, with_occurrences=20)
     raw = body(exchanges[1])
     assert_kept(incident, raw)
@@ -210,7 +210,7 @@ def test_get_incident_with_occurrences(saas):
 def test_list_members(saas):
     exchanges = cassette("list_members.yaml")
     register(exchanges)
-    page = next(saas.member_pages(per_page=5))
+    page = next(saas.members(per_page=5).pages())
     for member, item in zip(page, body(exchanges[0]), strict=True):
         assert isinstance(member, Member)
         assert_kept(member, item)
@@ -220,7 +220,7 @@ def test_list_members(saas):
 def test_list_occurrences_with_sources(saas):
     exchanges = cassette("list_occurrences_basic.yaml")
     register(exchanges)
-    page = next(saas.occurrence_pages(per_page=5))
+    page = next(saas.occurrences(per_page=5).pages())
     for occurrence, item in zip(page, body(exchanges[0]), strict=True):
         assert_kept(occurrence, item)
         assert occurrence.source is not None and occurrence.source.id == item["source"]["id"]
@@ -230,7 +230,7 @@ def test_list_occurrences_with_sources(saas):
 def test_audit_logs(saas):
     exchanges = cassette("get_audit_logs.yaml")
     register(exchanges)
-    page = next(saas.audit_log_pages(per_page=10))
+    page = next(saas.audit_logs(per_page=10).pages())
     for log, item in zip(page, body(exchanges[0]), strict=True):
         assert isinstance(log, AuditLog)
         assert_kept(log, item)
@@ -241,7 +241,7 @@ def test_incident_notes_empty_link_ends(saas):
     exchanges = cassette("list_incident_notes.yaml")
     # The recording asked for notes without per_page; we always send it.
     register(exchanges, strict_query=False)
-    incident = next(saas.incident_pages(per_page=1))[0]
+    incident = next(saas.incidents(per_page=1).pages())[0]
     # The notes answer has an empty Link header: the iterator must stop after it.
     assert list(saas.notes(incident.id)) == []
     assert len(responses.calls) == 2

@@ -182,7 +182,7 @@ def test_members_and_pages(client):
         match=[q(per_page="2", active="true", access_level="manager")],
         json=[{"id": 1, "email": "a@corp.example"}, {"id": 2, "email": "b@corp.example"}],
     )
-    pages = list(client.member_pages(per_page=2, active=True, access_level="manager"))
+    pages = list(client.members(per_page=2, active=True, access_level="manager").pages())
     assert [[m.id for m in page] for page in pages] == [[1, 2]]
 
 
@@ -364,7 +364,7 @@ def test_pagination_follows_link_without_re_adding_params(client):
         json=[incident_json(3)],
         headers={"Link": ""},
     )
-    pages = client.incident_pages(per_page=2, status="TRIGGERED")
+    pages = client.incidents(per_page=2, status="TRIGGERED").pages()
     assert [[i.id for i in p] for p in pages] == [[1, 2], [3]]
     assert responses.calls[1].request.url == page2
     assert client.request_counts == {"GET /v1/incidents/secrets": 2}

@@ -5,7 +5,8 @@ import secrets
 
 import pytest
 
-from deployments import config, ratelimit, serve
+from clients import ratelimit
+from deployments import config, serve
 from deployments import setup as deploy_setup
 
 pytestmark = pytest.mark.prefect

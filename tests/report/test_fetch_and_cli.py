@@ -53,10 +53,13 @@ class FakeClient:
         self.by_call = by_call
         self.calls = []
 
-    def incident_pages(self, *, per_page, **filters):
-        self.calls.append(filters)
-        key = filters.get("status", "any")
-        yield from self.by_call.get(key, [])
+    def incidents(self, *, per_page, **filters):
+        def pages():
+            self.calls.append(filters)
+            key = filters.get("status", "any")
+            yield from self.by_call.get(key, [])
+
+        return SimpleNamespace(pages=pages)
 
 
 def test_fetch_passes_are_disjoint_filters_and_recheck_status():

@@ -142,11 +142,11 @@ class LogClient:
 
         self.logs, self.refuse, self.request_counts = logs, refuse or {}, Counter()
 
-    def activity_log_pages(self, incident_id, per_page):
+    def activity_logs(self, incident_id, per_page):
         self.request_counts["GET /v1/incidents/secrets/{id}/activity-logs"] += 1
         if incident_id in self.refuse:
             raise self.refuse[incident_id]
-        yield self.logs.get(incident_id, [])
+        yield from self.logs.get(incident_id, [])
 
 
 def test_fetching_the_history_reads_the_candidates_and_falls_back_on_a_403(frame):

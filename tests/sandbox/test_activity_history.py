@@ -92,6 +92,6 @@ def test_every_write_adds_a_typed_dated_entry_paginated(fresh_sandbox):
     assert moments == sorted(moments)
     assert added[0].created_at >= before[-1].created_at
 
-    pages = list(client.activity_log_pages(incident_id, per_page=3))
+    pages = list(client.activity_logs(incident_id, per_page=3).pages())
     assert len(pages) == -(-len(log) // 3) and all(len(p) <= 3 for p in pages)
     assert [e.id for page in pages for e in page] == [e.id for e in log]

@@ -27,7 +27,7 @@ def by_status(box, status: str) -> list[dict]:
 
 def test_incidents_paginate_to_the_end(sandbox):
     client = client_for(sandbox)
-    pages = list(client.incident_pages(per_page=37))
+    pages = list(client.incidents(per_page=37).pages())
     assert all(len(page) == 37 for page in pages[:-1]) and 0 < len(pages[-1]) <= 37
     got = [incident.id for page in pages for incident in page]
     assert got == sorted(i["id"] for i in sandbox.workspace.incidents)

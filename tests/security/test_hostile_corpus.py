@@ -170,7 +170,7 @@ def test_client_answer(name, make_client):
                   content_type=case.content_type)
     client = make_client()
     if case.error is None:
-        page = next(client.incident_pages())
+        page = next(client.incidents().pages())
         case.check(page)
         return
     with pytest.raises(case.error) as caught:
