@@ -20,6 +20,13 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 for _name in ("GITGUARDIAN_API_KEY", "GITGUARDIAN_API_URL"):
     os.environ.pop(_name, None)
 
+# Hypothesis' per-example deadline (200 ms) is a timed assertion: on a loaded 2-core machine a
+# pure property test failed on it while its logic held. Speed is measured in benchmarks/.
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("project", deadline=None)
+_hypothesis_settings.load_profile("project")
+
 pytest_plugins = [
     "tests.fixtures.canary",
     "tests.fixtures.prefect",

@@ -35,11 +35,11 @@ def test_only_transient_failures_are_retried(exc, retried):
 
 
 def network_tasks():
-    from flows import bulk_remediation, sla_escalation, weekly_report
-    from tasks import fetch
+    from tasks import bulk_remediation, fetch, sla_escalation, weekly_report
 
     return [
-        fetch.check_scopes, fetch.fetch_members, fetch.fetch_incidents, fetch.fetch_occurrences,
+        fetch.fetch_members, fetch.fetch_members_cached, fetch.fetch_incidents,
+        fetch.fetch_occurrences,
         fetch.fetch_occurrences_of, fetch.fetch_incidents_by_id,
         weekly_report.fetch_report_incidents, weekly_report.fetch_report_members,
         weekly_report.fetch_report_occurrences, weekly_report.fetch_audit_log,
@@ -56,7 +56,7 @@ def test_every_task_that_calls_the_api_retries_on_the_one_condition():
 
 def test_the_directory_tasks_are_not_retried():
     # The rule of tasks/enrich.py: no task retry against the directory.
-    from flows.bulk_remediation import managers_of
+    from tasks.bulk_remediation import managers_of
     from tasks import enrich
 
     for each in (managers_of, enrich.lookup_people, enrich.manager_chains,
@@ -71,9 +71,9 @@ def test_a_401_in_the_weekly_report_and_bulk_fetches_is_not_retried(prefect_serv
     from prefect import flow
 
     from clients.gitguardian import AuthenticationError, GitGuardianClient
-    from flows.bulk_remediation import fetch_selection
-    from flows.weekly_report import fetch_report_members
-    from tasks.decide.bulk import BulkAction, BulkRequest, BulkSelection
+    from tasks.bulk_remediation import fetch_selection
+    from tasks.decide.bulk_remediation import BulkAction, BulkRequest, BulkSelection
+    from tasks.weekly_report import fetch_report_members
 
     client = GitGuardianClient(sandbox.url, "not-a-key-the-sandbox-knows",
                                requests_per_minute=None)
