@@ -27,6 +27,7 @@ One incident's failure is recorded and the others go on.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import threading
 import time
@@ -403,8 +404,12 @@ class Writer:
         if self.workers <= 1 or len(groups) <= 1:
             done = [pair for group in groups.values() for pair in in_order(group)]
         else:
+            # Each thread runs in a copy of this context: its progress logs carry the run's
+            # Prefect settings (API URL) and run, instead of the environment's.
+            contexts = [contextvars.copy_context() for _ in groups]
             with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="act") as pool:
-                done = [pair for pairs in pool.map(in_order, groups.values()) for pair in pairs]
+                done = [pair for pairs in pool.map(lambda context, group: context.run(
+                    in_order, group), contexts, groups.values()) for pair in pairs]
         outcomes = [outcome for _, outcome in sorted(done, key=lambda pair: pair[0])]
         if self.detect and windows:
             outcomes = self._check_overwrites(outcomes, windows)

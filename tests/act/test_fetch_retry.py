@@ -56,8 +56,8 @@ def test_every_task_that_calls_the_api_retries_on_the_one_condition():
 
 def test_the_directory_tasks_are_not_retried():
     # The rule of tasks/enrich.py: no task retry against the directory.
-    from tasks.bulk_remediation import managers_of
     from tasks import enrich
+    from tasks.bulk_remediation import managers_of
 
     for each in (managers_of, enrich.lookup_people, enrich.manager_chains,
                  enrich.owner_manager_chains):

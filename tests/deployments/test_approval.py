@@ -10,7 +10,8 @@ holds the plan's summary with people's e-mails. Then, through the Prefect API:
   nothing written;
 - approved, with a reason: the run applies the plan, the reason in the ledger.
 The three share one server, serve process and sandbox (in this order: an approved plan leaves
-nothing for the next).
+nothing for the next). So does the check that serve registers every deployment of prefect.yaml
+with its schedule (one server and serve process fewer to start).
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from typing import Any
 import pytest
 import requests
 
+from deployments import config
 from tasks import approval
 from tasks.decide.identity import normalise_email
 
@@ -228,3 +230,22 @@ def test_an_approved_plan_is_applied_and_the_reason_is_in_the_ledger(served: Ser
     assert applied[0].summary["counts"] == {"applied": len(want)}
     with served.client() as client:
         assert "approved" in client.read_flow_run(run.id).tags
+
+
+def test_serve_registers_every_deployment_with_its_schedule(served: Served) -> None:
+    specs = config.load()
+    with served.client() as client:
+        def registered():
+            found = client.read_deployments()
+            return found if len(found) == len(specs) else None
+
+        found = wait_until(registered, timeout=90, what=f"serve's deployments\n{tail(served.log)}")
+    by_name = {d.name: d for d in found}
+    for spec in specs:
+        deployment = by_name[spec.name]
+        assert deployment.parameters == spec.parameters
+        assert [(s.schedule.cron, s.schedule.timezone) for s in deployment.schedules] == [
+            (s.cron, s.timezone) for s in spec.schedules]
+        assert deployment.global_concurrency_limit is not None
+        assert deployment.global_concurrency_limit.limit == 1
+        assert deployment.work_pool_name is None  # served in-process, no worker needed

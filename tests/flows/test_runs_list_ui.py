@@ -23,21 +23,28 @@ ROWS = """[...document.querySelectorAll('.flow-run-list-item')].map(row => ({
 }))"""
 
 
-@pytest.fixture
-def ui_runs(prefect_ui, fresh_sandbox, sandbox_directory, sandbox_export, tmp_path,  # noqa: F811
-            monkeypatch):
+@pytest.fixture(scope="module")
+def ui_runs(prefect_ui, sandbox_workspace, sandbox_directory, sandbox_export,  # noqa: F811
+            tmp_path_factory):
+    """One dry and one real run on a sandbox of their own, made once: both tests only read."""
+    import copy
+
     from prefect.settings import (
         PREFECT_API_URL,
         PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
         temporary_settings,
     )
 
+    import sandbox as sandbox_package
     from flows.departed_developers import departed_developers
     from tasks.decide.departed_developers import DepartedDevelopersPolicy
 
-    env = wire_environment(fresh_sandbox, sandbox_directory, sandbox_export, tmp_path, monkeypatch)
-    with temporary_settings({PREFECT_API_URL: prefect_ui.api_url,
-                             PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+    with sandbox_package.running(workspace=copy.deepcopy(sandbox_workspace)) as box, \
+            pytest.MonkeyPatch.context() as monkeypatch, \
+            temporary_settings({PREFECT_API_URL: prefect_ui.api_url,
+                                PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        env = wire_environment(box, sandbox_directory, sandbox_export,
+                               tmp_path_factory.mktemp("ui-runs"), monkeypatch)
         dry = departed_developers(policy=DepartedDevelopersPolicy(), dry_run=True,
                                               max_actions=500, return_state=True)
         real = departed_developers(policy=DepartedDevelopersPolicy(), dry_run=False,
