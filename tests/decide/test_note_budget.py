@@ -3,7 +3,6 @@ by rendering it with the worst-case values against the API's note limit, in boun
 memory; the note a playbook writes always fits, marker included."""
 from __future__ import annotations
 
-import time
 import tracemalloc
 
 import pytest
@@ -50,13 +49,12 @@ def test_a_padded_placeholder_that_overflows_the_note_is_refused():
 
 def test_a_huge_width_is_refused_without_allocating_it():
     tracemalloc.start()
-    started = time.perf_counter()
     try:
         message = _refusal("{old:>50000000}")
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert peak < 1_000_000 and time.perf_counter() - started < 1
+    assert peak < 1_000_000  # a 50 MB string was never built (memory, not time, shows it)
     assert "{old}" in message and "50000000" in message and str(MAX_FORMAT_WIDTH) in message
 
 
