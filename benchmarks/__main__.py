@@ -273,44 +273,30 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="gg-benchmarks-"))
     rows: list[list[str]] = []
     n = str(args.incidents)
-    if "playbooks" not in args.skip:
-        out = work / "playbooks.json"
-        run(
-            "benchmarks.playbooks",
-            ["--incidents", n, "--latency-ms", str(args.latency_ms), "--json", str(out)],
-            work / "playbooks.log",
-        )
-        rows += rows_playbooks(_json(out))
-    if "ratelimit" not in args.skip:
-        out = work / "ratelimit.json"
-        run(
-            "benchmarks.ratelimit_sweep",
-            ["--incidents", n, "--rpm", str(args.rpm), "--json", str(out)],
-            work / "ratelimit.log",
-        )
-        rows += rows_ratelimit(_json(out))
-    if "ldap" not in args.skip:
-        out = work / "ldap.json"
-        run(
-            "benchmarks.ldap_searches",
-            ["--addresses", str(args.addresses), "--json", str(out)],
-            work / "ldap.log",
-        )
-        rows += rows_ldap(_json(out))
-    if "generation" not in args.skip:
-        text, _, _ = run(
-            "benchmarks.sandbox_generation",
-            ["--sizes", *map(str, args.generation_sizes)],
-            work / "generation.log",
-        )
-        rows += rows_generation(text)
-    if "weekly" not in args.skip:
-        text, _, _ = run(
-            "benchmarks.weekly_report",
-            ["--incidents", str(args.weekly_incidents)],
-            work / "weekly.log",
-        )
-        rows += rows_weekly(text)
+    # (area, script, its arguments, its table rows): the first three write --json figures, the
+    # generation and weekly-report scripts print theirs.
+    figures = [
+        ("playbooks", "benchmarks.playbooks",
+         ["--incidents", n, "--latency-ms", str(args.latency_ms)], rows_playbooks),
+        ("ratelimit", "benchmarks.ratelimit_sweep", ["--incidents", n, "--rpm", str(args.rpm)],
+         rows_ratelimit),
+        ("ldap", "benchmarks.ldap_searches", ["--addresses", str(args.addresses)], rows_ldap),
+    ]
+    printed = [
+        ("generation", "benchmarks.sandbox_generation",
+         ["--sizes", *map(str, args.generation_sizes)], rows_generation),
+        ("weekly", "benchmarks.weekly_report", ["--incidents", str(args.weekly_incidents)],
+         rows_weekly),
+    ]
+    for area, module, arguments, rows_of in figures:
+        if area not in args.skip:
+            out = work / f"{area}.json"
+            run(module, [*arguments, "--json", str(out)], work / f"{area}.log")
+            rows += rows_of(_json(out))
+    for area, module, arguments, rows_of in printed:
+        if area not in args.skip:
+            text, _, _ = run(module, arguments, work / f"{area}.log")
+            rows += rows_of(text)
 
     details["load average at end (1/5/15 min)"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     details["total benchmark time"] = f"{time.perf_counter() - started:.0f} s"

@@ -24,10 +24,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="gg-bench-prefect-"))
-os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
+from benchmarks import common
+
+common.quiet_prefect("ERROR")
 
 NAMES = ("departed", "auto-ignore", "triage")
 

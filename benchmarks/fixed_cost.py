@@ -14,14 +14,13 @@ The goal is a fixed cost <= 0.5 s per flow run (median).
 """
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from benchmarks import common
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -38,35 +37,24 @@ def median_seconds(run: Any, repeat: int) -> tuple[float, list[float]]:
 def main(argv: list[str] | None = None) -> int:
     from benchmarks.playbooks import PLAYBOOKS, fresh_ledger, run_flow
 
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.fixed_cost",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("--incidents", type=int, default=300)
-    parser.add_argument("--seed", type=int, default=31)
+    parser = common.parser("benchmarks.fixed_cost", __doc__, incidents=300, seed=31)
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
-
-    import importlib
 
     from prefect import flow
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     import sandbox
-    from flows.demo import _environment
-    from sandbox.export import export
 
     @flow(name="nothing")
     def nothing() -> None:
         return None
 
-    folder = Path(tempfile.mkdtemp(prefix="gg-bench-fixed-cost-"))
     workspace = sandbox.build_workspace(args.seed, args.incidents, None)
-    export(workspace, folder)
     figures: dict[str, Any] = {"incidents": args.incidents, "repeat": args.repeat}
     heartbeat_default = PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value()
     figures["heartbeat_default"] = heartbeat_default
-    with sandbox.running(workspace=workspace) as box:
-        _environment(box, folder)
+    with common.running_exported(workspace, "gg-bench-fixed-cost-") as (_box, folder):
         nothing()  # warm-up: starts the local API
         for label, heartbeat in (("heartbeat off", None), ("heartbeat 30 s", 30)):
             with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: heartbeat}):
@@ -74,9 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             figures[f"empty flow, {label}"] = {"median_s": round(m, 3), "all": all_}
             print(f"empty flow, {label}: median {m:.3f} s {all_}", flush=True)
         for spec in PLAYBOOKS:
-            name, flow_module, flow_attr, policy_module, policy_attr = spec
-            flow_fn = getattr(importlib.import_module(flow_module), flow_attr)
-            policy = getattr(importlib.import_module(policy_module), policy_attr)()
+            name, flow_fn, policy = common.load_playbook(spec)
             count = [0]
 
             def once(prefect: bool, name=name, count=count, flow_fn=flow_fn,
@@ -100,8 +86,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{row['heartbeat off']['prefect_share_s']:.3f} s), heartbeat 30 s "
                   f"{row['heartbeat 30 s']['median_s']:.3f} s (+"
                   f"{row['heartbeat 30 s']['prefect_share_s']:.3f} s)", flush=True)
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=1, default=str))
+    common.write_json(args.json, figures)
     return 0
 
 

@@ -11,8 +11,6 @@ of 100 in one OR filter each, plus paging). Manager chains of the departed are c
 """
 from __future__ import annotations
 
-import argparse
-import json
 import shutil
 import sys
 import tempfile
@@ -20,6 +18,8 @@ import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+from benchmarks import common
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -42,12 +42,8 @@ def addresses_from(workspace: Any, wanted: int) -> tuple[list[str], dict[str, in
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.ldap_searches",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("--incidents", type=int, default=10_000)
-    parser.add_argument("--seed", type=int, default=7)
+    parser = common.parser("benchmarks.ldap_searches", __doc__, incidents=10_000, seed=7)
     parser.add_argument("--addresses", type=int, default=1000)
-    parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
 
     from pydantic import SecretStr
@@ -103,8 +99,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{lookup_seconds:.2f} s; outcomes {dict(outcomes)}; manager chains (depth 2) of "
           f"{len(departed)} departed: {chain_searches} more searches; "
           f"second lookup of the same addresses: {cached_searches} searches", flush=True)
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=1))
+    common.write_json(args.json, result)
     return 0
 
 

@@ -18,7 +18,6 @@ same), on the sandbox put back to its generated state first. Leavers are the `me
 """
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import pickle
@@ -29,13 +28,12 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+from benchmarks import common
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="gg-bench-prefect-"))
-os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+common.quiet_prefect("WARNING")
 
 LISTING = "GET /v1/incidents/secrets"
 MEMBER_LISTING = "GET /v1/members/{id}/secret-incidents"
@@ -71,9 +69,8 @@ def offboard(box: Any, initial: bytes, emails: list[str], successor: str, folder
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--incidents", type=int, default=3000)
-    parser.add_argument("--seed", type=int, default=7)
+    parser = common.parser("benchmarks.offboarding", __doc__, incidents=3000, seed=7,
+                           figures=False)
     parser.add_argument("--leavers", type=int, nargs="+", default=[1, 3],
                         help="how many member/restricted leavers per run (default: 1 3)")
     args = parser.parse_args(argv)

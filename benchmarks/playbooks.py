@@ -28,27 +28,23 @@ every real run (a fresh sandbox, without generating it again):
 """
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import os
 import pickle
 import statistics
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from benchmarks import common
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="gg-bench-prefect-"))
 # As the demo: Prefect's console and API logs at WARNING (INFO lines would be measured as work).
-os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+common.quiet_prefect("WARNING")
 # The local API starts with the first flow run; on a loaded 2-core machine 20 s is too short.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
@@ -212,14 +208,11 @@ def bench_write_path(box: Any, initial: bytes, name: str, policy: Any, plan_rows
 def bench_playbook(box: Any, initial: bytes, spec: tuple[str, ...], folder: Path,
                    latency_ms: int, repeat: int = 1, runs: tuple[str, ...] = ("flow", "write"),
                    writers: int = 4, chunk_size: int = 100) -> dict[str, Any]:
-    import importlib
 
     from benchmarks.baseline import run_baseline
     from clients.gitguardian import GitGuardianClient
 
-    name, flow_module, flow_attr, policy_module, policy_attr = spec
-    flow_fn = getattr(importlib.import_module(flow_module), flow_attr)
-    policy = getattr(importlib.import_module(policy_module), policy_attr)()
+    name, flow_fn, policy = common.load_playbook(spec)
     big = 1_000_000  # max_actions: the benchmark applies whole plans
     result: dict[str, Any] = {"playbook": name}
 
@@ -393,10 +386,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.playbooks",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("--incidents", type=int, default=10_000)
-    parser.add_argument("--seed", type=int, default=7)
+    parser = common.parser("benchmarks.playbooks", __doc__, incidents=10_000, seed=7)
     parser.add_argument("--latency-ms", type=int, default=20)
     parser.add_argument("--playbooks", nargs="+", default=[p[0] for p in PLAYBOOKS],
                         choices=[p[0] for p in PLAYBOOKS])
@@ -410,24 +400,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunk-size", type=int, default=100,
                         help="decisions per chunk ('write' runs; the flows use "
                         "tasks.act.CHUNK, 100)")
-    parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
 
     import sandbox
-    from flows.demo import _environment
-    from sandbox.export import export
 
-    folder = Path(tempfile.mkdtemp(prefix="gg-bench-playbooks-"))
     started = time.perf_counter()
     workspace = sandbox.build_workspace(args.seed, args.incidents, None)
     say(
         f"workspace: seed {args.seed}, {args.incidents} incidents, generated in "
         f"{time.perf_counter() - started:.1f} s"
     )
-    export(workspace, folder)
     results = []
-    with sandbox.running(workspace=workspace) as box:
-        _environment(box, folder)  # the demo's settings: offline directory, git mirrors, no limiter
+    with common.running_exported(workspace, "gg-bench-playbooks-") as (box, folder):
         initial = pickle.dumps(box.state())
         # Prefect's first flow run starts its local API: a one-time cost, timed apart.
         from flows.departed_developers import departed_developers
@@ -466,21 +450,9 @@ def main(argv: list[str] | None = None) -> int:
         f"wall times at {args.latency_ms} ms latency per request:"
     )
     print_table(rows)
-    if args.json:
-        args.json.write_text(
-            json.dumps(
-                {
-                    "rows": rows,
-                    "details": results,
-                    "warm_up_s": warm,
-                    "incidents": args.incidents,
-                    "latency_ms": args.latency_ms,
-                    "writers": args.writers,
-                },
-                indent=1,
-                default=str,
-            )
-        )
+    common.write_json(args.json, {"rows": rows, "details": results, "warm_up_s": warm,
+                                  "incidents": args.incidents, "latency_ms": args.latency_ms,
+                                  "writers": args.writers})
     return 0
 
 

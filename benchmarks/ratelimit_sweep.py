@@ -11,12 +11,12 @@ The ideal time is requests / limit; the goal is within 1.1x of it, without a sin
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from benchmarks import common
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -67,13 +67,9 @@ def measure(box: Any, rpm: int, what: str) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.ratelimit_sweep",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("--incidents", type=int, default=10_000)
-    parser.add_argument("--seed", type=int, default=7)
+    parser = common.parser("benchmarks.ratelimit_sweep", __doc__, incidents=10_000, seed=7)
     parser.add_argument("--rpm", type=int, default=1000)
     parser.add_argument("--sweep", choices=["incidents", "occurrences", "both"], default="both")
-    parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
 
     import sandbox
@@ -87,8 +83,7 @@ def main(argv: list[str] | None = None) -> int:
           f"ratio {result['ratio']} (goal <= 1.1); the same sweep with no limit: "
           f"{result['unlimited_seconds']} s; "
           f"429 answers: {result['429s']}", flush=True)
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=1))
+    common.write_json(args.json, result)
     return 0
 
 

@@ -12,28 +12,23 @@ ideal time is requests / limit; the goal is within 1.05x of it, with no 429 answ
 """
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from benchmarks import common
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def measure(box: Any, folder: Path, spec: tuple[str, ...], rpm: int) -> dict[str, Any]:
-    import importlib
-
     import requests
 
     from benchmarks.playbooks import fresh_ledger, run_flow
 
-    name, flow_module, flow_attr, policy_module, policy_attr = spec
-    flow_fn = getattr(importlib.import_module(flow_module), flow_attr)
-    policy = getattr(importlib.import_module(policy_module), policy_attr)()
+    name, flow_fn, policy = common.load_playbook(spec)
     refused: list[int] = []
     original = requests.Session.request
 
@@ -69,26 +64,17 @@ def measure(box: Any, folder: Path, spec: tuple[str, ...], rpm: int) -> dict[str
 def main(argv: list[str] | None = None) -> int:
     from benchmarks.playbooks import PLAYBOOKS
 
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.ratelimited_run",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("--incidents", type=int, default=1500)
-    parser.add_argument("--seed", type=int, default=31)
+    parser = common.parser("benchmarks.ratelimited_run", __doc__, incidents=1500, seed=31)
     parser.add_argument("--rpm", type=int, default=1000)
     parser.add_argument("--playbook", default="commit-author-triage",
                         choices=[p[0] for p in PLAYBOOKS])
-    parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
 
     import sandbox
-    from flows.demo import _environment
-    from sandbox.export import export
 
-    folder = Path(tempfile.mkdtemp(prefix="gg-bench-ratelimited-"))
     workspace = sandbox.build_workspace(args.seed, args.incidents, None)
-    export(workspace, folder)
     spec = next(p for p in PLAYBOOKS if p[0] == args.playbook)
-    with sandbox.running(workspace=workspace) as box:
-        _environment(box, folder)
+    with common.running_exported(workspace, "gg-bench-ratelimited-") as (box, folder):
         result = measure(box, folder, spec, args.rpm)
     result["incidents"] = args.incidents
     result["seed"] = args.seed
@@ -97,8 +83,7 @@ def main(argv: list[str] | None = None) -> int:
           f"actions, {result['requests']} requests in {result['seconds']} s; requests/limit = "
           f"{result['ideal_seconds']} s; ratio {result['ratio']} (goal <= 1.05); "
           f"429 answers: {result['429s']}; outcomes {result['counts']}", flush=True)
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=1, default=str))
+    common.write_json(args.json, result)
     return 0
 
 

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import random
 import resource
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="gg-bench-prefect-"))
+from benchmarks import common
+
+common.quiet_prefect()
 
 SEVERITIES = ["critical", "high", "medium", "low", "info", "unknown"]
 VALIDITIES = ["valid", "invalid", "failed_to_check", "no_checker", "unknown"]

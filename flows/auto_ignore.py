@@ -159,12 +159,6 @@ def recheck(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from flows.cli import main as cli_main
+    from flows.cli import command_line
 
-    return cli_main(
-        auto_ignore,
-        AutoIgnorePolicy,
-        prog="python -m flows.auto_ignore",
-        description=auto_ignore.__doc__.splitlines()[0],
-        argv=argv,
-    )
+    return command_line("flows.auto_ignore", argv)

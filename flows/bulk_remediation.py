@@ -187,12 +187,6 @@ def bulk_remediation(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from flows.cli import main as cli_main
+    from flows.cli import command_line
 
-    return cli_main(
-        bulk_remediation,
-        BulkRequest,
-        prog="python -m flows.bulk_remediation",
-        description=bulk_remediation.__doc__.splitlines()[0],
-        argv=argv,
-    )
+    return command_line("flows.bulk_remediation", argv)

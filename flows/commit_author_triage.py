@@ -154,12 +154,6 @@ def open_incidents_per_member(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from flows.cli import main as cli_main
+    from flows.cli import command_line
 
-    return cli_main(
-        commit_author_triage,
-        CommitAuthorTriagePolicy,
-        prog="python -m flows.commit_author_triage",
-        description=commit_author_triage.__doc__.splitlines()[0],
-        argv=argv,
-    )
+    return command_line("flows.commit_author_triage", argv)

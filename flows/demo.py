@@ -440,7 +440,7 @@ def _events_demo(args: argparse.Namespace) -> int:
     import copy
     import secrets
 
-    from benchmarks.event_path import EventPath, triage_examples, wait_until
+    from deployments.event_path import EventPath, triage_examples, wait_until
     from sandbox.export import export
     from sandbox.generator import generate
     from tasks.decide.identity import normalise_email

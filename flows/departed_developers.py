@@ -161,12 +161,6 @@ def departed_developers(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from flows.cli import main as cli_main
+    from flows.cli import command_line
 
-    return cli_main(
-        departed_developers,
-        DepartedDevelopersPolicy,
-        prog="python -m flows.departed_developers",
-        description=departed_developers.__doc__.splitlines()[0],
-        argv=argv,
-    )
+    return command_line("flows.departed_developers", argv)

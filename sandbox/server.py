@@ -303,11 +303,6 @@ def create_app(
     async def token_self(request: Request) -> Response:
         return _json(store.token_info(token_for(request)))
 
-    @app.get("/v1/incidents/secrets")
-    async def incidents(request: Request) -> Response:
-        token_for(request, "incidents:read")
-        return listing(request, store.list_incidents(query_of(request)))
-
     @app.get("/v1/sources/{source_id:int}/incidents/secrets")
     async def source_incidents(request: Request, source_id: int) -> Response:
         token_for(request, "incidents:read")
@@ -377,11 +372,6 @@ def create_app(
         token = token_for(request, "members:write")
         store.revoke_access(token, incident_id, member_id=member_id)
         return Response(status_code=204, headers=_COMMON_HEADERS)
-
-    @app.get("/v1/api_tokens")
-    async def api_tokens(request: Request) -> Response:
-        token_for(request, "api_tokens:read")
-        return listing(request, store.list_tokens(query_of(request)))
 
     @app.get("/v1/api_tokens/{token_id}")
     async def api_token(request: Request, token_id: str) -> Response:
@@ -463,39 +453,33 @@ def create_app(
         store.delete_note(token_for(request, "incidents:write"), incident_id, note_id)
         return Response(status_code=204, headers=_COMMON_HEADERS)
 
-    @app.get("/v1/occurrences/secrets")
-    async def occurrences(request: Request) -> Response:
-        token_for(request, "incidents:read")
-        return listing(request, store.list_occurrences(query_of(request)))
-
-    @app.get("/v1/members")
-    async def members(request: Request) -> Response:
-        token_for(request, "members:read")
-        return listing(request, store.list_members(query_of(request)))
-
     @app.get("/v1/members/{member_id:int}")
     async def member(request: Request, member_id: int) -> Response:
         token_for(request, "members:read")
         return _json(store.get_member(member_id))
-
-    @app.get("/v1/teams")
-    async def teams(request: Request) -> Response:
-        token_for(request, "teams:read")
-        return listing(request, store.list_teams(query_of(request)))
-
-    @app.get("/v1/sources")
-    async def sources(request: Request) -> Response:
-        token_for(request, "sources:read")
-        return listing(request, store.list_sources(query_of(request)))
 
     @app.get("/v1/sources/{source_id:int}")
     async def source(request: Request, source_id: int) -> Response:
         token_for(request, "sources:read")
         return _json(store.get_source(source_id))
 
-    @app.get("/v1/audit_logs")
-    async def audit_logs(request: Request) -> Response:
-        token_for(request, "audit_logs:read")
-        return listing(request, store.list_audit_logs(query_of(request)))
+    def workspace_listing(scope: str, method: str) -> Any:
+        async def route(request: Request) -> Response:
+            token_for(request, scope)
+            return listing(request, getattr(store, method)(query_of(request)))
+
+        return route
+
+    # The workspace-wide listings: (path, the scope they need, the store's method).
+    for path, scope, method in (
+        ("/v1/incidents/secrets", "incidents:read", "list_incidents"),
+        ("/v1/api_tokens", "api_tokens:read", "list_tokens"),
+        ("/v1/occurrences/secrets", "incidents:read", "list_occurrences"),
+        ("/v1/members", "members:read", "list_members"),
+        ("/v1/teams", "teams:read", "list_teams"),
+        ("/v1/sources", "sources:read", "list_sources"),
+        ("/v1/audit_logs", "audit_logs:read", "list_audit_logs"),
+    ):
+        app.get(path)(workspace_listing(scope, method))
 
     return app

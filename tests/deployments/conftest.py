@@ -4,63 +4,21 @@ stopped by its PID (its own process group), never by name.
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import requests
+
+# The process helpers the deployment tests import from here (one home: deployments/processes.py).
+from deployments.processes import free_port, start_prefect_server, stop, tail, wait_until
+
+__all__ = ["ROOT", "PrefectServer", "_base_env", "free_port", "stop", "tail", "wait_until"]
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFECT = [sys.executable, "-m", "prefect"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(check, *, timeout: float, what: str, interval: float = 0.25):
-    """Poll `check()` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
-
-
-def stop(process: subprocess.Popen, *, times: int = 1, timeout: float = 15.0) -> None:
-    """SIGTERM the process group (`times` times: a worker shuts down on the second), then kill."""
-    for _ in range(times):
-        if process.poll() is not None:
-            return
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=timeout / times)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    process.wait(timeout=10)
-
-
-def tail(path: Path, chars: int = 4000) -> str:
-    return path.read_text(errors="replace")[-chars:] if path.exists() else ""
 
 
 @dataclass
@@ -116,25 +74,10 @@ def prefect_server_process(tmp_path: Path) -> Iterator[PrefectServer]:
     """`prefect server start` on a free loopback port with its own PREFECT_HOME (and SQLite)."""
     home = tmp_path / "prefect-home"
     home.mkdir()
-    port = free_port()
     env = _base_env(home)
     log = tmp_path / "server.log"
-    with open(log, "wb") as out:
-        command = [*PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)]
-        process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=out,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}/api"
-
-    def healthy() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(f"prefect server exited early:\n{tail(log)}")
-        try:
-            return requests.get(f"{url}/health", timeout=2).status_code == 200
-        except requests.RequestException:
-            return False
-
+    process, url = start_prefect_server(tmp_path, env, log)
     try:
-        wait_until(healthy, timeout=90, what="the Prefect server's /api/health")
         yield PrefectServer(url=url, env={**env, "PREFECT_API_URL": url}, home=home, log=log)
     finally:
         stop(process)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.event_path import EventPath, settle, triage_examples
+from deployments.event_path import EventPath, settle, triage_examples
 from tasks.decide.identity import normalise_email
 from tests.fixtures import canary
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.world import LEAVERS_OU
+from tests.fixtures.world import set_adapters_env
 
 MARKER = "[gg-remediation"
 # Writes whose repeat would be a duplicate in the audit log (notes are counted by marker).
@@ -125,18 +125,7 @@ class StressWorld:
 
 def set_common_env(monkeypatch: pytest.MonkeyPatch, directory: Any, export: Path,
                    tmp: Path) -> None:
-    for name, value in {
-        "GITGUARDIAN_REQUESTS_PER_MINUTE": "0",
-        "LDAP_URL": directory.url,
-        "LDAP_BIND_DN": directory.bind_dn,
-        "LDAP_PASSWORD": directory.password,
-        "LDAP_BASE_DN": "dc=corp,dc=example",
-        "LDAP_LEAVERS_OU": LEAVERS_OU,
-        "GIT_MIRRORS_ROOT": str(export / "repos"),
-        **FAST_RETRIES,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("DIRECTORY_JSON", raising=False)
+    set_adapters_env(monkeypatch, directory, export, **FAST_RETRIES)
 
 
 @pytest.fixture
