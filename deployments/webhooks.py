@@ -135,7 +135,7 @@ class Settings:
 
 def load_token() -> str | None:
     """The signature token: the Prefect Secret block, else GITGUARDIAN_WEBHOOK_TOKEN."""
-    from tasks.settings import secret_value
+    from tasks.secrets import secret_value
 
     return secret_value(TOKEN_BLOCK, TOKEN_ENV)
 
