@@ -29,15 +29,13 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from clients.ledger import _utc, claims_table, intents_table, leases_table
-
-if TYPE_CHECKING:
-    from clients.ledger import Ledger
+# The ledger's database, not `Ledger`: clients/ledger.py builds leases on this module.
+from clients.ledger_db import LedgerDatabase, claims_table, intents_table, leases_table, utc
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +105,7 @@ def _alive(pid: int | None) -> bool:
 class Lease:
     """A held lease. Use `Ledger.lease(...)` (a context manager) or `acquire()` / `release()`."""
 
-    def __init__(self, ledger: Ledger, name: str, *, run_id: str, ttl: float = DEFAULT_TTL):
+    def __init__(self, ledger: LedgerDatabase, name: str, *, run_id: str, ttl: float = DEFAULT_TTL):
         if ttl <= 0:
             raise ValueError("a lease's ttl must be more than 0 seconds")
         self.ledger, self.name, self.run_id, self.ttl = ledger, name, run_id, float(ttl)
@@ -134,7 +132,7 @@ class Lease:
             now = self.ledger._now()
             takeable = (
                 row.holder is None
-                or _utc(row.expires_at) <= now
+                or utc(row.expires_at) <= now
                 or (row.host == self.host and not _alive(row.pid))
             )
             if takeable and self._take(row.epoch, now):
@@ -310,5 +308,5 @@ class Lease:
 
 
 def _info(row: Any) -> LeaseInfo:
-    since = _utc(row.acquired_at).isoformat(timespec="seconds") if row.acquired_at else "?"
-    return LeaseInfo(row.run_id, row.host, row.pid, since, _utc(row.expires_at))
+    since = utc(row.acquired_at).isoformat(timespec="seconds") if row.acquired_at else "?"
+    return LeaseInfo(row.run_id, row.host, row.pid, since, utc(row.expires_at))

@@ -25,7 +25,7 @@ from typing import Any
 from clients import ratelimit
 from clients.gitguardian.settings import GitGuardianSettings
 from deployments.config import WORK_POOL
-from tasks.settings import API_KEY_BLOCK, LDAP_PASSWORD_BLOCK
+from tasks.secrets import API_KEY_BLOCK, LDAP_PASSWORD_BLOCK
 
 # Secret block -> the environment variable it is filled from.
 SECRETS = {API_KEY_BLOCK: "GITGUARDIAN_API_KEY", LDAP_PASSWORD_BLOCK: "LDAP_PASSWORD",

@@ -5,12 +5,12 @@
 `--max-actions`.
 
 **Errors come first, fast, in one line.** Each flow module hands over to `command_line` (or
-`report_command_line`) before it imports Prefect, so the options, the policy, the settings and
-the key (tasks/preflight.py: one request to GitGuardian) are checked in about a second, before
-any Prefect flow starts. A problem is one `error: ...` line naming what to fix (the option and
-what it accepts, the variable or Secret block), exit 2 for bad input and 1 when something is
-down, nothing written; `--debug` adds the traceback. A policy value pydantic refuses is shown
-as "--option: message" lines, the message listing the accepted values.
+flows/report_cli.py's `report_command_line`) before it imports Prefect, so the options, the
+policy, the settings and the key (tasks/preflight.py: one request to GitGuardian) are checked in
+about a second, before any Prefect flow starts. A problem is one `error: ...` line naming what
+to fix (the option and what it accepts, the variable or Secret block), exit 2 for bad input and 1
+when something is down, nothing written; `--debug` adds the traceback. A policy value pydantic
+refuses is shown as "--option: message" lines, the message listing the accepted values.
 
 **Progress.** While the flow runs, long steps report "n of N" (tasks/progress.py): a bar per
 step on a terminal, plain lines otherwise (stderr). On a terminal Prefect's own console shows
@@ -98,7 +98,7 @@ def _option(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def _json_value(text: str) -> Any:
+def json_value(text: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -107,7 +107,7 @@ def _json_value(text: str) -> Any:
         ) from None
 
 
-_json_value.__name__ = "JSON"
+json_value.__name__ = "JSON"
 
 
 def _add_field(parser: argparse.ArgumentParser, name: str, field: Any) -> None:
@@ -153,14 +153,14 @@ def _add_field(parser: argparse.ArgumentParser, name: str, field: Any) -> None:
         parser.add_argument(
             _option(name),
             dest=name,
-            type=_json_value,
+            type=json_value,
             default=None,
             metavar="JSON",
             help=help_text + "; as JSON",
         )
 
 
-def _debug_option(parser: argparse.ArgumentParser) -> None:
+def debug_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--debug", action="store_true", help="on an error, also print its traceback"
     )
@@ -184,7 +184,7 @@ def build_parser(policy_model: Any, description: str, prog: str) -> argparse.Arg
         help="most writes this run may make; a larger plan is refused before any write "
         "(default: 50)",
     )
-    _debug_option(parser)
+    debug_option(parser)
     policy = parser.add_argument_group("policy")
     for name, field in policy_model.model_fields.items():
         _add_field(policy, name, field)
@@ -334,7 +334,7 @@ def showing_progress(stream: Any = None) -> Iterator[None]:
             handler.setLevel(level)
 
 
-def _call(flow_fn: Any, **parameters: Any) -> Any:
+def run_flow(flow_fn: Any, **parameters: Any) -> Any:
     """Run the flow here, its final state back (no heartbeat thread: a terminal watches a
     command-line run, not a server's zombie detection, and its join costs about 1 s)."""
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
@@ -343,7 +343,7 @@ def _call(flow_fn: Any, **parameters: Any) -> Any:
         return flow_fn(return_state=True, **parameters)
 
 
-def _outcome(state: Any) -> Any:
+def outcome_of(state: Any) -> Any:
     """The flow's result, or the exception it ended with (a state's data)."""
     if not hasattr(state, "result"):  # a stand-in flow that returned its value
         return state
@@ -371,8 +371,8 @@ def run_playbook(
         flow_fn = load_flow()
     except Exception as exc:  # noqa: BLE001 - each one line, the traceback with --debug
         return fail(exc, debug=args.debug)
-    state = _call(flow_fn, policy=policy, dry_run=args.dry_run, max_actions=args.max_actions)
-    data = _outcome(state)
+    state = run_flow(flow_fn, policy=policy, dry_run=args.dry_run, max_actions=args.max_actions)
+    data = outcome_of(state)
     if isinstance(data, BaseException):
         return fail(data, debug=args.debug)
     print(data.get("summary", ""))
@@ -388,25 +388,6 @@ def run_playbook(
     return 0 if state.is_completed() else 1
 
 
-def main(
-    flow_fn: Any,
-    policy_model: Any,
-    *,
-    prog: str,
-    description: str,
-    argv: Sequence[str] | None = None,
-) -> int:
-    """A playbook's command line, its flow already imported (each flow module's `main`)."""
-    return run_playbook(
-        lambda: flow_fn,
-        policy_model,
-        playbook=flow_fn.name,
-        prog=prog,
-        description=description,
-        argv=argv,
-    )
-
-
 def command_line(module: str, argv: Sequence[str] | None = None) -> int:
     """`python -m <module>`: everything checked before the flow's module (and Prefect) loads."""
     command = COMMANDS[module]
@@ -418,124 +399,3 @@ def command_line(module: str, argv: Sequence[str] | None = None) -> int:
         description=command.description(),
         argv=argv,
     )
-
-
-# ------------------------------------------------------------------ the weekly report
-
-REPORT_DESCRIPTION = (
-    "Write the weekly remediation report (Markdown, HTML with charts, CSV, JSON) and artifacts."
-)
-
-
-def sla_option(text: str) -> dict[str, int | None]:
-    """'critical=1,high=7,info=none' or a JSON object."""
-    if text.strip().startswith("{"):
-        value = _json_value(text)
-        if not isinstance(value, dict):
-            raise argparse.ArgumentTypeError('give a JSON object, e.g. {"critical": 1}')
-        return value
-    sla: dict[str, int | None] = {
-        "critical": 1,
-        "high": 7,
-        "medium": 30,
-        "low": 90,
-        "info": None,
-        "unknown": None,
-    }
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        name, _, days = part.partition("=")
-        days = days.strip()
-        if days.lower() in ("", "none", "null"):
-            sla[name.strip()] = None
-            continue
-        try:
-            sla[name.strip()] = int(days)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{part!r}: give SEVERITY=DAYS (whole days, or none), e.g. critical=1,info=none"
-            ) from None
-    return sla
-
-
-sla_option.__name__ = "SEVERITY=DAYS list"
-
-
-# Activity logs the weekly report reads at most (one request each, mostly).
-DEFAULT_HISTORY_BUDGET = 2000
-
-
-def report_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="python -m flows.weekly_report", description=REPORT_DESCRIPTION)
-    parser.add_argument("--week", help="ISO week, e.g. 2026-W43 (default: the last complete week)")
-    parser.add_argument(
-        "--timezone",
-        default="UTC",
-        help="the IANA time zone where weeks start, e.g. Europe/Paris (default: UTC)",
-    )
-    parser.add_argument(
-        "--sla-days",
-        type=sla_option,
-        default=None,
-        metavar="SEV=DAYS,...",
-        help="days allowed per severity, e.g. "
-        "critical=1,high=7,medium=30,low=90,info=none (default: critical "
-        "1, high 7, medium 30, low 90, info and unknown none)",
-    )
-    parser.add_argument(
-        "--output-dir", default="reports", help="folder for <YYYY>-W<WW>/ (default: reports)"
-    )
-    parser.add_argument(
-        "--trend-weeks", type=int, default=12, help="weeks the trends show (default: 12)"
-    )
-    parser.add_argument(
-        "--history-budget",
-        type=int,
-        default=DEFAULT_HISTORY_BUDGET,
-        help="most incident activity logs read for past backlogs, closures and "
-        f"reopenings (default: {DEFAULT_HISTORY_BUDGET}; 0: today's data "
-        "only)",
-    )
-    _debug_option(parser)
-    return parser
-
-
-def report_command_line(
-    argv: Sequence[str] | None = None, load_flow: Callable[[], Any] | None = None
-) -> int:
-    """The weekly report's command line; `load_flow` gives the flow (default: imported after
-    the checks)."""
-    args = report_parser().parse_args(argv)
-    try:
-        preflight.check_report(
-            week_text=args.week,
-            timezone_name=args.timezone,
-            sla=args.sla_days,
-            trend_weeks=args.trend_weeks,
-            output_dir=args.output_dir,
-            command_line=True,
-        )
-        flow_fn = (load_flow or _weekly_report)()
-    except Exception as exc:  # noqa: BLE001 - each one line, the traceback with --debug
-        return fail(exc, debug=args.debug)
-    state = _call(
-        flow_fn,
-        week=args.week,
-        timezone_name=args.timezone,
-        sla_days=args.sla_days,
-        output_dir=args.output_dir,
-        trend_weeks=args.trend_weeks,
-        history_budget=args.history_budget,
-    )
-    result = _outcome(state)
-    if isinstance(result, BaseException):
-        return fail(result, debug=args.debug)
-    print(f"Weekly report {result['week']}: {result['files']['report.html']}")
-    for note in result["notes"]:
-        print(f"note: {note}")
-    return 0
-
-
-def _weekly_report() -> Any:
-    from flows.weekly_report import weekly_report
-
-    return weekly_report

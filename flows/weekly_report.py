@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 
 if __name__ == "__main__":  # the command line: checked before Prefect loads (flows/cli.py)
-    from flows.cli import report_command_line
+    from flows.report_cli import report_command_line
 
     sys.exit(report_command_line())
 
@@ -24,7 +24,12 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.utilities.annotations import quote
 
-from flows.cli import DEFAULT_HISTORY_BUDGET, report_command_line, report_parser, sla_option
+from flows.report_cli import (
+    DEFAULT_HISTORY_BUDGET,
+    report_command_line,
+    report_parser,
+    sla_option,
+)
 from tasks import notify, preflight, settings
 from tasks.errors import one_line_errors
 from tasks.notify import ReportDelivery
@@ -181,7 +186,7 @@ def weekly_report(
 
 
 # ---------------------------------------------------------------------------------------------
-# Command line (flows/cli.py: checked before the flow starts)
+# Command line (flows/report_cli.py: checked before the flow starts)
 
 _sla_option = sla_option
 build_parser = report_parser

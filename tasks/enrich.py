@@ -18,7 +18,7 @@ from tasks.decide.evidence import COMMITTER_LOOKUP_ERROR, OWNER_LOOKUP_ERROR, Ca
 from tasks.decide.identity import is_bot_or_noreply, normalise_email
 from tasks.progress import Progress
 from tasks.runtime import task
-from tasks.settings import LDAP_PASSWORD_BLOCK, secret_value
+from tasks.secrets import LDAP_PASSWORD_BLOCK, secret_value
 
 
 def directory_from_settings() -> Any:

@@ -32,7 +32,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tasks.errors import InputError, Outage
-from tasks.settings import API_KEY_BLOCK, LDAP_PASSWORD_BLOCK
+from tasks.secrets import API_KEY_BLOCK, LDAP_PASSWORD_BLOCK, secret_value
 
 API_KEY_VARIABLE = "GITGUARDIAN_API_KEY"
 API_URL_VARIABLE = "GITGUARDIAN_API_URL"
@@ -160,13 +160,11 @@ def prefect_api_configured(environ: Mapping[str, str] | None = None) -> bool:
 
 
 def _secret(block: str, variable: str, *, command_line: bool) -> str | None:
-    """As `settings.secret_value` (the Secret block first, else the variable), except on the
+    """As `secrets.secret_value` (the Secret block first, else the variable), except on the
     command line with no Prefect server configured: then the variable only, since looking for
     a block would start a temporary Prefect server (10-20 s) to find none."""
     if command_line and not prefect_api_configured():
         return os.environ.get(variable) or None
-    from tasks.settings import secret_value
-
     return secret_value(block, variable)
 
 

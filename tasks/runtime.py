@@ -13,7 +13,7 @@ the artifact functions create artifacts. Inside `plain()`, in the same thread or
   Prefect passes them): no task run, no retries (`.submit` and `.map` are Prefect's still);
 - `get_run_logger()` is the standard logger `playbooks.plain`;
 - artifacts are not created;
-- `settings.secret_value` reads only the environment (no Secret block lookup).
+- `secrets.secret_value` reads only the environment (no Secret block lookup).
 What it is for: measuring what Prefect costs a flow (benchmarks/playbooks.py), by running the
 same flow body with and without it.
 """

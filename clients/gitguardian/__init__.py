@@ -6,7 +6,7 @@
 - `paginated.py`: `Paginated[T]`, what every listing returns (iterate for items, `.pages()`
   for pages, `max_pages` to bound them);
 - `settings.py`: `GitGuardianSettings.from_env()`, the GITGUARDIAN_* variables read in one
-  place (URL, key, rate, retries, which limiter);
+  place, and `client_from_env()` (URL, key, rate, retries, which limiter);
 - `query.py`: filter, id, base-URL and key validation, before anything is sent;
 - `errors.py`: the typed errors.
 """
@@ -52,7 +52,7 @@ from clients.gitguardian.query import (  # noqa: F401 - the filter tables, for t
     check_base_url,
     iso_utc,
 )
-from clients.gitguardian.settings import GitGuardianSettings
+from clients.gitguardian.settings import GitGuardianSettings, client_from_env
 
 __all__ = [
     "GitGuardianClient",
@@ -80,6 +80,7 @@ __all__ = [
     "build_query",
     "check_api_key",
     "check_base_url",
+    "client_from_env",
     "iso_utc",
     "path_template",
 ]

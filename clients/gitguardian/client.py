@@ -146,17 +146,6 @@ class GitGuardianClient(Listings):
         self._counts_lock = threading.Lock()
         self.request_counts: Counter[str] = Counter()
 
-    @classmethod
-    def from_env(cls, **kwargs: Any) -> GitGuardianClient:
-        """From `GitGuardianSettings.from_env()` (GITGUARDIAN_API_URL, default the US SaaS,
-        GITGUARDIAN_API_KEY, the rate and the retries); `kwargs` override the client's own."""
-        from clients.gitguardian.settings import GitGuardianSettings
-
-        settings = GitGuardianSettings.from_env()
-        if not settings.key_value():
-            raise ValueError("GITGUARDIAN_API_KEY is not set")
-        return settings.client(**kwargs)
-
     def __repr__(self) -> str:
         return f"GitGuardianClient(base_url={self.base_url!r}, api_key='***')"
 

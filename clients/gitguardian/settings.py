@@ -105,6 +105,16 @@ class GitGuardianSettings(BaseModel):
         return GitGuardianClient(self.base_url, self.key_value(), **options)
 
 
+def client_from_env(**kwargs: Any) -> GitGuardianClient:
+    """A client from `GitGuardianSettings.from_env()` (GITGUARDIAN_API_URL, default the US SaaS,
+    GITGUARDIAN_API_KEY, the rate and the retries); `kwargs` override the client's own. Here,
+    not on the client, so that the client never imports its settings back."""
+    settings = GitGuardianSettings.from_env()
+    if not settings.key_value():
+        raise ValueError("GITGUARDIAN_API_KEY is not set")
+    return settings.client(**kwargs)
+
+
 def _number(env: Mapping[str, str], name: str, kind: type, default: Any) -> Any:
     text = (env.get(name) or "").strip()
     if not text:

@@ -14,6 +14,7 @@ from clients.gitguardian import (
     ConnectionFailed,
     GitGuardianClient,
     GitGuardianError,
+    client_from_env,
 )
 from clients.models import Incident, IncidentStatus, Share
 from tests.client.conftest import BASE, incident_json
@@ -55,12 +56,12 @@ def test_bad_key_refused_with_a_clear_message(key):
 def test_from_env(monkeypatch):
     monkeypatch.setenv("GITGUARDIAN_API_KEY", "test-token-env")
     monkeypatch.delenv("GITGUARDIAN_API_URL", raising=False)
-    assert GitGuardianClient.from_env(requests_per_minute=None).base_url == DEFAULT_BASE_URL
+    assert client_from_env(requests_per_minute=None).base_url == DEFAULT_BASE_URL
     monkeypatch.setenv("GITGUARDIAN_API_URL", "http://127.0.0.1:8999")
-    assert GitGuardianClient.from_env().base_url == "http://127.0.0.1:8999"
+    assert client_from_env().base_url == "http://127.0.0.1:8999"
     monkeypatch.delenv("GITGUARDIAN_API_KEY")
     with pytest.raises(ValueError):
-        GitGuardianClient.from_env()
+        client_from_env()
 
 
 # ------------------------------------------------------------------ the key never shows
