@@ -17,6 +17,8 @@ from deployments.processes import free_port, start_prefect_server, stop, tail, w
 
 __all__ = ["ROOT", "PrefectServer", "_base_env", "free_port", "stop", "tail", "wait_until"]
 
+from tests.fixtures.prefect import seed_prefect_home
+
 ROOT = Path(__file__).resolve().parents[2]
 PREFECT = [sys.executable, "-m", "prefect"]
 
@@ -70,10 +72,11 @@ def _base_env(home: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def prefect_server_process(tmp_path: Path) -> Iterator[PrefectServer]:
-    """`prefect server start` on a free loopback port with its own PREFECT_HOME (and SQLite)."""
+def prefect_server_process(tmp_path: Path, prefect_db_template: Path) -> Iterator[PrefectServer]:
+    """`prefect server start` on a free loopback port with its own PREFECT_HOME (and SQLite,
+    a copy of the session's migrated template)."""
     home = tmp_path / "prefect-home"
-    home.mkdir()
+    seed_prefect_home(home, prefect_db_template)
     env = _base_env(home)
     log = tmp_path / "server.log"
     process, url = start_prefect_server(tmp_path, env, log)

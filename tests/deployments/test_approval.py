@@ -29,6 +29,7 @@ import requests
 from deployments import config
 from tasks import approval
 from tasks.decide.identity import normalise_email
+from tests.fixtures.prefect import seed_prefect_home
 
 from .conftest import ROOT, PrefectServer, _base_env, free_port, stop, tail, wait_until
 
@@ -74,7 +75,8 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory, sandbox_workspace, sandbox_export) -> Iterator[Served]:
+def served(tmp_path_factory, prefect_db_template, sandbox_workspace,
+           sandbox_export) -> Iterator[Served]:
     import copy
 
     from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -83,8 +85,9 @@ def served(tmp_path_factory, sandbox_workspace, sandbox_export) -> Iterator[Serv
 
     tmp = tmp_path_factory.mktemp("approval")
     home = tmp / "prefect-home"
-    home.mkdir()
-    env = _base_env(home)
+    seed_prefect_home(home, prefect_db_template)
+    # The server fails a suspended run past its timeout within a second, not five (default).
+    env = {**_base_env(home), "PREFECT_SERVER_SERVICES_PAUSE_EXPIRATIONS_LOOP_SECONDS": "1"}
     port = free_port()
     url = f"http://127.0.0.1:{port}/api"
     server_log, serve_log = tmp / "server.log", tmp / "serve.log"
