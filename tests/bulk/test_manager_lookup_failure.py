@@ -22,8 +22,8 @@ from tests.bulk.test_flow import (
     run,
     use,  # noqa: F401 - a fixture
 )
-from tests.decide.factories import incident, member
 from tests.decide.test_lookup_failures import PEOPLE, export_json
+from tests.fixtures.factories import incident, member
 from tests.fixtures.failing_directory import FailurePlan, failing_directory
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)

@@ -275,7 +275,7 @@ HOSTILE_PATHS: dict[str, tuple[str | None, str]] = {
 @pytest.mark.parametrize("name", sorted(HOSTILE_PATHS))
 def test_test_credential_verdict_on_hostile_path(name):
     from tasks.decide.auto_ignore import decide_auto_ignore, render_note
-    from tests.decide.factories import incident, occurrence
+    from tests.fixtures.factories import incident, occurrence
 
     path, verdict = HOSTILE_PATHS[name]
     hostile = incident(1, validity="invalid")
@@ -318,7 +318,7 @@ def test_triage_never_assigns_a_hostile_author(name):
         CommitAuthorTriagePolicy,
         decide_commit_author_triage,
     )
-    from tests.decide.factories import incident, member, occurrence
+    from tests.fixtures.factories import incident, member, occurrence
 
     author = HOSTILE_AUTHORS[name]
     members = [member(1, "dev.one@corp.example"), member(2, "dev.two@corp.example")]
@@ -345,15 +345,17 @@ def test_departed_leaves_a_hostile_assignee_alone(name):
         DepartedDevelopersPolicy,
         decide_departed_developers,
     )
-    from tests.decide import departed_factories as f
+    from tests.fixtures import factories as f
 
     hostile = HOSTILE_AUTHORS[name]
     plan = decide_departed_developers(
-        [f.Incident(1, assignee_email=hostile), f.Incident(2, assignee_email=f.email("gone"))],
+        [f.incident(1, status="ASSIGNED", occurrences_count=None, assignee_email=hostile),
+         f.incident(2, status="ASSIGNED", occurrences_count=None,
+                    assignee_email=f.email("gone"))],
         directory={hostile: Lookup(Status.UNKNOWN, detail="not a plausible e-mail address"),
                    f.email("gone"): Lookup(Status.DEPARTED,
                                            f.person("gone", markers=("leavers_ou",)))},
-        managers={}, members=[f.Member(7, f.email("lead"))], occurrences_by_incident={},
+        managers={}, members=[f.member(7, f.email("lead"))], occurrences_by_incident={},
         codeowners={}, recent_committers={},
         policy=DepartedDevelopersPolicy(fallback_email=f.email("lead")),
     )
