@@ -14,7 +14,7 @@ import pytest
 from clients.directory import DirectorySettings
 from tasks.bulk_remediation import managers_of
 from tasks.decide.bulk_remediation import decide_bulk_remediation
-from tests.bulk.test_flow import (
+from tests.bulk.test_bulk_remediation_e2e import (
     _directory_json,
     _offboarding_people,
     active_member,
