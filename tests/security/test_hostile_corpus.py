@@ -29,6 +29,7 @@ from clients.gitguardian import (
     ServerError,
 )
 from clients.models import Incident
+from tests.fixtures.harness import ground_truth, plan_of, run_flow
 from tests.security.conftest import BASE, KEY
 
 INCIDENTS = f"{BASE}/v1/incidents/secrets"
@@ -576,8 +577,7 @@ def _inject_hostile(box) -> dict[str, int]:
 
 def _flow(flow_fn, **parameters):
     parameters.setdefault("max_actions", 500)
-    state = flow_fn(return_state=True, **parameters)
-    return state, state.result(raise_on_failure=False)
+    return run_flow(flow_fn, **parameters)
 
 
 @pytest.mark.slapd
@@ -598,20 +598,14 @@ def test_playbooks_on_a_sandbox_with_hostile_incidents(playbook_env):
     hostile = _inject_hostile(playbook_env.sandbox)
     hostile_ids = set(hostile.values())
     before = playbook_env.sandbox.state()
-
-    def truth(playbook):
-        return {int(i): a for i, a in playbook_env.ground_truth(playbook)["actions"].items()}
-
-    def planned(result, action):
-        return {r["incident_id"]: json.loads(r["arguments"]) for r in result["plan"]
-                if r["action"] == action}
+    truth = {name: ground_truth(playbook_env.sandbox, name) for name in (TRIAGE, IGNORE, DEPARTED)}
 
     # Triage (real): the clean incidents are assigned exactly as in a clean run, no hostile one.
     triage_state, triage = _flow(commit_author_triage, policy=CommitAuthorTriagePolicy(),
                                  dry_run=False)
     assert triage_state.is_completed(), triage_state.message
-    assert {i: normalise_email(a["email"]) for i, a in planned(triage, "assign").items()} == {
-        i: normalise_email(a["arguments"]["email"]) for i, a in truth(TRIAGE).items()}
+    assert {i: normalise_email(a["email"]) for i, a in plan_of(triage, "assign").items()} == {
+        i: normalise_email(a["arguments"]["email"]) for i, a in truth[TRIAGE].items()}
     skipped = {r["incident_id"]: r for r in triage["skipped"]}
     assert {hostile["author-nul"], hostile["author-zero-width"]} <= set(skipped)
 
@@ -620,7 +614,7 @@ def test_playbooks_on_a_sandbox_with_hostile_incidents(playbook_env):
     ignore_state, ignore = _flow(auto_ignore, policy=AutoIgnorePolicy(),
                                  dry_run=True)
     assert ignore_state.is_completed(), ignore_state.message
-    assert set(planned(ignore, "ignore")) == set(truth(IGNORE)) | {hostile["author-nul"]}
+    assert set(plan_of(ignore, "ignore")) == set(truth[IGNORE]) | {hostile["author-nul"]}
     reasons = {r["incident_id"]: r["reason"] for r in ignore["skipped"]}
     assert reasons[hostile["author-zero-width"]] == "production_path"
 
@@ -628,7 +622,7 @@ def test_playbooks_on_a_sandbox_with_hostile_incidents(playbook_env):
     departed_state, departed = _flow(departed_developers, policy=DepartedDevelopersPolicy(),
                                      dry_run=False)
     assert departed_state.is_completed(), departed_state.message
-    assert set(planned(departed, "assign")) == set(truth(DEPARTED))
+    assert set(plan_of(departed, "assign")) == set(truth[DEPARTED])
     assert {o["result"] for o in departed["outcomes"]} == {"applied"}
 
     # The hostile incidents are exactly as they were: no write, no note.
