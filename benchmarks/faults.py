@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     from clients.ledger import Ledger
     from sandbox.export import export
     from sandbox.generator import generate
-    from tests.stress.conftest import count_fates, final_view, new_writes, our_notes, run_flow
+    from tests.fixtures.harness import our_note_lines
+    from tests.stress.conftest import count_fates, final_view, new_writes, run_flow
 
     out = Path(tempfile.mkdtemp(prefix="gg-bench-faults-"))
     workspace = generate(7, args.incidents)
@@ -119,12 +120,12 @@ def main(argv: list[str] | None = None) -> int:
                     box.set_adversity()
                     after = box.state()
                 writes = new_writes(before, after)
-                notes = our_notes(after)
+                notes = our_note_lines(after)
                 tally["equal"] += final_view(after) == final_view(clean[1]) and \
                     writes == new_writes(*clean)
                 tally["dup writes"] += sum(n - 1 for n in writes.values() if n > 1)
                 tally["dup notes"] += sum(n - 1 for n in notes.values() if n > 1)
-                tally["lost"] += len(set(our_notes(clean[1])) - set(notes))
+                tally["lost"] += len(set(our_note_lines(clean[1])) - set(notes))
                 tally["unfinished"] += len(Ledger(ledger_url).interrupted())
             per_seed = (time.monotonic() - started) / max(1, args.seeds)
             runs = "/".join(str(runs_needed[n]) for n in (1, 2)) + \

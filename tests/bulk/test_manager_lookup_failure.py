@@ -14,7 +14,7 @@ import pytest
 from clients.directory import DirectorySettings
 from tasks.bulk_remediation import managers_of
 from tasks.decide.bulk_remediation import decide_bulk_remediation
-from tests.bulk.test_flow import (
+from tests.bulk.test_bulk_remediation_e2e import (
     _directory_json,
     _offboarding_people,
     active_member,
@@ -22,8 +22,8 @@ from tests.bulk.test_flow import (
     run,
     use,  # noqa: F401 - a fixture
 )
-from tests.decide.factories import incident, member
 from tests.decide.test_lookup_failures import PEOPLE, export_json
+from tests.fixtures.factories import incident, member
 from tests.fixtures.failing_directory import FailurePlan, failing_directory
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)

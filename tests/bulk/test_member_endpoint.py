@@ -10,8 +10,8 @@ import pytest
 
 from clients.gitguardian import GitGuardianClient
 from flows.bulk_remediation import bulk_remediation
-from tasks import runtime
 from tasks.decide.bulk_remediation import BulkAction, BulkRequest, BulkSelection
+from tests.fixtures.harness import point_at_sandbox, run_plain
 
 MEMBERS = [
     {"id": 1, "email": "Mia.Member@corp.example", "access_level": "member"},
@@ -58,17 +58,12 @@ def _leaver(box, levels: tuple[str, ...], skip: set[int] = frozenset()) -> dict[
 
 
 def _offboard(box, monkeypatch, tmp_path, emails: list[str], successor: str) -> dict[str, Any]:
-    monkeypatch.setenv("GITGUARDIAN_API_URL", box.url)
-    monkeypatch.setenv("GITGUARDIAN_API_KEY", box.token)
-    monkeypatch.setenv("GITGUARDIAN_REQUESTS_PER_MINUTE", "0")
-    monkeypatch.setenv("LEDGER_URL", f"sqlite:///{tmp_path / 'ledger.sqlite'}")
-    monkeypatch.delenv("LDAP_URL", raising=False)
-    monkeypatch.delenv("DIRECTORY_JSON", raising=False)
+    point_at_sandbox(monkeypatch, box, tmp_path / "ledger.sqlite")
     policy = BulkRequest(selection=BulkSelection(status=["ASSIGNED"], assignee_emails=emails),
                          action=BulkAction(kind="assign", assignee_email=successor),
                          reason="Offboarding: the assignees are leaving")
-    with runtime.plain():  # the flow's own body, without Prefect: the requests are the same
-        return bulk_remediation.fn(policy=policy, dry_run=False, max_actions=500)
+    # the flow's own body, without Prefect: the requests are the same
+    return run_plain(bulk_remediation, policy=policy, dry_run=False, max_actions=500)
 
 
 def test_offboarding_a_restricted_member_and_a_manager(fresh_sandbox, monkeypatch, tmp_path):

@@ -16,7 +16,7 @@ from tasks.decide.auto_ignore import (
 )
 from tasks.decide.paths import DEFAULT_TEST_GLOBS
 from tasks.decide.plan import Action, Precondition
-from tests.decide.factories import by_incident, incident, occurrence
+from tests.fixtures.factories import by_incident, incident, occurrence
 
 POLICY = AutoIgnorePolicy()
 

@@ -26,7 +26,7 @@ from tasks.decide.bulk_remediation import (
     select,
 )
 from tasks.decide.plan import Action
-from tests.decide.factories import EPOCH, by_incident, incident, member, occurrence
+from tests.fixtures.factories import EPOCH, by_incident, incident, member, occurrence
 
 NOW = EPOCH + timedelta(days=100)
 

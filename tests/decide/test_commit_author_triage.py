@@ -17,7 +17,7 @@ from tasks.decide.commit_author_triage import (
 )
 from tasks.decide.identity import is_bot_or_noreply, normalise_email
 from tasks.decide.plan import Action, Precondition
-from tests.decide.factories import (
+from tests.fixtures.factories import (
     active,
     by_incident,
     departed,

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from clients.directory import Lookup, Status
+from clients.models import Member
 from tasks.decide.departed_developers import (
     DEFAULT_NOTE_TEMPLATE,
     PLAYBOOK,
@@ -16,14 +17,14 @@ from tasks.decide.departed_developers import (
 )
 from tasks.decide.identity import is_bot_or_noreply, normalise_email
 from tasks.decide.plan import Action, Precondition
-from tests.decide.departed_factories import (
-    Incident,
-    Member,
+from tests.fixtures.factories import (
     active,
     assigned,
     departed,
     email,
     error,
+    incident,
+    member,
     occurrence,
     triggered,
     unknown,
@@ -49,7 +50,7 @@ def decide(incidents, *, directory=None, managers=None, members=(), occurrences=
 
 
 def members_of(*names: str, inactive: tuple[str, ...] = ()) -> list[Member]:
-    return [Member(100 + i, email(n), active=n not in inactive)
+    return [member(100 + i, email(n), active=n not in inactive)
             for i, n in enumerate(names + inactive)]
 
 
@@ -127,8 +128,8 @@ def test_a_manager_matches_a_member_through_an_alias_and_the_api_spelling_is_kep
     plan = decide(
         [assigned(1, ALICE)],
         directory={email(ALICE): departed(ALICE)},
-        managers={email(ALICE): [active(BOB, aliases=("bob.b@corp.example",))]},
-        members=[Member(7, listed)],
+        managers={email(ALICE): [active(BOB, "bob.b@corp.example")]},
+        members=[member(7, listed)],
     )
     assert only_decision(plan).arguments["email"] == listed
 
@@ -171,9 +172,9 @@ def test_an_owner_or_committer_the_directory_cannot_vouch_for_never_takes_over(a
 def test_then_the_most_recent_committer_who_is_an_active_member_and_did_not_leave():
     plan = decide(
         [assigned(1, ALICE)],
-        directory={email(ALICE): departed(ALICE, aliases=("alice@old.example",)),
+        directory={email(ALICE): departed(ALICE, "alice@old.example"),
                    email(FRANK): active(FRANK), email(ERIN): active(ERIN)},
-        members=[Member(1, "alice@old.example"), *members_of(ERIN, FRANK)],
+        members=[member(1, "alice@old.example"), *members_of(ERIN, FRANK)],
         codeowners={1: ["ci-bot@corp.example"]},
         committers={1: ["ALICE@old.example", "noreply@corp.example", email(FRANK), email(ERIN)]},
     )
@@ -187,7 +188,7 @@ def test_a_committer_known_by_an_alias_takes_over_under_their_member_address():
     plan = decide(
         [assigned(1, ALICE)],
         directory={email(ALICE): departed(ALICE),
-                   "f.foster@corp.example": active(FRANK, aliases=("f.foster@corp.example",)),
+                   "f.foster@corp.example": active(FRANK, "f.foster@corp.example"),
                    email(ERIN): departed(ERIN)},
         members=members_of(ERIN, FRANK),
         committers={1: [email(ERIN), "F.Foster@corp.example"]},
@@ -273,9 +274,10 @@ def test_an_assignee_the_directory_cannot_vouch_for_is_skipped_not_reassigned(lo
 @pytest.mark.parametrize("address", ["dependabot[bot]@users.noreply.github.com",
                                      "noreply@corp.example", "ci-runner@corp.example"])
 def test_a_bot_or_no_reply_assignee_is_skipped_even_if_the_directory_says_departed(address):
-    incident = Incident(1, "ASSIGNED", assignee_email=address, assignee_id=9)
+    held = incident(1, status="ASSIGNED", occurrences_count=None, assignee_email=address,
+                    assignee_id=9)
     skip = only_skip(decide(
-        [incident],
+        [held],
         directory={normalise_email(address): departed(ALICE)},
         members=members_of(BOB),
         fallback_email=email(BOB),
@@ -284,15 +286,17 @@ def test_a_bot_or_no_reply_assignee_is_skipped_even_if_the_directory_says_depart
 
 
 def test_an_assigned_incident_without_an_assignee_e_mail_is_skipped_as_unknown():
-    incident = Incident(1, "ASSIGNED", assignee_email=None, assignee_id=9)
-    assert only_skip(decide([incident], members=members_of(BOB),
+    held = incident(1, status="ASSIGNED", occurrences_count=None, assignee_email=None,
+                    assignee_id=9)
+    assert only_skip(decide([held], members=members_of(BOB),
                             fallback_email=email(BOB))).reason == "assignee_unknown"
 
 
 def test_active_assignees_and_closed_incidents_are_neither_planned_nor_skipped():
     plan = decide(
-        [assigned(1, BOB), Incident(2, "RESOLVED", assignee_email=email(ALICE)),
-         Incident(3, "IGNORED", assignee_email=email(ALICE))],
+        [assigned(1, BOB),
+         incident(2, status="RESOLVED", occurrences_count=None, assignee_email=email(ALICE)),
+         incident(3, status="IGNORED", occurrences_count=None, assignee_email=email(ALICE))],
         directory={email(BOB): active(BOB), email(ALICE): departed(ALICE)},
         members=members_of(CAROL),
         fallback_email=email(CAROL),
@@ -302,7 +306,8 @@ def test_active_assignees_and_closed_incidents_are_neither_planned_nor_skipped()
 
 def test_addresses_compare_normalised():
     plan = decide(
-        [Incident(1, "ASSIGNED", assignee_email="  Alice.Adams@CORP.example ", assignee_id=3)],
+        [incident(1, status="ASSIGNED", occurrences_count=None,
+                  assignee_email="  Alice.Adams@CORP.example ", assignee_id=3)],
         directory={"ALICE.ADAMS@corp.example": departed(ALICE)},
         managers={email(ALICE).upper(): [active(BOB)]},
         members=members_of(BOB),
@@ -321,7 +326,7 @@ def test_unassigned_incidents_are_only_looked_at_when_the_policy_asks():
         directory={email(ALICE): departed(ALICE)},
         managers={email(ALICE): [active(BOB)]},
         members=members_of(BOB),
-        occurrences={1: [occurrence(10, 1, email(ALICE))]},
+        occurrences={1: [occurrence(10, 1, author=email(ALICE))]},
     )
     assert decide([triggered(1, occurrences_count=1)], **world).decisions == ()
     decision = only_decision(decide([triggered(1, occurrences_count=1)], **world,
@@ -337,10 +342,12 @@ def test_unassigned_needs_every_human_author_departed_and_ignores_bots():
                  email(DAVE): active(DAVE)}
     occurrences = {
         # Carol committed last, Alice before; a bot too: the bot does not count.
-        1: [occurrence(10, 1, email(ALICE), days=1), occurrence(11, 1, email(CAROL), days=5),
-            occurrence(12, 1, "build@corp.example", author_name="deploy[bot]", days=9)],
-        2: [occurrence(20, 2, email(ALICE)), occurrence(21, 2, email(DAVE))],  # Dave is here
-        3: [occurrence(30, 3, "dependabot[bot]@users.noreply.github.com")],  # bots only
+        1: [occurrence(10, 1, author=email(ALICE), days=1),
+            occurrence(11, 1, author=email(CAROL), days=5),
+            occurrence(12, 1, author="build@corp.example", author_name="deploy[bot]", days=9)],
+        2: [occurrence(20, 2, author=email(ALICE)),
+            occurrence(21, 2, author=email(DAVE))],  # Dave is here
+        3: [occurrence(30, 3, author="dependabot[bot]@users.noreply.github.com")],  # bots only
     }
     plan = decide(
         [triggered(1, occurrences_count=3), triggered(2, occurrences_count=2),
@@ -372,7 +379,8 @@ def test_unassigned_with_an_author_the_directory_cannot_vouch_for_is_skipped(oth
         [triggered(1)],
         directory=directory,
         members=members_of(BOB),
-        occurrences={1: [occurrence(10, 1, email(ALICE)), occurrence(11, 1, email(DAVE))]},
+        occurrences={1: [occurrence(10, 1, author=email(ALICE)),
+                         occurrence(11, 1, author=email(DAVE))]},
         fallback_email=email(BOB),
         include_unassigned=True,
     )
@@ -384,7 +392,7 @@ def test_unassigned_with_unseen_occurrences_is_not_claimed():
         [triggered(1, occurrences_count=3)],
         directory={email(ALICE): departed(ALICE)},
         members=members_of(BOB),
-        occurrences={1: [occurrence(10, 1, email(ALICE))]},
+        occurrences={1: [occurrence(10, 1, author=email(ALICE))]},
         fallback_email=email(BOB),
         include_unassigned=True,
     )
@@ -399,7 +407,7 @@ def test_unassigned_with_a_null_occurrences_count_is_not_claimed():
         [triggered(1, occurrences_count=None)],
         directory={email(ALICE): departed(ALICE)},
         members=members_of(BOB),
-        occurrences={1: [occurrence(10, 1, email(ALICE))]},
+        occurrences={1: [occurrence(10, 1, author=email(ALICE))]},
         fallback_email=email(BOB),
         include_unassigned=True,
     )
@@ -414,7 +422,8 @@ def test_an_unassigned_incident_never_goes_to_one_of_its_departed_authors():
         directory={email(ALICE): departed(ALICE), email(CAROL): departed(CAROL)},
         managers={email(ALICE): [active(CAROL)]},  # a stale chain naming the other leaver
         members=members_of(ALICE, CAROL),
-        occurrences={1: [occurrence(10, 1, email(ALICE)), occurrence(11, 1, email(CAROL))]},
+        occurrences={1: [occurrence(10, 1, author=email(ALICE)),
+                         occurrence(11, 1, author=email(CAROL))]},
         codeowners={1: [email(CAROL), email(ALICE)]},
         include_unassigned=True,
     )
@@ -438,8 +447,8 @@ def test_the_plan_is_sorted_by_incident_and_holds_each_incident_once():
 
 
 def test_a_member_listed_twice_resolves_the_same_whatever_the_member_order():
-    members = [Member(9, "Bob.Brown@Corp.Example"), Member(4, email(BOB)),
-               Member(2, email(BOB).upper(), active=False)]
+    members = [member(9, "Bob.Brown@Corp.Example"), member(4, email(BOB)),
+               member(2, email(BOB).upper(), active=False)]
     world = dict(
         directory={email(ALICE): departed(ALICE)},
         managers={email(ALICE): [active(BOB)]},
@@ -507,7 +516,7 @@ def test_render_note_fills_old_new_and_reason():
         directory={email(ALICE): departed(ALICE)},
         managers={email(ALICE): [active(BOB)]},
         members=members_of(BOB),
-        occurrences={2: [occurrence(10, 2, email(ALICE))]},
+        occurrences={2: [occurrence(10, 2, author=email(ALICE))]},
         include_unassigned=True,
     )
     plan = decide([assigned(1, ALICE), triggered(2, occurrences_count=1)], **world)
@@ -555,20 +564,20 @@ def worlds(draw):
         kind = draw(st.sampled_from(["active", "active", "inactive", "absent"]))
         if kind != "absent":
             spelled = listed.upper() if draw(st.booleans()) else listed
-            members.append(Member(member_id, spelled, active=kind == "active"))
+            members.append(member(member_id, spelled, active=kind == "active"))
     # The same person listed twice, spelled differently: which one is picked must not depend on
     # the order of the member list.
     for extra_id, listed in enumerate(draw(st.lists(st.sampled_from(ADDRESSES), max_size=3))):
-        members.append(Member(100 + extra_id, listed.title(), active=draw(st.booleans())))
+        members.append(member(100 + extra_id, listed.title(), active=draw(st.booleans())))
     ids = draw(st.lists(st.integers(1, 40), min_size=1, max_size=12, unique=True))
     incidents, occurrences, owners, committers = [], {}, {}, {}
     for incident_id in ids:
         status = draw(st.sampled_from(["ASSIGNED", "TRIGGERED", "RESOLVED"]))
         who = draw(st.sampled_from(PEOPLE_FIRST)) if status != "TRIGGERED" else None
-        incidents.append(Incident(incident_id, status, assignee_email=who,
-                                  assignee_id=7 if who else None))
+        incidents.append(incident(incident_id, status=status, occurrences_count=None,
+                                  assignee_email=who, assignee_id=7 if who else None))
         authors = draw(st.lists(st.sampled_from(PEOPLE_FIRST), max_size=3))
-        occurrences[incident_id] = [occurrence(incident_id * 10 + k, incident_id, a, days=k)
+        occurrences[incident_id] = [occurrence(incident_id * 10 + k, incident_id, author=a, days=k)
                                     for k, a in enumerate(authors)]
         owners[incident_id] = draw(st.lists(st.sampled_from(ADDRESSES), max_size=3))
         committers[incident_id] = draw(st.lists(st.sampled_from(ADDRESSES), max_size=3))

@@ -19,13 +19,13 @@ from clients.git import GitError, RepositoryMissing
 from tasks import enrich
 from tasks.decide.departed_developers import DepartedDevelopersPolicy, decide_departed_developers
 from tasks.decide.identity import normalise_email
-from tests.decide.departed_factories import (
-    Member,
+from tests.fixtures.factories import (
     active,
     assigned,
     departed,
     email,
     error,
+    member,
     occurrence,
     unknown,
 )
@@ -55,7 +55,7 @@ PEOPLE = "\n".join([
     _entry("alice", "leavers", manager="mike"), _entry("ben", "leavers"), _entry("cat", "leavers"),
     _entry("mike"), _entry("owen"), _entry("cole"), _entry("fred"),
 ])
-MEMBERS = [Member(i, email(n)) for i, n in enumerate(["mike", "owen", "cole", "fred"], 1)]
+MEMBERS = [member(i, email(n)) for i, n in enumerate(["mike", "owen", "cole", "fred"], 1)]
 INCIDENTS = [assigned(1, "alice"), assigned(2, "ben"), assigned(3, "cat")]
 OWNERS = {1: [email("owen")], 2: [email("owen")], 3: []}
 COMMITTERS = {1: [email("cole")], 2: [email("cole")], 3: [email("cole")]}
@@ -171,7 +171,7 @@ class BrokenGit:
     ids=["git timed out", "no clone"],
 )
 def test_a_repository_that_cannot_be_read_is_not_an_empty_codeowners(export, git, reason):
-    occurrences = {2: [occurrence(20, 2, email("ben"))]}
+    occurrences = {2: [occurrence(20, 2, author=email("ben"))]}
     owners, committers, problems = enrich.file_owners.fn(git, occurrences)
     assert problems and owners[2].is_unknown and committers[2].is_yes
     plan = plan_with(export, FailurePlan(), owners=owners, committers=committers)
@@ -181,7 +181,8 @@ def test_a_repository_that_cannot_be_read_is_not_an_empty_codeowners(export, git
 
 def test_a_log_that_cannot_be_read_is_not_an_empty_list_of_committers(export):
     git = BrokenGit(committers=GitError("git log failed"))
-    owners, committers, _ = enrich.file_owners.fn(git, {3: [occurrence(30, 3, email("cat"))]})
+    occurrences = {3: [occurrence(30, 3, author=email("cat"))]}
+    owners, committers, _ = enrich.file_owners.fn(git, occurrences)
     assert owners[3].is_yes and committers[3].is_unknown
     # Cat's file has no e-mail owner in this listing: pretend so, as OWNERS does.
     plan = plan_with(export, FailurePlan(), owners={**OWNERS, 3: []}, committers=committers)
@@ -235,7 +236,7 @@ def _world(managers, owners, committers, fallback, policy):
         elif answer is not None:
             directory[email(name)] = answer
         if state in ("member", "departed", "error", "missing", "not_in_directory"):
-            members.append(Member(len(members) + 1, email(name)))
+            members.append(member(len(members) + 1, email(name)))
     return dict(
         directory=directory, managers={email(LEAVER): manager_chain}, members=members,
         occurrences_by_incident={},

@@ -23,7 +23,8 @@ import pytest
 
 import sandbox as sandbox_package
 from deployments import config
-from tests.stress.conftest import MARKER, new_writes, our_notes
+from tests.fixtures.harness import MARKER, our_note_lines
+from tests.stress.conftest import new_writes
 
 from .conftest import PrefectServer, stop, tail, wait_until
 
@@ -171,7 +172,7 @@ def test_two_workers_two_bulk_deployments_write_each_note_once(
             stop(process, times=2)
 
     after = box.state()
-    notes = Counter({k: n for k, n in our_notes(after).items()
+    notes = Counter({k: n for k, n in our_note_lines(after).items()
                      if f"{MARKER} {FLOW} decision" in k[1]})
     # A note is a write too: the audit log's note creations, counted per incident.
     writes = new_writes(before, after) + Counter(

@@ -10,7 +10,7 @@ from tasks import artifacts
 from tasks.act import RunReport
 from tasks.decide.bulk_remediation import BulkRequest, decide_bulk_remediation
 from tasks.decide.plan import Action, Decision, Outcome, Plan, Precondition, Result
-from tests.decide.factories import incident, member
+from tests.fixtures.factories import incident, member
 
 URL = "https://dashboard.gitguardian.com/workspace/7/incidents/{}"
 SCRIPT = "<script>alert(1)</script>"

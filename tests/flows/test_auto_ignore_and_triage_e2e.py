@@ -14,31 +14,18 @@ from tasks.decide.auto_ignore import AutoIgnorePolicy
 from tasks.decide.commit_author_triage import PLAYBOOK as TRIAGE
 from tasks.decide.commit_author_triage import CommitAuthorTriagePolicy
 from tasks.decide.identity import normalise_email
+from tests.fixtures.harness import changed, ground_truth, our_notes, plan_of, run_flow
 
 pytestmark = [pytest.mark.slapd, pytest.mark.prefect]
 
 
 def run(flow_fn, policy, **parameters):
     parameters.setdefault("max_actions", 500)
-    state = flow_fn(return_state=True, policy=policy, **parameters)
-    return state, state.result(raise_on_failure=False)
-
-
-def truth(env, playbook) -> dict[int, dict]:
-    return {int(i): a for i, a in env.ground_truth(playbook)["actions"].items()}
-
-
-def plan_of(result, action=None) -> dict[int, dict]:
-    return {r["incident_id"]: json.loads(r["arguments"]) for r in result["plan"]
-            if action is None or r["action"] == action}
-
-
-def ours(notes, incident_id):
-    return [n for n in notes.get(incident_id, []) if "[gg-remediation" in n["comment"]]
+    return run_flow(flow_fn, policy=policy, **parameters)
 
 
 def test_auto_ignore_acts_exactly_on_the_ground_truth_once(playbook_env):
-    want = truth(playbook_env, IGNORE)
+    want = ground_truth(playbook_env.sandbox, IGNORE)
     assert want, "the sandbox should hold test-path incidents"
     before = playbook_env.sandbox.state()
 
@@ -50,12 +37,11 @@ def test_auto_ignore_acts_exactly_on_the_ground_truth_once(playbook_env):
     state, real = run(auto_ignore, AutoIgnorePolicy(), dry_run=False)
     assert state.is_completed(), state.message
     after = playbook_env.sandbox.state()
-    changed = {i for i, inc in after["incidents"].items() if inc != before["incidents"][i]}
-    assert changed == set(want)
+    assert changed(before, after) == set(want)
     for incident_id in want:
         incident = after["incidents"][incident_id]
         assert (incident["status"], incident["ignore_reason"]) == ("IGNORED", "test_credential")
-        assert len(ours(after["notes"], incident_id)) == 1
+        assert len(our_notes(after["notes"], incident_id)) == 1
 
     state, again = run(auto_ignore, AutoIgnorePolicy(), dry_run=False)
     assert state.is_completed(), state.message
@@ -71,7 +57,7 @@ def test_auto_ignore_acts_exactly_on_the_ground_truth_once(playbook_env):
         (victim, "reopen", "secret_became_valid")]
     final = playbook_env.sandbox.state()
     assert final["incidents"][victim]["status"] in ("TRIGGERED", "ASSIGNED")
-    assert len(ours(final["notes"], victim)) == 2  # the ignore's note and the reopen's
+    assert len(our_notes(final["notes"], victim)) == 2  # the ignore's note and the reopen's
 
 
 def test_auto_ignore_never_touches_a_valid_or_public_incident(playbook_env):
@@ -90,7 +76,8 @@ def test_auto_ignore_never_touches_a_valid_or_public_incident(playbook_env):
 
 def test_triage_assigns_exactly_the_ground_truth_once(playbook_env):
     want = {
-        i: normalise_email(a["arguments"]["email"]) for i, a in truth(playbook_env, TRIAGE).items()
+        i: normalise_email(a["arguments"]["email"])
+        for i, a in ground_truth(playbook_env.sandbox, TRIAGE).items()
     }
     assert want, "the sandbox should hold incidents authored by members"
     before = playbook_env.sandbox.state()
@@ -103,11 +90,10 @@ def test_triage_assigns_exactly_the_ground_truth_once(playbook_env):
     state, real = run(commit_author_triage, CommitAuthorTriagePolicy(), dry_run=False)
     assert state.is_completed(), state.message
     after = playbook_env.sandbox.state()
-    changed = {i for i, inc in after["incidents"].items() if inc != before["incidents"][i]}
-    assert changed == set(want)
+    assert changed(before, after) == set(want)
     for incident_id, email in want.items():
         assert normalise_email(after["incidents"][incident_id]["assignee_email"]) == email
-        assert len(ours(after["notes"], incident_id)) == 1
+        assert len(our_notes(after["notes"], incident_id)) == 1
 
     state, again = run(commit_author_triage, CommitAuthorTriagePolicy(), dry_run=False)
     assert state.is_completed(), state.message

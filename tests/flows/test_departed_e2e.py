@@ -4,13 +4,12 @@ The expected plan is the sandbox's ground truth, computed by the generator from 
 the workspace, not by this playbook's code."""
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from flows.departed_developers import PLAYBOOK, departed_developers
 from tasks.decide.departed_developers import DepartedDevelopersPolicy
 from tasks.decide.identity import normalise_email
+from tests.fixtures.harness import changed, ground_truth, our_notes, plan_of, run_flow
 
 pytestmark = [pytest.mark.slapd, pytest.mark.prefect]
 
@@ -18,20 +17,16 @@ pytestmark = [pytest.mark.slapd, pytest.mark.prefect]
 def run(**parameters):
     parameters.setdefault("policy", DepartedDevelopersPolicy())
     parameters.setdefault("max_actions", 500)
-    state = departed_developers(return_state=True, **parameters)
-    return state, state.result(raise_on_failure=False)
+    return run_flow(departed_developers, **parameters)
 
 
 def expected(env) -> dict[int, str]:
-    truth = env.ground_truth(PLAYBOOK)["actions"]
-    return {int(i): normalise_email(a["arguments"]["email"]) for i, a in truth.items()}
+    truth = ground_truth(env.sandbox, PLAYBOOK)
+    return {i: normalise_email(a["arguments"]["email"]) for i, a in truth.items()}
 
 
 def planned(result) -> dict[int, str]:
-    return {
-        r["incident_id"]: normalise_email(json.loads(r["arguments"])["email"])
-        for r in result["plan"]
-    }
+    return {i: normalise_email(a["email"]) for i, a in plan_of(result).items()}
 
 
 def test_dry_run_plans_the_ground_truth_and_changes_nothing(playbook_env):
@@ -55,13 +50,12 @@ def test_real_run_reassigns_exactly_the_ground_truth_once(playbook_env):
     assert {o["result"] for o in result["outcomes"]} == {"applied"}
 
     after = playbook_env.sandbox.state()
-    changed = {i for i, inc in after["incidents"].items() if inc != before["incidents"][i]}
-    assert changed == set(want)
+    assert changed(before, after) == set(want)
     for incident_id, email in want.items():
         incident = after["incidents"][incident_id]
         assert incident["status"] == "ASSIGNED"
         assert normalise_email(incident["assignee_email"]) == email
-        ours = [n for n in after["notes"].get(incident_id, []) if "[gg-remediation" in n["comment"]]
+        ours = our_notes(after["notes"], incident_id)
         assert len(ours) == 1, f"incident {incident_id} should hold exactly one note of ours"
 
     # The ledger holds an intent and a result for every write.

@@ -14,6 +14,7 @@ from flows.departed_developers import departed_developers as departed
 from tasks.decide.auto_ignore import AutoIgnorePolicy
 from tasks.decide.commit_author_triage import CommitAuthorTriagePolicy
 from tasks.decide.departed_developers import DepartedDevelopersPolicy
+from tests.fixtures.harness import run_flow
 
 pytestmark = [pytest.mark.slapd, pytest.mark.prefect, pytest.mark.slow]
 
@@ -59,9 +60,9 @@ def skips(result) -> dict[int, str]:
 
 
 def run(flow_fn, policy, **parameters):
-    state = flow_fn(return_state=True, policy=policy, dry_run=True, max_actions=5000, **parameters)
+    state, result = run_flow(flow_fn, policy=policy, dry_run=True, max_actions=5000, **parameters)
     assert state.is_completed(), state.message
-    return state.result()
+    return result
 
 
 @pytest.mark.parametrize("name", sorted(FLOWS))
@@ -103,9 +104,9 @@ def test_a_scoped_auto_ignore_rechecks_only_its_ids(playbook_env):
     """The recheck (reopen what we ignored once its reason is gone) is scoped too."""
     box = playbook_env.sandbox
     policy = AutoIgnorePolicy()
-    result = auto_ignore(return_state=True, policy=policy, dry_run=False, max_actions=5000)
-    assert result.is_completed(), result.message
-    ignored = sorted(i for i, d in decisions(result.result()).items())
+    state, result = run_flow(auto_ignore, policy=policy, dry_run=False, max_actions=5000)
+    assert state.is_completed(), state.message
+    ignored = sorted(i for i, d in decisions(result).items())
     assert len(ignored) >= 2
     # Both ignored incidents get a new occurrence outside any test path: the recheck would
     # reopen both; a run scoped to the first reopens the first only.

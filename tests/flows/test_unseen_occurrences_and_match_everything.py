@@ -15,6 +15,7 @@ from flows.auto_ignore import auto_ignore
 from flows.bulk_remediation import bulk_remediation
 from tasks.decide.auto_ignore import AutoIgnorePolicy
 from tasks.decide.bulk_remediation import BulkAction, BulkRequest, BulkSelection, RefusedRequest
+from tests.fixtures.harness import point_at_sandbox, run_flow
 
 pytestmark = [pytest.mark.prefect]
 
@@ -24,19 +25,9 @@ def use(prefect_server, monkeypatch, tmp_path):
     """Point the flows at a sandbox; the ledger in a temp SQLite file; no directory."""
 
     def point(box) -> None:
-        monkeypatch.setenv("GITGUARDIAN_API_URL", box.url)
-        monkeypatch.setenv("GITGUARDIAN_API_KEY", box.token)
-        monkeypatch.setenv("GITGUARDIAN_REQUESTS_PER_MINUTE", "0")
-        monkeypatch.setenv("LEDGER_URL", f"sqlite:///{tmp_path / 'ledger.sqlite'}")
-        monkeypatch.delenv("LDAP_URL", raising=False)
-        monkeypatch.delenv("DIRECTORY_JSON", raising=False)
+        point_at_sandbox(monkeypatch, box, tmp_path / "ledger.sqlite")
 
     return point
-
-
-def run(flow_fn, **parameters: Any) -> tuple[Any, Any]:
-    state = flow_fn(return_state=True, **parameters)
-    return state, state.result(raise_on_failure=False)
 
 
 def skipped(result) -> dict[int, tuple[str, str]]:
@@ -52,7 +43,7 @@ def planned(result) -> set[int]:
 
 def test_auto_ignore_says_veto_or_unknown_count_not_unseen(use, fresh_sandbox):
     use(fresh_sandbox)
-    state, before = run(auto_ignore, policy=AutoIgnorePolicy(), dry_run=True)
+    state, before = run_flow(auto_ignore, policy=AutoIgnorePolicy(), dry_run=True)
     assert state.is_completed(), state.message
     vetoed, uncounted = sorted(planned(before))[:2]
     store = fresh_sandbox.store
@@ -62,7 +53,7 @@ def test_auto_ignore_says_veto_or_unknown_count_not_unseen(use, fresh_sandbox):
         store.occurrences_by_incident[vetoed][0]["tags"] = ["PUBLICLY_EXPOSED"]
         store.incidents[uncounted]["occurrences_count"] = None
 
-    state, after = run(auto_ignore, policy=AutoIgnorePolicy(), dry_run=True)
+    state, after = run_flow(auto_ignore, policy=AutoIgnorePolicy(), dry_run=True)
     assert state.is_completed(), state.message
     assert planned(after) == planned(before) - {vetoed, uncounted}
     reasons = skipped(after)
@@ -87,8 +78,8 @@ def test_bulk_refuses_a_date_bound_that_excludes_nothing_in_the_workspace(use, f
     dates = sorted(i["date"] for i in fresh_sandbox.workspace.incidents)
     oldest = min(dates)[:10]  # "YYYY-MM-DD", after 2017: only the workspace can tell
     day_before = date.fromisoformat(oldest) - timedelta(days=1)
-    state, error = run(bulk_remediation, dry_run=True,
-                       policy=bulk({"api_filters": {"date_after": day_before.isoformat()}}))
+    state, error = run_flow(bulk_remediation, dry_run=True,
+                            policy=bulk({"api_filters": {"date_after": day_before.isoformat()}}))
     assert state.is_failed() and isinstance(error, RefusedRequest), (state.message, error)
     assert "exclude no incident of this workspace" in str(error)
     assert "confirm_all" in str(error)
@@ -96,13 +87,13 @@ def test_bulk_refuses_a_date_bound_that_excludes_nothing_in_the_workspace(use, f
 
     # A bound that cuts the workspace runs; confirm_all lets the useless one through.
     middle = dates[len(dates) // 2][:10]
-    state, result = run(bulk_remediation, dry_run=True,
-                        policy=bulk({"api_filters": {"date_after": middle}}))
+    state, result = run_flow(bulk_remediation, dry_run=True,
+                             policy=bulk({"api_filters": {"date_after": middle}}))
     assert state.is_completed(), state.message
     assert 0 < len(result["plan"]) < len(dates)
-    state, result = run(bulk_remediation, dry_run=True, max_actions=1000,
-                        policy=bulk({"api_filters": {"date_after": day_before.isoformat()}},
-                                    confirm_all=True))
+    state, result = run_flow(bulk_remediation, dry_run=True, max_actions=1000,
+                             policy=bulk({"api_filters": {"date_after": day_before.isoformat()}},
+                                         confirm_all=True))
     assert state.is_completed(), state.message
     assert len(result["plan"]) == len(dates)
 
@@ -114,7 +105,7 @@ def test_bulk_refuses_a_date_bound_that_excludes_nothing_in_the_workspace(use, f
 def test_bulk_refuses_match_everything_before_any_request(use, sandbox, selection):
     # Before issue 13: 185 and 190 of 190 open incidents planned.
     use(sandbox)
-    state, error = run(bulk_remediation, dry_run=True, policy=bulk(selection))
+    state, error = run_flow(bulk_remediation, dry_run=True, policy=bulk(selection))
     assert state.is_failed() and isinstance(error, RefusedRequest), (state.message, error)
     assert "confirm_all" in str(error)
 
@@ -122,7 +113,7 @@ def test_bulk_refuses_match_everything_before_any_request(use, sandbox, selectio
 def test_bulk_path_mode_all_skips_an_incident_with_a_null_count(use, fresh_sandbox):
     use(fresh_sandbox)
     selection = {"status": ["TRIGGERED", "ASSIGNED"], "path_globs": ["**/tests/**"]}
-    state, before = run(bulk_remediation, dry_run=True, policy=bulk(selection))
+    state, before = run_flow(bulk_remediation, dry_run=True, policy=bulk(selection))
     assert state.is_completed(), state.message
     chosen = sorted(planned(before))
     assert len(chosen) >= 2, "the sandbox should hold incidents whose every path is in tests/"
@@ -132,7 +123,7 @@ def test_bulk_path_mode_all_skips_an_incident_with_a_null_count(use, fresh_sandb
         store.incidents[uncounted]["occurrences_count"] = None
         store.incidents[short]["occurrences_count"] += 1  # one the API does not return
 
-    state, after = run(bulk_remediation, dry_run=True, policy=bulk(selection))
+    state, after = run_flow(bulk_remediation, dry_run=True, policy=bulk(selection))
     assert state.is_completed(), state.message
     assert planned(after) == set(chosen) - {uncounted, short}
     reasons = skipped(after)

@@ -10,14 +10,13 @@ right to read activity logs the report says it fell back to today's data.
 from __future__ import annotations
 
 import json
-import os
-from contextlib import contextmanager
 from datetime import datetime
 
 import pytest
 
 from clients.gitguardian import GitGuardianClient
 from tasks.report import frames
+from tests.fixtures.harness import sandbox_environment
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 
@@ -31,23 +30,6 @@ def _time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
 
 
-@contextmanager
-def _environment(box, out):
-    saved = {k: os.environ.get(k) for k in ("GITGUARDIAN_API_URL", "GITGUARDIAN_API_KEY",
-                                            "LEDGER_URL", "GITGUARDIAN_REQUESTS_PER_MINUTE")}
-    os.environ.update(GITGUARDIAN_API_URL=box.url, GITGUARDIAN_API_KEY=box.token,
-                      LEDGER_URL=f"sqlite:///{out / 'ledger.db'}",
-                      GITGUARDIAN_REQUESTS_PER_MINUTE="0")  # the sandbox sets no limit
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def _window(box) -> frames.Window:
     # The week before the last complete one: another module's report of the last one keeps
     # its artifact keys (weekly-report-*-<week>) to itself in the session's Prefect server.
@@ -58,7 +40,7 @@ def _run(box, out, **options):
     from flows.weekly_report import weekly_report
 
     window = _window(box)
-    with _environment(box, out):
+    with sandbox_environment(box, out / "ledger.db"):
         result = weekly_report(week=window.label, output_dir=str(out), trend_weeks=TREND_WEEKS,
                                **options)
     document = json.loads((out / window.label / "kpis.json").read_text())

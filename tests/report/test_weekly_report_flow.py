@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 
 from tasks.report import frames
 from tasks.sla import DEFAULT_SLA_DAYS
+from tests.fixtures.harness import sandbox_environment
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 
@@ -56,20 +56,8 @@ def run(prefect_server, tmp_path_factory):
     out = tmp_path_factory.mktemp("reports")
     with sandbox.running(seed=SEED, incidents=INCIDENTS) as box:
         window = frames.last_complete_week(box.workspace.now, "Europe/Paris")
-        saved = {
-            k: os.environ.get(k)
-            for k in (
-                "GITGUARDIAN_API_URL",
-                "GITGUARDIAN_API_KEY",
-                "LEDGER_URL",
-                "GITGUARDIAN_REQUESTS_PER_MINUTE",
-            )
-        }
-        os.environ["GITGUARDIAN_REQUESTS_PER_MINUTE"] = "0"  # the sandbox sets no limit
-        os.environ["GITGUARDIAN_API_URL"] = box.url
-        os.environ["GITGUARDIAN_API_KEY"] = box.tokens["no_audit"]  # meets a 403 on the audit log
-        os.environ["LEDGER_URL"] = f"sqlite:///{out / 'ledger.db'}"
-        try:
+        # The no_audit token meets a 403 on the audit log.
+        with sandbox_environment(box, out / "ledger.db", "no_audit"):
             from flows.weekly_report import weekly_report
 
             result = weekly_report(
@@ -79,12 +67,6 @@ def run(prefect_server, tmp_path_factory):
             year, week, _ = datetime.now(UTC).isocalendar()
             current = frames.Window(year, week, "UTC")
             partial = weekly_report(week=current.label, output_dir=str(out / "partial"))
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
         from clients.gitguardian import GitGuardianClient
 
         client = GitGuardianClient(box.url, box.token, requests_per_minute=None)

@@ -29,6 +29,7 @@ from clients.gitguardian import (
     ServerError,
 )
 from clients.models import Incident
+from tests.fixtures.harness import ground_truth, plan_of, run_flow
 from tests.security.conftest import BASE, KEY
 
 INCIDENTS = f"{BASE}/v1/incidents/secrets"
@@ -275,7 +276,7 @@ HOSTILE_PATHS: dict[str, tuple[str | None, str]] = {
 @pytest.mark.parametrize("name", sorted(HOSTILE_PATHS))
 def test_test_credential_verdict_on_hostile_path(name):
     from tasks.decide.auto_ignore import decide_auto_ignore, render_note
-    from tests.decide.factories import incident, occurrence
+    from tests.fixtures.factories import incident, occurrence
 
     path, verdict = HOSTILE_PATHS[name]
     hostile = incident(1, validity="invalid")
@@ -318,7 +319,7 @@ def test_triage_never_assigns_a_hostile_author(name):
         CommitAuthorTriagePolicy,
         decide_commit_author_triage,
     )
-    from tests.decide.factories import incident, member, occurrence
+    from tests.fixtures.factories import incident, member, occurrence
 
     author = HOSTILE_AUTHORS[name]
     members = [member(1, "dev.one@corp.example"), member(2, "dev.two@corp.example")]
@@ -345,15 +346,17 @@ def test_departed_leaves_a_hostile_assignee_alone(name):
         DepartedDevelopersPolicy,
         decide_departed_developers,
     )
-    from tests.decide import departed_factories as f
+    from tests.fixtures import factories as f
 
     hostile = HOSTILE_AUTHORS[name]
     plan = decide_departed_developers(
-        [f.Incident(1, assignee_email=hostile), f.Incident(2, assignee_email=f.email("gone"))],
+        [f.incident(1, status="ASSIGNED", occurrences_count=None, assignee_email=hostile),
+         f.incident(2, status="ASSIGNED", occurrences_count=None,
+                    assignee_email=f.email("gone"))],
         directory={hostile: Lookup(Status.UNKNOWN, detail="not a plausible e-mail address"),
                    f.email("gone"): Lookup(Status.DEPARTED,
                                            f.person("gone", markers=("leavers_ou",)))},
-        managers={}, members=[f.Member(7, f.email("lead"))], occurrences_by_incident={},
+        managers={}, members=[f.member(7, f.email("lead"))], occurrences_by_incident={},
         codeowners={}, recent_committers={},
         policy=DepartedDevelopersPolicy(fallback_email=f.email("lead")),
     )
@@ -574,8 +577,7 @@ def _inject_hostile(box) -> dict[str, int]:
 
 def _flow(flow_fn, **parameters):
     parameters.setdefault("max_actions", 500)
-    state = flow_fn(return_state=True, **parameters)
-    return state, state.result(raise_on_failure=False)
+    return run_flow(flow_fn, **parameters)
 
 
 @pytest.mark.slapd
@@ -596,20 +598,14 @@ def test_playbooks_on_a_sandbox_with_hostile_incidents(playbook_env):
     hostile = _inject_hostile(playbook_env.sandbox)
     hostile_ids = set(hostile.values())
     before = playbook_env.sandbox.state()
-
-    def truth(playbook):
-        return {int(i): a for i, a in playbook_env.ground_truth(playbook)["actions"].items()}
-
-    def planned(result, action):
-        return {r["incident_id"]: json.loads(r["arguments"]) for r in result["plan"]
-                if r["action"] == action}
+    truth = {name: ground_truth(playbook_env.sandbox, name) for name in (TRIAGE, IGNORE, DEPARTED)}
 
     # Triage (real): the clean incidents are assigned exactly as in a clean run, no hostile one.
     triage_state, triage = _flow(commit_author_triage, policy=CommitAuthorTriagePolicy(),
                                  dry_run=False)
     assert triage_state.is_completed(), triage_state.message
-    assert {i: normalise_email(a["email"]) for i, a in planned(triage, "assign").items()} == {
-        i: normalise_email(a["arguments"]["email"]) for i, a in truth(TRIAGE).items()}
+    assert {i: normalise_email(a["email"]) for i, a in plan_of(triage, "assign").items()} == {
+        i: normalise_email(a["arguments"]["email"]) for i, a in truth[TRIAGE].items()}
     skipped = {r["incident_id"]: r for r in triage["skipped"]}
     assert {hostile["author-nul"], hostile["author-zero-width"]} <= set(skipped)
 
@@ -618,7 +614,7 @@ def test_playbooks_on_a_sandbox_with_hostile_incidents(playbook_env):
     ignore_state, ignore = _flow(auto_ignore, policy=AutoIgnorePolicy(),
                                  dry_run=True)
     assert ignore_state.is_completed(), ignore_state.message
-    assert set(planned(ignore, "ignore")) == set(truth(IGNORE)) | {hostile["author-nul"]}
+    assert set(plan_of(ignore, "ignore")) == set(truth[IGNORE]) | {hostile["author-nul"]}
     reasons = {r["incident_id"]: r["reason"] for r in ignore["skipped"]}
     assert reasons[hostile["author-zero-width"]] == "production_path"
 
@@ -626,7 +622,7 @@ def test_playbooks_on_a_sandbox_with_hostile_incidents(playbook_env):
     departed_state, departed = _flow(departed_developers, policy=DepartedDevelopersPolicy(),
                                      dry_run=False)
     assert departed_state.is_completed(), departed_state.message
-    assert set(planned(departed, "assign")) == set(truth(DEPARTED))
+    assert set(plan_of(departed, "assign")) == set(truth[DEPARTED])
     assert {o["result"] for o in departed["outcomes"]} == {"applied"}
 
     # The hostile incidents are exactly as they were: no write, no note.

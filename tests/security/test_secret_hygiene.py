@@ -28,14 +28,10 @@ from tasks.decide.commit_author_triage import CommitAuthorTriagePolicy
 from tasks.decide.departed_developers import DepartedDevelopersPolicy
 from tasks.report import frames
 from tests.fixtures import canary
+from tests.fixtures.harness import run_flow
 from tests.security.conftest import run_records
 
 pytestmark = [pytest.mark.slapd, pytest.mark.prefect]
-
-
-def _flow(flow_fn, **parameters):
-    state = flow_fn(return_state=True, **parameters)
-    return state, state.result(raise_on_failure=False)
 
 
 def _ledger_rows(ledger_url: str) -> list[str]:
@@ -90,7 +86,7 @@ def test_no_secret_leaves_a_trace(canary_env, canary_key, caplog, verbose_prefec
     states, results, failures = [], [], []
 
     def run(flow_fn, **parameters):
-        state, result = _flow(flow_fn, **parameters)
+        state, result = run_flow(flow_fn, **parameters)
         states.append(state)
         results.append(result)
         return state, result
@@ -197,7 +193,7 @@ def test_a_canary_share_url_in_error_answers_leaves_no_trace(canary_env, caplog,
     states, results, leaked = [], [], {}
 
     def run(flow_fn, **parameters):
-        state, result = _flow(flow_fn, **parameters)
+        state, result = run_flow(flow_fn, **parameters)
         states.append(state)
         results.append(result)
         return state, result

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.fixtures import canary
+from tests.fixtures.harness import run_flow
 from tests.fixtures.receivers import SmtpReceiver, start_webhook
 
 pytestmark = [pytest.mark.slapd, pytest.mark.prefect, pytest.mark.slow]
@@ -92,9 +93,8 @@ def policy(**overrides):
 def run(now, dry_run=False, **overrides):
     from flows.sla_escalation import sla_escalation
 
-    state = sla_escalation(policy=policy(**overrides), dry_run=dry_run, max_actions=1000, now=now,
-                           return_state=True)
-    return state, state.result(raise_on_failure=False)
+    return run_flow(sla_escalation, policy=policy(**overrides), dry_run=dry_run, max_actions=1000,
+                    now=now)
 
 
 def expected_recipients(result) -> Counter:

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures import harness
 from tests.fixtures.world import set_adapters_env
 
-MARKER = "[gg-remediation"
 # Writes whose repeat would be a duplicate in the audit log (notes are counted by marker).
 WRITE_EVENTS = ("assign", "unassign", "resolve", "ignore", "reopen", "share", "unshare")
 # The client's backoff between tries, shortened so ten percent of 5xx costs milliseconds; a
@@ -50,8 +50,7 @@ def playbooks() -> dict[str, tuple[Callable[..., Any], Any, str]]:
 def run_flow(name: str, *, dry_run: bool = False) -> tuple[Any, Any]:
     """Run a playbook in this process with the adapters the environment names."""
     flow_fn, policy, _ = playbooks()[name]
-    state = flow_fn(return_state=True, policy=policy, dry_run=dry_run, max_actions=500)
-    return state, state.result(raise_on_failure=False)
+    return harness.run_flow(flow_fn, policy=policy, dry_run=dry_run, max_actions=500)
 
 
 def final_view(state: dict[str, Any]) -> dict[int, tuple]:
@@ -70,17 +69,6 @@ def new_writes(before: dict[str, Any], after: dict[str, Any]) -> Counter:
     seen = len(before["audit_logs"])
     writes = (audit_write(log) for log in after["audit_logs"][seen:])
     return Counter(write for write in writes if write and write[0] in WRITE_EVENTS)
-
-
-def our_notes(state: dict[str, Any]) -> Counter:
-    """(incident, marker line) -> count of notes we wrote."""
-    found: Counter = Counter()
-    for incident_id, notes in state["notes"].items():
-        for note in notes:
-            comment = note.get("comment") or ""
-            if MARKER in comment:
-                found[(incident_id, comment[comment.index(MARKER):].strip())] += 1
-    return found
 
 
 def count_fates(adversity: Any, fates: Counter) -> None:

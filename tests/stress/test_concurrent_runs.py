@@ -26,7 +26,8 @@ from typing import Any
 
 import pytest
 
-from tests.stress.conftest import env_for_subprocess, our_notes, set_common_env
+from tests.fixtures.harness import our_note_lines
+from tests.stress.conftest import env_for_subprocess, set_common_env
 
 pytestmark = [pytest.mark.slapd, pytest.mark.prefect, pytest.mark.slow]
 
@@ -123,7 +124,7 @@ def _run_pair(world: dict[str, Any], name: str, ledger_url: str, seed: int,
     ledger.dispose()
     return {"codes": codes, "logs": [log.read_text(errors="replace")[-3000:] for log in logs],
             "runs": runs, "results": results, "applied": applied,
-            "notes": our_notes(after), "writes": _write_events(before, after)}
+            "notes": our_note_lines(after), "writes": _write_events(before, after)}
 
 
 def _check(outcome: dict[str, Any], name: str, seed: int) -> None:

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.harness import our_note_lines
 from tests.stress.conftest import (
     env_for_subprocess,
     final_view,
     new_writes,
-    our_notes,
     playbooks,
     run_flow,
 )
@@ -93,9 +93,9 @@ def test_sigkill_mid_apply_then_rerun_ends_like_a_clean_run(name, k, stress_worl
     assert final_view(after) == final_view(clean["after"])
     writes = new_writes(before, after)
     assert writes == new_writes(clean["before"], clean["after"])
-    notes = our_notes(after)
+    notes = our_note_lines(after)
     assert all(n == 1 for n in notes.values()), [key for key, n in notes.items() if n > 1]
-    assert set(notes) == set(our_notes(clean["after"]))
+    assert set(notes) == set(our_note_lines(clean["after"]))
     # The interrupted intents stay visible (the ledger is append-only) and each incident they
     # name ended as decided.
     assert {i.id for i in ledger.interrupted()} == {i.id for i in interrupted}

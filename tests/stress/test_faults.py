@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.stress.conftest import final_view, new_writes, our_notes, playbooks, run_flow
+from tests.fixtures.harness import our_note_lines
+from tests.stress.conftest import final_view, new_writes, playbooks, run_flow
 
 pytestmark = [pytest.mark.slapd, pytest.mark.prefect]
 
@@ -56,9 +57,9 @@ def test_faults_end_where_a_clean_run_ends(name, seed, stress_world, clean_runs)
     assert writes == new_writes(clean["before"], clean["after"])
     assert all(n == 1 for n in writes.values()), [k for k, n in writes.items() if n > 1]
     # One note per decision, the same notes as the clean run.
-    notes = our_notes(after)
+    notes = our_note_lines(after)
     assert all(n == 1 for n in notes.values()), [k for k, n in notes.items() if n > 1]
-    assert set(notes) == set(our_notes(clean["after"]))
+    assert set(notes) == set(our_note_lines(clean["after"]))
     # Every intent has its result, and every write the server saw is in the ledger as done.
     ledger = Ledger(ledger_url)
     assert ledger.interrupted() == []

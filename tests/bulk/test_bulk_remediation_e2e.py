@@ -14,6 +14,7 @@ import pytest
 
 from flows.bulk_remediation import bulk_remediation, main
 from tasks.decide.bulk_remediation import BulkAction, BulkRequest, BulkSelection, RefusedRequest
+from tests.fixtures.harness import point_at_sandbox, run_flow
 
 pytestmark = [pytest.mark.prefect]
 
@@ -25,12 +26,7 @@ def use(prefect_server, monkeypatch, tmp_path):
     """Point the flow at a sandbox with the named token; the ledger in a temp SQLite file."""
 
     def point(box, token: str = "full") -> None:
-        monkeypatch.setenv("GITGUARDIAN_API_URL", box.url)
-        monkeypatch.setenv("GITGUARDIAN_API_KEY", box.tokens[token])
-        monkeypatch.setenv("GITGUARDIAN_REQUESTS_PER_MINUTE", "0")
-        monkeypatch.setenv("LEDGER_URL", f"sqlite:///{tmp_path / 'ledger.sqlite'}")
-        monkeypatch.delenv("LDAP_URL", raising=False)
-        monkeypatch.delenv("DIRECTORY_JSON", raising=False)
+        point_at_sandbox(monkeypatch, box, tmp_path / "ledger.sqlite", token)
 
     return point
 
@@ -41,8 +37,7 @@ def request(selection: dict, action: dict, reason: str = REASON, **extra) -> Bul
 
 
 def run(policy: BulkRequest, **options: Any) -> tuple[Any, Any]:
-    state = bulk_remediation(policy=policy, return_state=True, **options)
-    return state, state.result(raise_on_failure=False)
+    return run_flow(bulk_remediation, policy=policy, **options)
 
 
 def group_with(workspace, status: str, low: int = 2, high: int = 6) -> str:
