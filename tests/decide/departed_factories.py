@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from clients.directory import Lookup, Person, Status
+from tasks.decide.departed_developers import DepartedDevelopersPolicy, decide_departed_developers
 
 DOMAIN = "corp.example"
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
@@ -100,3 +101,40 @@ def occurrence(occurrence_id: int, incident_id: int, author: str | None, *,
         author_info=author,
         author_name=author_name,
     )
+
+
+# --- running the decide (test_departed_developers.py, test_departed_successors.py) ---
+
+ALICE, BOB, CAROL, DAVE, ERIN, FRANK = (
+    "alice.adams", "bob.brown", "carol.clark", "dave.davis", "erin.evans", "frank.foster",
+)
+
+
+def decide(incidents, *, directory=None, managers=None, members=(), occurrences=None,
+           codeowners=None, committers=None, **policy):
+    return decide_departed_developers(
+        incidents,
+        directory=directory or {},
+        managers=managers or {},
+        members=list(members),
+        occurrences_by_incident=occurrences or {},
+        codeowners=codeowners or {},
+        recent_committers=committers or {},
+        policy=DepartedDevelopersPolicy(**policy),
+    )
+
+
+def members_of(*names: str, inactive: tuple[str, ...] = ()) -> list[Member]:
+    return [Member(100 + i, email(n), active=n not in inactive)
+            for i, n in enumerate(names + inactive)]
+
+
+def only_decision(plan):
+    assert len(plan.decisions) == 1, (plan.decisions, plan.skips)
+    return plan.decisions[0]
+
+
+def only_skip(plan):
+    assert not plan.decisions, plan.decisions
+    assert len(plan.skips) == 1, plan.skips
+    return plan.skips[0]
