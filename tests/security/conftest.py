@@ -3,6 +3,7 @@ environment of a playbook run against a sandbox started with a canary API key.""
 from __future__ import annotations
 
 import copy
+import re
 import secrets
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -15,6 +16,8 @@ from clients.retry import RetryPolicy
 BASE = "https://api.gg.test"
 KEY = "test-token-hostile"
 LEAVERS_OU = "ou=leavers,dc=corp,dc=example"
+# A control character other than tab and newline: never in text we show.
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 @pytest.fixture

@@ -3,19 +3,18 @@ break a parser, widen a search, smuggle an option or escape a directory.
 
 Each case ends in a clear, typed error or a safe verdict for that one input, never a crash, a
 hang, a widened LDAP search, a git option or a file outside the repository; and the rest of
-the run is unaffected. Four levels: the API client (with `responses`), the pure decide
-functions, the directory and git adapters against a real slapd and real repositories, and
-a playbook end to end on a sandbox holding hostile incidents.
+the run is unaffected. Four levels: the API client (with `responses`) and the pure decide
+functions here, the directory and git adapters against a real slapd and real repositories
+(test_hostile_adapters.py), and a playbook end to end on a sandbox holding hostile incidents
+(test_hostile_e2e.py).
 """
 from __future__ import annotations
 
 import json
 import re
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,10 +28,9 @@ from clients.gitguardian import (
     ServerError,
 )
 from clients.models import Incident
-from tests.security.conftest import BASE, KEY
+from tests.security.conftest import BASE, CONTROL, KEY
 
 INCIDENTS = f"{BASE}/v1/incidents/secrets"
-CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 def incident_json(incident_id: int = 1, **overrides: Any) -> dict[str, Any]:
@@ -378,271 +376,3 @@ def test_markdown_escaping_of_api_text(name):
     assert _md(text) == escaped
     assert "\n" not in _md(text)
 
-
-# --------------------------------------------------------------------------- directory adapter
-
-HOSTILE_ADDRESSES: dict[str, str] = {
-    "star-local-part": "*@corp.example",
-    "star-everything": "*",
-    "filter-close-and-or": "*)(|(mail=*)@corp.example",
-    "filter-objectclass": "x@corp.example)(objectClass=*",
-    "escaped-star-literal": "\\2a@corp.example",
-    "nul-then-filter": "x@corp.example\x00)(mail=*",
-    "parenthesised-filter": "(mail=*)@corp.example",
-    "and-true-filter": "admin)(&)@corp.example",
-    "uid-wildcard": "*)(uid=*))(|(uid=*@corp.example",
-    "newline-filter": "a@corp.example\n(mail=*)",
-    "non-ascii": "\u00fcn\u00efc\u00f8d\u00e9@corp.example",
-    "very-long": "b" * 300 + "@corp.example",
-    "dn-like": "cn=admin,dc=corp,dc=example",
-}
-
-
-@pytest.fixture(scope="module")
-def directory(sandbox_directory):
-    from clients.directory import Directory, DirectorySettings
-
-    settings = DirectorySettings(
-        url=sandbox_directory.url, bind_dn=sandbox_directory.bind_dn,
-        password=sandbox_directory.password, base_dn="dc=corp,dc=example",
-        leavers_ou="ou=leavers,dc=corp,dc=example",
-    )
-    with Directory(settings) as adapter:
-        yield adapter
-
-
-@pytest.fixture(scope="module")
-def known_person(sandbox_workspace):
-    return next(p for p in sandbox_workspace.people if not p.departed)
-
-
-@pytest.mark.slapd
-@pytest.mark.parametrize("name", sorted(HOSTILE_ADDRESSES))
-def test_directory_lookup_of_hostile_address_never_widens(name, directory, known_person):
-    from clients.directory import Status
-
-    hostile = HOSTILE_ADDRESSES[name]
-    prefix = known_person.email.split("@")[0][:3]
-    variants = [hostile, hostile.replace("x@", f"{prefix}*@"), f"{prefix}*@corp.example"]
-    directory._by_email.clear()  # every case searches the server, not the cache
-    before = directory.entries_read
-    answers = directory.lookup([known_person.email, *variants])
-    # The honest address is answered as without the hostile ones in its batch...
-    assert answers[known_person.email.lower()].status is Status.ACTIVE
-    # ...and no hostile one matches anybody: at most the one honest entry came back.
-    for variant in variants:
-        assert answers[variant.strip().casefold()].status is Status.UNKNOWN, variant
-    assert directory.entries_read - before <= 1
-
-
-@pytest.mark.slapd
-@pytest.mark.parametrize("dn", ["*", "uid=*,ou=people,dc=corp,dc=example",
-                                "uid=x)(objectClass=*,ou=people,dc=corp,dc=example"])
-def test_directory_person_at_hostile_dn_finds_nobody(dn, directory):
-    from clients.directory import Status
-
-    assert directory.person_at(dn).status in (Status.UNKNOWN, Status.ERROR)
-
-
-# --------------------------------------------------------------------------- git adapter
-
-def _git(cwd: Path, *args: str) -> str:
-    env = {"GIT_AUTHOR_NAME": "Dev One", "GIT_AUTHOR_EMAIL": "dev.one@corp.example",
-           "GIT_COMMITTER_NAME": "Dev One", "GIT_COMMITTER_EMAIL": "dev.one@corp.example",
-           "HOME": str(cwd), "GIT_CONFIG_NOSYSTEM": "1", "PATH": "/usr/bin:/bin"}
-    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True,
-                          text=True).stdout
-
-
-def _repo(path: Path, files: dict[str, str]) -> Path:
-    path.mkdir(parents=True)
-    _git(path, "init", "-q", "-b", "main")
-    for name, text in files.items():
-        (path / name).parent.mkdir(parents=True, exist_ok=True)
-        (path / name).write_text(text)
-    _git(path, "add", "-A")
-    _git(path, "commit", "-q", "-m", "initial")
-    return path
-
-
-@pytest.fixture(scope="module")
-def mirrors(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("mirrors")
-    _repo(root / "mirrors" / "acme" / "app", {
-        "src/app.py": "print('app')\n", "tests/test_app.py": "pass\n",
-        "CODEOWNERS": "* owner@corp.example\n",
-    })
-    outside = _repo(root / "outside", {"secret.txt": "not yours\n"})
-    (root / "mirrors" / "acme" / "escape").symlink_to(outside)
-    return root / "mirrors"
-
-
-HOSTILE_SOURCES = {
-    "parent": "../outside",
-    "nested-parent": "acme/../../outside",
-    "absolute": "/etc",
-    "home": "~root/x",
-    "backslashes": "acme\\..\\..\\outside",
-    "nul": "acme/app\x00",
-    "option": "--upload-pack=touch pwned",
-    "option-segment": "acme/-c core.sshCommand=touch pwned",
-    "symlink-out-of-root": "acme/escape",
-    "dot-segment": "acme/./app",
-    "empty-segment": "acme//app",
-    "empty": "",
-}
-
-
-@pytest.mark.parametrize("name", sorted(HOSTILE_SOURCES))
-def test_git_refuses_hostile_source_names(name, mirrors):
-    from clients.git import GitRepositories, RepositoryMissing
-
-    repos = GitRepositories(mirrors)
-    source = HOSTILE_SOURCES[name]
-    assert not repos.available(source)
-    with pytest.raises(RepositoryMissing):
-        repos.recent_committers(source, "src/app.py")
-    assert repos.calls == 0  # refused before any git process
-    assert repos.recent_committers("acme/app", "src/app.py")[0].email == "dev.one@corp.example"
-
-
-HOSTILE_REPO_PATHS = [
-    "--upload-pack=touch {out}/pwned",
-    "--output={out}/pwned",
-    "-o{out}/pwned",
-    "../../etc/passwd",
-    ":(glob)**",
-    "*",
-    "src/*",
-    "src/app.py\x00--output={out}/pwned",
-]
-
-
-@pytest.mark.parametrize("template", HOSTILE_REPO_PATHS)
-def test_git_treats_hostile_paths_as_data(template, mirrors, tmp_path):
-    from clients.git import GitRepositories
-
-    repos = GitRepositories(mirrors)
-    hostile = template.format(out=tmp_path)
-    found = repos.last_commits("acme/app", [hostile, "src/app.py"])
-    assert set(found) == {"src/app.py"}  # the honest path is answered as usual
-    assert repos.recent_committers("acme/app", hostile) == []
-    owners = repos.codeowners_many("acme/app", [hostile])[hostile]
-    assert owners in ([], ["owner@corp.example"])  # a name matched by "*", or refused
-    assert not list(tmp_path.iterdir()), "git must never write a file named by a path"
-
-
-def test_git_ignores_option_like_shas_and_addresses(mirrors):
-    from clients.git import GitRepositories
-
-    repos = GitRepositories(mirrors)
-    head = _git(mirrors / "acme" / "app", "rev-parse", "HEAD").strip()
-    authors = repos.commit_authors("acme/app", ["--all", "HEAD", "-p", "abc;id", head])
-    assert set(authors) == {head}
-    mapped = repos.mailmap("acme/app", ["--help@corp.example", "<evil>@x", "a\n<b>"])
-    assert mapped == {"--help@corp.example": "--help@corp.example"}
-
-
-# --------------------------------------------------------------------------- end to end
-
-SCRIPT = "<script>alert(1)</script>"
-
-
-def _inject_hostile(box) -> dict[str, int]:
-    """Hostile incidents in a live sandbox, one hostile source among them."""
-    store = box.store
-    template = next(iter(store.sources.values()))
-    hostile_source = {**template, "id": 990_001, "full_name": "../../--upload-pack=touch pwned",
-                      "url": "https://example.invalid/hostile"}
-    store.sources[hostile_source["id"]] = hostile_source
-    new = box.events.new_incident
-    return {
-        "assignee-filter": new(status="ASSIGNED", assignee_email="*)(mail=*",
-                               filepath="--upload-pack=touch pwned", author_email="*",
-                               source_id=hostile_source["id"])["id"],
-        "assignee-script": new(status="ASSIGNED", assignee_email=f"{SCRIPT}@corp.example",
-                               incident_name=f"{SCRIPT}\x1b[2J", filepath="../../etc/passwd",
-                               author_email=f"{SCRIPT}@corp.example")["id"],
-        "author-nul": new(validity="invalid", author_email="x@corp.example\x00)(mail=*",
-                          author_name="<img src=x onerror=alert(1)>",
-                          filepath=f"tests/{SCRIPT}\u202e.py")["id"],
-        "author-zero-width": new(validity="invalid", author_email="dev\u200b@corp.example",
-                                 filepath="tests/../config/prod.py",
-                                 source_id=hostile_source["id"])["id"],
-    }
-
-
-def _flow(flow_fn, **parameters):
-    parameters.setdefault("max_actions", 500)
-    state = flow_fn(return_state=True, **parameters)
-    return state, state.result(raise_on_failure=False)
-
-
-@pytest.mark.slapd
-@pytest.mark.prefect
-def test_playbooks_on_a_sandbox_with_hostile_incidents(playbook_env):
-    from flows.auto_ignore import auto_ignore
-    from flows.commit_author_triage import commit_author_triage
-    from flows.departed_developers import PLAYBOOK as DEPARTED
-    from flows.departed_developers import departed_developers
-    from tasks.decide.auto_ignore import PLAYBOOK as IGNORE
-    from tasks.decide.auto_ignore import AutoIgnorePolicy
-    from tasks.decide.commit_author_triage import PLAYBOOK as TRIAGE
-    from tasks.decide.commit_author_triage import CommitAuthorTriagePolicy
-    from tasks.decide.departed_developers import DepartedDevelopersPolicy
-    from tasks.decide.identity import normalise_email
-    from tests.security.conftest import run_records
-
-    hostile = _inject_hostile(playbook_env.sandbox)
-    hostile_ids = set(hostile.values())
-    before = playbook_env.sandbox.state()
-
-    def truth(playbook):
-        return {int(i): a for i, a in playbook_env.ground_truth(playbook)["actions"].items()}
-
-    def planned(result, action):
-        return {r["incident_id"]: json.loads(r["arguments"]) for r in result["plan"]
-                if r["action"] == action}
-
-    # Triage (real): the clean incidents are assigned exactly as in a clean run, no hostile one.
-    triage_state, triage = _flow(commit_author_triage, policy=CommitAuthorTriagePolicy(),
-                                 dry_run=False)
-    assert triage_state.is_completed(), triage_state.message
-    assert {i: normalise_email(a["email"]) for i, a in planned(triage, "assign").items()} == {
-        i: normalise_email(a["arguments"]["email"]) for i, a in truth(TRIAGE).items()}
-    skipped = {r["incident_id"]: r for r in triage["skipped"]}
-    assert {hostile["author-nul"], hostile["author-zero-width"]} <= set(skipped)
-
-    # Auto-ignore (dry): the test-path incident with a <script> file name is a correct ignore;
-    # "tests/../config/prod.py" is not a test path.
-    ignore_state, ignore = _flow(auto_ignore, policy=AutoIgnorePolicy(),
-                                 dry_run=True)
-    assert ignore_state.is_completed(), ignore_state.message
-    assert set(planned(ignore, "ignore")) == set(truth(IGNORE)) | {hostile["author-nul"]}
-    reasons = {r["incident_id"]: r["reason"] for r in ignore["skipped"]}
-    assert reasons[hostile["author-zero-width"]] == "production_path"
-
-    # Departed (real): hostile assignees are nobody the directory knows: left alone.
-    departed_state, departed = _flow(departed_developers, policy=DepartedDevelopersPolicy(),
-                                     dry_run=False)
-    assert departed_state.is_completed(), departed_state.message
-    assert set(planned(departed, "assign")) == set(truth(DEPARTED))
-    assert {o["result"] for o in departed["outcomes"]} == {"applied"}
-
-    # The hostile incidents are exactly as they were: no write, no note.
-    after = playbook_env.sandbox.state()
-    for incident_id in hostile_ids:
-        assert after["incidents"][incident_id] == before["incidents"][incident_id]
-        assert after["notes"].get(incident_id, []) == before["notes"].get(incident_id, [])
-
-    # Results hold no raw control character; Markdown artifacts hold hostile text only escaped.
-    for result in (triage, ignore, departed):
-        for row in result["plan"] + result["skipped"] + result["outcomes"]:
-            for value in row.values():
-                assert not CONTROL.search(str(value)), row
-    records = run_records([s.state_details.flow_run_id
-                           for s in (triage_state, ignore_state, departed_state)])
-    assert records["markdown"], "each run publishes a Markdown summary"
-    for text in records["markdown"]:
-        assert SCRIPT not in text and "<img" not in text
-        assert not CONTROL.search(text.replace("\n", ""))
