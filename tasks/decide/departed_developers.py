@@ -15,26 +15,38 @@ Choices documented here because the brief left them open:
   directory was not asked or did not answer, which is a lookup failure, not an unknown person.
 - Unassigned (TRIGGERED) incidents are only reported as skips once at least one human author
   departed; an incident whose authors are all active or unknown is simply not a candidate.
-- Evidence is tri-state (tasks/decide/evidence.py): a candidate of the successor chain whose
-  lookup failed (a manager's entry, the CODEOWNERS file, a committer's entry, ...) stops the
-  chain and the incident is skipped with `manager_lookup_error`, `owner_lookup_error`,
-  `committer_lookup_error` or `fallback_lookup_error`: never handed to the next candidate.
+- Evidence is tri-state (tasks/decide/evidence.py): a candidate of the successor chain
+  (tasks/decide/departed_successors.py) whose lookup failed (a manager's entry, the CODEOWNERS
+  file, a committer's entry, ...) stops the chain and the incident is skipped with
+  `manager_lookup_error`, `owner_lookup_error`, `committer_lookup_error` or
+  `fallback_lookup_error`: never handed to the next candidate.
 - The Decision's `reason` is the successor's provenance ("manager", "codeowner",
   "recent_committer", "fallback"); the evidence says who left, with which markers, and why the
   successor was chosen.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from clients.directory import Lookup, Person, Status
+from clients.directory import Lookup, Status
 from clients.models import OPEN_STATUSES
 from tasks.decide.coverage import OCCURRENCES_UNSEEN, occurrence_gap
+from tasks.decide.departed_successors import (
+    REASON_CODEOWNER,
+    REASON_FALLBACK,
+    REASON_MANAGER,
+    REASON_RECENT_COMMITTER,
+    Departure,
+    MemberView,
+    People,
+    active_members,
+    candidates,
+    tried,
+)
 from tasks.decide.evidence import (
     COMMITTER_LOOKUP_ERROR,
     DIRECTORY_ERROR,
@@ -43,8 +55,6 @@ from tasks.decide.evidence import (
     OWNER_LOOKUP_ERROR,
     Evidence,
     first_yes,
-    from_directory,
-    listed,
 )
 from tasks.decide.identity import (
     by_normalised_address,
@@ -55,13 +65,16 @@ from tasks.decide.identity import (
 from tasks.decide.notes import LONGEST_ADDRESS, check_template, clip, note_budget
 from tasks.decide.plan import RESTORE_HUMAN_CHANGES_HELP, Action, Decision, Plan, Precondition, Skip
 
+# Importers name these here, as before the successor chain got its own module.
+__all__ = [
+    "DEFAULT_NOTE_TEMPLATE", "NOTE_BUDGET", "PLAYBOOK", "REASON_CODEOWNER", "REASON_FALLBACK",
+    "REASON_MANAGER", "REASON_RECENT_COMMITTER", "DepartedDevelopersPolicy", "MemberView",
+    "decide_departed_developers", "render_note",
+]
+
 PLAYBOOK = "departed-developer-reassignment"
 
-# Reason codes, stable: the plan table, the ledger and the sandbox's ground truth use them.
-REASON_MANAGER = "manager"
-REASON_CODEOWNER = "codeowner"
-REASON_RECENT_COMMITTER = "recent_committer"
-REASON_FALLBACK = "fallback"
+# (and REASON_*: the successor's provenance, tasks/decide/departed_successors.py)
 SKIP_UNKNOWN = "assignee_unknown"
 SKIP_DIRECTORY_ERROR = DIRECTORY_ERROR
 # A candidate that could not be checked stops the chain (tasks/decide/evidence.py).
@@ -170,51 +183,7 @@ class OccurrenceView(Protocol):
     author_name: str | None
 
 
-class MemberView(Protocol):
-    id: int
-    email: str
-    active: bool | None
-
-
-# --- inputs, normalised once ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _People:
-    """What the run knows about people, keyed by normalised address."""
-
-    directory: Mapping[str, Lookup]
-    managers: Mapping[str, Sequence[Lookup]]
-    active_members: Mapping[str, MemberView]  # normalised e-mail -> Member
-    departed_addresses: frozenset[str]  # every address (primary, alias) of a known leaver
-
-    def is_departed(self, address: str) -> bool:
-        lookup = self.directory.get(address)
-        return address in self.departed_addresses or (
-            lookup is not None and lookup.status is Status.DEPARTED
-        )
-
-
-def _active_members(members: Iterable[MemberView]) -> dict[str, MemberView]:
-    """Active members by normalised e-mail; on duplicates the lowest id wins (determinism)."""
-    index: dict[str, MemberView] = {}
-    for member in sorted(members, key=lambda m: m.id):
-        address = normalise_email(member.email)
-        if member.active and address and not is_bot_or_noreply(address):
-            index.setdefault(address, member)
-    return index
-
-
 # --- who left ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Departure:
-    """An incident to take over: who held it, who left, and what the directory said."""
-
-    old_assignee: str | None  # as the API listed it; None for an unassigned incident
-    leavers: tuple[str, ...]  # normalised addresses, most relevant first
-    evidence: str
 
 
 def _markers(lookup: Lookup) -> str:
@@ -222,7 +191,7 @@ def _markers(lookup: Lookup) -> str:
     return ", ".join(markers) if markers else "leaver marker"
 
 
-def _assigned_departure(incident: IncidentView, people: _People) -> _Departure | Skip | None:
+def _assigned_departure(incident: IncidentView, people: People) -> Departure | Skip | None:
     raw = incident.assignee_email
     address = normalise_email(raw)
     if not address:
@@ -250,7 +219,7 @@ def _assigned_departure(incident: IncidentView, people: _People) -> _Departure |
         )
     if lookup.status is not Status.DEPARTED:
         return None  # active: nothing to do, and not worth a line in the skip list
-    return _Departure(
+    return Departure(
         old_assignee=raw,
         leavers=(address,),
         evidence=f"The assignee {address} left the company ({_markers(lookup)}).",
@@ -263,8 +232,8 @@ def _by_recency(occurrences: Iterable[OccurrenceView]) -> list[OccurrenceView]:
 
 
 def _unassigned_departure(
-    incident: IncidentView, occurrences: Sequence[OccurrenceView], people: _People
-) -> _Departure | Skip | None:
+    incident: IncidentView, occurrences: Sequence[OccurrenceView], people: People
+) -> Departure | Skip | None:
     authors: list[str] = []
     for occurrence in _by_recency(occurrences):
         address = normalise_email(occurrence.author_info)
@@ -301,175 +270,11 @@ def _unassigned_departure(
     if gap is not None:
         return Skip(incident.id, gap.reason, f"{gap.evidence}; cannot tell that every author left.")
     described = ", ".join(f"{a} ({_markers(lookups[a])})" for a in departed)
-    return _Departure(
+    return Departure(
         old_assignee=None,
         leavers=tuple(departed),
         evidence="The incident is unassigned and every commit author left the company: "
         f"{described}.",
-    )
-
-
-# --- who takes over ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Successor:
-    member: MemberView
-    reason: str
-    why: str
-
-
-def _excluded(address: str, departure: _Departure, people: _People) -> str | None:
-    """Why this address may never receive the incident, known without any lookup; else None."""
-    if not address or is_bot_or_noreply(address):
-        return f"{address or 'an empty address'} is not a person"
-    if address in departure.leavers or (
-        departure.old_assignee is not None and address == normalise_email(departure.old_assignee)
-    ):
-        return f"{address} is the person who left"
-    if people.is_departed(address):
-        return f"{address} left the company"
-    return None
-
-
-def _eligible(address: str, departure: _Departure, people: _People) -> MemberView | None:
-    """The active member behind this address, if they may receive the incident."""
-    if _excluded(address, departure, people) is not None:
-        return None
-    return people.active_members.get(address)
-
-
-def _account_of(person: Person, departure: _Departure, people: _People,
-                *also: str) -> MemberView | None:
-    """The active member account of a person the directory answered as active, under their
-    primary address, an alias or `also`."""
-    for address in (person.email, *person.aliases, *also):
-        member = _eligible(normalise_email(address), departure, people)
-        if member is not None:
-            return member
-    return None
-
-
-def _managers(departure: _Departure, people: _People, depth: int) -> Iterator[Evidence[_Successor]]:
-    """Each leaver's managers, nearest first. A chain the enrich layer did not give is taken as
-    no manager (it gives one per leaver); a failed step in it is an unknown."""
-    for leaver in departure.leavers:
-        for level, lookup in enumerate(people.managers.get(leaver, ())[:depth], start=1):
-            title = "manager" if level == 1 else f"manager at level {level}"
-            subject = f"the {title} of {leaver}"
-            yield _vouched(lookup, departure, people, reason=REASON_MANAGER,
-                           lookup_error=MANAGER_LOOKUP_ERROR, subject=subject,
-                           not_member=f"{subject} is not an active workspace member who may "
-                                      "take it.")
-
-
-def _listed(
-    addresses: Sequence[str] | Evidence[Sequence[str]] | None,
-    departure: _Departure, people: _People, *, reason: str, role: str, lookup_error: str,
-) -> Iterator[Evidence[_Successor]]:
-    """Owners or committers found in a repository, in order. They qualify only when the
-    directory knows them as active (by that address or an alias), so that a leaver whose
-    workspace account is still active or someone the directory does not know never inherits
-    an incident; a listing or a directory lookup that failed is an unknown."""
-    listing = listed(addresses, what=role)
-    if not listing.is_yes:
-        yield listing.retyped()
-        return
-    for address in listing.value or ():
-        address = normalise_email(address)
-        excluded = _excluded(address, departure, people)
-        if excluded is not None:
-            yield Evidence.no(excluded)
-            continue
-        subject = f"{role} {address}"
-        yield _vouched(people.directory.get(address), departure, people, address, reason=reason,
-                       lookup_error=lookup_error, subject=subject, role=role,
-                       not_member=f"{subject} is not an active workspace member.")
-
-
-def _vouched(lookup: Lookup | None, departure: _Departure, people: _People, *also: str,
-             reason: str, lookup_error: str, subject: str, not_member: str,
-             role: str | None = None) -> Evidence[_Successor]:
-    """A candidate the directory answered about: a successor when it knows them as active and
-    one of their addresses (or `also`) is an active member who may take the incident; no when
-    it does not; unknown (`lookup_error`) when the lookup failed."""
-    found = from_directory(lookup, reason=lookup_error, subject=subject)
-    if not found.is_yes:
-        return found.retyped()
-    member = _account_of(found.value, departure, people, *also)
-    if member is None:
-        return Evidence.no(not_member)
-    return Evidence.yes(_Successor(
-        member, reason,
-        f"{normalise_email(member.email)} is {role or subject} and an active workspace member.",
-    ))
-
-
-def _fallback(address: str, departure: _Departure, people: _People) -> Evidence[_Successor]:
-    """The policy's fallback: named by the operator, so the member list vouches for them; a
-    directory answer about them that failed is still an unknown (they may have left)."""
-    address = normalise_email(address)
-    lookup = people.directory.get(address)
-    if lookup is not None and lookup.status is Status.ERROR and not people.is_departed(address):
-        return from_directory(lookup, reason=FALLBACK_LOOKUP_ERROR,
-                              subject=f"the fallback {address}").retyped()
-    member = _eligible(address, departure, people)
-    if member is None:
-        return Evidence.no(f"the fallback {address} may not take it")
-    return Evidence.yes(_Successor(
-        member, REASON_FALLBACK,
-        f"{normalise_email(member.email)} is the policy's fallback assignee and an active "
-        "workspace member.",
-    ))
-
-
-def _candidates(
-    incident_id: int,
-    departure: _Departure,
-    people: _People,
-    codeowners: Mapping[int, Sequence[str] | Evidence[Sequence[str]]],
-    recent_committers: Mapping[int, Sequence[str] | Evidence[Sequence[str]]],
-    policy: DepartedDevelopersPolicy,
-) -> Iterator[Evidence[_Successor]]:
-    """The successor chain, in order, lazily: a walk that stops never looks further."""
-    yield from _managers(departure, people, policy.manager_depth)
-    if policy.use_codeowners:
-        yield from _listed(
-            codeowners.get(incident_id), departure, people, reason=REASON_CODEOWNER,
-            role="a CODEOWNERS owner of the leaking file", lookup_error=OWNER_LOOKUP_ERROR,
-        )
-    if policy.use_recent_committers:
-        yield from _listed(
-            recent_committers.get(incident_id), departure, people,
-            reason=REASON_RECENT_COMMITTER,
-            role="a recent committer of the leaking file", lookup_error=COMMITTER_LOOKUP_ERROR,
-        )
-    if policy.fallback_email:
-        yield _fallback(policy.fallback_email, departure, people)
-
-
-def _tried(
-    incident_id: int,
-    departure: _Departure,
-    people: _People,
-    codeowners: Mapping[int, Sequence[str] | Evidence[Sequence[str]]],
-    recent_committers: Mapping[int, Sequence[str] | Evidence[Sequence[str]]],
-    policy: DepartedDevelopersPolicy,
-) -> str:
-    managers = sum(
-        len(people.managers.get(leaver, ())[: policy.manager_depth]) for leaver in departure.leavers
-    )
-    parts = [f"{managers} manager(s) up to level {policy.manager_depth}"]
-    if policy.use_codeowners:
-        owners = listed(codeowners.get(incident_id), what="owner").value or ()
-        parts.append(f"{len(owners)} CODEOWNERS owner(s)")
-    if policy.use_recent_committers:
-        committers = listed(recent_committers.get(incident_id), what="committer").value or ()
-        parts.append(f"{len(committers)} recent committer(s)")
-    parts.append(f"fallback {policy.fallback_email}" if policy.fallback_email else "no fallback")
-    return (
-        f"{departure.evidence} No active workspace member could take it over "
-        f"(looked at {', '.join(parts)})."
     )
 
 
@@ -510,10 +315,10 @@ def decide_departed_developers(
     same plan.
     """
     normalised_directory = by_normalised_address(directory)
-    people = _People(
+    people = People(
         directory=normalised_directory,
         managers=by_normalised_address(managers),
-        active_members=_active_members(members),
+        active_members=active_members(members),
         departed_addresses=departed_addresses(normalised_directory),
     )
     decisions: list[Decision] = []
@@ -536,7 +341,7 @@ def decide_departed_developers(
             skips.append(found)
             continue
         chosen = first_yes(
-            _candidates(incident.id, found, people, codeowners, recent_committers, policy)
+            candidates(incident.id, found, people, codeowners, recent_committers, policy)
         )
         if chosen.is_unknown:
             # Never the next candidate: the one that could not be checked may be the successor.
@@ -548,7 +353,7 @@ def decide_departed_developers(
                 Skip(
                     incident.id,
                     SKIP_NO_SUCCESSOR,
-                    _tried(incident.id, found, people, codeowners, recent_committers, policy),
+                    tried(incident.id, found, people, codeowners, recent_committers, policy),
                 )
             )
             continue

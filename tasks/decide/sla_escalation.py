@@ -33,9 +33,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -43,47 +42,78 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from clients.directory import Lookup, Status
 from clients.models import OPEN_STATUSES
 from tasks import sla
-from tasks.decide.evidence import (
-    AUTHOR_LOOKUP_ERROR,
-    DIRECTORY_ERROR,
-    MANAGER_LOOKUP_ERROR,
-    Cause,
-    Evidence,
-    first_yes,
-    from_directory,
-)
-from tasks.decide.identity import by_normalised_address, is_bot_or_noreply, normalise_email
+from tasks.decide.evidence import Cause, Evidence
+from tasks.decide.identity import by_normalised_address, normalise_email
 from tasks.decide.notes import clip, note_budget
-from tasks.decide.paths import printable
 from tasks.decide.plan import Action, Decision, Plan, Precondition, Skip
+from tasks.decide.sla_digests import (
+    OUTBOX,
+    Digest,
+    DigestItem,
+    Message,
+    blocks_for,
+    build_digests,
+    digest_items,
+    is_email_block,
+    plan_messages,
+    render_digest,
+)
+from tasks.decide.sla_recipients import (
+    SKIP_ASSIGNEE_DEPARTED,
+    SKIP_AUTHOR_LOOKUP_ERROR,
+    SKIP_DIRECTORY_ERROR,
+    SKIP_MANAGER_LOOKUP_ERROR,
+    SKIP_NO_MANAGER,
+    SKIP_NO_RECIPIENT,
+    People,
+    active_members,
+    manager_of,
+    owner_of,
+)
+from tasks.decide.sla_stages import (
+    BREACHED,
+    ESCALATED,
+    SECURITY,
+    STAGE_TAG,
+    STAGE_TAG_RE,
+    Cycle,
+    IncidentView,
+    StageRecord,
+    approaching,
+    current_cycle,
+    describe_timing,
+    percent,
+    record_from_decision,
+    records_from_note,
+    rung_order,
+    severity_name,
+    stage_of,
+)
+
+# Importers name these here, as before the stages, recipients and digests got their modules.
+__all__ = [
+    "BREACHED", "ESCALATED", "NOTE_BUDGET", "OUTBOX", "PLAYBOOK", "SECURITY",
+    "SKIP_ASSIGNEE_DEPARTED", "SKIP_AUTHOR_LOOKUP_ERROR", "SKIP_DIRECTORY_ERROR",
+    "SKIP_MANAGER_LOOKUP_ERROR", "SKIP_NO_MANAGER", "SKIP_NO_RECIPIENT", "SKIP_NO_SLA",
+    "SKIP_NOT_DUE", "SKIP_NOTES_LOOKUP_ERROR", "SKIP_QUIET_HOURS", "SKIP_STAGE_DONE",
+    "STAGE_TAG", "STAGE_TAG_RE", "Digest", "DigestItem", "IncidentView", "Message",
+    "SlaEscalationPolicy", "StageRecord", "approaching", "blocks_for", "build_digests",
+    "current_cycle", "decide_sla_escalation", "describe_timing", "digest_items", "due_rung",
+    "is_email_block", "plan_messages", "quiet_now", "record_from_decision", "records_from_note",
+    "render_digest", "render_note", "rung_order", "stage_of", "unknown_notes",
+]
 
 PLAYBOOK = "sla-escalation"
 NOTE_BUDGET = note_budget(PLAYBOOK)
-SECURITY = "security"  # the stage-3 recipient: the security lead and the security channel
 
-# Rungs (the Decision's reason, stable): approaching_<percent>, breached, escalated.
-BREACHED = "breached"
-ESCALATED = "escalated"
-
-# Skip reasons, stable: the skipped artifact, the ledger and the README name them.
+# Skip reasons, stable: the skipped artifact, the ledger and the README name them (with those of
+# tasks/decide/sla_recipients.py: no_recipient, assignee_departed, no_manager, the lookup errors).
 SKIP_NO_SLA = "no_sla"  # a severity without an SLA (info, unknown)
 SKIP_NOT_DUE = "not_due"  # below the first approaching threshold
 SKIP_STAGE_DONE = "stage_done"  # this rung (or a higher one) was done in this cycle
 SKIP_QUIET_HOURS = "quiet_hours"  # due, but it is quiet time in the policy's time zone
-SKIP_NO_RECIPIENT = "no_recipient"  # stage 1: no assignee or member author to tell
-SKIP_ASSIGNEE_DEPARTED = "assignee_departed"  # the departed-developer playbook's incident
-SKIP_NO_MANAGER = "no_manager"  # stage 2: the directory names no active manager
 SKIP_NOTES_LOOKUP_ERROR = "notes_lookup_error"  # our earlier notes could not be read
-SKIP_DIRECTORY_ERROR = DIRECTORY_ERROR
-SKIP_MANAGER_LOOKUP_ERROR = MANAGER_LOOKUP_ERROR
-SKIP_AUTHOR_LOOKUP_ERROR = AUTHOR_LOOKUP_ERROR
 
-# The tag each stage note carries (before the write path's marker): what a later run reads back.
-STAGE_TAG = "[gg-remediation sla-escalation stage={rung} cycle={cycle} assignee={assignee}]"
-STAGE_TAG_RE = re.compile(
-    r"\[gg-remediation sla-escalation stage=(?P<rung>[a-z0-9_]+) cycle=(?P<cycle>\d+) "
-    r"assignee=(?P<assignee>[^\]\s]*)\]"
-)
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _BLOCK_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -165,7 +195,7 @@ class SlaEscalationPolicy(BaseModel):
         found = sorted({round(float(v), 4) for v in values})
         if any(not 0 < v < 1 for v in found):
             raise ValueError("approaching_at holds shares of the SLA strictly between 0 and 1")
-        if len({_percent(v) for v in found}) != len(found):
+        if len({percent(v) for v in found}) != len(found):
             raise ValueError("approaching_at: two thresholds round to the same percent")
         return tuple(found)
 
@@ -216,71 +246,6 @@ class SlaEscalationPolicy(BaseModel):
         return tuple(approaching(t) for t in self.approaching_at) + (BREACHED, ESCALATED)
 
 
-def _percent(share: float) -> int:
-    return int(round(share * 100))
-
-
-def approaching(share: float) -> str:
-    return f"approaching_{_percent(share)}"
-
-
-def stage_of(rung: str) -> int:
-    return 3 if rung == ESCALATED else 2 if rung == BREACHED else 1
-
-
-def rung_order(rung: str) -> float:
-    """Rungs compare by this: approaching_50 < approaching_90 < breached < escalated."""
-    if rung == ESCALATED:
-        return 3.0
-    if rung == BREACHED:
-        return 2.0
-    try:
-        return 1.0 + int(rung.rsplit("_", 1)[1]) / 1000
-    except (IndexError, ValueError):
-        return 1.0
-
-
-# --- what the decide reads of the API models (clients/models.py); test stand-ins fit too ---
-
-
-class IncidentView(Protocol):
-    id: int
-    status: str
-    date: datetime | None
-    severity: str | None
-    assignee_email: str | None
-    assignee_id: int | None
-
-
-@dataclass(frozen=True)
-class StageRecord:
-    """A rung done earlier: from the ledger (an applied decision) or one of our notes' tags."""
-
-    incident_id: int
-    rung: str
-    cycle: int
-    assignee_after: str  # normalised; "" when the incident was left unassigned
-    at: datetime  # the ledger's clock, or GitGuardian's for a note (`source`)
-    source: str = "ledger"  # "ledger" or "note"
-
-
-def record_from_decision(incident_id: int, arguments: Mapping[str, Any],
-                         at: datetime) -> StageRecord | None:
-    """The rung an applied decision of this playbook did (None: not one of ours)."""
-    rung, cycle = arguments.get("sla_stage"), arguments.get("cycle")
-    if not isinstance(rung, str) or not isinstance(cycle, int):
-        return None
-    after = arguments.get("email") or arguments.get("assignee") or ""
-    return StageRecord(int(incident_id), rung, cycle, normalise_email(str(after)), at)
-
-
-def records_from_note(incident_id: int, comment: str, at: datetime) -> list[StageRecord]:
-    """The rungs a note's tags say were done (a note of ours holds one)."""
-    return [StageRecord(int(incident_id), m["rung"], int(m["cycle"]),
-                        normalise_email(m["assignee"]), at, "note")
-            for m in STAGE_TAG_RE.finditer(comment or "")]
-
-
 # --- time --------------------------------------------------------------------------------------
 
 
@@ -318,151 +283,7 @@ def due_rung(opened_at: datetime, now: datetime, days: int,
     return approaching(reached[-1]) if reached else None
 
 
-def describe_timing(opened_at: datetime, now: datetime, days: int) -> str:
-    """'3.5 days left of 7' / 'late by 2.1 days (SLA 7 days)'."""
-    left = (sla.due_at(opened_at, days) - now) / timedelta(days=1)
-    if left >= 0:
-        return f"{left:.1f} days left of its {days}-day SLA"
-    return f"late by {-left:.1f} days (SLA {days} days)"
-
-
-# --- who is told -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _People:
-    directory: Mapping[str, Lookup]
-    managers: Mapping[str, Sequence[Lookup]]
-    members: Mapping[str, Any]  # active members by normalised e-mail
-
-    def member_of(self, lookup: Lookup | None, *also: str) -> Any | None:
-        addresses = list(also)
-        if lookup is not None and lookup.person is not None:
-            addresses += [lookup.person.email, *lookup.person.aliases]
-        for address in addresses:
-            member = self.members.get(normalise_email(address))
-            if member is not None:
-                return member
-        return None
-
-
-def _active_members(members: Iterable[Any]) -> dict[str, Any]:
-    index: dict[str, Any] = {}
-    for member in sorted(members, key=lambda m: m.id):
-        address = normalise_email(member.email)
-        if member.active is True and address and not is_bot_or_noreply(address):
-            index.setdefault(address, member)
-    return index
-
-
-@dataclass(frozen=True)
-class _Owner:
-    address: str  # normalised: the person told at stage 1, whose manager is told at stage 2
-    role: str  # "the assignee" / "the commit author"
-
-
-def _owner(incident: IncidentView, occurrences: Sequence[Any],
-           people: _People) -> _Owner | Skip:
-    """Who holds the incident: its assignee, or its most recent human member author."""
-    assignee = normalise_email(incident.assignee_email)
-    if assignee:
-        lookup = people.directory.get(assignee)
-        if lookup is None or lookup.status is Status.ERROR:
-            found = from_directory(lookup, reason=SKIP_DIRECTORY_ERROR,
-                                   subject=f"the assignee {printable(assignee, 120)}")
-            return found.skip(incident.id)
-        if lookup.status is Status.DEPARTED or (lookup.person and lookup.person.departed):
-            return Skip(incident.id, SKIP_ASSIGNEE_DEPARTED,
-                        f"The assignee {printable(assignee, 120)} left the company: the "
-                        "departed-developer playbook hands the incident over first.")
-        return _Owner(assignee, "the assignee")
-    dated = sorted(occurrences, key=lambda o: (o.date is not None, o.date, o.id), reverse=True)
-    for occurrence in dated:
-        address = normalise_email(occurrence.author_info)
-        if is_bot_or_noreply(address, getattr(occurrence, "author_name", None)):
-            continue
-        # The most recent human author only: an older one did not leak it last.
-        member = people.members.get(address)
-        lookup = people.directory.get(address)
-        if member is None:
-            if lookup is not None and lookup.status is Status.ERROR:
-                return from_directory(lookup, reason=SKIP_AUTHOR_LOOKUP_ERROR,
-                                      subject=f"the commit author {printable(address, 120)}"
-                                      ).skip(incident.id)
-            if lookup is not None and lookup.status is Status.ACTIVE:
-                member = people.member_of(lookup)
-        if lookup is not None and (lookup.status is Status.DEPARTED
-                                   or (lookup.person is not None and lookup.person.departed)):
-            member = None
-        if member is None:
-            return Skip(incident.id, SKIP_NO_RECIPIENT,
-                        f"The incident is unassigned and its most recent commit author "
-                        f"{printable(address, 120)} is not an active workspace member.")
-        return _Owner(normalise_email(member.email), "the commit author")
-    return Skip(incident.id, SKIP_NO_RECIPIENT,
-                "The incident is unassigned and no human commit author is known.")
-
-
-def _manager(incident_id: int, owner: _Owner, people: _People,
-             depth: int) -> Evidence[Any] | Skip:
-    """The owner's nearest manager the directory knows as active (tri-state)."""
-    lookup = people.directory.get(owner.address)
-    subject = f"{owner.role} {printable(owner.address, 120)}"
-    if lookup is None or lookup.status is Status.ERROR:
-        return from_directory(lookup, reason=SKIP_DIRECTORY_ERROR, subject=subject
-                              ).skip(incident_id)
-    if lookup.person is None:
-        return Skip(incident_id, SKIP_NO_MANAGER,
-                    f"The directory does not know {subject}: no manager to tell.")
-    chain = list(people.managers.get(owner.address, ()))[:depth]
-
-    def candidates() -> Iterable[Evidence[Any]]:
-        for level, step in enumerate(chain, start=1):
-            title = "manager" if level == 1 else f"manager at level {level}"
-            yield from_directory(step, reason=SKIP_MANAGER_LOOKUP_ERROR,
-                                 subject=f"the {title} of {subject}")
-
-    found = first_yes(candidates())
-    if found.is_unknown:
-        return found.skip(incident_id)
-    if found.value is None:
-        return Skip(incident_id, SKIP_NO_MANAGER,
-                    f"No active manager of {subject} in the directory (looked at "
-                    f"{len(chain)} level(s), up to {depth}).")
-    return found
-
-
 # --- the decision ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Cycle:
-    number: int
-    done: frozenset[str]
-    why: str  # how the cycle was found (shown in the evidence)
-
-
-def current_cycle(incident: IncidentView, records: Sequence[StageRecord],
-                  reopened_at: datetime | None) -> _Cycle:
-    """The incident's escalation cycle now, and the rungs done in it."""
-    if not records:
-        return _Cycle(1, frozenset(), "")
-    latest = max(records, key=lambda r: (r.cycle, r.at, rung_order(r.rung)))
-    assignee = normalise_email(incident.assignee_email)
-    if assignee != latest.assignee_after:
-        before = latest.assignee_after or "nobody"
-        return _Cycle(latest.cycle + 1, frozenset(),
-                      f"cycle {latest.cycle + 1}: reassigned from {before} to "
-                      f"{assignee or 'nobody'} since the last rung")
-    # A reopening is dated by GitGuardian's clock: compared with our note's date (the same
-    # clock) when the note was read, else with the ledger's.
-    noted_at = [r.at for r in records if r.cycle == latest.cycle and r.source == "note"]
-    since = max(noted_at) if noted_at else latest.at
-    if reopened_at is not None and reopened_at > since:
-        return _Cycle(latest.cycle + 1, frozenset(),
-                      f"cycle {latest.cycle + 1}: reopened at {reopened_at:%Y-%m-%d %H:%M} UTC")
-    done = frozenset(r.rung for r in records if r.cycle == latest.cycle)
-    return _Cycle(latest.cycle, done, "")
 
 
 def decide_sla_escalation(
@@ -488,8 +309,8 @@ def decide_sla_escalation(
     `directory`: normalised e-mail -> Lookup of owners; `managers`: owner -> manager chain,
     nearest first. Same inputs in any order give the same plan.
     """
-    people = _People(by_normalised_address(directory), by_normalised_address(managers),
-                     _active_members(members))
+    people = People(by_normalised_address(directory), by_normalised_address(managers),
+                    active_members(members))
     occurrences_by_incident = occurrences_by_incident or {}
     reopened = reopened or {}
     quiet = quiet_now(now, policy)
@@ -505,10 +326,10 @@ def decide_sla_escalation(
         seen.add(incident.id)
         if str(incident.status) not in OPEN_STATUSES:
             continue
-        days = sla.sla_days(_text(incident.severity), sla_table)
+        days = sla.sla_days(severity_name(incident.severity), sla_table)
         if days is None:
             skips.append(Skip(incident.id, SKIP_NO_SLA,
-                              f"Severity {_text(incident.severity)} has no SLA."))
+                              f"Severity {severity_name(incident.severity)} has no SLA."))
             continue
         opened_at = incident.date
         if opened_at is None:
@@ -550,12 +371,12 @@ def decide_sla_escalation(
     return Plan(PLAYBOOK, tuple(decisions), tuple(skips))
 
 
-def _plan_rung(incident: IncidentView, rung: str, cycle: _Cycle, days: int, timing: str,
-               people: _People, occurrences: Sequence[Any],
+def _plan_rung(incident: IncidentView, rung: str, cycle: Cycle, days: int, timing: str,
+               people: People, occurrences: Sequence[Any],
                policy: SlaEscalationPolicy) -> Decision | Skip:
     stage = stage_of(rung)
     assignee = normalise_email(incident.assignee_email)
-    severity = _text(incident.severity)
+    severity = severity_name(incident.severity)
     facts = f"{severity.capitalize()} incident, {timing}."
     if cycle.why:
         facts += f" A new escalation cycle ({cycle.why})."
@@ -570,7 +391,7 @@ def _plan_rung(incident: IncidentView, rung: str, cycle: _Cycle, days: int, timi
         evidence = (f"{facts} Stage 3 (escalated: over {policy.escalate_after_days:g} days "
                     f"late): {told}.")
     else:
-        owner = _owner(incident, occurrences, people)
+        owner = owner_of(incident, occurrences, people)
         if isinstance(owner, Skip):
             if stage == 1 or owner.reason != SKIP_NO_RECIPIENT:
                 return owner
@@ -581,7 +402,7 @@ def _plan_rung(incident: IncidentView, rung: str, cycle: _Cycle, days: int, timi
             evidence = (f"{facts} Stage 1 ({rung.replace('_', ' ')}% of the SLA): "
                         f"{owner.role} {owner.address} is told.")
         else:
-            found = _manager(incident.id, owner, people, policy.manager_depth)
+            found = manager_of(incident.id, owner, people, policy.manager_depth)
             if isinstance(found, Skip):
                 return found
             manager = normalise_email(found.value.email)
@@ -621,170 +442,6 @@ def render_note(decision: Decision) -> str:
     return f"{clip(text, NOTE_BUDGET - len(tag) - 2)}\n\n{tag}"
 
 
-def _text(value: Any) -> str:
-    return str(getattr(value, "value", value) or "unknown")
-
-
-# --- digests: one per person per run -----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DigestItem:
-    """One incident in one person's digest."""
-
-    decision_id: str
-    incident_id: int
-    rung: str
-    recipient: str  # normalised e-mail, or SECURITY
-    incident_name: str
-    severity: str
-    timing: str  # "3.5 days left of its 7-day SLA" / "late by 2.1 days (SLA 7 days)"
-    late_days: float  # negative: days left
-    url: str  # the incident's GitGuardian page (never a share link)
-
-
-@dataclass(frozen=True)
-class Digest:
-    recipient: str
-    items: tuple[DigestItem, ...] = field(default_factory=tuple)
-
-    @property
-    def decision_ids(self) -> tuple[str, ...]:
-        return tuple(sorted({i.decision_id for i in self.items}))
-
-
-def digest_items(done: Iterable[tuple[str, int, Mapping[str, Any]]],
-                 incidents: Mapping[int, Any], now: datetime,
-                 sla_table: Mapping[str, int | None] | None = None) -> list[DigestItem]:
-    """Items for rungs done (decision id, incident id, arguments) on incidents still open."""
-    items = []
-    for decision_id, incident_id, arguments in done:
-        incident = incidents.get(incident_id)
-        if incident is None or str(incident.status) not in OPEN_STATUSES:
-            continue
-        days = sla.sla_days(_text(incident.severity), sla_table)
-        if days is None or incident.date is None:
-            continue
-        late = (now - sla.due_at(incident.date, days)) / timedelta(days=1)
-        for recipient in arguments.get("notify") or ():
-            items.append(DigestItem(
-                decision_id=decision_id, incident_id=incident_id,
-                rung=str(arguments.get("sla_stage")), recipient=str(recipient),
-                incident_name=printable(str(getattr(incident, "incident_name", None)
-                                            or "incident"), 120),
-                severity=_text(incident.severity),
-                timing=describe_timing(incident.date, now, days), late_days=round(late, 1),
-                url=_page_url(getattr(incident, "gitguardian_url", None)),
-            ))
-    return items
-
-
-def _page_url(value: Any) -> str:
-    """The incident's dashboard page; anything else (a share link) is never passed on."""
-    text = str(value or "")
-    if "/share/" in text or not text.startswith("https://"):
-        return ""
-    return printable(text, 300)
-
-
-def build_digests(items: Iterable[DigestItem]) -> list[Digest]:
-    """One digest per recipient: each incident once (its highest rung), the latest first."""
-    by_recipient: dict[str, dict[int, list[DigestItem]]] = {}
-    for item in items:
-        by_recipient.setdefault(item.recipient, {}).setdefault(item.incident_id, []).append(item)
-    digests = []
-    for recipient in sorted(by_recipient):
-        chosen = []
-        for group in by_recipient[recipient].values():
-            top = max(group, key=lambda i: (rung_order(i.rung), i.decision_id))
-            # Every item of the incident is delivered by this message (ids kept for the ledger).
-            chosen.append(top)
-            chosen.extend(i for i in group if i is not top)
-        digests.append(Digest(recipient, tuple(chosen)))
-    return digests
-
-
-_STAGE_TITLES = {1: "SLA approaching", 2: "SLA breached", 3: "SLA breached, escalated"}
-
-
-def render_digest(digest: Digest, policy: SlaEscalationPolicy) -> tuple[str, str]:
-    """(subject, plain-text body): the person's incidents by stage, latest first, with links."""
-    shown: dict[int, DigestItem] = {}
-    for item in digest.items:
-        current = shown.get(item.incident_id)
-        if current is None or rung_order(item.rung) > rung_order(current.rung):
-            shown[item.incident_id] = item
-    ordered = sorted(shown.values(), key=lambda i: (-rung_order(i.rung), -i.late_days,
-                                                    i.incident_id))
-    who = "the security team" if digest.recipient == SECURITY else digest.recipient
-    late = sum(1 for i in ordered if stage_of(i.rung) >= 2)
-    subject = (f"GitGuardian SLA: {len(ordered)} incident(s) need attention"
-               + (f", {late} past their SLA" if late else ""))
-    lines = [f"For {who}: GitGuardian incidents chased by the SLA escalation ladder.", ""]
-    for stage in (3, 2, 1):
-        group = [i for i in ordered if stage_of(i.rung) == stage]
-        if not group:
-            continue
-        lines.append(f"{_STAGE_TITLES[stage]} ({len(group)}):")
-        for item in group[: policy.digest_max_items]:
-            link = f" {item.url}" if item.url else ""
-            lines.append(f"- #{item.incident_id} {item.incident_name} ({item.severity}): "
-                         f"{item.timing}{link}")
-        if len(group) > policy.digest_max_items:
-            lines.append(f"- and {len(group) - policy.digest_max_items} more")
-        lines.append("")
-    lines.append("Each incident is told once per stage; a note on it says the same.")
-    return subject, "\n".join(lines)
-
-
 def unknown_notes(detail: str) -> Evidence[Sequence[StageRecord]]:
     """Notes that could not be read, as evidence."""
     return Evidence.unknown(SKIP_NOTES_LOOKUP_ERROR, detail, Cause.ERROR)
-
-
-OUTBOX = "outbox"  # the pseudo-block of `outbox_dir`: digests written as files
-
-
-@dataclass(frozen=True)
-class Message:
-    """One digest through one block: what a run sends, records and retries."""
-
-    recipient: str  # normalised e-mail, or SECURITY
-    block: str  # "block-type/block-name", or OUTBOX
-    address: str | None  # where an e-mail block sends it (None: a channel post or a file)
-    subject: str
-    body: str
-    decision_ids: tuple[str, ...]
-
-
-def blocks_for(recipient: str, policy: SlaEscalationPolicy) -> tuple[str, ...]:
-    blocks = policy.security_blocks if recipient == SECURITY else policy.people_blocks
-    return tuple(blocks) + ((OUTBOX,) if policy.outbox_dir else ())
-
-
-def is_email_block(block: str) -> bool:
-    return block.split("/", 1)[0] == "email-server-credentials"
-
-
-def plan_messages(items: Iterable[DigestItem], delivered: set[tuple[str, str, str]],
-                  policy: SlaEscalationPolicy) -> list[Message]:
-    """One message per recipient and block, holding the items that block has not delivered
-    yet (this run's and earlier failures alike): one digest per person per run and channel."""
-    items = list(items)
-    messages = []
-    for recipient in sorted({i.recipient for i in items}):
-        mine = [i for i in items if i.recipient == recipient]
-        for block in blocks_for(recipient, policy):
-            address = None
-            if is_email_block(block):
-                address = policy.security_lead_email if recipient == SECURITY else recipient
-                if not address:
-                    continue  # nobody to e-mail (stage 3 without a security lead)
-            pending = [i for i in mine if (i.decision_id, recipient, block) not in delivered]
-            if not pending:
-                continue
-            [digest] = build_digests(pending)
-            subject, body = render_digest(digest, policy)
-            messages.append(Message(recipient, block, address, subject, body,
-                                    digest.decision_ids))
-    return messages
