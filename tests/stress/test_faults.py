@@ -15,7 +15,8 @@ from tests.stress.conftest import final_view, new_writes, playbooks, run_flow
 
 pytestmark = [pytest.mark.slapd, pytest.mark.prefect]
 
-SEEDS = (11, 12)
+# Seed 11 in the default suite; seed 12 with the other seed sweeps (`make sweep`, run by .ci/run).
+SEEDS = (11, pytest.param(12, marks=pytest.mark.sweep))
 MAX_RUNS = 3  # the first run and up to two re-runs
 
 
