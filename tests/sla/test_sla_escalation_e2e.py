@@ -13,7 +13,7 @@ import pytest
 
 from tests.fixtures import canary
 from tests.fixtures.harness import run_flow
-from tests.fixtures.receivers import SmtpReceiver, start_webhook
+from tests.fixtures.receivers import SmtpReceiver, start_webhook, without_apprise_pacing
 
 pytestmark = [pytest.mark.slapd, pytest.mark.prefect, pytest.mark.slow]
 
@@ -43,6 +43,7 @@ def receivers(tmp_path, monkeypatch):
     # The real SlackWebhook block and apprise's Slack plugin, their Slack host pointed at the
     # loopback receiver (the plugin's one base URL; the block's URL stays Slack's shape).
     monkeypatch.setattr(NotifySlack, "webhook_url", f"{webhook.base}/services")
+    without_apprise_pacing(monkeypatch)
     yield webhook, teams, smtp
     webhook.stop()
     teams.stop()
@@ -218,7 +219,8 @@ def test_a_failing_webhook_leaves_the_notes_records_it_and_the_next_run_delivers
     if failure == "500":
         webhook.status = 500  # Slack and the custom webhook answer 500
     else:
-        webhook.delay = 2.5  # the custom webhook gives up after 1 s
+        webhook.delay = 2.5  # the custom webhook gives up after 1 s (Slack is answered at once)
+        webhook.delayed_paths = ("/custom/",)
     state, result = run(now, people_blocks=["email-server-credentials/smtp",
                                             "slack-webhook/people"])
     assert state.is_completed(), state.message

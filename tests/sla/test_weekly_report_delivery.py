@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.fixtures import canary
-from tests.fixtures.receivers import SmtpReceiver, start_webhook
+from tests.fixtures.receivers import SmtpReceiver, start_webhook, without_apprise_pacing
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 
@@ -25,6 +25,7 @@ def test_the_weekly_report_summary_goes_through_the_blocks(sandbox, prefect_serv
     webhook, smtp = start_webhook(), SmtpReceiver()
     try:
         monkeypatch.setattr(NotifySlack, "webhook_url", f"{webhook.base}/services")
+        without_apprise_pacing(monkeypatch)
         for name, value in {"GITGUARDIAN_API_URL": sandbox.url,
                             "GITGUARDIAN_API_KEY": sandbox.token,
                             "GITGUARDIAN_REQUESTS_PER_MINUTE": "0",
