@@ -29,6 +29,7 @@ _hypothesis_settings.load_profile("project")
 
 pytest_plugins = [
     "tests.fixtures.canary",
+    "tests.fixtures.demo",
     "tests.fixtures.prefect",
     "tests.fixtures.slapd",
     "tests.fixtures.postgres",
