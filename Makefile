@@ -29,7 +29,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
-# Claims shown over many seeds (e.g. two runs at once under 20 jitter seeds): run by .ci/run.
+# Claims shown over many seeds (e.g. two runs at once under 15 jitter seeds): run by .ci/run.
 sweep: $(STAMP)
 	$(PY) -m pytest -m sweep $(ARGS)
 

@@ -5,7 +5,7 @@ machine) or a real PostgreSQL server (what workers on several hosts share).
 Over many jitter seeds: no incident gets two notes with one marker, no write event is repeated
 on an incident in the audit log, and the runs' ledger records say what each did: one applied
 the plan, the other waited for the lease and then found nothing left to do (or only decisions
-already done). The `sweep` group (run by .ci/run) runs every case, 20 seeds each; the default
+already done). The `sweep` group (run by .ci/run) runs every case, 15 seeds each; the default
 suite runs one seed of two cases, one per ledger (a playbook's SQLite ledger, the bulk notes on
 PostgreSQL), so that `make test` shows the claim without repeating the sweep's seeds.
 """
@@ -34,7 +34,7 @@ pytestmark = [pytest.mark.slapd, pytest.mark.prefect, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 JITTER_MS = 600
-SWEEP_SEEDS = 20
+SWEEP_SEEDS = 15  # five rounds of PAIRS_AT_ONCE pairs per case: 120 pairs in all
 PAIRS_AT_ONCE = 3  # pairs of processes run side by side in the sweep (they mostly wait)
 # Both processes' first request is held until the other's arrives, but a process can still be
 # slowed after it (its Prefect server answering slowly under the load of many processes), and
