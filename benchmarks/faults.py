@@ -32,15 +32,10 @@ NAMES = ("departed", "auto-ignore", "triage")
 
 
 def _environment(out: Path) -> None:
-    os.environ.update(
-        GITGUARDIAN_REQUESTS_PER_MINUTE="0",
-        GITGUARDIAN_MAX_RETRIES="6",
-        GITGUARDIAN_RETRY_BACKOFF_CAP="0.02",
-        DIRECTORY_JSON=str(out / "directory.json"),
-        LDAP_BASE_DN="dc=corp,dc=example",
-        LDAP_LEAVERS_OU="ou=leavers,dc=corp,dc=example",
-        GIT_MIRRORS_ROOT=str(out / "repos"),
-    )
+    from sandbox.export import environment
+
+    os.environ.update(environment(out), GITGUARDIAN_MAX_RETRIES="6",
+                      GITGUARDIAN_RETRY_BACKOFF_CAP="0.02")
     os.environ.pop("LDAP_URL", None)
 
 

@@ -29,6 +29,7 @@ import requests
 import yaml
 
 from deployments.processes import free_port, stop, tail, wait_until
+from sandbox.export import environment
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAYBOOKS = ("flows/commit_author_triage.py", "flows/auto_ignore.py",
@@ -120,13 +121,7 @@ class EventPath:
                                     max_actions=max_actions)
                 self._spawn("serve", ["-m", "deployments.serve", "--file", str(served)], {
                     **env,
-                    "GITGUARDIAN_API_URL": box.url,
-                    "GITGUARDIAN_API_KEY": box.token,
-                    "GITGUARDIAN_REQUESTS_PER_MINUTE": "0",
-                    "DIRECTORY_JSON": str(self.export / "directory.json"),
-                    "LDAP_BASE_DN": "dc=corp,dc=example",
-                    "LDAP_LEAVERS_OU": "ou=leavers,dc=corp,dc=example",
-                    "GIT_MIRRORS_ROOT": str(self.export / "repos"),
+                    **environment(self.export, url=box.url, key=box.token),
                     # serve looks for runs to start every 10 s by default: a triggered run
                     # would wait up to that long (README: event latency).
                     "PREFECT_RUNNER_POLL_FREQUENCY": "1",

@@ -26,16 +26,9 @@ def say(message: str = "") -> None:
 
 def _environment(box: Any, out: Path) -> None:
     """Point every adapter at the sandbox and its exports, as an operator would with env vars."""
-    os.environ.update(
-        GITGUARDIAN_API_URL=box.url,
-        GITGUARDIAN_API_KEY=box.token,
-        GITGUARDIAN_REQUESTS_PER_MINUTE="0",  # the sandbox has no rate limit unless asked
-        DIRECTORY_JSON=str(out / "directory.json"),
-        LDAP_BASE_DN="dc=corp,dc=example",
-        LDAP_LEAVERS_OU="ou=leavers,dc=corp,dc=example",
-        GIT_MIRRORS_ROOT=str(out / "repos"),
-        LEDGER_URL=f"sqlite:///{out / 'ledger.sqlite'}",
-    )
+    from sandbox.export import environment
+
+    os.environ.update(environment(out, url=box.url, key=box.token, ledger=out / "ledger.sqlite"))
     os.environ.pop("LDAP_URL", None)
 
 

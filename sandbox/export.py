@@ -52,6 +52,30 @@ def export(workspace: Workspace, out_dir: Path) -> None:
 
 # --- directory ---------------------------------------------------------------------------
 
+def environment(out_dir: Path, *, url: str | None = None, key: str | None = None,
+                ledger: Path | None = None) -> dict[str, str]:
+    """The variables that point every adapter at an export written by `export` (the directory's
+    offline JSON, the git mirrors) and, given `url` and `key`, at a sandbox's API; given `ledger`,
+    a SQLite ledger there. What an operator sets (README "Configuration"); the API client's own
+    rate limit is off, as the sandbox has none unless asked. LDAP_URL is not among them: the
+    directory is the export's JSON."""
+    out_dir = Path(out_dir)
+    env = {
+        "GITGUARDIAN_REQUESTS_PER_MINUTE": "0",
+        "DIRECTORY_JSON": str(out_dir / "directory.json"),
+        "LDAP_BASE_DN": BASE_DN,
+        "LDAP_LEAVERS_OU": LEAVERS_OU,
+        "GIT_MIRRORS_ROOT": str(out_dir / "repos"),
+    }
+    if url is not None:
+        env["GITGUARDIAN_API_URL"] = url
+    if key is not None:
+        env["GITGUARDIAN_API_KEY"] = key
+    if ledger is not None:
+        env["LEDGER_URL"] = f"sqlite:///{ledger}"
+    return env
+
+
 def _stable_number(text: str) -> int:
     return zlib.crc32(text.encode())  # the same on every run, unlike hash()
 

@@ -27,6 +27,7 @@ import pytest
 import requests
 
 from deployments import config
+from sandbox.export import environment
 from tasks import approval
 from tasks.decide.identity import normalise_email
 from tests.fixtures.prefect import seed_prefect_home
@@ -112,12 +113,8 @@ def served(tmp_path_factory, prefect_db_template, sandbox_workspace,
             serve_env = {
                 **env, "PREFECT_API_URL": url, "PWD": str(ROOT),
                 "PREFECT_RUNNER_POLL_FREQUENCY": "1",
-                "GITGUARDIAN_API_URL": box.url, "GITGUARDIAN_API_KEY": box.token,
-                "GITGUARDIAN_REQUESTS_PER_MINUTE": "0", "LEDGER_URL": ledger_url,
-                "DIRECTORY_JSON": str(sandbox_export / "directory.json"),
-                "LDAP_BASE_DN": "dc=corp,dc=example",
-                "LDAP_LEAVERS_OU": "ou=leavers,dc=corp,dc=example",
-                "GIT_MIRRORS_ROOT": str(sandbox_export / "repos"),
+                **environment(sandbox_export, url=box.url, key=box.token),
+                "LEDGER_URL": ledger_url,
             }
             with open(serve_log, "wb") as out:
                 serve = subprocess.Popen([sys.executable, "-m", "deployments.serve"], cwd=ROOT,

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from deployments import config
+from sandbox.export import environment
 from tasks.decide.identity import normalise_email
 
 from .conftest import ROOT, PrefectServer, stop, tail, wait_until
@@ -73,15 +74,7 @@ def test_deploy_all_then_a_worker_runs_the_departed_playbook(
         deployments = _check_registered(server)
 
         ledger_url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
-        worker_env = {
-            "GITGUARDIAN_API_URL": box.url,
-            "GITGUARDIAN_REQUESTS_PER_MINUTE": "0",
-            "LEDGER_URL": ledger_url,
-            "DIRECTORY_JSON": str(sandbox_export / "directory.json"),
-            "LDAP_BASE_DN": "dc=corp,dc=example",
-            "LDAP_LEAVERS_OU": "ou=leavers,dc=corp,dc=example",
-            "GIT_MIRRORS_ROOT": str(sandbox_export / "repos"),
-        }
+        worker_env = {**environment(sandbox_export, url=box.url), "LEDGER_URL": ledger_url}
         truth = box.workspace.ground_truth[DEPARTED]["actions"]
         want = {int(i): normalise_email(a["arguments"]["email"]) for i, a in truth.items()}
         assert want, "the sandbox workspace should hold incidents of departed assignees"

@@ -23,6 +23,7 @@ import pytest
 
 import sandbox as sandbox_package
 from deployments import config
+from sandbox.export import environment
 from tests.fixtures.harness import MARKER, our_note_lines
 from tests.stress.conftest import new_writes
 
@@ -119,16 +120,8 @@ def test_two_workers_two_bulk_deployments_write_each_note_once(
     assert 30 <= len(wanted) <= 40, len(wanted)
 
     ledger_url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
-    worker_env = {
-        "GITGUARDIAN_API_URL": box.url,
-        "GITGUARDIAN_API_KEY": box.token,
-        "GITGUARDIAN_REQUESTS_PER_MINUTE": "0",
-        "LEDGER_URL": ledger_url,
-        "DIRECTORY_JSON": str(sandbox_export / "directory.json"),
-        "LDAP_BASE_DN": "dc=corp,dc=example",
-        "LDAP_LEAVERS_OU": "ou=leavers,dc=corp,dc=example",
-        "GIT_MIRRORS_ROOT": str(sandbox_export / "repos"),
-    }
+    worker_env = {**environment(sandbox_export, url=box.url, key=box.token),
+                  "LEDGER_URL": ledger_url}
     parameters = {
         "policy": {"selection": SELECTION, "action": {"kind": "note"}, "reason": REASON},
         "dry_run": False,

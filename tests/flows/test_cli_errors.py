@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.export import environment
+
 ROOT = Path(__file__).resolve().parents[2]
 
 DEPARTED = ["-m", "flows.departed_developers"]
@@ -87,11 +89,7 @@ def _environment(box, export: Path, tmp: Path, changes: dict) -> dict[str, str]:
            and k not in ("DIRECTORY_JSON", "GIT_MIRRORS_ROOT")}
     env.update(
         PREFECT_HOME=str(tmp / "prefect-home"), DO_NOT_TRACK="1", PYTHONUNBUFFERED="1",
-        GITGUARDIAN_API_URL=box.url, GITGUARDIAN_API_KEY=box.tokens["full"],
-        GITGUARDIAN_REQUESTS_PER_MINUTE="0",
-        DIRECTORY_JSON=str(export / "directory.json"), LDAP_BASE_DN="dc=corp,dc=example",
-        LDAP_LEAVERS_OU="ou=leavers,dc=corp,dc=example", GIT_MIRRORS_ROOT=str(export / "repos"),
-        LEDGER_URL=f"sqlite:///{tmp / 'ledger.sqlite'}",
+        **environment(export, url=box.url, key=box.tokens["full"], ledger=tmp / "ledger.sqlite"),
     )
     for name, value in changes.items():
         if value is None:
