@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import timedelta
@@ -171,6 +172,28 @@ def fetch_incidents_by_id(client: Any, incident_ids: Sequence[int]
         get_run_logger().warning("%d incident(s) not found, left out: %s", len(missing),
                                  ", ".join(map(str, missing[:20])))
     return incidents, occurrences
+
+
+class ScopedRead:
+    """The one read of an event's incidents (`fetch_incidents_by_id`), made when first asked
+    for and shared by the playbooks of one flow run (flows/new_incidents.py: auto-ignore, then
+    triage on the same answers).
+
+    `read_at` is `time.monotonic()` from just before that read: the write path takes the read
+    as an incident's safety read only while it is at most 10 s old (`act.apply_plan`'s
+    `read_at`), and reads the incident again when older, so a later playbook of the run may
+    pass it on as it is."""
+
+    def __init__(self, incident_ids: Sequence[int]):
+        self.incident_ids = list(incident_ids)
+        self.read_at: float | None = None
+        self._answer: tuple[list[Any], dict[int, list[Any]]] | None = None
+
+    def __call__(self, client: Any) -> tuple[list[Any], dict[int, list[Any]]]:
+        if self._answer is None:
+            self.read_at = time.monotonic()
+            self._answer = fetch_incidents_by_id(client, self.incident_ids)
+        return self._answer
 
 
 def _as_set(value: Any) -> set[str]:

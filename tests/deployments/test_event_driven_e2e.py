@@ -1,8 +1,9 @@
 """Issue 16 end to end, every part real: the sandbox posts a signed webhook -> the receiver
 (`python -m deployments.webhooks`) -> a Prefect server (`prefect server start`) -> prefect.yaml's
 deployment triggers -> `python -m deployments.serve` runs the playbook scoped to the event's
-incidents -> the incident is assigned to its author and a test-path one ignored, asserted
-through the sandbox's API. Then a burst of 500 new incidents starts at most 5 flow runs."""
+incidents -> the incident is assigned to its author and a test-path one ignored (and never
+assigned), asserted through the sandbox's API; one run of new-incidents/on-events per event
+(auto-ignore, then triage). Then a burst of 500 new incidents starts at most 5 flow runs."""
 from __future__ import annotations
 
 import copy
@@ -28,6 +29,18 @@ def _runs_by_deployment(path: EventPath, since: float) -> dict[str, list]:
         if run.created and run.created.timestamp() >= since:
             found.setdefault(names.get(run.deployment_id, "?"), []).append(run)
     return found
+
+
+def one_run_per_event(path: EventPath, since: float, ids: set[int]) -> bool:
+    """The triggered events since `since` each started one run of new-incidents/on-events
+    (auto-ignore, then triage), and no other deployment ran: no separate triage or auto-ignore
+    run. An event carries every incident of its window, so the runs' ids cover `ids` once."""
+    runs = _runs_by_deployment(path, since)
+    assert set(runs) == {"on-events"}, {k: len(v) for k, v in runs.items()}
+    scoped = [i for r in runs["on-events"] for i in r.parameters["incident_ids"]]
+    assert sorted(scoped) == sorted(ids), scoped
+    assert len(runs["on-events"]) <= len(ids)
+    return True
 
 
 def _all_final(path: EventPath) -> bool:
@@ -61,26 +74,21 @@ def test_a_webhook_runs_the_playbooks_for_its_incident_and_a_burst_is_a_few_runs
         )
         assert normalise_email(one["assignee_email"]) == email
         assert two["ignore_reason"] == "test_credential"
-        runs = _runs_by_deployment(path, since)
-        triage = runs["on-events-and-hourly"]
-        assert all(r.parameters["incident_ids"] for r in triage)
-        scoped = {i for r in triage for i in r.parameters["incident_ids"]}
-        assert leak["id"] in scoped and scoped <= {leak["id"], test_leak["id"]}
-        assert any(
-            test_leak["id"] in r.parameters["incident_ids"] for r in runs["on-events-and-6-hourly"]
-        )
+        # Auto-ignore ran first in the event's run: the test credential was never assigned.
+        assert two.get("assignee_id") is None and two.get("assignee_email") is None, two
+        assert one_run_per_event(path, since, {leak["id"], test_leak["id"]})
         # The receiver said what each event triggered; the token is nowhere in its log.
         wait_until(lambda: _all_final(path), timeout=120, what="the runs to end")
         receiver_log = path.logs["receiver"].read_text()
         assert f"received incident_triggered for incident {leak['id']}" in receiver_log
-        assert "commit-author-triage/on-events-and-hourly" in receiver_log
+        assert "new-incidents/on-events" in receiver_log
         for log in path.logs.values():
             assert canary.secrets_in(log.read_text(errors="replace")) == []
 
         # One more single-incident event, now that the scoped runs' token and member list
-        # are fresh in the cache (tasks/fetch.py): at most 5 API requests for all it starts
-        # (triage: read, assign, note, after-write audit check; auto-ignore: read), and the
-        # `assigned` webhook our own write caused starts no departed run.
+        # are fresh in the cache (tasks/fetch.py): at most 5 API requests for the one run it
+        # starts (new-incidents: one read for both playbooks, assign, note, after-write audit
+        # check), and the `assigned` webhook our own write caused starts no departed run.
         box.webhooks.flush(60)
         wait_until(lambda: _all_final(path), timeout=120, what="the first runs to end")
         time.sleep(2 * path.window)
@@ -96,7 +104,7 @@ def test_a_webhook_runs_the_playbooks_for_its_incident_and_a_burst_is_a_few_runs
         spent = path.counter.count - before
         assert spent <= 5, spent
         started = {k: len(v) for k, v in _runs_by_deployment(path, since).items()}
-        assert started == {"on-events-and-hourly": 1, "on-events-and-6-hourly": 1}, started
+        assert started == {"on-events": 1}, started
         assert (f"received incident_assigned for incident {single['id']}: the assignment a "
                 "playbook") in path.logs["receiver"].read_text()
 
@@ -123,7 +131,7 @@ def test_a_webhook_runs_the_playbooks_for_its_incident_and_a_burst_is_a_few_runs
         count = sum(len(r) for r in runs.values())
         assert count <= 5, {k: len(v) for k, v in runs.items()}
         assert {
-            i for r in runs["on-events-and-hourly"] for i in r.parameters["incident_ids"]
+            i for r in runs["on-events"] for i in r.parameters["incident_ids"]
         } == set(burst)
         burst_requests = path.counter.count - before
         # Against what one scoped run per playbook of those ids needs: each id is read once per
@@ -135,7 +143,7 @@ def test_a_webhook_runs_the_playbooks_for_its_incident_and_a_burst_is_a_few_runs
             assert len(ids) == len(set(ids)), name
         with path.client() as client:
             triage_id = next(
-                d.id for d in client.read_deployments() if d.name == "on-events-and-hourly"
+                d.id for d in client.read_deployments() if d.name == "on-events"
             )
             counted = path.counter.count
             empty = client.create_flow_run_from_deployment(
