@@ -139,8 +139,9 @@ class Playbook:
                              f"(30 days), got {self.approval_timeout_hours!r}")
         self.client = self.client or settings.gitguardian_client()
         scopes = self.scopes if not self.dry_run else preflight.read_scopes(self.scopes)
-        # A run scoped to an event's incidents shares the token's description with the scoped
-        # runs of the last few minutes (tasks/fetch.py SCOPED_CACHE_SECONDS); a sweep reads it.
+        # A run scoped to an event's incidents takes the token's description from a cache kept
+        # for the key's lifetime (tasks/fetch.py TOKEN_CACHE_SECONDS, never past its
+        # expire_at); a sweep reads it.
         client = self.client
         read = ((lambda: fetch.token_info_cached(client))
                 if self.parameters.get("incident_ids") is not None else None)
