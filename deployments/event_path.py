@@ -91,16 +91,18 @@ class EventPath:
         return process
 
     @contextlib.contextmanager
-    def running(self, *, writes: bool = True, max_actions: int = 1000) -> Iterator[EventPath]:
+    def running(self, *, writes: bool = True, max_actions: int = 1000,
+                env: dict[str, str] | None = None) -> Iterator[EventPath]:
+        """The receiver and serve running; `env`: more variables for serve (its runs)."""
         import sandbox
 
-        env = {**self.base_env, "PREFECT_API_URL": self.api_url, "PWD": str(ROOT),
+        base = {**self.base_env, "PREFECT_API_URL": self.api_url, "PWD": str(ROOT),
                # The receiver reads it too: our own assignments coming back start nothing.
                "LEDGER_URL": f"sqlite:///{self.workdir / 'ledger.sqlite'}"}
         port = free_port()
         receiver = self._spawn("receiver", [
             "-m", "deployments.webhooks", "--port", str(port), "--window", str(self.window)],
-            {**env, "GITGUARDIAN_WEBHOOK_TOKEN": self.token})
+            {**base, "GITGUARDIAN_WEBHOOK_TOKEN": self.token})
         self.receiver_url = f"http://127.0.0.1:{port}/webhooks/gitguardian"
 
         def receiver_up() -> bool:
@@ -120,7 +122,7 @@ class EventPath:
                 served = event_yaml(self.workdir / "prefect-events.yaml", writes=writes,
                                     max_actions=max_actions)
                 self._spawn("serve", ["-m", "deployments.serve", "--file", str(served)], {
-                    **env,
+                    **base,
                     "GITGUARDIAN_API_URL": box.url,
                     "GITGUARDIAN_API_KEY": box.token,
                     "GITGUARDIAN_REQUESTS_PER_MINUTE": "0",
@@ -131,6 +133,7 @@ class EventPath:
                     # serve looks for runs to start every 10 s by default: a triggered run
                     # would wait up to that long (README: event latency).
                     "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+                    **(env or {}),
                 })
                 wait_until(self._automations_ready, timeout=120,
                            what=f"serve's deployments and triggers\n{tail(self.logs['serve'])}")
