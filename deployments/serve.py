@@ -54,11 +54,16 @@ def check_key() -> str:
     (tasks/fetch.py `token_info_cached`): the first event's run then finds the token's
     description cached. No key, or a key GitGuardian refuses: InputError, and serve does not
     start. GitGuardian unreachable: said, and serve starts (each run checks the key again)."""
+    from prefect.settings import PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW, temporary_settings
+
     from tasks import fetch, preflight, settings
 
     client = settings.gitguardian_client()
     try:
-        token = preflight.check_token(client, (), read=lambda: fetch.token_info_cached(client))
+        # A task run outside any flow run: its log lines stay in this console.
+        with temporary_settings({PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW: "ignore"}):
+            token = preflight.check_token(client, (),
+                                          read=lambda: fetch.token_info_cached(client))
     except preflight.ApiUnavailable as exc:
         return f"GitGuardian API key not checked (each run checks it): {exc}"
     scopes = ", ".join(sorted(getattr(token, "scopes", None) or ())) or "none"
