@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 
@@ -66,6 +67,5 @@ def test_the_description_outlives_the_member_lists_cache(fresh_sandbox, prefect_
     assert fetch.TOKEN_CACHE_SECONDS == 24 * 3600
     assert fetch._token_info.cache_expiration == timedelta(hours=24)
     # The cache key holds a digest of the key, never the key.
-    key = fetch._per_token(type("Context", (), {"task": fetch._token_info})(),
-                           {"client": client})
+    key = fetch._per_token(SimpleNamespace(task=fetch._token_info), {"client": client})
     assert key.startswith("gg-token-info-cached-") and token.secret not in key
