@@ -56,9 +56,9 @@ def benchmark(events: int, seed: int, incidents: int, window: float) -> dict[str
                 latencies.append(time.monotonic() - started)
                 print(f"  event {n + 1}: incident {created['id']} assigned after "
                       f"{latencies[-1]:.1f} s", flush=True)
-                # Let the runs this event started end (auto-ignore; departed, were the `assigned`
-                # webhook not our own write coming back) before counting what it cost and making
-                # the next one.
+                # Let the run this event started end (its after-write audit check; departed, were
+                # the `assigned` webhook not our own write coming back) before counting what it
+                # cost and making the next one.
                 settle(path)
                 requests_per_event.append(path.counter.count - before)
                 print(f"    its runs made {requests_per_event[-1]} API requests", flush=True)
@@ -71,7 +71,8 @@ def benchmark(events: int, seed: int, incidents: int, window: float) -> dict[str
             "latency_max_s": max(latencies),
             "requests_per_event_mean": statistics.mean(requests_per_event),
             "requests_per_event_max": max(requests_per_event),
-            # The first event finds the scoped runs' cache (token, members) empty.
+            # The first event finds the member list's cache empty (serve cached the token's
+            # description when it started).
             "requests_first_event": requests_per_event[0],
             "requests_after_first_max": max(requests_per_event[1:], default=0),
             "requests_per_event": dict(sorted(Counter(requests_per_event).items())),
@@ -93,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
           f"p95 {result['latency_p95_s']:.2f} s, max {result['latency_max_s']:.2f} s")
     print(f"  API requests per event (every run it started): mean "
           f"{result['requests_per_event_mean']:.2f}, max {result['requests_per_event_max']}; "
-          f"first event {result['requests_first_event']} (the scoped runs' cache empty), "
+          f"first event {result['requests_first_event']} (the member list not cached yet; "
+          f"the token's description cached by serve at its start), "
           f"the others at most {result['requests_after_first_max']}; "
           f"events by requests {result['requests_per_event']}")
     print(f"  flow runs: {result['flow_runs']}")

@@ -7,9 +7,9 @@
 
 `EventPath` starts the receiver and `serve` as subprocesses (each in its own process group,
 stopped by its PID) against a Prefect server the caller runs, and a sandbox in this process
-whose webhooks go to the receiver. The served prefect.yaml is the checkout's, with the three
-playbooks' deployments only and writes turned on for triage and auto-ignore (`writes=True`),
-the way an operator turns them on once plans have been read.
+whose webhooks go to the receiver. The served prefect.yaml is the checkout's, with the event
+playbooks' deployments only (new incidents, triage, auto-ignore, departed) and writes turned on
+(`writes=True`), the way an operator turns them on once plans have been read.
 """
 from __future__ import annotations
 
@@ -32,12 +32,13 @@ from deployments.processes import free_port, stop, tail, wait_until
 from sandbox.export import environment
 
 ROOT = Path(__file__).resolve().parent.parent
-PLAYBOOKS = ("flows/commit_author_triage.py", "flows/auto_ignore.py",
+PLAYBOOKS = ("flows/new_incidents.py", "flows/commit_author_triage.py", "flows/auto_ignore.py",
              "flows/departed_developers.py")
 
 
 def event_yaml(out: Path, *, writes: bool = True, max_actions: int = 1000) -> Path:
-    """prefect.yaml with the playbooks' deployments only; triage and auto-ignore write."""
+    """prefect.yaml with the event playbooks' deployments only, writing unless `writes` is
+    off."""
     document = yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))
     kept = []
     for deployment in document["deployments"]:
@@ -91,16 +92,18 @@ class EventPath:
         return process
 
     @contextlib.contextmanager
-    def running(self, *, writes: bool = True, max_actions: int = 1000) -> Iterator[EventPath]:
+    def running(self, *, writes: bool = True, max_actions: int = 1000,
+                env: dict[str, str] | None = None) -> Iterator[EventPath]:
+        """The receiver and serve running; `env`: more variables for serve (its runs)."""
         import sandbox
 
-        env = {**self.base_env, "PREFECT_API_URL": self.api_url, "PWD": str(ROOT),
+        base = {**self.base_env, "PREFECT_API_URL": self.api_url, "PWD": str(ROOT),
                # The receiver reads it too: our own assignments coming back start nothing.
                "LEDGER_URL": f"sqlite:///{self.workdir / 'ledger.sqlite'}"}
         port = free_port()
         receiver = self._spawn("receiver", [
             "-m", "deployments.webhooks", "--port", str(port), "--window", str(self.window)],
-            {**env, "GITGUARDIAN_WEBHOOK_TOKEN": self.token})
+            {**base, "GITGUARDIAN_WEBHOOK_TOKEN": self.token})
         self.receiver_url = f"http://127.0.0.1:{port}/webhooks/gitguardian"
 
         def receiver_up() -> bool:
@@ -120,11 +123,12 @@ class EventPath:
                 served = event_yaml(self.workdir / "prefect-events.yaml", writes=writes,
                                     max_actions=max_actions)
                 self._spawn("serve", ["-m", "deployments.serve", "--file", str(served)], {
-                    **env,
+                    **base,
                     **environment(self.export, url=box.url, key=box.token),
                     # serve looks for runs to start every 10 s by default: a triggered run
                     # would wait up to that long (README: event latency).
                     "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+                    **(env or {}),
                 })
                 wait_until(self._automations_ready, timeout=120,
                            what=f"serve's deployments and triggers\n{tail(self.logs['serve'])}")
@@ -139,7 +143,8 @@ class EventPath:
         with self.client() as client:
             deployments = client.read_deployments()
             automations = client.read_automations()
-        return len(deployments) == 3 and len(automations) >= 4
+        # The four deployments; their three triggers and the approval-timeout automation.
+        return len(deployments) == len(PLAYBOOKS) and len(automations) >= 4
 
     @contextlib.contextmanager
     def client(self) -> Iterator[Any]:
@@ -162,15 +167,20 @@ class EventPath:
         return answer.json()
 
     def leak_like(self, template_id: int, **fields: Any) -> dict[str, Any]:
-        """A new incident in the sandbox that repeats an existing one's leak (its author,
-        source and path), so triage finds the same author; fields override."""
-        occurrence = self.box.store.occurrences_by_incident[template_id][0]
-        options = dict(filepath=occurrence.get("filepath"),
-                       author_email=occurrence.get("author_info"),
-                       author_name=occurrence.get("author_name") or "Someone",
-                       source_id=(occurrence.get("source") or {}).get("id"))
-        options.update(fields)
-        return self.box.events.new_incident(**options)
+        """`leak_like` in this path's sandbox."""
+        return leak_like(self.box, template_id, **fields)
+
+
+def leak_like(box: Any, template_id: int, **fields: Any) -> dict[str, Any]:
+    """A new incident in the sandbox `box` that repeats an existing one's leak (its author,
+    source and path), so triage finds the same author; fields override."""
+    occurrence = box.store.occurrences_by_incident[template_id][0]
+    options = dict(filepath=occurrence.get("filepath"),
+                   author_email=occurrence.get("author_info"),
+                   author_name=occurrence.get("author_name") or "Someone",
+                   source_id=(occurrence.get("source") or {}).get("id"))
+    options.update(fields)
+    return box.events.new_incident(**options)
 
 
 def triage_examples(workspace: Any) -> list[tuple[int, str]]:

@@ -3,6 +3,9 @@
     python -m deployments.serve            # from the checkout; Ctrl-C stops it
     python -m deployments.serve --list     # show what would be served, and exit
 
+Before serving, the GitGuardian key is checked once (a missing or refused key: exit 2, said in
+one line), and its description cached for the runs (tasks/fetch.py `token_info_cached`).
+
 For a single small machine: a Prefect server (or Prefect Cloud) still records the runs and
 shows the UI, but no work pool or worker is needed. Schedules, parameters, tags, descriptions
 and concurrency limits are read from prefect.yaml, so both ways of running stay the same.
@@ -46,6 +49,28 @@ def deployment_trigger(raw: dict[str, Any]) -> Any:
     return TypeAdapter(DeploymentTriggerTypes).validate_python(raw)
 
 
+def check_key() -> str:
+    """The GitGuardian key, checked once before serving, through the task the runs use
+    (tasks/fetch.py `token_info_cached`): the first event's run then finds the token's
+    description cached. No key, or a key GitGuardian refuses: InputError, and serve does not
+    start. GitGuardian unreachable: said, and serve starts (each run checks the key again)."""
+    from prefect.settings import PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW, temporary_settings
+
+    from tasks import fetch, preflight, settings
+
+    client = settings.gitguardian_client()
+    try:
+        # A task run outside any flow run: its log lines stay in this console.
+        with temporary_settings({PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW: "ignore"}):
+            token = preflight.check_token(client, (),
+                                          read=lambda: fetch.token_info_cached(client))
+    except preflight.ApiUnavailable as exc:
+        return f"GitGuardian API key not checked (each run checks it): {exc}"
+    scopes = ", ".join(sorted(getattr(token, "scopes", None) or ())) or "none"
+    return (f"GitGuardian API key accepted by {client.base_url} (scopes: {scopes}); its "
+            "description is cached for the runs (GG_TOKEN_CACHE_SECONDS)")
+
+
 def describe(deployment: Any) -> str:
     schedules = ", ".join(
         f"{s.schedule.cron} {s.schedule.timezone}" for s in deployment.schedules or []
@@ -71,6 +96,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from prefect import serve
 
     from tasks.approval import ensure_timeout_automation
+    from tasks.errors import InputError
+
+    try:
+        print(check_key(), flush=True)
+    except InputError as exc:
+        print(f"error: {exc}; not serving", file=sys.stderr, flush=True)
+        return 2
 
     # A run suspended for approval and not answered in time ends Cancelled, not Failed.
     print(ensure_timeout_automation(), flush=True)

@@ -15,7 +15,6 @@ if __name__ == "__main__":  # the command line: checked before Prefect loads (fl
 
     sys.exit(command_line("flows.auto_ignore"))
 
-import time
 from typing import Any
 
 from prefect import flow
@@ -30,7 +29,7 @@ from tasks.decide.auto_ignore import (
     render_note,
 )
 from tasks.errors import one_line_errors
-from tasks.playbook import Playbook
+from tasks.playbook import RunOptions
 from tasks.runtime import get_run_logger, run_name
 
 SCOPES = ("incidents:read", "incidents:write")
@@ -61,11 +60,18 @@ def auto_ignore(
         incident_ids: Only these incidents (a GitGuardian event's ids; read one by one), for
             the ignore and the recheck alike. Empty: every open incident of the workspace.
     """
+    return ignore_test_paths(policy, RunOptions(dry_run, max_actions, approval_timeout_hours,
+                                                incident_ids))[0]
+
+
+def ignore_test_paths(policy: AutoIgnorePolicy, options: RunOptions
+                      ) -> tuple[Any, frozenset[int]]:
+    """The flow's body, shared with flows/new_incidents.py: (the flow's result, the incidents
+    this run decided on or wrote). A scoped run's read is `options.read` when given (made when
+    first asked for, and shared with the playbook that runs next)."""
     logger = get_run_logger()
-    with Playbook(PLAYBOOK, scopes=SCOPES, dry_run=dry_run, max_actions=max_actions,
-                  parameters={"policy": policy.model_dump(mode="json"),
-                              "incident_ids": incident_ids},
-                  policy=policy, approval_timeout_hours=approval_timeout_hours) as run:
+    incident_ids = options.incident_ids
+    with options.playbook(PLAYBOOK, SCOPES, policy) as run:
         client = run.client
         # One listing per status and validity: multi-value filters are not confirmed on the
         # incidents endpoint. Incidents with a veto tag are excluded server-side (and re-checked
@@ -85,8 +91,9 @@ def auto_ignore(
                         occurrences.setdefault(incident_id, []).extend(found)
         else:
             # The same selection as the listings' filters, applied to the incidents read.
-            read_at = time.monotonic()
-            scoped = fetch.fetch_incidents_by_id(client, incident_ids)
+            read = options.scoped_read()
+            scoped = read(client)
+            read_at = read.read_at
             veto = set(policy.veto_tags)
             incidents = [i for i in scoped[0] if i.status in OPEN_STATUSES
                          and i.validity in policy.validities and not veto & set(i.tags or ())]
@@ -110,7 +117,7 @@ def auto_ignore(
                     scoped=scoped,
                 )
             )
-        return run.execute(
+        result = run.execute(
             plan,
             note=render_note,
             incidents=incidents,
@@ -120,6 +127,7 @@ def auto_ignore(
             },
             read_at=read_at,
         )
+        return result, run.touched
 
 
 def recheck(

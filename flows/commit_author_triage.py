@@ -13,8 +13,8 @@ if __name__ == "__main__":  # the command line: checked before Prefect loads (fl
 
     sys.exit(command_line("flows.commit_author_triage"))
 
-import time
 from collections import Counter
+from collections.abc import Collection
 from typing import Any
 
 from prefect import flow
@@ -28,11 +28,13 @@ from tasks.decide.commit_author_triage import (
     render_note,
 )
 from tasks.decide.identity import is_bot_or_noreply, normalise_email
+from tasks.decide.plan import Plan, Skip
 from tasks.errors import one_line_errors
-from tasks.playbook import Playbook
+from tasks.playbook import RunOptions
 from tasks.runtime import get_run_logger, run_name
 
 SCOPES = ("incidents:read", "incidents:write", "members:read")
+LEFT_TO_AUTO_IGNORE = "left_to_auto_ignore"  # the skip reason of `leave`'s incidents
 
 
 @flow(name=PLAYBOOK, flow_run_name=run_name, log_prints=True)
@@ -59,25 +61,38 @@ def commit_author_triage(
         incident_ids: Only these incidents (a GitGuardian event's ids; read one by one).
             Empty: every unassigned incident of the workspace.
     """
+    return assign_to_authors(policy, RunOptions(dry_run, max_actions, approval_timeout_hours,
+                                                incident_ids))[0]
+
+
+def assign_to_authors(policy: CommitAuthorTriagePolicy, options: RunOptions,
+                      leave: Collection[int] = ()) -> tuple[Any, frozenset[int]]:
+    """The flow's body, shared with flows/new_incidents.py: (the flow's result, the incidents
+    this run decided on or wrote). A scoped run's read is `options.read` when given (shared
+    with the playbook that ran before it in the same flow run); `leave`: incidents of that
+    read another playbook of the flow run decided on or wrote (auto-ignore's): left out,
+    shown as skipped."""
     logger = get_run_logger()
     scopes = SCOPES + (("incidents:share",) if policy.share_with_non_member_author else ())
-    with Playbook(PLAYBOOK, scopes=scopes, dry_run=dry_run, max_actions=max_actions,
-                  parameters={"policy": policy.model_dump(mode="json"),
-                              "incident_ids": incident_ids},
-                  policy=policy, approval_timeout_hours=approval_timeout_hours) as run:
+    with options.playbook(PLAYBOOK, scopes, policy) as run:
         client = run.client
-        # A scoped run (an event's ids) takes the list a scoped run of the last few minutes
-        # read (tasks/fetch.py SCOPED_CACHE_SECONDS); a sweep reads it.
-        members = (fetch.fetch_members(client) if incident_ids is None
-                   else fetch.fetch_members_cached(client))
         read_at = None  # a scoped run's own read is its safety read while fresh (tasks/act.py)
-        if incident_ids is None:
+        left: list[Any] = []
+        if options.incident_ids is None:
+            members = fetch.fetch_members(client)
             incidents = fetch.fetch_incidents(client, status="TRIGGERED")
             occurrences = fetch.fetch_occurrences(client, status="TRIGGERED")
         else:
-            read_at = time.monotonic()
-            incidents, occurrences = fetch.fetch_incidents_by_id(client, incident_ids)
-            incidents = [i for i in incidents if i.status == "TRIGGERED"]
+            # The read may be older than the write path's 10 s bound by the time this run
+            # writes: `apply_plan` then reads each incident again (tasks/act_writer.py).
+            read = options.scoped_read()
+            incidents, occurrences = read(client)
+            read_at = read.read_at
+            left = [i for i in incidents if i.id in leave]
+            incidents = [i for i in incidents if i.status == "TRIGGERED" and i.id not in leave]
+            # The member list a scoped run of the last few minutes read (tasks/fetch.py
+            # SCOPED_CACHE_SECONDS); none at all when no incident is left to assign.
+            members = fetch.fetch_members_cached(client) if incidents else []
         wanted = {i.id for i in incidents}
         occurrences = {i: o for i, o in occurrences.items() if i in wanted}
         logger.info(
@@ -114,7 +129,12 @@ def commit_author_triage(
             codeowners=codeowners,
             open_counts=open_counts,
         )
-        return run.execute(plan, note=render_note, incidents=incidents, read_at=read_at)
+        if left:
+            plan = Plan(plan.playbook, plan.decisions, plan.skips + tuple(
+                Skip(i.id, LEFT_TO_AUTO_IGNORE, "test-directory auto-ignore decided on it "
+                     "earlier in this flow run") for i in left))
+        result = run.execute(plan, note=render_note, incidents=incidents, read_at=read_at)
+        return result, run.touched
 
 
 def canonical_addresses(git: Any, occurrences: dict[int, list[Any]], logger: Any) -> dict[str, str]:

@@ -493,8 +493,9 @@ def _events_demo(args: argparse.Namespace) -> int:
                 f"{incident['assignee_email']}, {time.monotonic() - started:.1f} s after it "
                 "was created."
             )
-            # The runs still going (auto-ignore); the `assigned` webhook our own write caused
-            # starts nothing (the receiver finds its intent in the ledger: see its log).
+            # The run may still be going (its after-write audit check); the `assigned` webhook
+            # our own write caused starts nothing (the receiver finds its intent in the ledger:
+            # see its log). One run per event: new-incidents (auto-ignore, then triage).
             time.sleep(2 * path.window + 2)
             say(
                 "5. The flow runs the event started (Prefect UI: "

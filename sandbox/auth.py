@@ -40,7 +40,8 @@ class Tokens(State):
             "workspace_id": self.workspace_id,
             "created_at": iso(self.workspace.now - timedelta(days=90)),
             "last_used_at": self.now(),
-            "expire_at": ended if token.status == "expired" else None,
+            "expire_at": (iso(token.expire_at) if token.expire_at is not None
+                          else ended if token.status == "expired" else None),
             "revoked_at": ended if token.status == "revoked" else None,
             "status": token.status,
             "creator_id": token.member_id,

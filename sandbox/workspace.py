@@ -19,6 +19,7 @@ class Token:
     member_id: int
     type: str = "personal_access_token"
     status: str = "active"  # or "revoked" / "expired": such a key answers 401
+    expire_at: datetime | None = None  # when the key expires, as its description says
     # the API key value; invented at run time, never written to exports nor shown in reprs
     secret: str = field(default="", repr=False)
 

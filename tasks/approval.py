@@ -134,18 +134,19 @@ def describe(plan: Plan, *, max_actions: int, deadline: datetime, timeout_hours:
     return "\n".join(lines)
 
 
-def read_answer(flow_run_id: Any) -> ApprovalInput | None:
+def read_answer(flow_run_id: Any, key: str = PAUSE_KEY) -> ApprovalInput | None:
     """The answer to this flow run's approval when this attempt resumes its suspension; None
-    otherwise (first attempt, or a run restarted by hand: its pause key was reset)."""
+    otherwise (first attempt, or a run restarted by hand: its pause key was reset). `key`: the
+    pause's key (a flow run of two playbooks gives each its own)."""
     from prefect.client.orchestration import get_client
     from prefect.input.actions import read_flow_run_input
     from prefect.input.run_input import keyset_from_base_key
 
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(flow_run_id)
-    if PAUSE_KEY not in (run.empirical_policy.pause_keys or set()):
+    if key not in (run.empirical_policy.pause_keys or set()):
         return None
-    keyset = keyset_from_base_key(f"suspended-{PAUSE_KEY}")
+    keyset = keyset_from_base_key(f"suspended-{key}")
     value = read_flow_run_input(keyset["response"], flow_run_id=flow_run_id)
     if not value:
         return None
@@ -154,7 +155,7 @@ def read_answer(flow_run_id: Any) -> ApprovalInput | None:
 
 
 def suspend(plan: Plan, *, max_actions: int, timeout_hours: float,
-            emails: Mapping[int, str] | None = None) -> ApprovalInput:
+            emails: Mapping[int, str] | None = None, key: str = PAUSE_KEY) -> ApprovalInput:
     """Suspend the current flow run until its approval is answered (raises Prefect's `Pause`:
     this process's part of the run ends). Returns the answer only when Prefect says this pause
     already fired (an answered run that reached here without `read_answer` seeing it)."""
@@ -169,7 +170,7 @@ def suspend(plan: Plan, *, max_actions: int, timeout_hours: float,
                              run_url=flow_run.ui_url),
         approve=False,
     )
-    return suspend_flow_run(wait_for_input=form, timeout=seconds, key=PAUSE_KEY)
+    return suspend_flow_run(wait_for_input=form, timeout=seconds, key=key)
 
 
 def restrict(plan: Plan, approved_ids: set[str]) -> Plan:

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from prefect.cache_policies import NO_CACHE
@@ -54,36 +55,62 @@ def fetch_members(client: Any) -> list[Any]:
 
 # -- what a run scoped to a few incidents (an event's) may reuse from the runs before it ----------
 #
-# The token (its id, scopes, workspace) and the member list change rarely, and an event's runs
-# come seconds apart: a scoped run takes them from a Prefect task cache (persisted results, on
-# this machine's Prefect storage) for SCOPED_CACHE_SECONDS, keyed by the API URL and a digest of
-# the key (never the key). Full sweeps always read both afresh. A key revoked or narrowed within
-# that time: the run's first refused read (401/403) ends it, nothing written; a member gone
-# since: its assignment is refused by the API (a failed outcome), the next sweep settles it.
+# The member list changes rarely, and an event's runs come seconds apart: a scoped run takes it
+# from a Prefect task cache (persisted results, on this machine's Prefect storage) for
+# SCOPED_CACHE_SECONDS (GG_SCOPED_CACHE_SECONDS, default 10 min), keyed by the API URL and a
+# digest of the key (never the key). A member gone since: its assignment is refused by the API (a
+# failed outcome), the next sweep settles it.
+#
+# The token's description (its id, scopes, workspace) does not change for the key's lifetime: it
+# is cached the same way for TOKEN_CACHE_SECONDS (GG_TOKEN_CACHE_SECONDS, default 24 h), and
+# never used past the token's own `expire_at` (then read again: an expired key answers 401). A
+# key revoked or narrowed meanwhile: the run's first refused request (401/403) ends it or fails
+# that write, and says so. `python -m deployments.serve` fills it when it starts. Full sweeps
+# always read both afresh.
 SCOPED_CACHE_SECONDS = float(os.environ.get("GG_SCOPED_CACHE_SECONDS") or 600)
+TOKEN_CACHE_SECONDS = float(os.environ.get("GG_TOKEN_CACHE_SECONDS") or 24 * 3600)
 
 
-def _per_key(context: Any, parameters: dict[str, Any]) -> str | None:
+def _cache_key(context: Any, parameters: dict[str, Any], seconds: float) -> str | None:
     client = parameters.get("client")
     key = getattr(getattr(client, "_api_key", None), "value", None)
-    if not key or SCOPED_CACHE_SECONDS <= 0:
+    if not key or seconds <= 0:
         return None  # not cached
     digest = hashlib.sha256(f"{getattr(client, 'base_url', '')}\n{key}".encode()).hexdigest()
     return f"gg-{context.task.name}-{digest[:32]}"
 
 
-CACHED = dict(cache_key_fn=_per_key, persist_result=True,
-              cache_expiration=timedelta(seconds=max(SCOPED_CACHE_SECONDS, 0.0)))
+def _per_key(context: Any, parameters: dict[str, Any]) -> str | None:
+    return _cache_key(context, parameters, SCOPED_CACHE_SECONDS)
 
 
-@task(name="token-info-cached", retries=0, **CACHED)
-def token_info_cached(client: Any) -> Any:
-    """`client.token_info()`, shared by the scoped runs of the next few minutes."""
+def _per_token(context: Any, parameters: dict[str, Any]) -> str | None:
+    return _cache_key(context, parameters, TOKEN_CACHE_SECONDS)
+
+
+def _cached(key_fn: Any, seconds: float) -> dict[str, Any]:
+    return dict(cache_key_fn=key_fn, persist_result=True,
+                cache_expiration=timedelta(seconds=max(seconds, 0.0)))
+
+
+@task(name="token-info-cached", retries=0, **_cached(_per_token, TOKEN_CACHE_SECONDS))
+def _token_info(client: Any) -> Any:
     return client.token_info()
 
 
+def token_info_cached(client: Any) -> Any:
+    """`client.token_info()`, kept for TOKEN_CACHE_SECONDS and never past the token's own
+    `expire_at`: a description whose key has expired since is read again (the API then
+    answers 401, and the run says the key was refused)."""
+    token = _token_info(client)
+    expire_at = getattr(token, "expire_at", None)
+    if expire_at is not None and expire_at <= datetime.now(UTC):
+        token = _token_info.with_options(refresh_cache=True)(client)
+    return token
+
+
 @task(name="fetch-members-cached", retries=1, retry_delay_seconds=5,
-      retry_condition_fn=transient, **CACHED)
+      retry_condition_fn=transient, **_cached(_per_key, SCOPED_CACHE_SECONDS))
 def fetch_members_cached(client: Any) -> list[Any]:
     """`fetch_members`, shared by the scoped runs of the next few minutes."""
     return [m for page in paged(client.members(per_page=100).pages(), "members", "members")
@@ -171,6 +198,28 @@ def fetch_incidents_by_id(client: Any, incident_ids: Sequence[int]
         get_run_logger().warning("%d incident(s) not found, left out: %s", len(missing),
                                  ", ".join(map(str, missing[:20])))
     return incidents, occurrences
+
+
+class ScopedRead:
+    """The one read of an event's incidents (`fetch_incidents_by_id`), made when first asked
+    for and shared by the playbooks of one flow run (flows/new_incidents.py: auto-ignore, then
+    triage on the same answers).
+
+    `read_at` is `time.monotonic()` from just before that read: the write path takes the read
+    as an incident's safety read only while it is at most 10 s old (`act.apply_plan`'s
+    `read_at`), and reads the incident again when older, so a later playbook of the run may
+    pass it on as it is."""
+
+    def __init__(self, incident_ids: Sequence[int]):
+        self.incident_ids = list(incident_ids)
+        self.read_at: float | None = None
+        self._answer: tuple[list[Any], dict[int, list[Any]]] | None = None
+
+    def __call__(self, client: Any) -> tuple[list[Any], dict[int, list[Any]]]:
+        if self._answer is None:
+            self.read_at = time.monotonic()
+            self._answer = fetch_incidents_by_id(client, self.incident_ids)
+        return self._answer
 
 
 def _as_set(value: Any) -> set[str]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from prefect.cache_policies import NO_CACHE
@@ -61,6 +62,32 @@ class LedgerNotShared(RuntimeError):
 LEDGERS_VARIABLE = "gg_remediation_ledgers"
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """What a playbook run is asked, beyond its policy: the flow's common parameters, and, when
+    several playbooks share one flow run (flows/new_incidents.py), the one read of the event's
+    incidents (`fetch.ScopedRead`) and the playbook's own approval pause key."""
+
+    dry_run: bool
+    max_actions: int
+    approval_timeout_hours: float = DEFAULT_APPROVAL_TIMEOUT_HOURS
+    incident_ids: list[int] | None = None  # None: the whole workspace
+    read: fetch.ScopedRead | None = None
+    approval_key: str = approval.PAUSE_KEY
+
+    def playbook(self, name: str, scopes: Iterable[str], policy: Any) -> Playbook:
+        return Playbook(name, scopes=scopes, dry_run=self.dry_run, max_actions=self.max_actions,
+                        parameters={"policy": policy.model_dump(mode="json"),
+                                    "incident_ids": self.incident_ids},
+                        policy=policy, approval_timeout_hours=self.approval_timeout_hours,
+                        approval_key=self.approval_key)
+
+    def scoped_read(self) -> fetch.ScopedRead:
+        """The shared read of the ids, or a read of this run's own (scoped runs only)."""
+        assert self.incident_ids is not None
+        return self.read or fetch.ScopedRead(self.incident_ids)
+
+
 class Playbook:
     def __init__(
         self,
@@ -74,6 +101,7 @@ class Playbook:
         approval_timeout_hours: float = DEFAULT_APPROVAL_TIMEOUT_HOURS,
         client: Any = None,
         ledger: Any = None,
+        approval_key: str = approval.PAUSE_KEY,
     ):
         self.name, self.scopes, self.dry_run = name, tuple(scopes), dry_run
         self.max_actions, self.policy = max_actions, policy
@@ -88,6 +116,12 @@ class Playbook:
         self.answer: approval.ApprovalInput | None = None  # this attempt resumes an approval
         self.approved_ids: set[str] = set()
         self.suspended = False
+        # The run's pause key: two playbooks in one flow run (flows/new_incidents.py) each ask
+        # for, and read, their own approval.
+        self.approval_key = approval_key
+        # Incidents this run decided anything about or wrote (after `execute`): a later
+        # playbook of the same flow run leaves them alone.
+        self.touched: frozenset[int] = frozenset()
 
     def __enter__(self) -> Playbook:
         from clients.lease import LeaseHeld
@@ -105,8 +139,9 @@ class Playbook:
                              f"(30 days), got {self.approval_timeout_hours!r}")
         self.client = self.client or settings.gitguardian_client()
         scopes = self.scopes if not self.dry_run else preflight.read_scopes(self.scopes)
-        # A run scoped to an event's incidents shares the token's description with the scoped
-        # runs of the last few minutes (tasks/fetch.py SCOPED_CACHE_SECONDS); a sweep reads it.
+        # A run scoped to an event's incidents takes the token's description from a cache kept
+        # for the key's lifetime (tasks/fetch.py TOKEN_CACHE_SECONDS, never past its
+        # expire_at); a sweep reads it.
         client = self.client
         read = ((lambda: fetch.token_info_cached(client))
                 if self.parameters.get("incident_ids") is not None else None)
@@ -154,7 +189,7 @@ class Playbook:
         """When this attempt resumes a suspension: the answer, recorded against the suspended
         attempt's ledger run. Declined: NotApproved (the run ends Cancelled)."""
         run_id = _flow_run_id()
-        answer = approval.read_answer(run_id) if run_id else None
+        answer = approval.read_answer(run_id, key=self.approval_key) if run_id else None
         if answer is None:
             return
         asked = approval.awaiting_run(self.ledger, self.name, run_id)
@@ -185,7 +220,8 @@ class Playbook:
         tag_run((approval.AWAITING_TAG,))
         try:
             answer = approval.suspend(plan, max_actions=self.max_actions,
-                                      timeout_hours=self.approval_timeout_hours, emails=emails)
+                                      timeout_hours=self.approval_timeout_hours, emails=emails,
+                                      key=self.approval_key)
         except Pause:
             self.ledger.record_plan(self.run_id, plan.decisions)
             self.ledger.end_run(self.run_id, approval.AWAITING, {
@@ -221,8 +257,10 @@ class Playbook:
         form shows people's e-mails); `read_at`: a scoped run's `time.monotonic()` from before
         it read `incidents` one by one, so that read is the safety read while fresh."""
         logger = get_run_logger()
+        incidents = None if incidents is None else list(incidents)
         links = artifacts.IncidentLinks(incidents or ())
         approved = False
+        planned = {d.incident_id for d in plan.decisions}
         publish_plan(plan, dry_run=self.dry_run, links=links)
         if not self.dry_run and is_interactive():
             if self.answer is None and len(plan) > self.max_actions:
@@ -247,6 +285,7 @@ class Playbook:
             progress=progress.update, read_at=read_at,
         )
         progress.finish()
+        self.touched = frozenset(planned | {o.decision.incident_id for o in report.outcomes})
         if self.lease is not None:
             report.lease_waited = self.lease.waited
         publish_outcomes(report, links=links)

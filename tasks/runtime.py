@@ -90,6 +90,7 @@ RUN_LABELS = {
     "departed-developer-reassignment": "departed",
     "test-directory-auto-ignore": "auto-ignore",
     "commit-author-triage": "triage",
+    "new-incidents": "new incidents",  # flows/new_incidents.py: auto-ignore, then triage
     "bulk-remediation": "bulk",
     "sla-escalation": "sla escalation",
     "weekly-report": "weekly report",

@@ -21,12 +21,14 @@ EXPECTED_SCHEDULES = {
     # Less often since issue 16: events run these within seconds; the sweeps reconcile.
     "test-directory-auto-ignore": [("0 */6 * * *", "UTC")],
     "commit-author-triage": [("30 * * * *", "UTC")],
+    "new-incidents": [],  # events only: the two playbooks' own sweeps reconcile
     "weekly-report": [("0 7 * * 1", "UTC")],
     "bulk-remediation": [],
     "sla-escalation": [("0 * * * 1-5", "UTC")],
 }
 # Values a run needs that no deployment default can give (typed in the UI each time).
 RUN_TIME_VALUES = {
+    "new-incidents": {"incident_ids": [1, 2]},  # an event's ids (the trigger's template)
     "bulk-remediation": {"policy": {
         "selection": {"status": ["TRIGGERED"], "severity": ["low"]},
         "action": {"kind": "ignore", "ignore_reason": "test_credential"},
@@ -41,7 +43,7 @@ def test_every_existing_flow_file_has_a_deployment_and_no_other() -> None:
     assert all((root / path).is_file() for path in listed), "a listed entrypoint has no file"
     known = {"flows/departed_developers.py", "flows/weekly_report.py", "flows/bulk_remediation.py",
              "flows/auto_ignore.py", "flows/commit_author_triage.py",
-             "flows/sla_escalation.py"}
+             "flows/sla_escalation.py", "flows/new_incidents.py"}
     present = {str(p.relative_to(root)) for p in (root / "flows").glob("*.py")} & known
     assert present == listed
 
@@ -141,12 +143,12 @@ def test_bulk_presets_are_the_flows_presets_unscheduled_dry_runs() -> None:
 
 
 # Issue 16: which GitGuardian events run which playbook, scoped to the event's incidents.
+# Since one flow run per new-incident event: new-incidents (auto-ignore, then triage) on
+# triggered / new_occurrence; the two playbooks' own deployments sweep (and auto-ignore rechecks
+# a validity change).
 EXPECTED_TRIGGERS = {
-    "commit-author-triage": [{"gitguardian.incident.triggered",
-                              "gitguardian.incident.new_occurrence"}],
-    "test-directory-auto-ignore": [{"gitguardian.incident.triggered",
-                                    "gitguardian.incident.new_occurrence"},
-                                   {"gitguardian.incident.validity_changed"}],
+    "new-incidents": [{"gitguardian.incident.triggered", "gitguardian.incident.new_occurrence"}],
+    "test-directory-auto-ignore": [{"gitguardian.incident.validity_changed"}],
     "departed-developer-reassignment": [{"gitguardian.incident.assigned",
                                          "gitguardian.incident.reassigned"}],
 }
@@ -194,3 +196,23 @@ def test_the_trigger_template_renders_the_events_ids_as_a_list() -> None:
     context = HydrationContext(render_jinja=True, raise_on_error=True,
                                jinja_context={"event": {"payload": {"incident_ids": [7, 9]}}})
     assert hydrate(parameters, context) == {"incident_ids": [7, 9]}
+
+
+def test_new_incidents_flow_is_typed_and_documented_for_the_ui() -> None:
+    """The event flow's form in the Prefect UI: the ids required, both policies as their own
+    models, every parameter described (from the docstring)."""
+    from flows.new_incidents import new_incidents
+
+    schema = new_incidents.parameters
+    assert schema.required == ["incident_ids"]
+    assert set(schema.properties) == {"incident_ids", "auto_ignore_policy", "triage_policy",
+                                      "dry_run", "max_actions", "approval_timeout_hours"}
+    for name, prop in schema.properties.items():
+        assert len(prop.get("description") or "") > 20, name
+    assert schema.properties["incident_ids"]["items"] == {"type": "integer"}
+    validated = new_incidents.validate_parameters({"incident_ids": [4]})
+    assert validated["dry_run"] is True and validated["max_actions"] == 50
+    assert type(validated["auto_ignore_policy"]).__name__ == "AutoIgnorePolicy"
+    assert type(validated["triage_policy"]).__name__ == "CommitAuthorTriagePolicy"
+    with pytest.raises(Exception):  # noqa: B017, PT011 - the ids are required
+        new_incidents.validate_parameters({})

@@ -170,3 +170,28 @@ def test_serve_list_prints_and_does_not_serve(capsys) -> None:
     out = capsys.readouterr().out
     assert "departed-developer-reassignment/daily: 0 6 * * * UTC" in out
     assert "bulk-remediation/ad-hoc: no schedule" in out
+
+
+def test_serve_checks_the_key_once_at_its_start(prefect_server, fresh_sandbox, monkeypatch,
+                                                 capsys) -> None:
+    """A refused key: serve does not start (exit 2, one line, the key never shown). A good key:
+    its description is cached for the runs, so the first event's run does not read it."""
+    from tasks import fetch, settings
+
+    box = fresh_sandbox
+    monkeypatch.setenv("GITGUARDIAN_API_URL", box.url)
+    monkeypatch.setenv("GITGUARDIAN_REQUESTS_PER_MINUTE", "0")
+    bad = _fake_secret()
+    monkeypatch.setenv("GITGUARDIAN_API_KEY", bad)
+    assert serve.main([]) == 2  # returns before serving anything
+    err = capsys.readouterr().err
+    assert "refused the API key" in err and "not serving" in err and bad not in err
+
+    monkeypatch.setenv("GITGUARDIAN_API_KEY", box.token)
+    reads = box.before("GET", "/v1/api_tokens/self", lambda _b: None, times=None)
+    line = serve.check_key()
+    assert line.startswith(f"GitGuardian API key accepted by {box.url}") and box.token not in line
+    checked = reads.fired
+    assert checked <= 1  # 0 only if an earlier test of the session cached this URL and key
+    fetch.token_info_cached(settings.gitguardian_client())  # what a scoped run's check calls
+    assert reads.fired == checked

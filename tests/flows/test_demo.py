@@ -68,7 +68,7 @@ def test_a_failed_step_makes_the_demo_fail(tmp_path, prefect_db_template):
 @pytest.mark.prefect
 def test_the_events_demo_shows_a_webhook_assigning_an_incident(tmp_path, prefect_db_template):
     """`make demo ARGS=--events` (issue 16): a real server, receiver and served deployments;
-    the new incident ends assigned, and the triage run its webhook started is listed."""
+    the new incident ends assigned, and the new-incidents run its webhook started is listed."""
     import socket
 
     with socket.socket() as sock:
@@ -79,5 +79,5 @@ def test_the_events_demo_shows_a_webhook_assigning_an_incident(tmp_path, prefect
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assigned = re.search(r"Incident #(\d+) is ASSIGNED, assigned to (\S+),", done.stdout)
     assert assigned, done.stdout[-3000:]
-    triage = [line for line in done.stdout.splitlines() if "triage · WRITES" in line]
+    triage = [line for line in done.stdout.splitlines() if "new incidents · WRITES" in line]
     assert triage and f"incident_ids=[{assigned.group(1)}]" in triage[0], done.stdout[-3000:]

@@ -129,7 +129,8 @@ def test_scoped_runs_share_the_token_and_member_list_for_a_few_minutes(playbook_
     for path in (r"/v1/api_tokens/self", r"/v1/members"):
         box.before("GET", path, lambda _b, path=path: seen.update([path]), times=None)
     policy = CommitAuthorTriagePolicy()
-    incident_id = next(iter(box.store.incidents))
+    # A TRIGGERED one: a scoped triage run with nothing to assign reads no member list.
+    incident_id = next(i for i, v in box.store.incidents.items() if v["status"] == "TRIGGERED")
     run(commit_author_triage, policy, incident_ids=[incident_id])
     first = dict(seen)
     assert first == {r"/v1/api_tokens/self": 1, r"/v1/members": 1}, first

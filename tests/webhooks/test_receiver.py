@@ -176,7 +176,7 @@ def test_a_burst_is_one_event_carrying_every_id_and_no_secret_or_share_url(
     # A log line per webhook and per emitted event, naming what it triggers.
     assert f"received incident_triggered for incident {burst[0]}" in caplog.text
     assert f"emitted gitguardian.incident.triggered for {len(burst)} incident(s)" in caplog.text
-    assert "commit-author-triage/on-events-and-hourly" in caplog.text
+    assert "new-incidents/on-events" in caplog.text
 
 
 def test_health_and_custom_header_names(prefect_server) -> None:
