@@ -11,7 +11,9 @@ holds the plan's summary with people's e-mails. Then, through the Prefect API:
 - approved, with a reason: the run applies the plan, the reason in the ledger.
 The three share one server, serve process and sandbox (in this order: an approved plan leaves
 nothing for the next). So does the check that serve registers every deployment of prefect.yaml
-with its schedule (one server and serve process fewer to start).
+with its schedule (one server and serve process fewer to start), and one run of
+`new-incidents/on-events` whose two playbooks each suspend it for their own approval (other
+incidents than departed's: TRIGGERED ones).
 """
 from __future__ import annotations
 
@@ -29,6 +31,8 @@ import requests
 from deployments import config
 from sandbox.export import environment
 from tasks import approval
+from tasks.decide.auto_ignore import PLAYBOOK as AUTO_IGNORE
+from tasks.decide.commit_author_triage import PLAYBOOK as TRIAGE
 from tasks.decide.identity import normalise_email
 from tests.fixtures.prefect import seed_prefect_home
 
@@ -37,6 +41,7 @@ from .conftest import ROOT, PrefectServer, _base_env, free_port, stop, tail, wai
 pytestmark = [pytest.mark.slow, pytest.mark.prefect]
 
 DEPARTED = "departed-developer-reassignment"
+NEW_INCIDENTS = "new-incidents/on-events"
 
 
 @dataclass
@@ -51,9 +56,16 @@ class Served:
 
         return get_client(sync_client=True)
 
-    def start(self, **parameters: Any) -> Any:
+    def start(self, name: str = f"{DEPARTED}/daily", **parameters: Any) -> Any:
         with self.client() as client:
-            deployment = client.read_deployment_by_name(f"{DEPARTED}/daily")
+            def registered():  # serve registers its deployments one after another
+                try:
+                    return client.read_deployment_by_name(name)
+                except Exception:  # noqa: BLE001 - not yet
+                    return None
+
+            deployment = wait_until(registered, timeout=90,
+                                    what=f"the deployment {name}\n{tail(self.log)}")
             return client.create_flow_run_from_deployment(
                 deployment.id, parameters={"dry_run": False, "max_actions": 1, **parameters})
 
@@ -144,9 +156,14 @@ def served(tmp_path_factory, prefect_db_template, sandbox_workspace,
 
 def _suspended(served: Served, **parameters: Any) -> Any:
     run = served.start(**parameters)
-    state = served.wait(run.id, "suspension", lambda s: s.is_paused() or s.is_final())
-    assert state.is_paused() and state.name == "Suspended", (state, tail(served.log))
+    _wait_suspended(served, run.id)
     return run
+
+
+def _wait_suspended(served: Served, run_id: Any) -> Any:
+    state = served.wait(run_id, "suspension", lambda s: s.is_paused() or s.is_final())
+    assert state.is_paused() and state.name == "Suspended", (state, tail(served.log))
+    return state
 
 
 def _answer(served: Served, run_id: Any, **run_input: Any) -> None:
@@ -249,3 +266,95 @@ def test_serve_registers_every_deployment_with_its_schedule(served: Served) -> N
         assert deployment.global_concurrency_limit is not None
         assert deployment.global_concurrency_limit.limit == 1
         assert deployment.work_pool_name is None  # served in-process, no worker needed
+
+
+def _new_incident_ids(served: Served) -> tuple[list[int], list[int]]:
+    """Ids for new-incidents/on-events from the ground truth, still as generated: two test
+    credentials auto-ignore ignores (TRIGGERED; triage alone would assign them too) and two
+    incidents only triage acts on (assigned to their author, a member)."""
+    truth = served.box.workspace.ground_truth
+    ignore, assign = truth[AUTO_IGNORE]["actions"], truth[TRIAGE]["actions"]
+    seen_by_ignore = set(ignore) | set(truth[AUTO_IGNORE]["skipped"])
+    incidents = served.box.state()["incidents"]
+
+    def untouched(key: str) -> bool:
+        incident = incidents[int(key)]
+        return incident["status"] == "TRIGGERED" and incident["assignee_id"] is None
+
+    tests = [int(k) for k, a in sorted(ignore.items()) if a["action"] == "ignore"
+             and untouched(k) and assign.get(k, {}).get("action") == "assign"][:2]
+    authors = [int(k) for k, a in sorted(assign.items()) if a["action"] == "assign"
+               and untouched(k) and k not in seen_by_ignore][:2]
+    assert len(tests) == 2 and len(authors) == 2, (tests, authors)
+    return tests, authors
+
+
+def _writes(state: dict[str, Any], incident_ids: list[int]) -> list[tuple[str, int]]:
+    """The sandbox's audit log of writes to these incidents: (event, incident id)."""
+    wanted = {str(i) for i in incident_ids}
+    return sorted((entry["event_name"], int(target)) for entry in state["audit_logs"]
+                  for target in entry["target_ids"] if target in wanted)
+
+
+def test_two_playbooks_of_one_run_each_suspend_for_their_own_approval(served: Served) -> None:
+    """new-incidents/on-events with max_actions=1 and both plans above it: suspended for
+    auto-ignore's approval (nothing written), approved: auto-ignore's plan applied, suspended
+    again for triage's (its own pause key), approved: triage's plan applied. Each write once,
+    the ignored test credentials never assigned, each answer recorded against its own run."""
+    box = served.box
+    tests, authors = _new_incident_ids(served)
+    ids = tests + authors
+    truth = box.workspace.ground_truth[TRIAGE]["actions"]
+    before = box.state()
+    run = served.start(NEW_INCIDENTS, incident_ids=ids)
+
+    first = _wait_suspended(served, run.id)
+    assert first.state_details.pause_key == f"approval-{AUTO_IGNORE}"
+    assert _writes(box.state(), ids) == _writes(before, ids) == []
+    _answer(served, run.id, approve=True, reason="Test fixtures only (INC-1)")
+
+    second = served.wait(run.id, "the second suspension", lambda s: s.is_final() or (
+        s.is_paused() and s.id != first.id))
+    assert second.is_paused() and second.name == "Suspended", (second, tail(served.log))
+    assert second.state_details.pause_key == f"approval-{TRIAGE}"
+    middle = box.state()
+    assert _writes(middle, ids) == sorted(
+        ("secret_incident.ignored", i) for i in tests)
+    for i in tests:
+        assert middle["incidents"][i]["status"] == "IGNORED"
+        assert middle["incidents"][i]["ignore_reason"] == "test_credential"
+    for i in authors:
+        assert middle["incidents"][i]["status"] == "TRIGGERED"
+        assert middle["incidents"][i]["assignee_id"] is None
+    _answer(served, run.id, approve=True, reason="Authors confirmed (INC-2)")
+
+    state = served.wait(run.id, "the end", lambda s: s.is_final())
+    assert state.is_completed(), (state, tail(served.log))
+    after = box.state()
+    # Each write once: the ignores of the first approval, the assignments of the second.
+    assert _writes(after, ids) == sorted(
+        [("secret_incident.ignored", i) for i in tests]
+        + [("secret_incident.assigned", i) for i in authors])
+    for i in authors:
+        assert normalise_email(after["incidents"][i]["assignee_email"]) == normalise_email(
+            truth[str(i)]["arguments"]["email"])
+    for i in tests:
+        incident = after["incidents"][i]
+        assert (incident["status"], incident["assignee_id"]) == ("IGNORED", None)
+
+    # The ledger: each playbook's answer against the run that asked for it, its plan applied
+    # by the next attempt; the third attempt found nothing left for auto-ignore.
+    ledger = served.ledger()
+    ignores = ledger.runs(AUTO_IGNORE, flow_run_id=str(run.id))
+    triages = ledger.runs(TRIAGE, flow_run_id=str(run.id))
+    assert [r.state for r in ignores] == [approval.APPROVED, "completed", "completed"]
+    assert [r.state for r in triages] == [approval.APPROVED, "completed"]
+    assert ignores[0].summary["reason"] == "Test fixtures only (INC-1)"
+    assert triages[0].summary["reason"] == "Authors confirmed (INC-2)"
+    assert sorted(d["incident_id"] for d in ledger.decisions(ignores[0].id)) == sorted(tests)
+    assert sorted(d["incident_id"] for d in ledger.decisions(triages[0].id)) == sorted(authors)
+    assert ignores[1].summary["counts"] == {"applied": 2}
+    assert ignores[1].summary["approval"]["reason"] == "Test fixtures only (INC-1)"
+    assert ignores[2].summary["counts"] == {}
+    assert triages[1].summary["counts"] == {"applied": 2}
+    assert triages[1].summary["approval"]["reason"] == "Authors confirmed (INC-2)"
