@@ -56,9 +56,8 @@ def test_two_demo_runs_in_one_folder_report_what_each_sandbox_saw(shared_demo, t
     assert helped.returncode == 0 and "--dry-run" in helped.stdout
 
 
-def test_a_failed_step_makes_the_demo_fail(tmp_path, prefect_db_template):
-    done = _demo(tmp_path, "--incidents", "300", "--max-actions", "1",
-                 template=prefect_db_template)
+def test_a_failed_step_makes_the_demo_fail(failing_demo):
+    done = failing_demo.done  # --incidents 300 --max-actions 1 (tests/fixtures/demo.py)
     assert done.returncode == 1, done.stdout[-3000:]
     assert re.search(r"\d+ step\(s\) FAILED: ", done.stdout), done.stdout[-3000:]
     assert "Done." not in done.stdout
